@@ -1,0 +1,50 @@
+"""Queries over a tracegraph snapshot: `engine.open(data_dir)` returns a `Graph`.
+
+`import engine` never imports grpc, rocksdict or networkx: queries need numpy, numba and pyarrow
+only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.graph import Direction, Graph, Impact
+from index.snapshot import open_snapshot
+from loaders.errors import (
+    EmptySeeds,
+    InvalidInput,
+    NotConnected,
+    QueryCancelled,
+    ResultLimitExceeded,
+    SnapshotError,
+    TraceError,
+    UnknownNode,
+)
+
+__all__ = [
+    "Direction",
+    "EmptySeeds",
+    "Graph",
+    "Impact",
+    "InvalidInput",
+    "NotConnected",
+    "QueryCancelled",
+    "ResultLimitExceeded",
+    "SnapshotError",
+    "TraceError",
+    "UnknownNode",
+    "open",
+]
+
+
+def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:  # noqa: A001
+    """Open the newest loadable snapshot in `data_dir` and (by default) warm the kernels.
+
+    `verify="full"` also checks every file's SHA-256 against the manifest (reads every byte).
+    """
+    if verify not in ("size", "full"):
+        raise InvalidInput(f"verify must be 'size' or 'full', got {verify!r}")
+    graph = Graph(open_snapshot(Path(data_dir), verify=verify))
+    if warm:
+        graph.warm()
+    return graph

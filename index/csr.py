@@ -1,0 +1,92 @@
+"""Compressed sparse rows and the locality-preserving id order, built with numba.
+
+`csr_order` is a stable counting sort (O(nodes + edges)); `locality_order` numbers nodes in
+breadth-first order from the roots, so that nodes a traversal visits together sit close in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+__all__ = ["csr_order", "locality_order", "narrow_indptr"]
+
+Array = npt.NDArray[Any]
+
+
+@njit(cache=True)
+def _counting_order(keys: Array, n: int) -> tuple[Array, Array]:  # pragma: no cover - numba
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in keys:
+        indptr[k + 1] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    position = indptr[:-1].copy()
+    order = np.empty(len(keys), dtype=np.int64)
+    for e in range(len(keys)):
+        k = keys[e]
+        order[position[k]] = e
+        position[k] += 1
+    return indptr, order
+
+
+def csr_order(row: Array, col: Array, n: int) -> tuple[Array, Array]:
+    """Order edges by (row, col) with two stable counting sorts; return (indptr, order).
+
+    `indptr` is int64 with n + 1 entries; `order[i]` is the input position of the i-th edge.
+    """
+    _, by_col = _counting_order(col, n)
+    indptr, by_row = _counting_order(row[by_col], n)
+    return indptr, by_col[by_row]
+
+
+@njit(cache=True)
+def _bfs_numbering(indptr: Array, indices: Array, indegree: Array) -> Array:  # pragma: no cover
+    n = len(indptr) - 1
+    order = np.empty(n, dtype=np.int64)
+    seen = np.zeros(n, dtype=np.bool_)
+    tail = 0
+    # Roots first, in input order, then everything reachable from them level by level; nodes
+    # only on cycles are picked up afterwards, each starting a BFS of its own.
+    for v in range(n):
+        if indegree[v] == 0:
+            seen[v] = True
+            order[tail] = v
+            tail += 1
+    head = 0
+    start = 0
+    while True:
+        while head < tail:
+            v = order[head]
+            head += 1
+            for e in range(indptr[v], indptr[v + 1]):
+                w = indices[e]
+                if not seen[w]:
+                    seen[w] = True
+                    order[tail] = w
+                    tail += 1
+        while start < n and seen[start]:
+            start += 1
+        if start == n:
+            break
+        seen[start] = True
+        order[tail] = start
+        tail += 1
+    return order
+
+
+def locality_order(row: Array, col: Array, n: int) -> Array:
+    """New position -> old id, breadth-first from the roots along the edges (row -> col)."""
+    indptr, order = csr_order(row, col, n)
+    indegree = np.bincount(col, minlength=n)
+    return np.asarray(_bfs_numbering(indptr, col[order], indegree))
+
+
+def narrow_indptr(indptr: Array) -> Array:
+    """indptr as int32 while the edge count allows (half the bytes), else int64."""
+    if indptr[-1] < np.iinfo(np.int32).max:
+        return indptr.astype(np.int32)
+    return indptr

@@ -1,0 +1,159 @@
+"""Snapshot files on disk: Arrow IPC writing, durable atomic publish, manifest, memory-mapped reads.
+
+A snapshot is a directory `snapshots/v000001/` holding Arrow IPC files and `manifest.json`. It is
+written under a temporary name, every file and the directory are fsynced, then it is renamed into
+place and the parent directory is fsynced: a reader sees the whole snapshot or none of it. A
+published snapshot is never rewritten. The manifest records each file's size and SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from loaders.errors import SnapshotError
+
+__all__ = [
+    "MANIFEST",
+    "SNAPSHOT_FORMAT",
+    "fsync_dir",
+    "list_snapshots",
+    "numpy_view",
+    "publish_snapshot",
+    "read_ipc",
+    "read_manifest",
+    "verify_snapshot",
+    "write_ipc",
+]
+
+SNAPSHOT_FORMAT = 1
+MANIFEST = "manifest.json"
+SNAPSHOTS = "snapshots"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or file creation in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_ipc(path: Path, table: pa.Table) -> None:
+    """Write one Arrow IPC file (uncompressed, so it can be memory-mapped) and fsync it."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def read_ipc(path: Path) -> pa.Table:
+    """Open an Arrow IPC file by memory map: zero-copy, pages load on first touch."""
+    try:
+        source = pa.memory_map(str(path), "r")
+        return pa.ipc.open_file(source).read_all()
+    except (OSError, pa.ArrowInvalid) as e:
+        raise SnapshotError(f"{path}: not a readable Arrow IPC file: {e}") from e
+
+
+def numpy_view(column: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """Zero-copy numpy view of a single-chunk, null-free fixed-width column."""
+    array = column.chunk(0) if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks != 1:
+        array = column.combine_chunks()
+    if array.null_count:
+        raise SnapshotError("internal: kernel column has nulls")
+    width = np.dtype(dtype).itemsize
+    buffer = array.buffers()[1]
+    return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * width)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_snapshots(data_dir: Path) -> list[Path]:
+    """Published snapshot directories, newest first (temporary ones are not listed)."""
+    root = data_dir / SNAPSHOTS
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith("v")
+             and p.name[1:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[1:]), reverse=True)
+
+
+def publish_snapshot(
+    data_dir: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any]
+) -> Path:
+    """Write `tables` (file stem -> table) and the manifest as the next snapshot version.
+
+    Returns the published directory. On any failure the temporary directory is removed and no
+    published snapshot changes.
+    """
+    root = data_dir / SNAPSHOTS
+    root.mkdir(parents=True, exist_ok=True)
+    existing = list_snapshots(data_dir)
+    version = int(existing[0].name[1:]) + 1 if existing else 1
+    temp = root / f".tmp-{uuid.uuid4().hex}"
+    temp.mkdir()
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        for stem, table in tables.items():
+            path = temp / f"{stem}.arrow"
+            write_ipc(path, table)
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path),
+                                "rows": table.num_rows}
+        body = {**manifest, "format": SNAPSHOT_FORMAT, "version": version, "files": files}
+        manifest_path = temp / MANIFEST
+        manifest_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        with open(manifest_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        fsync_dir(temp)
+        final = root / f"v{version:06d}"
+        os.rename(temp, final)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_manifest(snapshot_dir: Path) -> dict[str, Any]:
+    path = snapshot_dir / MANIFEST
+    try:
+        body: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{path}: missing or unreadable manifest: {e}") from e
+    if body.get("format") != SNAPSHOT_FORMAT:
+        raise SnapshotError(f"{path}: snapshot format {body.get('format')!r} is not "
+                            f"{SNAPSHOT_FORMAT}; rebuild it with this version")
+    return body
+
+
+def verify_snapshot(snapshot_dir: Path, manifest: dict[str, Any], *, full: bool) -> None:
+    """Check every file's size (cheap, always) and, with `full`, its SHA-256."""
+    for name, meta in manifest["files"].items():
+        path = snapshot_dir / name
+        try:
+            size = path.stat().st_size
+        except OSError as e:
+            raise SnapshotError(f"{path}: missing snapshot file") from e
+        if size != meta["bytes"]:
+            raise SnapshotError(f"{path}: torn file: {size} bytes, manifest says {meta['bytes']}")
+        if full and _sha256(path) != meta["sha256"]:
+            raise SnapshotError(f"{path}: checksum mismatch (file is corrupt)")

@@ -1,0 +1,106 @@
+"""Key -> dense id lookup without a Python dict.
+
+The node keys stay in the memory-mapped Arrow string column; `by_key` lists node ids in byte order
+of their keys, and a numba binary search compares raw UTF-8 bytes. Opening costs nothing,
+memory is a 4-byte id per node, and a lookup is about log2(nodes) comparisons. A miss returns
+its insertion point, which `suggest` uses to name the nearest known keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from numba import njit
+
+__all__ = ["KeyIndex", "string_buffers"]
+
+Array = npt.NDArray[Any]
+
+
+def string_buffers(array: pa.Array) -> tuple[Array, Array]:
+    """(int64 offsets, uint8 data) views of a large_string array, zero-copy."""
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    _validity, offsets, data = array.buffers()
+    offsets_view = np.frombuffer(offsets, dtype=np.int64, count=len(array) + 1,
+                                 offset=array.offset * 8)
+    data_view = (np.frombuffer(data, dtype=np.uint8) if data is not None
+                 else np.zeros(0, dtype=np.uint8))
+    return offsets_view, data_view
+
+
+@njit(nogil=True, cache=True)
+def _compare(a: Array, a_start: int, a_end: int, b: Array, b_start: int,
+             b_end: int) -> int:  # pragma: no cover - numba
+    la = a_end - a_start
+    lb = b_end - b_start
+    m = min(la, lb)
+    for i in range(m):
+        x = a[a_start + i]
+        y = b[b_start + i]
+        if x != y:
+            return -1 if x < y else 1
+    if la == lb:
+        return 0
+    return -1 if la < lb else 1
+
+
+@njit(nogil=True, cache=True)
+def _lookup(offsets: Array, data: Array, by_key: Array, probe_offsets: Array,
+            probe_data: Array, out: Array) -> None:  # pragma: no cover - numba
+    n = len(by_key)
+    for i in range(len(out)):
+        ps = probe_offsets[i]
+        pe = probe_offsets[i + 1]
+        lo = 0
+        hi = n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            node = by_key[mid]
+            if _compare(data, offsets[node], offsets[node + 1], probe_data, ps, pe) < 0:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n:
+            node = by_key[lo]
+            if _compare(data, offsets[node], offsets[node + 1], probe_data, ps, pe) == 0:
+                out[i] = node
+                continue
+        out[i] = -(lo + 1)
+
+
+class KeyIndex:
+    """Binary search over node keys in byte order. Thread-safe: it holds only read-only arrays."""
+
+    def __init__(self, keys: pa.Array, by_key: Array) -> None:
+        self.keys = keys
+        self.offsets, self.data = string_buffers(keys)
+        self.by_key = by_key
+
+    def lookup(self, keys: Sequence[str]) -> Array:
+        """Ids of `keys` (int64); a missing key gets -(insertion point + 1)."""
+        probe = pa.array(keys, type=pa.large_string())
+        probe_offsets, probe_data = string_buffers(probe)
+        out = np.empty(len(keys), dtype=np.int64)
+        _lookup(self.offsets, self.data, self.by_key, probe_offsets, probe_data, out)
+        return out
+
+    def suggest(self, key: str, miss: int, count: int = 2) -> tuple[str, ...]:
+        """Known keys close to a missing `key`, from its neighbourhood in key order."""
+        position = -miss - 1
+        window = self.by_key[max(0, position - 25): position + 25]
+        if len(window) == 0:
+            return ()
+        candidates = self.keys.take(pa.array(window)).to_pylist()
+        return tuple(difflib.get_close_matches(key, candidates, n=count, cutoff=0.8))
+
+    def warm(self) -> None:
+        """Compile the search (cached on disk after the first run)."""
+        if len(self.by_key):
+            first = self.keys[int(self.by_key[0])].as_py()
+            self.lookup([first, first + "\x7f"])

@@ -1,0 +1,114 @@
+"""An opened, read-only snapshot: memory-mapped Arrow tables and zero-copy numpy views of them.
+
+Opening maps the files and checks sizes against the manifest (a torn file is skipped in favour of
+the previous snapshot); nothing is read until a query touches it, so `open` is fast at any scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from index.files import list_snapshots, numpy_view, read_ipc, read_manifest, verify_snapshot
+from index.keys import KeyIndex
+from loaders.errors import SnapshotError
+
+__all__ = ["Adjacency", "Snapshot", "open_snapshot"]
+
+Array = npt.NDArray[Any]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Adjacency:
+    """CSR for one direction: neighbours of v are neighbor[indptr[v]:indptr[v + 1]], with the
+    edge attributes at the same positions."""
+
+    indptr: Array
+    neighbor: Array
+    kind: Array
+    event_time: Array
+    recorded_at: Array
+
+
+def _adjacency(indptr: pa.Table, column: str, table: pa.Table) -> Adjacency:
+    pointer_type = indptr.schema.field(column).type
+    return Adjacency(
+        indptr=numpy_view(indptr.column(column), np.int32 if pointer_type == pa.int32()
+                          else np.int64),
+        neighbor=numpy_view(table.column("neighbor"), np.int32),
+        kind=numpy_view(table.column("kind"), np.uint8),
+        event_time=numpy_view(table.column("event_time"), np.int64),
+        recorded_at=numpy_view(table.column("recorded_at"), np.int64),
+    )
+
+
+class Snapshot:
+    """One published snapshot directory, opened read-only."""
+
+    def __init__(self, path: Path, *, verify: str = "size") -> None:
+        self.path = path
+        self.manifest = read_manifest(path)
+        verify_snapshot(path, self.manifest, full=(verify == "full"))
+        self.version: int = self.manifest["version"]
+        self.log_sequence: int = self.manifest.get("log_sequence", 0)
+        self.nodes = read_ipc(path / "nodes.arrow")
+        self.node_count = self.nodes.num_rows
+        self.edge_count: int = self.manifest["edge_count"]
+        if self.node_count != self.manifest["node_count"]:
+            raise SnapshotError(f"{path}: node table has {self.node_count} rows, manifest says "
+                                f"{self.manifest['node_count']}")
+        self.node_kinds: list[str] = self.manifest["node_kinds"]
+        self.edge_kinds: list[str] = self.manifest["edge_kinds"]
+        kind = self.nodes.column("kind").combine_chunks()
+        self.node_kind = numpy_view(kind.indices, np.int8)
+        self.node_keys: pa.Array = self.nodes.column("key").combine_chunks()
+        indptr = read_ipc(path / "indptr.arrow")
+        self.down = _adjacency(indptr, "down", read_ipc(path / "down.arrow"))
+        self.up = _adjacency(indptr, "up", read_ipc(path / "up.arrow"))
+        by_key = numpy_view(read_ipc(path / "key_index.arrow").column("by_key"), np.int32)
+        self.keys = KeyIndex(self.node_keys, by_key)
+        if len(self.down.neighbor) != self.edge_count:
+            raise SnapshotError(f"{path}: edge arrays disagree with the manifest")
+
+    @cached_property
+    def edges(self) -> pa.Table:
+        """Edge records in downstream CSR order (src, dst ids; kind, times, source file/row)."""
+        return read_ipc(self.path / "edges.arrow")
+
+    @cached_property
+    def up_edge(self) -> Array:
+        """Row in `edges` of each upstream CSR position."""
+        column = read_ipc(self.path / "up.arrow").column("edge")
+        dtype = np.int32 if column.type == pa.int32() else np.int64
+        return numpy_view(column, dtype)
+
+    @cached_property
+    def rejects(self) -> pa.Table:
+        return read_ipc(self.path / "rejects.arrow")
+
+    def kind_code(self, name: str) -> int:
+        return self.node_kinds.index(name) if name in self.node_kinds else -1
+
+
+def open_snapshot(data_dir: Path, *, verify: str = "size") -> Snapshot:
+    """Open the newest loadable snapshot in `data_dir`; fall back past torn or corrupt ones."""
+    if not data_dir.is_dir():
+        raise SnapshotError(f"{data_dir}: no such data directory; build one with "
+                            "`tracegraph build --nodes ... --edges ... --data DIR`")
+    problems = []
+    for candidate in list_snapshots(data_dir):
+        try:
+            return Snapshot(candidate, verify=verify)
+        except SnapshotError as e:
+            log.warning("skipping snapshot %s: %s", candidate, e)
+            problems.append(str(e))
+    detail = ("; ".join(problems)) if problems else "it holds no snapshot"
+    raise SnapshotError(f"{data_dir}: no loadable snapshot ({detail})")

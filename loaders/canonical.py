@@ -1,0 +1,281 @@
+"""Read canonical node and edge tables from Parquet or CSV and validate them row by row.
+
+Validation never drops a row silently: a row that fails a check goes to the rejects table
+(`REJECTS_SCHEMA`) with its file, 1-based data row (the CSV header is not counted), the field at
+fault, the reason and the row itself as JSON. A file that lacks a required column, or cannot be
+read at all, is an `InvalidInput` for the whole file.
+
+Times: timestamps in Parquet are taken as they are (naive ones as UTC); text times are ISO 8601
+(`2025-03-01T08:15:00Z`, with an offset, with a space instead of `T`, or a bare date), naive ones
+as UTC. `recorded_at` defaults to the load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from loaders.errors import InvalidInput
+from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
+
+__all__ = ["Loaded", "load_edges", "load_nodes", "read_frame", "validate_edges", "validate_nodes"]
+
+_TIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d",
+)
+_KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_FUTURE_SLACK = timedelta(days=1)
+_ROW = "__row"
+_FILE = "__file"
+_FIELD = "__field"
+_REASON = "__reason"
+
+
+@dataclass
+class Loaded:
+    """Validated rows of one table kind plus everything that was rejected or folded."""
+
+    table: pl.DataFrame
+    rejects: pl.DataFrame
+    folded: int = 0
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def rejects_arrow(self) -> pa.Table:
+        return self.rejects.to_arrow().cast(REJECTS_SCHEMA)
+
+
+def read_frame(path: Path) -> pl.DataFrame:
+    """Read a Parquet or CSV file; CSV columns arrive as text so that validation sees raw values."""
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pl.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            return pl.read_csv(path, infer_schema=False, null_values=[""])
+    except FileNotFoundError as e:
+        raise InvalidInput(f"{path}: no such file") from e
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InvalidInput(f"{path}: cannot read: {e}") from e
+    raise InvalidInput(f"{path}: unknown file type (expected .parquet or .csv)")
+
+
+def _rejects_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    raw_columns = [c for c in frame.columns if not c.startswith("__")]
+    record = pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).struct.json_encode()
+    return frame.select(
+        pl.lit(table).alias("table"),
+        pl.col(_FILE).alias("file"),
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_FIELD).alias("field"),
+        pl.col(_REASON).alias("reason"),
+        record.alias("record"),
+    )
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.from_arrow(REJECTS_SCHEMA.empty_table())  # type: ignore[return-value]
+
+
+def _parse_time(column: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return col.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    if isinstance(dtype, pl.Date):
+        return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype == pl.String:
+        text = col.str.strip_chars()
+        return pl.coalesce(
+            [text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+             for f in _TIME_FORMATS]
+        )
+    return pl.lit(None, dtype=pl.Datetime("us", "UTC"))  # any other type cannot be a time
+
+
+def _checks(frame: pl.DataFrame, checks: Sequence[tuple[str, pl.Expr, str]]) -> pl.DataFrame:
+    """Attach the first failing (field, reason) per row; rows with none pass."""
+    field_expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    reason_expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name, failed, reason in reversed(checks):
+        field_expr = pl.when(failed).then(pl.lit(name)).otherwise(field_expr)
+        reason_expr = pl.when(failed).then(pl.lit(reason)).otherwise(reason_expr)
+    return frame.with_columns(field_expr.alias(_FIELD), reason_expr.alias(_REASON))
+
+
+def _require(frame: pl.DataFrame, path: str, required: Iterable[str], table: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"{path}: {table} file lacks required column(s) {', '.join(missing)} "
+            f"(it has: {', '.join(frame.columns) or 'none'})"
+        )
+
+
+def _key_checks(name: str, label: str) -> list[tuple[str, pl.Expr, str]]:
+    text = pl.col(name)
+    return [
+        (name, text.is_null() | (text.str.len_chars() == 0), f"missing {label}"),
+        (name, text.str.contains(r"\s|[\x00-\x1f]"), f"{label} contains whitespace or a control "
+         "character"),
+    ]
+
+
+def _optional_columns(
+    frame: pl.DataFrame, schema: pa.Schema, path: str
+) -> tuple[pl.DataFrame, list[str]]:
+    known = set(schema.names)
+    ignored = [c for c in frame.columns if c not in known]
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in schema.names
+               if c not in frame.columns]
+    frame = frame.drop(ignored).with_columns(missing) if missing or ignored else frame
+    return frame.with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(_ROW), pl.lit(path).alias(_FILE)
+    ), ignored
+
+
+def validate_nodes(frame: pl.DataFrame, path: str) -> Loaded:
+    """Validate one node file's rows; duplicates are folded or rejected across the frame."""
+    _require(frame, path, ("key", "kind"), "nodes")
+    frame, ignored = _optional_columns(frame, NODES_SCHEMA, path)
+    frame = frame.with_columns(
+        pl.col("key").cast(pl.String), pl.col("kind").cast(pl.String),
+        pl.col("product").cast(pl.String), pl.col("uom").cast(pl.String),
+    )
+    dtypes = frame.schema
+    parsed = frame.with_columns(
+        pl.col("quantity").cast(pl.Float64, strict=False).alias("__quantity"),
+        _parse_time("created_at", dtypes["created_at"]).alias("__created_at"),
+    )
+    checks = [
+        *_key_checks("key", "key"),
+        ("kind", pl.col("kind").is_null(), "missing kind"),
+        ("kind", ~pl.col("kind").str.contains(_KIND_PATTERN),
+         "kind must be lower-case letters, digits and '_' (for example 'lot')"),
+        ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
+         "quantity is not a number"),
+        ("quantity", pl.col("__quantity") < 0, "quantity is negative"),
+        ("created_at", pl.col("created_at").is_not_null() & pl.col("__created_at").is_null(),
+         "created_at is not a timestamp (ISO 8601 expected)"),
+    ]
+    checked = _checks(parsed, checks)
+    bad = checked.filter(pl.col(_REASON).is_not_null())
+    good = checked.filter(pl.col(_REASON).is_null()).select(
+        "key", "kind", "product", pl.col("__quantity").alias("quantity"), "uom",
+        pl.col("__created_at").alias("created_at"), _ROW, _FILE,
+    )
+    return Loaded(good, _rejects_frame(bad, "nodes"), 0, {path: ignored} if ignored else {})
+
+
+def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime) -> Loaded:
+    """Validate one edge file's rows. Unknown-node checks need the node table: see `index`."""
+    _require(frame, path, ("src", "dst", "kind"), "edges")
+    frame, ignored = _optional_columns(frame, EDGES_SCHEMA, path)
+    frame = frame.with_columns(
+        pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String),
+        pl.col("kind").cast(pl.String), pl.col("event_id").cast(pl.String),
+    )
+    dtypes = frame.schema
+    latest = loaded_at + _FUTURE_SLACK
+    parsed = frame.with_columns(
+        _parse_time("event_time", dtypes["event_time"]).alias("__event_time"),
+        _parse_time("recorded_at", dtypes["recorded_at"]).alias("__recorded_at"),
+        pl.col("quantity").cast(pl.Float64, strict=False).alias("__quantity"),
+    )
+    checks = [
+        *_key_checks("src", "source key"),
+        *_key_checks("dst", "destination key"),
+        ("dst", pl.col("src") == pl.col("dst"), "self-loop: source and destination are the same"),
+        ("kind", pl.col("kind").is_null(), "missing kind"),
+        ("kind", ~pl.col("kind").str.contains(_KIND_PATTERN),
+         "kind must be lower-case letters, digits and '_' (for example 'consumed')"),
+        ("event_time", pl.col("event_time").is_not_null() & pl.col("__event_time").is_null(),
+         "event_time is not a timestamp (ISO 8601 expected)"),
+        ("event_time", pl.col("__event_time") < _EARLIEST, "event_time is before 1970"),
+        ("event_time", pl.col("__event_time") > latest, "event_time is in the future"),
+        ("recorded_at", pl.col("recorded_at").is_not_null() & pl.col("__recorded_at").is_null(),
+         "recorded_at is not a timestamp (ISO 8601 expected)"),
+        ("recorded_at", pl.col("__recorded_at") > latest, "recorded_at is in the future"),
+        ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
+         "quantity is not a number"),
+        ("quantity", pl.col("__quantity") < 0, "quantity is negative"),
+    ]
+    checked = _checks(parsed, checks)
+    bad = checked.filter(pl.col(_REASON).is_not_null())
+    good = checked.filter(pl.col(_REASON).is_null()).select(
+        "src", "dst", "kind", pl.col("__event_time").alias("event_time"),
+        pl.col("__recorded_at").fill_null(pl.lit(loaded_at).dt.cast_time_unit("us"))
+        .dt.convert_time_zone("UTC").alias("recorded_at"),
+        pl.col("__quantity").alias("quantity"), "event_id", _ROW, _FILE,
+    )
+    return Loaded(good, _rejects_frame(bad, "edges"), 0, {path: ignored} if ignored else {})
+
+
+def _concat(parts: list[Loaded]) -> Loaded:
+    ignored: dict[str, list[str]] = {}
+    for part in parts:
+        ignored.update(part.ignored_columns)
+    return Loaded(
+        pl.concat([p.table for p in parts], how="vertical"),
+        pl.concat([p.rejects for p in parts], how="vertical"),
+        sum(p.folded for p in parts),
+        ignored,
+    )
+
+
+def load_nodes(paths: Sequence[Path]) -> Loaded:
+    """Read and validate node files. A key defined twice with identical attributes is folded;
+    with different attributes the later row is rejected, naming the first definition."""
+    if not paths:
+        raise InvalidInput("no node file given")
+    loaded = _concat([validate_nodes(read_frame(p), str(p)) for p in paths])
+    table = loaded.table
+    attributes = ["key", "kind", "product", "quantity", "uom", "created_at"]
+    first = table.with_columns(pl.int_range(pl.len()).alias("__pos")).with_columns(
+        pl.col("__pos").min().over("key").alias("__first")
+    )
+    repeats = first.filter(pl.col("__pos") != pl.col("__first"))
+    if repeats.height == 0:
+        return loaded
+    originals = first.filter(pl.col("__pos") == pl.col("__first"))
+    joined = repeats.join(originals, on="key", suffix="__orig")
+    same = pl.all_horizontal(
+        [pl.col(c).eq_missing(pl.col(f"{c}__orig")) for c in attributes if c != "key"]
+    )
+    conflicting = joined.filter(~same)
+    reason = pl.format(
+        "duplicate key with different attributes; first defined in {} row {}",
+        pl.col(f"{_FILE}__orig"), pl.col(f"{_ROW}__orig"),
+    )
+    rejects = conflicting.select(
+        pl.lit("nodes").alias("table"), pl.col(_FILE).alias("file"), pl.col(_ROW).alias("row"),
+        pl.lit("key").alias("field"), reason.alias("reason"),
+        pl.struct([pl.col(c).cast(pl.String) for c in attributes]).struct.json_encode()
+        .alias("record"),
+    )
+    kept = first.filter(pl.col("__pos") == pl.col("__first")).drop("__pos", "__first")
+    return Loaded(
+        kept,
+        pl.concat([loaded.rejects, rejects], how="vertical"),
+        joined.height - conflicting.height,
+        loaded.ignored_columns,
+    )
+
+
+def load_edges(paths: Sequence[Path], loaded_at: datetime | None = None) -> Loaded:
+    """Read and validate edge files (row checks only; see `index.build` for unknown nodes)."""
+    if not paths:
+        raise InvalidInput("no edge file given")
+    when = loaded_at or datetime.now(UTC)
+    return _concat([validate_edges(read_frame(p), str(p), when) for p in paths])

@@ -1,0 +1,564 @@
+"""A seeded, deterministic, vectorised generator of a realistic medical-device genealogy.
+
+The chain it models, upstream to downstream:
+
+    supplier -> supplier lot (bulk lots split or merged) -> work order -> sub-assembly serial
+    -> finished-device serial (UDI) <- sterilisation load
+    -> case -> pallet -> shipment -> customer   (broken pallets ship their cases separately)
+
+Per finished unit: one final work order, three sub-assembly serials (each from its own sub work
+order with four component lots recorded as-built), two lots consumed directly at final assembly,
+one sterilisation load, one case. Bulk materials (resin for housings, adhesive and label stock for
+final assembly) are consumed per work order and fan out to 100k+ units. About 0.5% of units are
+reworked: a rework order swaps in a replacement sub-assembly, which closes a cycle
+(unit -> rework order -> unit). Event times move forward along every chain except those cycles.
+
+Everything is numpy/polars; no Python loop runs per unit. The same (units, seed) always gives the
+same tables, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+
+__all__ = ["GenealogyConfig", "generate", "write_genealogy"]
+
+I64 = npt.NDArray[np.int64]
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 24 * US_PER_HOUR
+COMPANY = "4012345"  # GS1 company prefix of the (fictional) device maker
+SUPPLIER_COMPANY = "0614141"
+
+
+@dataclass(frozen=True)
+class GenealogyConfig:
+    """Shape of the generated genealogy. Defaults give about 4.2 nodes and 23 edges per unit."""
+
+    units: int = 1_000_000
+    seed: int = 7
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
+    days: int = 365
+    families: int = 20
+    suppliers: int = 40
+    final_wo_size: int = 500
+    sub_wo_size: int = 1000
+    sub_types: int = 3
+    component_lot_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000)
+    direct_lot_sizes: tuple[int, ...] = (3000, 8000)
+    resin_lot_units: int = 300_000
+    adhesive_lot_units: int = 200_000
+    label_lot_units: int = 100_000
+    load_size: int = 2000
+    case_size: int = 10
+    cases_per_pallet: int = 40
+    broken_pallet_share: float = 0.3
+    cases_per_broken_shipment: int = 5
+    customers: int = 0  # 0: one per 500 units, at least 50
+    rework_share: float = 0.005
+
+    def customer_count(self) -> int:
+        return self.customers or max(50, self.units // 500)
+
+
+@dataclass
+class _Nodes:
+    keys: list[pa.Array] = field(default_factory=list)
+    kinds: list[tuple[str, int]] = field(default_factory=list)
+    products: list[pa.Array] = field(default_factory=list)
+    quantities: list[npt.NDArray[np.float64]] = field(default_factory=list)
+    uoms: list[tuple[str, int]] = field(default_factory=list)
+    created: list[I64] = field(default_factory=list)
+    count: int = 0
+
+    def add(
+        self,
+        keys: pa.Array,
+        kind: str,
+        created: I64,
+        product: pa.Array | None = None,
+        quantity: npt.NDArray[np.float64] | None = None,
+        uom: str = "EA",
+    ) -> I64:
+        """Append a group of nodes; return their ids (contiguous, in generation order)."""
+        n = len(keys)
+        ids = np.arange(self.count, self.count + n, dtype=np.int64)
+        self.keys.append(keys)
+        self.kinds.append((kind, n))
+        self.products.append(product if product is not None else pa.nulls(n, pa.string()))
+        self.quantities.append(quantity if quantity is not None else np.ones(n))
+        self.uoms.append((uom, n))
+        self.created.append(created.astype(np.int64))
+        self.count += n
+        return ids
+
+
+@dataclass
+class _Edges:
+    src: list[I64] = field(default_factory=list)
+    dst: list[I64] = field(default_factory=list)
+    kinds: list[tuple[str, int]] = field(default_factory=list)
+    times: list[I64] = field(default_factory=list)
+
+    def add(self, src: I64, dst: I64, kind: str, time: I64) -> None:
+        n = len(src)
+        self.src.append(np.asarray(src, dtype=np.int64))
+        self.dst.append(np.broadcast_to(np.asarray(dst, dtype=np.int64), (n,)).copy())
+        self.kinds.append((kind, n))
+        self.times.append(np.broadcast_to(np.asarray(time, dtype=np.int64), (n,)).copy())
+
+
+def _keys(template: str, *columns: npt.ArrayLike, widths: tuple[int, ...] = ()) -> pa.Array:
+    """Format keys from integer columns, zero-padding column i to widths[i] (0: no padding)."""
+    exprs = []
+    frame = pl.DataFrame({f"c{i}": np.asarray(c) for i, c in enumerate(columns)})
+    for i in range(len(columns)):
+        expr = pl.col(f"c{i}").cast(pl.String)
+        if i < len(widths) and widths[i]:
+            expr = expr.str.zfill(widths[i])
+        exprs.append(expr)
+    out = frame.select(pl.format(template, *exprs).alias("k"))["k"].to_arrow()
+    return pa.array(out).cast(pa.large_string())
+
+
+def _group_rank(group: I64, order_key: I64) -> tuple[I64, I64]:
+    """For items in groups, each item's 0-based rank within its group by `order_key`.
+
+    Returns (rank, sort order). Items are ranked stably by (group, order_key).
+    """
+    order = np.lexsort((order_key, group))
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - run_start
+    return rank, order
+
+
+def _dense(groups: I64) -> tuple[I64, int]:
+    """Renumber arbitrary group labels to 0..k-1 in order of first label value."""
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    return inverse.astype(np.int64), len(uniq)
+
+
+def _first_time(index: I64, times: I64, size: int) -> I64:
+    """Earliest time per group (groups 0..size-1); groups with no member get int64 max."""
+    out = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(out, index, times)
+    return out
+
+
+def _gtin_item(part: I64) -> I64:
+    return 100000 + part  # indicator digit 1 + five-digit item reference
+
+
+def generate(
+    config: GenealogyConfig, progress: Callable[[str], None] | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Generate (nodes, edges) canonical tables; see the module docstring for the shape."""
+    say = progress or (lambda _msg: None)
+    rng = np.random.default_rng(config.seed)
+    n_units = config.units
+    if n_units < 1:
+        raise ValueError("units must be at least 1")
+    t0 = int(config.start.timestamp()) * 1_000_000
+    span = config.days * US_PER_DAY
+    nodes, edges = _Nodes(), _Edges()
+
+    say("suppliers and customers")
+    n_sup = config.suppliers
+    suppliers = nodes.add(
+        _keys(f"urn:epc:id:pgln:{SUPPLIER_COMPANY}.{{}}", np.arange(1, n_sup + 1), widths=(5,)),
+        "supplier",
+        np.full(n_sup, t0 - 365 * US_PER_DAY),
+    )
+
+    # Finished units in production order; families are assigned per final work order.
+    say("finished units and final work orders")
+    unit_time = t0 + np.sort(rng.integers(0, span, n_units))
+    unit_wo = np.arange(n_units) // config.final_wo_size
+    n_final_wo = int(unit_wo[-1]) + 1
+    wo_family = rng.integers(0, config.families, n_final_wo)
+    unit_family = wo_family[unit_wo]
+    wo_start = unit_time[:: config.final_wo_size] - US_PER_HOUR
+    final_wos = nodes.add(
+        _keys("erp:sap:work_order:{}", np.arange(1_000_000, 1_000_000 + n_final_wo)),
+        "work_order",
+        wo_start,
+    )
+    unit_product = _gtin_item(10_000 + unit_family)
+    unit_serial = np.arange(1, n_units + 1)
+    units = nodes.add(
+        _keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}", unit_product, unit_serial, widths=(6, 9)),
+        "serial",
+        unit_time,
+        product=_keys(f"0{COMPANY}{{}}", unit_product),
+    )
+    edges.add(final_wos[unit_wo], units, "produced", unit_time)
+
+    # Sub-assemblies: one of each type per unit, made 1-5 days earlier in sub work orders that
+    # run per (family, type) stream.
+    say("sub-assemblies and sub work orders")
+    n_types = config.sub_types
+    sub_unit = np.repeat(np.arange(n_units), n_types)
+    sub_type = np.tile(np.arange(n_types), n_units)
+    sub_time = unit_time[sub_unit] - rng.integers(US_PER_DAY, 5 * US_PER_DAY, len(sub_unit))
+    sub_stream = unit_family[sub_unit] * n_types + sub_type
+    sub_rank, _ = _group_rank(sub_stream, sub_unit)
+    sub_wo_label = sub_stream * (n_units // config.sub_wo_size + 2) + sub_rank // config.sub_wo_size
+    sub_wo_index, n_sub_wo = _dense(sub_wo_label)
+    sub_wo_start = _first_time(sub_wo_index, sub_time, n_sub_wo) - US_PER_HOUR
+    sub_wos = nodes.add(
+        _keys("erp:sap:work_order:{}", np.arange(2_000_000, 2_000_000 + n_sub_wo)),
+        "work_order",
+        sub_wo_start,
+    )
+    sub_part = 1000 + sub_stream
+    subs = nodes.add(
+        _keys(
+            f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}",
+            _gtin_item(sub_part),
+            np.arange(1, len(sub_unit) + 1),
+            widths=(6, 10),
+        ),
+        "serial",
+        sub_time,
+        product=_keys(f"0{COMPANY}{{}}", _gtin_item(sub_part)),
+    )
+    edges.add(sub_wos[sub_wo_index], subs, "produced", sub_time)
+    edges.add(subs, units[sub_unit], "assembled", unit_time[sub_unit])
+
+    # Discrete component lots recorded per serial (as-built): the lot of part k in a stream
+    # changes every lot_size pieces. Lots are received 1-10 days before their first use.
+    say("component lots")
+    lot_parts: list[tuple[I64, I64, I64, I64]] = []  # (part, lot index, consumer ids, times)
+    for k, lot_size in enumerate(config.component_lot_sizes):
+        part = 2000 + sub_stream * len(config.component_lot_sizes) + k
+        lot_parts.append((part, sub_rank // lot_size, subs, sub_time))
+    unit_rank, _ = _group_rank(unit_family, np.arange(n_units, dtype=np.int64))
+    for j, lot_size in enumerate(config.direct_lot_sizes):
+        part = 5000 + unit_family * len(config.direct_lot_sizes) + j
+        lot_parts.append((part, unit_rank // lot_size, units, unit_time))
+    part_all = np.concatenate([p for p, _, _, _ in lot_parts])
+    lot_all = np.concatenate([lot for _, lot, _, _ in lot_parts])
+    consumer_all = np.concatenate([c for _, _, c, _ in lot_parts])
+    time_all = np.concatenate([t for _, _, _, t in lot_parts])
+    lot_index, n_lots = _dense(part_all * 1_000_000 + lot_all)
+    lot_first_use = _first_time(lot_index, time_all, n_lots)
+    lot_received = lot_first_use - rng.integers(US_PER_DAY, 10 * US_PER_DAY, n_lots)
+    lot_part = np.zeros(n_lots, dtype=np.int64)
+    lot_part[lot_index] = part_all
+    lot_number = np.zeros(n_lots, dtype=np.int64)
+    lot_number[lot_index] = lot_all
+    lot_qty = np.bincount(lot_index, minlength=n_lots).astype(np.float64)
+    component_lots = _add_lots(nodes, lot_part, lot_number, lot_received, lot_qty, prefix="C")
+    edges.add(component_lots[lot_index], consumer_all, "consumed", time_all)
+    edges.add(suppliers[lot_part % n_sup], component_lots, "supplied", lot_received)
+    n_subs, n_comp = len(subs), len(config.component_lot_sizes)
+    sub_lots = component_lots[lot_index[: n_comp * n_subs]].reshape(n_comp, n_subs)
+
+    # Bulk materials, consumed per work order.
+    say("bulk lots: resin (split), adhesive (merged), label stock")
+    housing_wo = np.unique(sub_wo_index[sub_type == 0])
+    housing_wo_units = np.bincount(sub_wo_index, minlength=n_sub_wo)[housing_wo]
+    _add_bulk_split(
+        nodes, edges, rng, suppliers, part=9001, consumers=sub_wos[housing_wo],
+        consumer_units=housing_wo_units, consumer_time=sub_wo_start[housing_wo],
+        lot_units=config.resin_lot_units,
+    )
+    final_wo_units = np.bincount(unit_wo, minlength=n_final_wo)
+    _add_bulk_merged(
+        nodes, edges, rng, suppliers, part=9002, consumers=final_wos,
+        consumer_units=final_wo_units, consumer_time=wo_start,
+        lot_units=config.adhesive_lot_units,
+    )
+    _add_bulk_plain(
+        nodes, edges, rng, suppliers, part=9003, consumers=final_wos,
+        consumer_units=final_wo_units, consumer_time=wo_start,
+        lot_units=config.label_lot_units,
+    )
+
+    # Sterilisation loads take consecutive units; cases of consecutive units.
+    say("sterilisation loads, cases, pallets")
+    unit_load = np.arange(n_units) // config.load_size
+    n_loads = int(unit_load[-1]) + 1
+    load_time = np.zeros(n_loads, dtype=np.int64)
+    np.maximum.at(load_time, unit_load, unit_time + 6 * US_PER_HOUR)
+    loads = nodes.add(
+        _keys("erp:mes:sterilization_load:{}", np.arange(1, n_loads + 1), widths=(7,)),
+        "sterilization_load",
+        load_time,
+    )
+    edges.add(loads[unit_load], units, "sterilized", load_time[unit_load])
+
+    unit_case = np.arange(n_units) // config.case_size
+    n_cases = int(unit_case[-1]) + 1
+    case_time = np.zeros(n_cases, dtype=np.int64)
+    np.maximum.at(case_time, unit_case, load_time[unit_load] + US_PER_DAY)
+    case_pallet = np.arange(n_cases) // config.cases_per_pallet
+    n_pallets = int(case_pallet[-1]) + 1
+    pallet_time = np.zeros(n_pallets, dtype=np.int64)
+    np.maximum.at(pallet_time, case_pallet, case_time + US_PER_HOUR)
+    sscc = np.arange(1, n_cases + n_pallets + 1)
+    cases = nodes.add(
+        _keys(f"urn:epc:id:sscc:{COMPANY}.0{{}}", sscc[:n_cases], widths=(9,)),
+        "logistic_unit",
+        case_time,
+    )
+    pallets = nodes.add(
+        _keys(f"urn:epc:id:sscc:{COMPANY}.1{{}}", sscc[n_cases:], widths=(9,)),
+        "logistic_unit",
+        pallet_time,
+    )
+    edges.add(units, cases[unit_case], "packed", case_time[unit_case])
+    edges.add(cases, pallets[case_pallet], "packed", pallet_time[case_pallet])
+
+    # Shipments: whole pallets in groups of 1-3; broken pallets ship their cases in groups.
+    say("shipments and customers")
+    broken = rng.random(n_pallets) < config.broken_pallet_share
+    whole_pallets = np.flatnonzero(~broken)
+    whole_group = np.cumsum(rng.integers(1, 4, len(whole_pallets)))
+    whole_ship = np.searchsorted(whole_group, np.arange(len(whole_pallets)), side="right")
+    broken_cases = np.flatnonzero(broken[case_pallet])
+    broken_ship = np.arange(len(broken_cases)) // config.cases_per_broken_shipment
+    n_whole_ship = int(whole_ship[-1]) + 1 if len(whole_ship) else 0
+    n_ship = n_whole_ship + (int(broken_ship[-1]) + 1 if len(broken_ship) else 0)
+    broken_ship = broken_ship + n_whole_ship
+    ship_time = np.zeros(n_ship, dtype=np.int64)
+    np.maximum.at(ship_time, whole_ship, pallet_time[whole_pallets] + 2 * US_PER_DAY)
+    np.maximum.at(ship_time, broken_ship, case_time[broken_cases] + 2 * US_PER_DAY)
+    shipments = nodes.add(
+        _keys("erp:sap:shipment:{}", np.arange(80_000_000, 80_000_000 + n_ship)),
+        "shipment",
+        ship_time,
+    )
+    edges.add(pallets[whole_pallets], shipments[whole_ship], "shipped", ship_time[whole_ship])
+    edges.add(cases[broken_cases], shipments[broken_ship], "shipped", ship_time[broken_ship])
+
+    n_cust = config.customer_count()
+    popularity = 1.0 / np.arange(1, n_cust + 1) ** 1.1  # Zipf-like: a few big hospital chains
+    ship_customer = rng.choice(n_cust, size=n_ship, p=popularity / popularity.sum())
+    customers = nodes.add(
+        _keys(f"urn:epc:id:sgln:{COMPANY}.{{}}.0", np.arange(1, n_cust + 1), widths=(5,)),
+        "customer",
+        np.full(n_cust, t0 - 30 * US_PER_DAY),
+    )
+    delivered = ship_time + rng.integers(US_PER_DAY, 5 * US_PER_DAY, n_ship)
+    edges.add(shipments, customers[ship_customer], "delivered", delivered)
+
+    say("rework")
+    _add_rework(nodes, edges, rng, config, units, unit_time, sub_lots, sub_part)
+
+    say("assembling tables")
+    return _nodes_table(nodes), _edges_table(edges, rng)
+
+
+def _add_lots(
+    nodes: _Nodes, part: I64, number: I64, received: I64, qty: npt.NDArray[np.float64], prefix: str
+) -> I64:
+    item = _gtin_item(part)
+    return nodes.add(
+        _keys(f"urn:epc:class:lgtin:{SUPPLIER_COMPANY}.{{}}.{prefix}{{}}", item, number,
+              widths=(6, 6)),
+        "lot",
+        received,
+        product=_keys(f"0{SUPPLIER_COMPANY}{{}}", item),
+        quantity=qty,
+    )
+
+
+def _bulk_lot_of(consumer_units: I64, lot_units: int) -> I64:
+    """Assign consecutive consumers to bulk lots, each covering about lot_units units."""
+    covered = np.cumsum(consumer_units) - consumer_units
+    return covered // max(lot_units, 1)
+
+
+def _add_bulk_plain(
+    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+) -> None:
+    lot = _bulk_lot_of(consumer_units, lot_units)
+    n = int(lot[-1]) + 1
+    received = _first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
+    qty = np.bincount(lot, weights=consumer_units, minlength=n)
+    ids = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="B")
+    edges.add(ids[lot], consumers, "consumed", consumer_time)
+    edges.add(np.full(n, suppliers[part % len(suppliers)]), ids, "supplied", received)
+
+
+def _add_bulk_split(
+    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+) -> None:
+    """Each mother lot is split into two containers on receipt; work orders draw from one."""
+    mother = _bulk_lot_of(consumer_units, lot_units)
+    n = int(mother[-1]) + 1
+    rank, _ = _group_rank(mother, np.arange(len(mother), dtype=np.int64))
+    per_mother = np.bincount(mother, minlength=n)
+    child = mother * 2 + (rank >= (per_mother[mother] + 1) // 2)
+    first_use = _first_time(child, consumer_time, 2 * n)
+    mother_first = np.minimum(first_use[0::2], first_use[1::2])
+    received = mother_first - rng.integers(3, 10, n) * US_PER_DAY
+    qty = np.bincount(mother, weights=consumer_units, minlength=n)
+    mothers = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="S")
+    child_qty = np.bincount(child, weights=consumer_units, minlength=2 * n)
+    child_numbers = np.arange(1, n + 1).repeat(2) * 10 + np.tile([1, 2], n)
+    split_time = np.repeat(received + US_PER_DAY, 2)
+    children = _add_lots(nodes, np.full(2 * n, part), child_numbers, split_time, child_qty,
+                         prefix="S")
+    edges.add(mothers.repeat(2), children, "split", split_time)
+    edges.add(children[child], consumers, "consumed", consumer_time)
+    edges.add(np.full(n, suppliers[part % len(suppliers)]), mothers, "supplied", received)
+
+
+def _add_bulk_merged(
+    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+) -> None:
+    """Each blended lot is merged from two supplier lots before first use."""
+    blend = _bulk_lot_of(consumer_units, lot_units)
+    n = int(blend[-1]) + 1
+    first_use = _first_time(blend, consumer_time, n)
+    merged_at = first_use - rng.integers(1, 3, n) * US_PER_DAY
+    received = np.repeat(merged_at - 3 * US_PER_DAY, 2)
+    qty = np.bincount(blend, weights=consumer_units, minlength=n)
+    inputs = _add_lots(nodes, np.full(2 * n, part), np.arange(1, 2 * n + 1), received,
+                       np.repeat(qty / 2, 2), prefix="A")
+    blends = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), merged_at, qty, prefix="M")
+    edges.add(inputs, blends.repeat(2), "merged", np.repeat(merged_at, 2))
+    edges.add(blends[blend], consumers, "consumed", consumer_time)
+    edges.add(np.full(2 * n, suppliers[part % len(suppliers)]), inputs, "supplied", received)
+
+
+def _add_rework(
+    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, config: GenealogyConfig,
+    units: I64, unit_time: I64, sub_lots: I64, sub_part: I64,
+) -> None:
+    """Rework a share of units: unit -> rework order -> unit, plus a replacement sub-assembly
+    made in a rework sub work order (one per 100 replacements) from the original's lots."""
+    n_units = len(units)
+    count = int(n_units * config.rework_share)
+    if count == 0:
+        return
+    chosen = np.sort(rng.choice(n_units, size=count, replace=False))
+    n_types = config.sub_types
+    replaced = chosen * n_types + rng.integers(0, n_types, count)  # index into subs
+    t_start = unit_time[chosen] + 2 * US_PER_HOUR
+    orders = nodes.add(
+        _keys("erp:sap:rework_order:{}", np.arange(1, count + 1), widths=(7,)),
+        "work_order",
+        t_start,
+    )
+    batch = np.arange(count) // 100
+    n_batches = int(batch[-1]) + 1
+    batch_start = _first_time(batch, t_start, n_batches)
+    rework_wos = nodes.add(
+        _keys("erp:sap:work_order:{}", np.arange(3_000_000, 3_000_000 + n_batches)),
+        "work_order",
+        batch_start,
+    )
+    part = sub_part[replaced]
+    made = t_start + US_PER_HOUR // 2
+    spares = nodes.add(
+        _keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.R{{}}", _gtin_item(part), np.arange(1, count + 1),
+              widths=(6, 9)),
+        "serial",
+        made,
+        product=_keys(f"0{COMPANY}{{}}", _gtin_item(part)),
+    )
+    edges.add(rework_wos[batch], spares, "produced", made)
+    # The replacement is built from the same component lots as the part it replaces.
+    for lots_of_part in sub_lots:
+        edges.add(lots_of_part[replaced], spares, "consumed", made)
+    edges.add(units[chosen], orders, "reworked", t_start)
+    edges.add(spares, orders, "consumed", t_start + US_PER_HOUR)
+    edges.add(orders, units[chosen], "produced", t_start + 2 * US_PER_HOUR)
+
+
+def _repeat_labels(runs: list[tuple[str, int]]) -> pa.DictionaryArray:
+    """Runs of (label, count) as a dictionary array, without materialising millions of strings."""
+    labels = sorted({label for label, _ in runs})
+    codes = np.repeat([labels.index(label) for label, _ in runs], [n for _, n in runs])
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels))
+
+
+def _nodes_table(nodes: _Nodes) -> pa.Table:
+    kinds = _repeat_labels(nodes.kinds)
+    uoms = _repeat_labels(nodes.uoms)
+    created = pa.array(np.concatenate(nodes.created), type=pa.int64()).cast(NODES_SCHEMA.field(
+        "created_at").type)
+    return pa.Table.from_arrays(
+        [
+            pa.concat_arrays(nodes.keys),
+            kinds.cast(pa.string()),
+            pa.concat_arrays([p.cast(pa.string()) for p in nodes.products]),
+            pa.array(np.concatenate(nodes.quantities)),
+            uoms.cast(pa.string()),
+            created,
+        ],
+        schema=NODES_SCHEMA,
+    )
+
+
+def _edges_table(edges: _Edges, rng: np.random.Generator) -> pa.Table:
+    """Edges in id form: src/dst as int64 node ids into the node table (keys filled on write)."""
+    times = np.concatenate(edges.times)
+    # Learned minutes to hours after the fact, as MES and ERP postings are.
+    recorded = times + rng.integers(60_000_000, 6 * US_PER_HOUR, len(times))
+    kinds = _repeat_labels(edges.kinds)
+    ts = EDGES_SCHEMA.field("event_time").type
+    return pa.table(
+        {
+            "src": pa.array(np.concatenate(edges.src)),
+            "dst": pa.array(np.concatenate(edges.dst)),
+            "kind": kinds,
+            "event_time": pa.array(times).cast(ts),
+            "recorded_at": pa.array(recorded).cast(ts),
+        }
+    )
+
+
+def resolve_edge_keys(nodes: pa.Table, edges: pa.Table) -> pa.Table:
+    """Turn a generator edge table (src/dst ids) into the canonical edge table (src/dst keys)."""
+    keys = nodes.column("key").combine_chunks()
+    n = edges.num_rows
+    return pa.Table.from_arrays(
+        [
+            keys.take(edges.column("src")),
+            keys.take(edges.column("dst")),
+            edges.column("kind").cast(pa.string()),
+            edges.column("event_time"),
+            edges.column("recorded_at"),
+            pa.nulls(n, pa.float64()),
+            pa.nulls(n, pa.string()),
+        ],
+        schema=EDGES_SCHEMA,
+    )
+
+
+def write_genealogy(
+    config: GenealogyConfig, out_dir: Path, progress: Callable[[str], None] | None = None
+) -> tuple[Path, Path]:
+    """Generate and write `nodes.parquet` and `edges.parquet` into out_dir; return both paths."""
+    say = progress or (lambda _msg: None)
+    nodes, id_edges = generate(config, progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nodes_path, edges_path = out_dir / "nodes.parquet", out_dir / "edges.parquet"
+    say(f"writing {nodes.num_rows:,} nodes")
+    pq.write_table(nodes, nodes_path, compression="zstd")
+    say(f"writing {id_edges.num_rows:,} edges")
+    chunk = 2_000_000
+    with pq.ParquetWriter(edges_path, EDGES_SCHEMA, compression="zstd") as writer:
+        for start in range(0, id_edges.num_rows, chunk):
+            writer.write_table(resolve_edge_keys(nodes, id_edges.slice(start, chunk)))
+    return nodes_path, edges_path
