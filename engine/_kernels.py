@@ -97,60 +97,100 @@ def traverse(
 
 
 @njit(nogil=True, cache=True)
-def select_rows(queue: Array, start: int, count: int, node_kind: Array, node_allowed: Array,
-                filter_nodes: bool, out: Array) -> int:  # pragma: no cover - numba
-    """Copy queue[start:count] into `out`, keeping nodes whose kind is allowed; return length."""
+def select_rows(
+    queue: Array, start: int, count: int, node_kind: Array, node_allowed: Array,
+    filter_nodes: bool, depth: Array, parent: Array, want_parent: bool, key_offsets: Array,
+    rows: Array, codes: Array, depths: Array, parents: Array, offsets: Array,
+    via_offsets: Array,
+) -> tuple[int, int, int]:  # pragma: no cover - numba
+    """Result rows for queue[start:count], keeping nodes whose kind is allowed: fills rows,
+    codes, depths (and parents), plus the key offsets of the rows (and of their parents).
+    Returns (rows, key bytes, via key bytes); `gather_keys` then copies the bytes."""
     n = 0
+    total = 0
+    via_total = 0
+    offsets[0] = 0
+    via_offsets[0] = 0
     for i in range(start, count):
         v = queue[i]
-        if not filter_nodes or node_allowed[node_kind[v]]:
-            out[n] = v
-            n += 1
-    return n
+        if filter_nodes and not node_allowed[node_kind[v]]:
+            continue
+        rows[n] = v
+        codes[n] = node_kind[v]
+        depths[n] = depth[v]
+        total += key_offsets[v + 1] - key_offsets[v]
+        offsets[n + 1] = total
+        if want_parent:
+            p = parent[v]
+            parents[n] = p
+            via_total += key_offsets[p + 1] - key_offsets[p]
+            via_offsets[n + 1] = via_total
+        n += 1
+    return n, total, via_total
 
 
 @njit(nogil=True, cache=True)
-def cone_counts(
+def gather_keys(key_offsets: Array, key_data: Array, ids: Array, offsets: Array,
+                out: Array) -> None:  # pragma: no cover - numba
+    """Copy the key bytes of `ids` into `out` at `offsets` (from select_rows)."""
+    for i in range(len(ids)):
+        v = ids[i]
+        start = key_offsets[v]
+        base = offsets[i]
+        for j in range(offsets[i + 1] - base):
+            out[base + j] = key_data[start + j]
+
+
+@njit(nogil=True, cache=True)
+def tally_units(
     indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
     kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
-    node_kind: Array, affected: Array, affected_epoch: int,
-    targets: Array, serial_kind: int, container: Array, shipment_kind: int,
-    marks: Array, epoch0: int, unit_marks: Array, stack: Array,
-    units_out: Array, shipments_out: Array,
+    node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
+    item_kind: int, container: Array, counted: Array,
+    marks: Array, epoch0: int, stack: Array, tally_marks: Array, tally: Array,
 ) -> int:  # pragma: no cover - numba
-    """For each target t, walk upstream (this adjacency is the upstream one) through affected
-    nodes only. units_out[i]: distinct affected serials with a followed edge into a container
-    node (logistic unit, shipment, customer) of t's cone; shipments_out[i]: shipments in the
-    cone. Uses epochs epoch0 + i on both mark arrays; returns the next free epoch."""
-    epoch = epoch0
-    for i in range(len(targets)):
-        t = targets[i]
-        marks[t] = epoch
-        stack[0] = t
-        top = 1
-        units = 0
-        shipments = 0
+    """Count affected items at the containers their packaging reaches (this adjacency is the
+    downstream one).
+
+    An item is an affected node of `item_kind` (serial: a unit) with a followed edge into an
+    affected container (a node whose kind is flagged in `container`: logistic unit, shipment,
+    customer). From each item the walk
+    goes downstream through affected containers only; every distinct node it reaches whose kind
+    is flagged in `counted` gets tally += 1 (tally is valid where tally_marks == epoch0).
+    Each item uses its own epoch on `marks` (epoch0 + 1, ...); returns the next free epoch.
+    """
+    epoch = epoch0 + 1
+    for i in range(len(visited)):
+        u = visited[i]
+        if node_kind[u] != item_kind:
+            continue
+        top = 0
+        for e in range(indptr[u], indptr[u + 1]):
+            c = neighbor[e]
+            if (container[node_kind[c]] and affected[c] == affected_epoch and marks[c] != epoch
+                    and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since,
+                                 until, as_of)):
+                marks[c] = epoch
+                stack[top] = c
+                top += 1
+        if top == 0:
+            continue
         while top > 0:
             top -= 1
             v = stack[top]
-            if node_kind[v] == shipment_kind:
-                shipments += 1
-            is_container = container[node_kind[v]]
+            if counted[node_kind[v]]:
+                if tally_marks[v] != epoch0:
+                    tally_marks[v] = epoch0
+                    tally[v] = 0
+                tally[v] += 1
             for e in range(indptr[v], indptr[v + 1]):
-                u = neighbor[e]
-                if affected[u] != affected_epoch:
-                    continue
-                if not _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since, until,
-                                as_of):
-                    continue
-                if is_container and node_kind[u] == serial_kind and unit_marks[u] != epoch:
-                    unit_marks[u] = epoch
-                    units += 1
-                if marks[u] != epoch:
-                    marks[u] = epoch
-                    stack[top] = u
+                w = neighbor[e]
+                if (container[node_kind[w]] and affected[w] == affected_epoch
+                        and marks[w] != epoch
+                        and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since,
+                                     until, as_of)):
+                    marks[w] = epoch
+                    stack[top] = w
                     top += 1
-        units_out[i] = units
-        shipments_out[i] = shipments
         epoch += 1
     return epoch

@@ -58,6 +58,11 @@ _NO_LIMIT = np.iinfo(np.int64).max
 _MIN_TIME = np.iinfo(np.int64).min + 1
 _MAX_TIME = np.iinfo(np.int64).max
 CONTAINER_KINDS = ("logistic_unit", "shipment", "customer")
+_NO_KINDS = np.zeros(256, dtype=np.bool_)  # read-only placeholder when a filter is off
+_NO_KINDS.flags.writeable = False
+_KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
+_ROW_SCHEMA = pa.schema([("key", pa.large_string()), ("kind", _KIND_TYPE), ("depth", pa.int32())])
+_VIA_SCHEMA = _ROW_SCHEMA.append(pa.field("via", pa.large_string()))
 
 
 def _to_micros(value: TimeLike, name: str) -> int | None:
@@ -92,6 +97,13 @@ class _Filter:
     limit: int
 
 
+_UNFILTERED = _Filter(
+    kind_allowed=_NO_KINDS, filter_kinds=False, since=_MIN_TIME, until=_MAX_TIME,
+    as_of=_MAX_TIME, node_allowed=_NO_KINDS, filter_nodes=False, max_depth=-1,
+    limit=_NO_LIMIT - 1,
+)
+
+
 @dataclass(frozen=True)
 class Impact:
     """Downstream closure of many seeds: counts first, then the rows.
@@ -117,6 +129,7 @@ class Graph:
         self._scratch = ScratchPool(snapshot.node_count)
         self._warm_lock = threading.Lock()
         self._node_kind_index = {name: i for i, name in enumerate(snapshot.node_kinds)}
+        self._kind_names = pa.array(snapshot.node_kinds, pa.string())
         self._edge_kind_index = {name: i for i, name in enumerate(snapshot.edge_kinds)}
 
     # -- public API ---------------------------------------------------------------------------
@@ -192,7 +205,7 @@ class Graph:
         snap = self.snapshot
         scratch = self._scratch.get()
         count, n_seeds = self._run(snap.down, seeds, flt, scratch, want_parent=False)
-        visited = scratch.queue[:count]
+        visited = scratch.queue[:count].copy()
         kinds = snap.node_kind[visited[n_seeds:]]
         per_kind = np.bincount(kinds.astype(np.int64), minlength=len(snap.node_kinds))
         present = np.flatnonzero(per_kind)
@@ -200,14 +213,28 @@ class Graph:
             "kind": pa.array([snap.node_kinds[i] for i in present], pa.string()),
             "nodes": pa.array(per_kind[present].astype(np.int64)),
         })
-        by_shipment = self._cone_table(scratch, visited, flt, "shipment")
-        by_customer = self._cone_table(scratch, visited, flt, "customer")
+        shipments = self._of_kind(visited, "shipment")
+        customers = self._of_kind(visited, "customer")
+        ship_units, customer_units = self._tally(
+            scratch, visited, flt, "serial", ("shipment", "customer"), shipments, customers)
+        [customer_shipments] = self._tally(scratch, visited, flt, "shipment", ("customer",),
+                                           customers)
+        keys = snap.node_keys
+        ship_order = np.lexsort((shipments, -ship_units))
+        customer_order = np.lexsort((customers, -customer_units))
         return Impact(
             seeds=n_seeds,
             affected=count - n_seeds,
             by_kind=by_kind,
-            by_shipment=by_shipment.drop_columns(["shipments"]),
-            by_customer=by_customer,
+            by_shipment=pa.table({
+                "shipment": keys.take(pa.array(shipments[ship_order])),
+                "units": pa.array(ship_units[ship_order]),
+            }),
+            by_customer=pa.table({
+                "customer": keys.take(pa.array(customers[customer_order])),
+                "units": pa.array(customer_units[customer_order]),
+                "shipments": pa.array(customer_shipments[customer_order]),
+            }),
             rows=self._rows(scratch, n_seeds, count, flt, via=False) if rows else None,
         )
 
@@ -288,7 +315,7 @@ class Graph:
             for direction in ("downstream", "upstream"):
                 self.trace(first, direction, max_depth=1, via=True)
                 self.trace(first, direction, max_depth=1, node_kinds=[self.snapshot.node_kinds[0]],
-                           edge_kinds=self.snapshot.edge_kinds[:1], since="1970-01-01",
+                           edge_kinds=self.snapshot.edge_kinds[:1] or None, since="1970-01-01",
                            as_of=datetime.now(UTC))
             self.impact([first], max_depth=1)
 
@@ -316,18 +343,17 @@ class Graph:
             if key == "" or key != key.strip():
                 raise InvalidInput(f"malformed node key {key!r}: empty or padded with spaces")
         ids = self.snapshot.keys.lookup(keys)
-        missing = np.flatnonzero(ids < 0)
-        if len(missing):
-            first = int(missing[0])
+        if ids.min() < 0:
+            first = int(np.argmax(ids < 0))
             key = keys[first]
             raise UnknownNode(key, self.snapshot.keys.suggest(key, int(ids[first])))
         return ids
 
     def _kind_mask(self, names: Iterable[str] | None, index: dict[str, int],
                    what: str) -> tuple[Array, bool]:
-        mask = np.zeros(256, dtype=np.bool_)
         if names is None:
-            return mask, False
+            return _NO_KINDS, False
+        mask = np.zeros(256, dtype=np.bool_)
         if isinstance(names, str):
             names = [names]
         names = list(names)
@@ -343,6 +369,9 @@ class Graph:
     def _filter(self, max_depth: int | None, edge_kinds: Iterable[str] | None,
                 node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
                 as_of: TimeLike, limit: int | None) -> _Filter:
+        if (max_depth is None and edge_kinds is None and node_kinds is None and since is None
+                and until is None and as_of is None and limit is None):
+            return _UNFILTERED
         if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
                                       or max_depth < 0):
             raise InvalidInput(f"max_depth must be a non-negative integer, got {max_depth!r}")
@@ -390,51 +419,65 @@ class Graph:
 
     def _rows(self, scratch: Scratch, n_seeds: int, count: int, flt: _Filter, *,
               via: bool) -> pa.Table:
-        n = k.select_rows(scratch.queue, n_seeds, count, self.snapshot.node_kind,
-                          flt.node_allowed, flt.filter_nodes, scratch.rows)
-        ids = scratch.rows[:n].copy()
-        taken = pa.array(ids)
-        columns: dict[str, pa.Array] = {
-            "key": self.snapshot.node_keys.take(taken),
-            "kind": self.snapshot.nodes.column("kind").chunk(0).take(taken),
-            "depth": pa.array(scratch.depth[ids]),
-        }
-        if via:
-            columns["via"] = self.snapshot.node_keys.take(pa.array(scratch.parent[ids]))
-        return pa.table(columns)
-
-    def _cone_table(self, scratch: Scratch, visited: Array, flt: _Filter,
-                    kind: str) -> pa.Table:
         snap = self.snapshot
-        code = snap.kind_code(kind)
-        empty = pa.table({kind: pa.array([], pa.large_string()), "units": pa.array([], pa.int64()),
-                          "shipments": pa.array([], pa.int64())})
+        n, key_bytes, via_bytes = k.select_rows(
+            scratch.queue, n_seeds, count, snap.node_kind, flt.node_allowed, flt.filter_nodes,
+            scratch.depth, scratch.parent, via, snap.keys.offsets, scratch.rows, scratch.codes,
+            scratch.depths, scratch.parents, scratch.offsets, scratch.via_offsets,
+        )
+        key_off = scratch.offsets[: n + 1].copy()
+        keys = np.empty(key_bytes, dtype=np.uint8)
+        k.gather_keys(snap.keys.offsets, snap.keys.data, scratch.rows[:n], key_off, keys)
+        codes = scratch.codes[:n].copy()
+        depths = scratch.depths[:n].copy()
+        arrays = [
+            pa.LargeStringArray.from_buffers(n, pa.py_buffer(key_off), pa.py_buffer(keys)),
+            pa.DictionaryArray.from_buffers(_KIND_TYPE, n, [None, pa.py_buffer(codes)],
+                                            self._kind_names),
+            pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(depths)]),
+        ]
+        if via:
+            via_off = scratch.via_offsets[: n + 1].copy()
+            via_keys = np.empty(via_bytes, dtype=np.uint8)
+            k.gather_keys(snap.keys.offsets, snap.keys.data, scratch.parents[:n], via_off,
+                          via_keys)
+            arrays.append(pa.LargeStringArray.from_buffers(n, pa.py_buffer(via_off),
+                                                           pa.py_buffer(via_keys)))
+            return pa.Table.from_arrays(arrays, schema=_VIA_SCHEMA)
+        return pa.Table.from_arrays(arrays, schema=_ROW_SCHEMA)
+
+    def _tally(self, scratch: Scratch, visited: Array, flt: _Filter, item_kind: str,
+               counted_kinds: Sequence[str], *targets: Array) -> list[Array]:
+        """For each array of target nodes, how many affected `item_kind` nodes reach each
+        target through containers (see `_kernels.tally_units`)."""
+        snap = self.snapshot
+        code = snap.kind_code(item_kind)
         if code < 0:
-            return empty
-        targets = visited[snap.node_kind[visited] == code]
-        if len(targets) == 0:
-            return empty
-        container = np.zeros(256, dtype=np.bool_)
-        for name in CONTAINER_KINDS:
-            if (c := snap.kind_code(name)) >= 0:
-                container[c] = True
-        marks, unit_marks, stack, first = scratch.cone_arrays(len(targets))
-        units = np.zeros(len(targets), dtype=np.int64)
-        shipments = np.zeros(len(targets), dtype=np.int64)
-        up = snap.up
-        scratch.cone_epoch = k.cone_counts(
-            up.indptr, up.neighbor, up.kind, up.event_time, up.recorded_at,
+            return [np.zeros(len(t), dtype=np.int64) for t in targets]
+        container = self._kind_flags(CONTAINER_KINDS)
+        counted = self._kind_flags(counted_kinds)
+        marks, stack, tally_marks, tally, epoch0 = scratch.tally_arrays(len(visited))
+        down = snap.down
+        scratch.tally_epoch = k.tally_units(
+            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at,
             flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
-            snap.node_kind, scratch.marks, scratch.epoch, targets, snap.kind_code("serial"),
-            container, snap.kind_code("shipment"), marks, first, unit_marks, stack,
-            units, shipments,
-        ) - 1
-        order = np.lexsort((targets, -units))
-        return pa.table({
-            kind: snap.node_keys.take(pa.array(targets[order])),
-            "units": pa.array(units[order]),
-            "shipments": pa.array(shipments[order]),
-        })
+            snap.node_kind, scratch.marks, scratch.epoch, visited, code, container, counted,
+            marks, epoch0, stack, tally_marks, tally,
+        )
+        return [np.where(tally_marks[t] == epoch0, tally[t], 0) for t in targets]
+
+    def _kind_flags(self, names: Sequence[str]) -> Array:
+        flags = np.zeros(256, dtype=np.bool_)
+        for name in names:
+            if (code := self.snapshot.kind_code(name)) >= 0:
+                flags[code] = True
+        return flags
+
+    def _of_kind(self, visited: Array, kind: str) -> Array:
+        code = self.snapshot.kind_code(kind)
+        if code < 0:
+            return np.zeros(0, dtype=np.int32)
+        return visited[self.snapshot.node_kind[visited] == code]
 
     def _first_edge(self, adj: Adjacency, a: int, b: int, flt: _Filter) -> int:
         start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])

@@ -29,10 +29,15 @@ class Scratch:
         self.depth = np.empty(nodes, dtype=np.int32)
         self.parent = np.empty(nodes, dtype=np.int32)
         self.rows = np.empty(max(nodes, 1), dtype=np.int32)
+        self.codes = np.empty(max(nodes, 1), dtype=np.int8)
+        self.depths = np.empty(max(nodes, 1), dtype=np.int32)
+        self.parents = np.empty(max(nodes, 1), dtype=np.int32)
+        self.offsets = np.empty(nodes + 1, dtype=np.int64)
+        self.via_offsets = np.empty(nodes + 1, dtype=np.int64)
         self.cancel = np.zeros(1, dtype=np.uint8)
         self.epoch = 0
-        self._cone: tuple[Array, Array, Array] | None = None
-        self.cone_epoch = 0
+        self._tally: tuple[Array, Array, Array, Array] | None = None
+        self.tally_epoch = 0
 
     def next_epoch(self) -> int:
         """A fresh epoch for `marks`: every node reads as unvisited."""
@@ -42,18 +47,19 @@ class Scratch:
         self.epoch += 1
         return self.epoch
 
-    def cone_arrays(self, epochs_needed: int) -> tuple[Array, Array, Array, int]:
-        """(marks, unit_marks, stack, first epoch) for `epochs_needed` cone walks."""
-        if self._cone is None:
-            self._cone = (np.zeros(self.nodes, dtype=np.uint32),
-                          np.zeros(self.nodes, dtype=np.uint32),
-                          np.empty(max(self.nodes, 1), dtype=np.int32))
-        if self.cone_epoch + epochs_needed + 1 >= _EPOCH_LIMIT:
-            self._cone[0].fill(0)
-            self._cone[1].fill(0)
-            self.cone_epoch = 0
-        first = self.cone_epoch + 1
-        return (*self._cone, first)
+    def tally_arrays(self, epochs_needed: int) -> tuple[Array, Array, Array, Array, int]:
+        """(marks, stack, tally_marks, tally, epoch0) for a `tally_units` run that may use
+        epochs epoch0 .. epoch0 + epochs_needed; the caller stores the returned next epoch."""
+        if self._tally is None:
+            self._tally = (np.zeros(self.nodes, dtype=np.uint32),
+                           np.empty(max(self.nodes, 1), dtype=np.int32),
+                           np.zeros(self.nodes, dtype=np.uint32),
+                           np.zeros(self.nodes, dtype=np.int64))
+        if self.tally_epoch + epochs_needed + 2 >= _EPOCH_LIMIT:
+            self._tally[0].fill(0)
+            self._tally[2].fill(0)
+            self.tally_epoch = 0
+        return (*self._tally, self.tally_epoch + 1)
 
 
 class ScratchPool:

@@ -7,7 +7,8 @@ edges into CSR order both ways, write the files and publish them atomically.
 Snapshot files (see `index.snapshot` for the reading side):
     nodes.arrow      key, kind, product, quantity, uom, created_at: one row per node id
     key_index.arrow  by_key: node ids in byte order of their keys (binary search by key)
-    edges.arrow      the edge records in downstream CSR order, with their source file and row
+    edges.arrow      per edge in downstream CSR order: src id, quantity, event_id, source file
+                     and row (dst, kind and times are in down.arrow at the same position)
     indptr.arrow     down, up: CSR row pointers (int32 while the edge count allows)
     down.arrow, up.arrow   neighbor, kind, event_time, recorded_at (null time = int64 min):
                      the kernel arrays, permuted into CSR order so filters read sequentially;
@@ -18,19 +19,21 @@ Snapshot files (see `index.snapshot` for the reading side):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from index.csr import csr_order, locality_order, narrow_indptr
+from index.csr import csr_order, duplicate_mask, locality_order, narrow_indptr
 from index.files import publish_snapshot
-from loaders.canonical import Loaded, load_edges, load_nodes
+from index.key_table import KeyTable
+from loaders.canonical import Loaded, iter_edge_batches, load_nodes
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -40,6 +43,7 @@ NO_TIME = np.iinfo(np.int64).min
 """Kernel sentinel for an edge with no event time (Arrow null in edges.arrow)."""
 
 Progress = Callable[[str], None]
+Array = npt.NDArray[Any]
 
 
 @dataclass
@@ -57,18 +61,93 @@ class BuildReport:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
+class _EdgeColumns:
+    """Edge batches resolved to ids, accumulated as arrays (the strings are dropped per batch)."""
+
+    def __init__(self) -> None:
+        self.src: list[Array] = []
+        self.dst: list[Array] = []
+        self.kind: list[Array] = []
+        self.event_time: list[Array] = []
+        self.recorded_at: list[Array] = []
+        self.quantity: list[pa.Array] = []
+        self.event_id: list[pa.Array] = []
+        self.source: list[Array] = []
+        self.source_row: list[Array] = []
+        self.kinds: dict[str, int] = {}
+        self.sources: dict[str, int] = {}
+        self.rejects: list[pl.DataFrame] = []
+        self.ignored: dict[str, list[str]] = {}
+        self.rows = 0
+
+    def add(self, batch: Loaded, table: KeyTable) -> None:
+        self.ignored.update(batch.ignored_columns)
+        self.rejects.append(batch.rejects)
+        frame = batch.table
+        self.rows += frame.height + batch.rejects.height
+        if frame.height == 0:
+            return
+        src = table.resolve(frame["src"].to_arrow())
+        dst = table.resolve(frame["dst"].to_arrow())
+        bad = (src < 0) | (dst < 0) | (src == dst)
+        if bad.any():
+            self.rejects.append(_resolve_rejects(frame.filter(pl.Series(bad)), src[bad] >= 0,
+                                                 dst[bad] >= 0))
+            keep = ~bad
+            frame = frame.filter(pl.Series(keep))
+            src, dst = src[keep], dst[keep]
+        for name in frame["kind"].unique().to_list():
+            if name not in self.kinds:
+                if len(self.kinds) == 255:
+                    raise InvalidInput("more than 255 distinct edge kinds")
+                self.kinds[name] = len(self.kinds)
+        for name in frame["__file"].unique().to_list():
+            self.sources.setdefault(name, len(self.sources))
+        self.src.append(src)
+        self.dst.append(dst)
+        self.kind.append(frame["kind"].replace_strict(self.kinds, return_dtype=pl.UInt8)
+                         .to_numpy())
+        times = frame.select(_epoch_us("event_time"), _epoch_us("recorded_at"))
+        self.event_time.append(times["event_time"].to_numpy())
+        self.recorded_at.append(times["recorded_at"].to_numpy())
+        self.quantity.append(frame["quantity"].to_arrow())
+        self.event_id.append(frame["event_id"].to_arrow().cast(pa.string()))
+        self.source.append(frame["__file"].replace_strict(self.sources, return_dtype=pl.UInt16)
+                           .to_numpy())
+        self.source_row.append(frame["__row"].to_numpy())
+
+    def concat(self, parts: list[Array], dtype: npt.DTypeLike) -> Array:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
 def _epoch_us(column: str) -> pl.Expr:
     return pl.col(column).dt.epoch("us").fill_null(NO_TIME)
 
 
-def _unknown_rejects(frame: pl.DataFrame, end: str) -> pl.DataFrame:
+def _resolve_rejects(frame: pl.DataFrame, src_known: Array, dst_known: Array) -> pl.DataFrame:
+    """Rejects for rows whose keys did not resolve, saying which end and why."""
+    spaced = r"\s|[\x00-\x1f]"
+
+    def why(end: str, label: str) -> pl.Expr:
+        return (pl.when(pl.col(end).str.contains(spaced))
+                .then(pl.lit(f"{label} key contains whitespace or a control character"))
+                .otherwise(pl.format(f"unknown node {{}}: {label} key is not in the node table",
+                                     pl.col(end))))
+
+    frame = frame.with_columns(pl.Series("__src_known", src_known),
+                               pl.Series("__dst_known", dst_known))
+    field = (pl.when(~pl.col("__src_known")).then(pl.lit("src"))
+             .when(~pl.col("__dst_known")).then(pl.lit("dst")).otherwise(pl.lit("dst")))
+    reason = (pl.when(~pl.col("__src_known")).then(why("src", "source"))
+              .when(~pl.col("__dst_known")).then(why("dst", "destination"))
+              .otherwise(pl.lit("self-loop: source and destination are the same node")))
     record_columns = ["src", "dst", "kind", "event_time", "recorded_at", "quantity", "event_id"]
     return frame.select(
         pl.lit("edges").alias("table"),
         pl.col("__file").alias("file"),
         pl.col("__row").alias("row"),
-        pl.lit(end).alias("field"),
-        pl.format("unknown node {}: not in the node table", pl.col(end)).alias("reason"),
+        field.alias("field"),
+        reason.alias("reason"),
         pl.struct([pl.col(c).cast(pl.String) for c in record_columns]).struct.json_encode()
         .alias("record"),
     )
@@ -76,73 +155,78 @@ def _unknown_rejects(frame: pl.DataFrame, end: str) -> pl.DataFrame:
 
 def _codes(values: pl.Series) -> tuple[list[str], pl.Series]:
     names = sorted(values.unique().to_list())
-    if len(names) > 255:
-        raise InvalidInput(f"too many distinct kinds ({len(names)}); at most 255 are supported")
-    mapping = {name: i for i, name in enumerate(names)}
-    return names, values.replace_strict(mapping, return_dtype=pl.UInt8)
+    if len(names) > 127:
+        raise InvalidInput(f"too many distinct node kinds ({len(names)}); at most 127")
+    return names, values.replace_strict({name: i for i, name in enumerate(names)},
+                                        return_dtype=pl.Int8)
+
+
+def _sorted_codes(values: list[str], codes: Array) -> tuple[list[str], Array]:
+    """Renumber codes so names are in sorted order (stable manifests across batch orders)."""
+    names = sorted(values)
+    remap = np.zeros(max(len(values), 1), dtype=np.uint8)
+    for old, name in enumerate(values):
+        remap[old] = names.index(name)
+    return names, remap[codes] if len(codes) else codes
 
 
 def build_snapshot(
     nodes: Loaded,
-    edges: Loaded,
+    edge_batches: Iterable[Loaded],
     data_dir: Path,
     *,
     progress: Progress | None = None,
     order: str = "bfs",
     log_sequence: int = 0,
 ) -> BuildReport:
-    """Build and publish a snapshot from validated node and edge frames (see `loaders`).
+    """Build and publish a snapshot from validated nodes and batches of validated edges.
 
     `order` is "bfs" (ids in breadth-first order from the roots: the fast layout) or "input"
     (ids in node-table order, for comparison).
     """
     say = progress or (lambda _m: None)
     started = time.perf_counter()
+    if order not in ("bfs", "input"):
+        raise InvalidInput(f"unknown id order {order!r}; use 'bfs' or 'input'")
     node_frame = nodes.table
     n = node_frame.height
     if n == 0:
         raise InvalidInput("the node table has no valid rows; nothing to build")
     if n >= np.iinfo(np.int32).max:
         raise InvalidInput(f"{n:,} nodes exceed the 2^31 - 1 supported by int32 ids")
+    key_column = node_frame["key"].to_arrow()
+    table = KeyTable(key_column.combine_chunks() if isinstance(key_column, pa.ChunkedArray)
+                     else key_column)
 
-    say(f"resolving {edges.table.height:,} edge keys against {n:,} nodes")
-    ids = node_frame.select(pl.col("key"), pl.int_range(n, dtype=pl.Int64).alias("__id"))
-    joined = (
-        edges.table.lazy()
-        .join(ids.lazy().rename({"key": "src", "__id": "__src"}), on="src", how="left",
-              maintain_order="left")
-        .join(ids.lazy().rename({"key": "dst", "__id": "__dst"}), on="dst", how="left",
-              maintain_order="left")
-        .collect()
-    )
-    unknown_src = joined.filter(pl.col("__src").is_null())
-    unknown_dst = joined.filter(pl.col("__src").is_not_null() & pl.col("__dst").is_null())
-    resolved = joined.filter(pl.col("__src").is_not_null() & pl.col("__dst").is_not_null())
-    del joined
+    columns = _EdgeColumns()
+    for batch in edge_batches:
+        columns.add(batch, table)
+        say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
+    src = columns.concat(columns.src, np.int32)
+    dst = columns.concat(columns.dst, np.int32)
+    kind_names, kind_codes = _sorted_codes(list(columns.kinds),
+                                           columns.concat(columns.kind, np.uint8))
+    event_time = columns.concat(columns.event_time, np.int64)
+    recorded_at = columns.concat(columns.recorded_at, np.int64)
 
     say("folding duplicate edges")
-    before = resolved.height
-    resolved = resolved.unique(
-        subset=["__src", "__dst", "kind", "event_time"], keep="first", maintain_order=True
-    )
-    folded_edges = before - resolved.height
-
-    node_kinds, node_kind_codes = _codes(node_frame["kind"])
-    edge_kinds, edge_kind_codes = _codes(resolved["kind"]) if resolved.height else ([], None)
-    src = resolved["__src"].to_numpy()
-    dst = resolved["__dst"].to_numpy()
+    indptr, by_src = csr_order(src, dst, n)
+    repeat = duplicate_mask(indptr, dst[by_src], kind_codes[by_src], event_time[by_src])
+    folded_edges = int(repeat.sum())
+    kept = np.sort(by_src[~repeat]) if folded_edges else np.arange(len(src), dtype=np.int64)
+    if folded_edges:
+        src, dst = src[kept], dst[kept]
+        kind_codes, event_time, recorded_at = kind_codes[kept], event_time[kept], recorded_at[kept]
+        indptr, by_src = csr_order(src, dst, n)
 
     say("numbering nodes for locality")
-    if order == "bfs":
-        new_to_old = locality_order(src, dst, n)
-    elif order == "input":
-        new_to_old = np.arange(n, dtype=np.int64)
-    else:
-        raise InvalidInput(f"unknown id order {order!r}; use 'bfs' or 'input'")
-    old_to_new = np.empty(n, dtype=np.int64)
-    old_to_new[new_to_old] = np.arange(n, dtype=np.int64)
+    new_to_old = (locality_order(indptr, dst[by_src]) if order == "bfs"
+                  else np.arange(n, dtype=np.int64))
+    old_to_new = np.empty(n, dtype=np.int32)
+    old_to_new[new_to_old] = np.arange(n, dtype=np.int32)
     src_new = old_to_new[src]
     dst_new = old_to_new[dst]
+    del src, dst
 
     say("sorting edges into CSR order both ways")
     indptr_down, down_order = csr_order(src_new, dst_new, n)
@@ -150,118 +234,96 @@ def build_snapshot(
     down_position = np.empty(len(down_order), dtype=np.int64)
     down_position[down_order] = np.arange(len(down_order), dtype=np.int64)
     up_edge = down_position[up_by_input]
-
-    kind_codes = (edge_kind_codes.to_numpy() if edge_kind_codes is not None
-                  else np.zeros(0, np.uint8))
-    event_time = resolved.select(_epoch_us("event_time"))["event_time"].to_numpy()
-    recorded_at = resolved.select(_epoch_us("recorded_at"))["recorded_at"].to_numpy()
+    del down_position
 
     say("assembling snapshot tables")
-    ts = pa.timestamp("us", tz="UTC")
-    source_names, source_codes = (
-        _codes(resolved["__file"]) if resolved.height else ([], pl.Series([], dtype=pl.UInt8))
-    )
-    edge_records = pa.table(
-        {
-            "src": pa.array(src_new[down_order].astype(np.int32)),
-            "dst": pa.array(dst_new[down_order].astype(np.int32)),
-            "kind": pa.DictionaryArray.from_arrays(
-                pa.array(kind_codes[down_order]), pa.array(edge_kinds, pa.string())),
-            "event_time": resolved["event_time"].to_arrow().cast(ts).take(down_order),
-            "recorded_at": resolved["recorded_at"].to_arrow().cast(ts).take(down_order),
-            "quantity": resolved["quantity"].to_arrow().take(down_order),
-            "event_id": resolved["event_id"].to_arrow().cast(pa.string()).take(down_order),
-            "source": pa.DictionaryArray.from_arrays(
-                pa.array(source_codes.to_numpy()[down_order]), pa.array(source_names, pa.string())),
-            "source_row": pa.array(resolved["__row"].to_numpy()[down_order]),
-        }
-    )
-    down = pa.table(
-        {
-            "neighbor": pa.array(dst_new[down_order].astype(np.int32)),
-            "kind": pa.array(kind_codes[down_order]),
-            "event_time": pa.array(event_time[down_order]),
-            "recorded_at": pa.array(recorded_at[down_order]),
-        }
-    )
-    up = pa.table(
-        {
-            "neighbor": pa.array(src_new[up_by_input].astype(np.int32)),
-            "kind": pa.array(kind_codes[up_by_input]),
-            "event_time": pa.array(event_time[up_by_input]),
-            "recorded_at": pa.array(recorded_at[up_by_input]),
-            "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
-        }
-    )
-    indptr = pa.table({"down": narrow_indptr(indptr_down), "up": narrow_indptr(indptr_up)})
+    record_order = pa.array(kept[down_order])
+    source_names = list(columns.sources)
+    edge_records = pa.table({
+        "src": pa.array(src_new[down_order]),
+        "quantity": _take(columns.quantity, pa.float64(), record_order),
+        "event_id": _take(columns.event_id, pa.string(), record_order),
+        "source": pa.DictionaryArray.from_arrays(
+            pa.array(columns.concat(columns.source, np.uint16)[kept[down_order]]),
+            pa.array(source_names, pa.string())),
+        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]),
+    })
+    down = pa.table({
+        "neighbor": pa.array(dst_new[down_order]),
+        "kind": pa.array(kind_codes[down_order]),
+        "event_time": pa.array(event_time[down_order]),
+        "recorded_at": pa.array(recorded_at[down_order]),
+    })
+    up = pa.table({
+        "neighbor": pa.array(src_new[up_by_input]),
+        "kind": pa.array(kind_codes[up_by_input]),
+        "event_time": pa.array(event_time[up_by_input]),
+        "recorded_at": pa.array(recorded_at[up_by_input]),
+        "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
+    })
+    indptr_table = pa.table({"down": narrow_indptr(indptr_down), "up": narrow_indptr(indptr_up)})
+    node_kinds, node_kind_codes = _codes(node_frame["kind"])
     taken = pa.array(new_to_old)
+    ts = pa.timestamp("us", tz="UTC")
     node_arrow = node_frame.to_arrow()
-    node_table = pa.table(
-        {
-            "key": node_arrow.column("key").cast(pa.large_string()).take(taken),
-            "kind": pa.DictionaryArray.from_arrays(
-                pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
-                pa.array(node_kinds, pa.string())),
-            "product": node_arrow.column("product").cast(pa.string()).take(taken)
-            .dictionary_encode(),
-            "quantity": node_arrow.column("quantity").take(taken),
-            "uom": node_arrow.column("uom").cast(pa.string()).take(taken).dictionary_encode(),
-            "created_at": node_arrow.column("created_at").cast(ts).take(taken),
-        }
-    )
+    node_table = pa.table({
+        "key": node_arrow.column("key").cast(pa.large_string()).take(taken),
+        "kind": pa.DictionaryArray.from_arrays(
+            pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
+            pa.array(node_kinds, pa.string())),
+        "product": node_arrow.column("product").cast(pa.string()).take(taken)
+        .dictionary_encode(),
+        "quantity": node_arrow.column("quantity").take(taken),
+        "uom": node_arrow.column("uom").cast(pa.string()).take(taken).dictionary_encode(),
+        "created_at": node_arrow.column("created_at").cast(ts).take(taken),
+    })
     say("indexing keys")
     by_key = pl.Series(node_table.column("key")).arg_sort().to_numpy().astype(np.int32)
-    key_index = pa.table({"by_key": by_key})
 
-    rejects = pl.concat(
-        [nodes.rejects, edges.rejects, _unknown_rejects(unknown_src, "src"),
-         _unknown_rejects(unknown_dst, "dst")],
-        how="vertical_relaxed",
-    )
-    reject_table = rejects.to_arrow().cast(REJECTS_SCHEMA)
+    rejects = pl.concat([nodes.rejects, *columns.rejects], how="vertical_relaxed")
     reasons = rejects.group_by("reason").len().sort("len", descending=True)
+    ignored = {**nodes.ignored_columns, **columns.ignored}
     manifest: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(),
         "log_sequence": log_sequence,
         "node_count": n,
-        "edge_count": resolved.height,
+        "edge_count": len(src_new),
         "node_kinds": node_kinds,
-        "edge_kinds": edge_kinds,
+        "edge_kinds": kind_names,
         "id_order": order,
         "build": {
             "rejected": rejects.height,
             "folded_nodes": nodes.folded,
             "folded_edges": folded_edges,
             "sources": sorted(set(source_names) | set(node_frame["__file"].unique().to_list())),
-            "ignored_columns": {**nodes.ignored_columns, **edges.ignored_columns},
+            "ignored_columns": ignored,
         },
     }
     say("writing and publishing the snapshot")
-    path = publish_snapshot(
-        data_dir,
-        {
-            "nodes": node_table,
-            "key_index": key_index,
-            "edges": edge_records,
-            "indptr": indptr,
-            "down": down,
-            "up": up,
-            "rejects": reject_table,
-        },
-        manifest,
-    )
+    path = publish_snapshot(data_dir, {
+        "nodes": node_table,
+        "key_index": pa.table({"by_key": by_key}),
+        "edges": edge_records,
+        "indptr": indptr_table,
+        "down": down,
+        "up": up,
+        "rejects": rejects.to_arrow().cast(REJECTS_SCHEMA),
+    }, manifest)
     return BuildReport(
-        snapshot=path,
-        nodes=n,
-        edges=resolved.height,
-        rejected=rejects.height,
-        folded_nodes=nodes.folded,
-        folded_edges=folded_edges,
+        snapshot=path, nodes=n, edges=len(src_new), rejected=rejects.height,
+        folded_nodes=nodes.folded, folded_edges=folded_edges,
         seconds=time.perf_counter() - started,
         reject_reasons=dict(zip(reasons["reason"].to_list(), reasons["len"].to_list(),
                                 strict=True)),
-        ignored_columns=manifest["build"]["ignored_columns"],
+        ignored_columns=ignored,
     )
+
+
+def _take(parts: list[pa.Array], dtype: pa.DataType, order: pa.Array) -> pa.Array:
+    """Concatenate per-batch columns and reorder; an all-null column stays a cheap null run."""
+    if not parts or all(p.null_count == len(p) for p in parts):
+        return pa.nulls(len(order), dtype)
+    return pa.concat_arrays([p.cast(dtype) for p in parts]).take(order)
 
 
 def build_from_files(
@@ -276,6 +338,5 @@ def build_from_files(
     say = progress or (lambda _m: None)
     say(f"reading {len(node_files)} node file(s)")
     nodes = load_nodes(node_files)
-    say(f"reading {len(edge_files)} edge file(s)")
-    edges = load_edges(edge_files)
-    return build_snapshot(nodes, edges, data_dir, progress=progress, order=order)
+    return build_snapshot(nodes, iter_edge_batches(edge_files), data_dir, progress=progress,
+                          order=order)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["csr_order", "locality_order", "narrow_indptr"]
+__all__ = ["csr_order", "duplicate_mask", "locality_order", "narrow_indptr"]
 
 Array = npt.NDArray[Any]
 
@@ -78,11 +78,32 @@ def _bfs_numbering(indptr: Array, indices: Array, indegree: Array) -> Array:  # 
     return order
 
 
-def locality_order(row: Array, col: Array, n: int) -> Array:
-    """New position -> old id, breadth-first from the roots along the edges (row -> col)."""
-    indptr, order = csr_order(row, col, n)
-    indegree = np.bincount(col, minlength=n)
-    return np.asarray(_bfs_numbering(indptr, col[order], indegree))
+def locality_order(indptr: Array, indices: Array) -> Array:
+    """New position -> old id, breadth-first from the roots along a CSR adjacency."""
+    indegree = np.bincount(indices, minlength=len(indptr) - 1)
+    return np.asarray(_bfs_numbering(indptr, indices, indegree))
+
+
+@njit(cache=True)
+def duplicate_mask(indptr: Array, col: Array, kind: Array, time: Array) -> Array:  # pragma: no cover
+    """In CSR order (rows sorted by col, ties in input order): True for an edge that repeats an
+    earlier edge of its row with the same col, kind and time."""
+    repeat = np.zeros(len(col), dtype=np.bool_)
+    for v in range(len(indptr) - 1):
+        start = indptr[v]
+        end = indptr[v + 1]
+        run = start
+        while run < end:
+            stop = run + 1
+            while stop < end and col[stop] == col[run]:
+                stop += 1
+            for i in range(run + 1, stop):
+                for j in range(run, i):
+                    if not repeat[j] and kind[j] == kind[i] and time[j] == time[i]:
+                        repeat[i] = True
+                        break
+            run = stop
+    return repeat
 
 
 def narrow_indptr(indptr: Array) -> Array:

@@ -69,9 +69,12 @@ def read_ipc(path: Path) -> pa.Table:
 
 def numpy_view(column: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """Zero-copy numpy view of a single-chunk, null-free fixed-width column."""
-    array = column.chunk(0) if isinstance(column, pa.ChunkedArray) else column
-    if isinstance(column, pa.ChunkedArray) and column.num_chunks != 1:
-        array = column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    else:
+        array = column
+    if len(array) == 0:
+        return np.zeros(0, dtype=dtype)
     if array.null_count:
         raise SnapshotError("internal: kernel column has nulls")
     width = np.dtype(dtype).itemsize

@@ -9,6 +9,7 @@ its insertion point, which `suggest` uses to name the nearest known keys.
 from __future__ import annotations
 
 import difflib
+from itertools import accumulate
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,8 +85,10 @@ class KeyIndex:
 
     def lookup(self, keys: Sequence[str]) -> Array:
         """Ids of `keys` (int64); a missing key gets -(insertion point + 1)."""
-        probe = pa.array(keys, type=pa.large_string())
-        probe_offsets, probe_data = string_buffers(probe)
+        encoded = [key.encode() for key in keys]
+        probe_offsets = np.fromiter(accumulate((len(b) for b in encoded), initial=0),
+                                    dtype=np.int64, count=len(keys) + 1)
+        probe_data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         out = np.empty(len(keys), dtype=np.int64)
         _lookup(self.offsets, self.data, self.by_key, probe_offsets, probe_data, out)
         return out

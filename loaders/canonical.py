@@ -12,18 +12,27 @@ as UTC. `recorded_at` defaults to the load time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loaders.errors import InvalidInput
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 
-__all__ = ["Loaded", "load_edges", "load_nodes", "read_frame", "validate_edges", "validate_nodes"]
+__all__ = [
+    "Loaded",
+    "iter_edge_batches",
+    "load_edges",
+    "load_nodes",
+    "read_frame",
+    "validate_edges",
+    "validate_nodes",
+]
 
 _TIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%z",
@@ -133,7 +142,7 @@ def _key_checks(name: str, label: str) -> list[tuple[str, pl.Expr, str]]:
 
 
 def _optional_columns(
-    frame: pl.DataFrame, schema: pa.Schema, path: str
+    frame: pl.DataFrame, schema: pa.Schema, path: str, first_row: int = 1
 ) -> tuple[pl.DataFrame, list[str]]:
     known = set(schema.names)
     ignored = [c for c in frame.columns if c not in known]
@@ -141,7 +150,8 @@ def _optional_columns(
                if c not in frame.columns]
     frame = frame.drop(ignored).with_columns(missing) if missing or ignored else frame
     return frame.with_columns(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(_ROW), pl.lit(path).alias(_FILE)
+        pl.int_range(first_row, pl.len() + first_row, dtype=pl.Int64).alias(_ROW),
+        pl.lit(path).alias(_FILE)
     ), ignored
 
 
@@ -178,10 +188,12 @@ def validate_nodes(frame: pl.DataFrame, path: str) -> Loaded:
     return Loaded(good, _rejects_frame(bad, "nodes"), 0, {path: ignored} if ignored else {})
 
 
-def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime) -> Loaded:
-    """Validate one edge file's rows. Unknown-node checks need the node table: see `index`."""
+def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
+                   first_row: int = 1) -> Loaded:
+    """Validate a batch of one edge file's rows (numbered from `first_row`). Checks that need
+    the node table (unknown keys, self-loops) happen at resolve time: see `index.build`."""
     _require(frame, path, ("src", "dst", "kind"), "edges")
-    frame, ignored = _optional_columns(frame, EDGES_SCHEMA, path)
+    frame, ignored = _optional_columns(frame, EDGES_SCHEMA, path, first_row)
     frame = frame.with_columns(
         pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String),
         pl.col("kind").cast(pl.String), pl.col("event_id").cast(pl.String),
@@ -194,9 +206,10 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime) -> Loade
         pl.col("quantity").cast(pl.Float64, strict=False).alias("__quantity"),
     )
     checks = [
-        *_key_checks("src", "source key"),
-        *_key_checks("dst", "destination key"),
-        ("dst", pl.col("src") == pl.col("dst"), "self-loop: source and destination are the same"),
+        ("src", pl.col("src").is_null() | (pl.col("src").str.len_bytes() == 0),
+         "missing source key"),
+        ("dst", pl.col("dst").is_null() | (pl.col("dst").str.len_bytes() == 0),
+         "missing destination key"),
         ("kind", pl.col("kind").is_null(), "missing kind"),
         ("kind", ~pl.col("kind").str.contains(_KIND_PATTERN),
          "kind must be lower-case letters, digits and '_' (for example 'consumed')"),
@@ -273,9 +286,35 @@ def load_nodes(paths: Sequence[Path]) -> Loaded:
     )
 
 
-def load_edges(paths: Sequence[Path], loaded_at: datetime | None = None) -> Loaded:
-    """Read and validate edge files (row checks only; see `index.build` for unknown nodes)."""
+def iter_edge_batches(paths: Sequence[Path], loaded_at: datetime | None = None,
+                      batch_rows: int = 1_000_000) -> Iterator[Loaded]:
+    """Read and validate edge files batch by batch (bounded memory at any file size)."""
     if not paths:
         raise InvalidInput("no edge file given")
     when = loaded_at or datetime.now(UTC)
-    return _concat([validate_edges(read_frame(p), str(p), when) for p in paths])
+    for path in paths:
+        first_row = 1
+        for frame in _frames(path, batch_rows):
+            yield validate_edges(frame, str(path), when, first_row)
+            first_row += frame.height
+
+
+def _frames(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    if path.name.lower().endswith((".parquet", ".pq")):
+        try:
+            parquet = pq.ParquetFile(path)
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                yield pl.from_arrow(batch)  # type: ignore[misc]
+        except FileNotFoundError as e:
+            raise InvalidInput(f"{path}: no such file") from e
+        except (pa.ArrowException, OSError) as e:
+            raise InvalidInput(f"{path}: cannot read: {e}") from e
+        return
+    frame = read_frame(path)
+    for start in range(0, max(frame.height, 1), batch_rows):
+        yield frame.slice(start, batch_rows)
+
+
+def load_edges(paths: Sequence[Path], loaded_at: datetime | None = None) -> Loaded:
+    """Read and validate whole edge files (row checks only; see `index.build`)."""
+    return _concat(list(iter_edge_batches(paths, loaded_at)))

@@ -28,11 +28,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
-__all__ = ["GenealogyConfig", "generate", "write_genealogy"]
+__all__ = ["GenealogyConfig", "generate", "resolve_edge_keys", "sample_keys", "write_genealogy"]
 
 I64 = npt.NDArray[np.int64]
 US_PER_HOUR = 3_600_000_000
@@ -562,3 +563,29 @@ def write_genealogy(
         for start in range(0, id_edges.num_rows, chunk):
             writer.write_table(resolve_edge_keys(nodes, id_edges.slice(start, chunk)))
     return nodes_path, edges_path
+
+
+
+FINISHED_UNIT_PREFIX = f"urn:epc:id:sgtin:{COMPANY}.11"
+WIDEST_LOT = f"urn:epc:class:lgtin:{SUPPLIER_COMPANY}.{100000 + 9001:06d}.S000001"
+"""The first resin mother lot: it fans out to about min(units, 300k) finished units."""
+
+
+def sample_keys(keys: pa.Array, kinds: pa.Array, count: int = 100,
+                seed: int = 1) -> dict[str, list[str]]:
+    """Keys of a generated genealogy to query, for the demo and the benchmarks.
+
+    `keys`/`kinds` are the node key and kind columns of a snapshot. Returns widest_lot (one
+    key), units (`count` finished units) and lots (`count` supplier lots, bulk ones excluded),
+    each drawn with a seeded generator so runs are comparable.
+    """
+    rng = np.random.default_rng(seed)
+    kind_text = kinds.cast(pa.string()) if pa.types.is_dictionary(kinds.type) else kinds
+    is_unit = pc.starts_with(keys, FINISHED_UNIT_PREFIX)
+    is_lot = pc.and_(pc.equal(kind_text, "lot"), pc.match_substring(keys, ".C"))
+    picked: dict[str, list[str]] = {"widest_lot": [WIDEST_LOT]}
+    for name, mask in (("units", is_unit), ("lots", is_lot)):
+        ids = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        chosen = np.sort(rng.choice(ids, size=min(count, len(ids)), replace=False))
+        picked[name] = keys.take(pa.array(chosen)).to_pylist()
+    return picked

@@ -1,0 +1,110 @@
+"""Bulk key -> id resolution for the build: an open-addressing hash table over the node keys'
+UTF-8 bytes, probed in parallel by numba straight from Arrow string buffers.
+
+A dataframe join would copy every string column of the edge table into its output; this reads
+the key bytes where they lie and writes one int32 per edge end (-1 for a key not in the table).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from numba import njit, prange
+
+from index.keys import string_buffers
+
+__all__ = ["KeyTable"]
+
+Array = npt.NDArray[Any]
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _hash(data: Array, start: int, end: int) -> np.uint64:  # pragma: no cover - numba
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(data[i])) * _FNV_PRIME
+    return h ^ (h >> np.uint64(29))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _same(a: Array, a0: int, a1: int, b: Array, b0: int, b1: int) -> bool:  # pragma: no cover
+    if a1 - a0 != b1 - b0:
+        return False
+    for i in range(a1 - a0):
+        if a[a0 + i] != b[b0 + i]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _build(offsets: Array, data: Array, slots: Array) -> int:  # pragma: no cover - numba
+    """Insert every key; returns the id of the first duplicate key found, or -1."""
+    mask = np.uint64(len(slots) - 1)
+    for node in range(len(offsets) - 1):
+        s, e = offsets[node], offsets[node + 1]
+        slot = _hash(data, s, e) & mask
+        while True:
+            other = slots[slot]
+            if other < 0:
+                slots[slot] = node
+                break
+            if _same(data, offsets[other], offsets[other + 1], data, s, e):
+                return node
+            slot = (slot + np.uint64(1)) & mask
+    return -1
+
+
+@njit(parallel=True, cache=True)
+def _probe(offsets: Array, data: Array, slots: Array, probe_offsets: Array, probe_data: Array,
+           valid: Array, has_nulls: bool, out: Array) -> None:  # pragma: no cover - numba
+    mask = np.uint64(len(slots) - 1)
+    for i in prange(len(out)):
+        if has_nulls and not valid[i]:
+            out[i] = -1
+            continue
+        s, e = probe_offsets[i], probe_offsets[i + 1]
+        slot = _hash(probe_data, s, e) & mask
+        found = -1
+        while True:
+            node = slots[slot]
+            if node < 0:
+                break
+            if _same(data, offsets[node], offsets[node + 1], probe_data, s, e):
+                found = node
+                break
+            slot = (slot + np.uint64(1)) & mask
+        out[i] = found
+
+
+class KeyTable:
+    """Hash table from node key to row position in `keys` (a string array of unique keys)."""
+
+    def __init__(self, keys: pa.Array) -> None:
+        self.keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
+        self.offsets, self.data = string_buffers(self.keys)
+        size = 1 << max(4, int(2 * len(self.keys)).bit_length())
+        self.slots = np.full(size, -1, dtype=np.int32)
+        duplicate = _build(self.offsets, self.data, self.slots)
+        if duplicate >= 0:
+            raise ValueError(f"duplicate node key {self.keys[duplicate].as_py()!r}")
+
+    def resolve(self, column: pa.ChunkedArray | pa.Array) -> Array:
+        """int32 ids of the keys in `column` (-1 where null or unknown), chunk by chunk."""
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        out = np.empty(len(column), dtype=np.int32)
+        position = 0
+        for chunk in chunks:
+            if chunk.type != pa.large_string():
+                chunk = chunk.cast(pa.large_string())
+            probe_offsets, probe_data = string_buffers(chunk)
+            valid = (np.ones(0, dtype=np.bool_) if chunk.null_count == 0
+                     else chunk.is_valid().to_numpy(zero_copy_only=False))
+            _probe(self.offsets, self.data, self.slots, probe_offsets, probe_data, valid,
+                   chunk.null_count > 0, out[position: position + len(chunk)])
+            position += len(chunk)
+        return out

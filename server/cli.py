@@ -1,0 +1,263 @@
+"""The `tracegraph` command line: demo, generate, build, trace, hourglass, impact, path, stats.
+
+Errors print one line `tracegraph: error: ...` on stderr and exit 1 (2 for usage errors);
+progress and timings go to stderr, results to stdout, so pipes get clean CSV/JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from loaders.errors import InvalidInput, TraceError
+from server.output import FORMATS, emit_mapping, emit_table
+
+__all__ = ["main"]
+
+err = Console(stderr=True, highlight=False)
+EXIT_ERROR = 1
+
+
+def _progress(prefix: str) -> Callable[[str], None]:
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        err.print(f"[dim]{time.perf_counter() - started:7.2f}s[/dim] {prefix}: {message}")
+
+    return say
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="table (terminal, default), csv, json or parquet")
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+
+
+def _add_filters(p: argparse.ArgumentParser, *, node_kinds: bool = True) -> None:
+    p.add_argument("--max-depth", type=int, help="follow at most this many edges")
+    p.add_argument("--edge-kind", action="append", dest="edge_kinds",
+                   help="follow only edges of this kind (repeatable)")
+    if node_kinds:
+        p.add_argument("--node-kind", action="append", dest="node_kinds",
+                       help="return only nodes of this kind (repeatable)")
+    p.add_argument("--since", help="keep edges whose event time is at or after this ISO time")
+    p.add_argument("--until", help="keep edges whose event time is at or before this ISO time")
+    p.add_argument("--as-of", help="answer as of this record time (ISO 8601)")
+    p.add_argument("--limit", type=int, help="fail if the answer has more rows than this")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracegraph",
+        description="Traceability genealogy queries: downstream (where-used) and upstream "
+                    "(where-from) over component lots, serials, shipments and customers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="generate a sample genealogy, build it, run recall queries")
+    p.add_argument("--units", type=int, default=1_000_000, help="finished units (1,000,000)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--work", type=Path, default=Path("demo-data"),
+                   help="folder for the generated tables and the data directory")
+
+    p = sub.add_parser("generate", help="write a synthetic genealogy as Parquet")
+    p.add_argument("--units", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, required=True, help="folder for nodes/edges.parquet")
+
+    p = sub.add_parser("build", help="build a snapshot from canonical node and edge tables")
+    p.add_argument("--nodes", type=Path, action="append", required=True,
+                   help="node table, Parquet or CSV (repeatable)")
+    p.add_argument("--edges", type=Path, action="append", required=True,
+                   help="edge table, Parquet or CSV (repeatable)")
+    p.add_argument("--data", type=Path, required=True, help="data directory to publish into")
+    p.add_argument("--order", choices=("bfs", "input"), default="bfs",
+                   help="node id order: bfs (locality, default) or input")
+
+    p = sub.add_parser("trace", help="downstream or upstream trace from one or more keys")
+    p.add_argument("keys", nargs="+", help="seed node keys")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--direction", default="downstream",
+                   help="downstream (forward, where-used) or upstream (backward, where-from)")
+    p.add_argument("--via", action="store_true", help="add one predecessor key per row")
+    _add_filters(p)
+    _add_output(p)
+
+    p = sub.add_parser("hourglass", help="upstream and downstream of one key")
+    p.add_argument("key")
+    p.add_argument("--data", type=Path, required=True)
+    _add_filters(p)
+    _add_output(p)
+
+    p = sub.add_parser("impact", help="downstream impact of many lots, with counts")
+    p.add_argument("keys", nargs="*", help="seed keys (or --keys-file)")
+    p.add_argument("--keys-file", type=Path, help="file with one key per line")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--rows", action="store_true", help="print every affected row, not counts")
+    _add_filters(p, node_kinds=False)
+    _add_output(p)
+
+    p = sub.add_parser("path", help="shortest genealogy chain from SRC down to DST")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--edge-kind", action="append", dest="edge_kinds")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--as-of")
+    _add_output(p)
+
+    p = sub.add_parser("stats", help="snapshot version and counts by kind")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--verify", action="store_true", help="check every file's SHA-256")
+    _add_output(p)
+    return parser
+
+
+def _open(data: Path, verify: bool = False) -> Any:
+    import engine
+
+    return engine.open(data, verify="full" if verify else "size")
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    out = {
+        "max_depth": args.max_depth, "edge_kinds": args.edge_kinds, "since": args.since,
+        "until": args.until, "as_of": args.as_of, "limit": args.limit,
+    }
+    if hasattr(args, "node_kinds"):
+        out["node_kinds"] = args.node_kinds
+    return out
+
+
+def _timed(label: str, started: float) -> None:
+    err.print(f"[dim]{label} in {(time.perf_counter() - started) * 1000:.2f} ms[/dim]")
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from loaders.synthetic import GenealogyConfig, write_genealogy
+
+    say = _progress("generate")
+    nodes, edges = write_genealogy(GenealogyConfig(units=args.units, seed=args.seed), args.out,
+                                   say)
+    say(f"wrote {nodes} and {edges}")
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from index.build import build_from_files
+
+    report = build_from_files(args.nodes, args.edges, args.data, progress=_progress("build"),
+                              order=args.order)
+    emit_mapping({
+        "snapshot": str(report.snapshot), "nodes": report.nodes, "edges": report.edges,
+        "rejected": report.rejected, "folded duplicate nodes": report.folded_nodes,
+        "folded duplicate edges": report.folded_edges, "seconds": round(report.seconds, 2),
+        "reject reasons": report.reject_reasons,
+        "ignored columns": report.ignored_columns,
+    }, "table", None)
+    if report.rejected:
+        err.print(f"[yellow]{report.rejected:,} rows rejected; they are kept with file, row, "
+                  f"field and reason in {report.snapshot / 'rejects.arrow'}[/yellow]")
+
+
+def _cmd_trace(args: argparse.Namespace) -> None:
+    graph = _open(args.data)
+    started = time.perf_counter()
+    table = graph.trace(args.keys, args.direction, via=args.via, **_filters(args))
+    _timed(f"{table.num_rows:,} rows", started)
+    emit_table(table, args.format, args.output, title=f"{args.direction} of {len(args.keys)} key(s)")
+
+
+def _cmd_hourglass(args: argparse.Namespace) -> None:
+    graph = _open(args.data)
+    started = time.perf_counter()
+    table = graph.hourglass(args.key, **_filters(args))
+    _timed(f"{table.num_rows:,} rows", started)
+    emit_table(table, args.format, args.output, title=f"hourglass of {args.key}")
+
+
+def _read_keys(args: argparse.Namespace) -> list[str]:
+    keys = list(args.keys)
+    if args.keys_file:
+        try:
+            text = args.keys_file.read_text()
+        except OSError as e:
+            raise InvalidInput(f"{args.keys_file}: cannot read: {e.strerror}") from e
+        keys += [line.strip() for line in text.splitlines() if line.strip()]
+    return keys
+
+
+def _cmd_impact(args: argparse.Namespace) -> None:
+    graph = _open(args.data)
+    keys = _read_keys(args)
+    started = time.perf_counter()
+    result = graph.impact(keys, rows=args.rows, **_filters(args))
+    _timed(f"impact of {result.seeds:,} seeds: {result.affected:,} affected nodes", started)
+    if args.rows and result.rows is not None:
+        emit_table(result.rows, args.format, args.output, title="affected nodes")
+        return
+    if args.format == "table":
+        emit_table(result.by_kind, "table", None, title="affected nodes by kind")
+        emit_table(result.by_customer, "table", None, title="affected customers")
+        emit_table(result.by_shipment, "table", None, title="affected shipments")
+        return
+    emit_mapping({
+        "seeds": result.seeds, "affected": result.affected,
+        "by_kind": result.by_kind.to_pylist(), "by_customer": result.by_customer.to_pylist(),
+        "by_shipment": result.by_shipment.to_pylist(),
+    }, "json", args.output)
+
+
+def _cmd_path(args: argparse.Namespace) -> None:
+    graph = _open(args.data)
+    started = time.perf_counter()
+    table = graph.path(args.src, args.dst, edge_kinds=args.edge_kinds, since=args.since,
+                       until=args.until, as_of=args.as_of)
+    _timed(f"chain of {table.num_rows} nodes", started)
+    emit_table(table, args.format, args.output, title=f"{args.src} -> {args.dst}")
+
+
+def _cmd_stats(args: argparse.Namespace) -> None:
+    graph = _open(args.data, verify=args.verify)
+    emit_mapping(graph.stats(), args.format, args.output)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from server.demo import run_demo
+
+    run_demo(args.units, args.seed, args.work, err)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "demo": _cmd_demo,
+    "generate": _cmd_generate,
+    "build": _cmd_build,
+    "trace": _cmd_trace,
+    "hourglass": _cmd_hourglass,
+    "impact": _cmd_impact,
+    "path": _cmd_path,
+    "stats": _cmd_stats,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tracegraph` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except TraceError as e:
+        err.print(f"tracegraph: error: {e}", markup=False, highlight=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("tracegraph: interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

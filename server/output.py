@@ -1,0 +1,92 @@
+"""How the command line prints Arrow tables: a readable table on a terminal, CSV, JSON or Parquet
+for machines. Formats are chosen by `--format`; Parquet needs `--output FILE`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from loaders.errors import InvalidInput
+
+__all__ = ["FORMATS", "emit_mapping", "emit_table"]
+
+FORMATS = ("table", "csv", "json", "parquet")
+TERMINAL_ROWS = 25
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "",
+               console: Console | None = None) -> None:
+    """Print or write `table` in `fmt`. The terminal table shows the first rows and a count."""
+    if fmt == "parquet":
+        if output is None:
+            raise InvalidInput("--format parquet needs --output FILE")
+        pq.write_table(table, output)
+        return
+    if fmt == "csv":
+        plain = table.cast(pa.schema([
+            pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+            for f in table.schema]))
+        if output is not None:
+            pacsv.write_csv(plain, output)
+        else:
+            pacsv.write_csv(plain, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        return
+    if fmt == "json":
+        rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+        _write_text(json.dumps(rows, indent=None) + "\n", output)
+        return
+    if fmt != "table":
+        raise InvalidInput(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    out = console or Console()
+    view = Table(title=title or None, show_lines=False)
+    for name in table.column_names:
+        view.add_column(name)
+    for row in table.slice(0, TERMINAL_ROWS).to_pylist():
+        view.add_row(*("" if v is None else str(_plain(v)) for v in row.values()))
+    out.print(view)
+    more = table.num_rows - TERMINAL_ROWS
+    tail = f" (first {TERMINAL_ROWS} shown; --format csv|json|parquet for all)" if more > 0 else ""
+    out.print(f"{table.num_rows:,} rows{tail}")
+
+
+def emit_mapping(data: dict[str, Any], fmt: str, output: Path | None,
+                 console: Console | None = None) -> None:
+    """Print a small key/value result (stats, impact summary) as JSON or a two-column table."""
+    if fmt in ("json", "csv", "parquet"):
+        _write_text(json.dumps(data, indent=2, default=str) + "\n", output)
+        return
+    out = console or Console()
+    view = Table(show_header=False)
+    view.add_column("field")
+    view.add_column("value")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
+                              for k, v in value.items())
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        view.add_row(key, str(value))
+    out.print(view)
+
+
+def _write_text(text: str, output: Path | None, stream: TextIO | None = None) -> None:
+    if output is not None:
+        output.write_text(text)
+    else:
+        (stream or sys.stdout).write(text)

@@ -1,0 +1,60 @@
+"""Shared fixtures: genealogies written as real canonical files and built into real snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import engine
+from engine import Graph
+from index.build import build_from_files
+from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+from loaders.synthetic import GenealogyConfig, write_genealogy
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def write_tables(folder: Path, nodes: Sequence[dict[str, Any]],
+                 edges: Sequence[dict[str, Any]]) -> tuple[Path, Path]:
+    """Write canonical node and edge tables (missing optional fields become nulls)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    node_rows = {name: [n.get(name) for n in nodes] for name in NODES_SCHEMA.names}
+    edge_rows = {name: [e.get(name) for e in edges] for name in EDGES_SCHEMA.names}
+    edge_rows["recorded_at"] = [e.get("recorded_at") or T0 for e in edges]
+    nodes_path, edges_path = folder / "nodes.parquet", folder / "edges.parquet"
+    pq.write_table(pa.table(node_rows, schema=NODES_SCHEMA), nodes_path)
+    pq.write_table(pa.table(edge_rows, schema=EDGES_SCHEMA), edges_path)
+    return nodes_path, edges_path
+
+
+def build_graph(folder: Path, nodes: Sequence[dict[str, Any]],
+                edges: Sequence[dict[str, Any]]) -> Graph:
+    nodes_path, edges_path = write_tables(folder / "source", nodes, edges)
+    build_from_files([nodes_path], [edges_path], folder / "data")
+    return engine.open(folder / "data")
+
+
+SMALL = GenealogyConfig(units=3000, seed=11, resin_lot_units=1500, adhesive_lot_units=1000,
+                        label_lot_units=700, load_size=400, customers=60)
+
+
+@pytest.fixture(scope="session")
+def small_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 3,000-unit synthetic genealogy written as canonical Parquet."""
+    return write_genealogy(SMALL, tmp_path_factory.mktemp("small") / "source")
+
+
+@pytest.fixture(scope="session")
+def small_graph(small_source: tuple[Path, Path],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graph]:
+    data = tmp_path_factory.mktemp("small-data")
+    build_from_files([small_source[0]], [small_source[1]], data)
+    yield engine.open(data)
