@@ -20,6 +20,8 @@ from numba import njit
 Array = npt.NDArray[Any]
 
 NO_TIME = np.iinfo(np.int64).min
+MIN_TIME = NO_TIME + 1  # `since` when unbounded
+MAX_TIME = np.iinfo(np.int64).max  # `until` and `as_of` when unbounded
 CANCEL_CHECK_EVERY = 4096
 
 # Kernel return codes in the `count` slot.
@@ -29,12 +31,43 @@ CANCELLED = -2
 @njit(nogil=True, cache=True, inline="always")
 def _edge_ok(e: int, ekind: Array, etime: Array, erec: Array, kind_allowed: Array,
              filter_kinds: bool, since: int, until: int, as_of: int) -> bool:  # pragma: no cover
+    # Each array is read only when its filter is on: unfiltered walks touch no edge attributes.
     if filter_kinds and not kind_allowed[ekind[e]]:
         return False
-    t = etime[e]
-    if t != NO_TIME and (t < since or t > until):
-        return False
-    return erec[e] <= as_of
+    if since != MIN_TIME or until != MAX_TIME:
+        t = etime[e]
+        if t != NO_TIME and (t < since or t > until):
+            return False
+    return as_of == MAX_TIME or erec[e] <= as_of
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _scan(start: int, end: int, neighbor: Array, marks: Array, epoch: int, queue: Array,
+          count: int) -> int:  # pragma: no cover - numba
+    """Mark and enqueue the unvisited neighbours at [start, end); returns the new count."""
+    for e in range(start, end):
+        w = neighbor[e]
+        if marks[w] != epoch:
+            marks[w] = epoch
+            queue[count] = w
+            count += 1
+    return count
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: Array,
+                   erec: Array, kind_allowed: Array, filter_kinds: bool, since: int, until: int,
+                   as_of: int, marks: Array, epoch: int, queue: Array,
+                   count: int) -> int:  # pragma: no cover - numba
+    """_scan over the edges that pass the edge filter."""
+    for e in range(start, end):
+        w = neighbor[e]
+        if marks[w] != epoch and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+                                          since, until, as_of):
+            marks[w] = epoch
+            queue[count] = w
+            count += 1
+    return count
 
 
 @njit(nogil=True, cache=True)
@@ -51,9 +84,12 @@ def traverse(
 
     Returns (count, n_seeds, matched): queue[:count] holds every visited node in BFS order, the
     distinct seeds first; `matched` counts non-seed nodes whose kind passes the node filter. If
-    matched exceeds `limit` the walk stops early with matched = limit + 1. If `target` (>= 0) is
+    matched exceeds `limit` the walk stops early (matched > limit). If `target` (>= 0) is
     reached the walk stops at once. count == CANCELLED if cancel[0] was set during the walk.
     """
+    # Decide once whether edges need checking: with no edge filter the loop must not touch the
+    # attribute arrays at all (LLVM would otherwise speculate their loads: 5x slower walks).
+    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     count = 0
     for s in seeds:
         if marks[s] != epoch:
@@ -74,26 +110,70 @@ def traverse(
         d = depth[v]
         if max_depth >= 0 and d >= max_depth:
             continue
+        start = indptr[v]
+        end = indptr[v + 1]
+        if check_edges:
+            found = _scan_filtered(start, end, neighbor, ekind, etime, erec, kind_allowed,
+                                   filter_kinds, since, until, as_of, marks, epoch, queue,
+                                   count)
+        else:
+            found = _scan(start, end, neighbor, marks, epoch, queue, count)
+        if want_parent or filter_nodes or target >= 0:
+            for i in range(count, found):
+                w = queue[i]
+                depth[w] = d + 1
+                if want_parent:
+                    parent[w] = v
+                if not filter_nodes or node_allowed[node_kind[w]]:
+                    matched += 1
+                if w == target:
+                    return i + 1, n_seeds, matched
+        else:
+            # The common case, kept branch-free so the loop stays tight.
+            for i in range(count, found):
+                depth[queue[i]] = d + 1
+            matched += found - count
+        count = found
+        if matched > limit:
+            return count, n_seeds, matched
+    return count, n_seeds, matched
+
+
+@njit(nogil=True, cache=True)
+def traverse_plain(
+    indptr: Array, neighbor: Array, seeds: Array, max_depth: int, limit: int,
+    marks: Array, epoch: int, queue: Array, depth: Array, cancel: Array,
+) -> tuple[int, int, int]:  # pragma: no cover - numba
+    """`traverse` with no edge filter, node filter, parents or target: the common recall
+    query, as one tight loop (the general kernel's branches cost it up to 2x)."""
+    count = 0
+    for s in seeds:
+        if marks[s] != epoch:
+            marks[s] = epoch
+            depth[s] = 0
+            queue[count] = s
+            count += 1
+    n_seeds = count
+    head = 0
+    while head < count:
+        v = queue[head]
+        head += 1
+        if (head & (CANCEL_CHECK_EVERY - 1)) == 0:
+            if cancel[0] != 0:
+                return CANCELLED, n_seeds, count - n_seeds
+            if count - n_seeds > limit:
+                return count, n_seeds, count - n_seeds
+        d = depth[v] + 1
+        if max_depth >= 0 and d > max_depth:
+            continue
         for e in range(indptr[v], indptr[v + 1]):
             w = neighbor[e]
-            if marks[w] == epoch:
-                continue
-            if not _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since, until,
-                            as_of):
-                continue
-            marks[w] = epoch
-            depth[w] = d + 1
-            if want_parent:
-                parent[w] = v
-            queue[count] = w
-            count += 1
-            if not filter_nodes or node_allowed[node_kind[w]]:
-                matched += 1
-                if matched > limit:
-                    return count, n_seeds, matched
-            if w == target:
-                return count, n_seeds, matched
-    return count, n_seeds, matched
+            if marks[w] != epoch:
+                marks[w] = epoch
+                depth[w] = d
+                queue[count] = w
+                count += 1
+    return count, n_seeds, count - n_seeds
 
 
 @njit(nogil=True, cache=True)
@@ -132,13 +212,18 @@ def select_rows(
 @njit(nogil=True, cache=True)
 def gather_keys(key_offsets: Array, key_data: Array, ids: Array, offsets: Array,
                 out: Array) -> None:  # pragma: no cover - numba
-    """Copy the key bytes of `ids` into `out` at `offsets` (from select_rows)."""
-    for i in range(len(ids)):
-        v = ids[i]
-        start = key_offsets[v]
-        base = offsets[i]
-        for j in range(offsets[i + 1] - base):
-            out[base + j] = key_data[start + j]
+    """Copy the key bytes of `ids` into `out` at `offsets` (from select_rows). Runs of
+    consecutive ids, the norm with locality-ordered ids, are copied as one block."""
+    n = len(ids)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and ids[j] == ids[j - 1] + 1:
+            j += 1
+        start = key_offsets[ids[i]]
+        end = key_offsets[ids[j - 1] + 1]
+        out[offsets[i]: offsets[i] + (end - start)] = key_data[start:end]
+        i = j
 
 
 @njit(nogil=True, cache=True)
@@ -148,18 +233,23 @@ def tally_units(
     node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
     item_kind: int, container: Array, counted: Array,
     marks: Array, epoch0: int, stack: Array, tally_marks: Array, tally: Array,
+    reached: Array,
 ) -> int:  # pragma: no cover - numba
     """Count affected items at the containers their packaging reaches (this adjacency is the
     downstream one).
 
     An item is an affected node of `item_kind` (serial: a unit) with a followed edge into an
     affected container (a node whose kind is flagged in `container`: logistic unit, shipment,
-    customer). From each item the walk
-    goes downstream through affected containers only; every distinct node it reaches whose kind
-    is flagged in `counted` gets tally += 1 (tally is valid where tally_marks == epoch0).
-    Each item uses its own epoch on `marks` (epoch0 + 1, ...); returns the next free epoch.
+    customer). From each item the walk goes downstream through affected containers only; every
+    distinct node it reaches whose kind is flagged in `counted` gets tally += 1 (tally is valid
+    where tally_marks == epoch0). Each item uses its own epoch on `marks` (epoch0 + 1, ...);
+    returns the next free epoch. An item packed into the same single container as the item
+    before it reuses that walk's result (`reached`): ten units of a case walk once.
     """
+    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     epoch = epoch0 + 1
+    last_first = -1
+    n_reached = 0
     for i in range(len(visited)):
         u = visited[i]
         if node_kind[u] != item_kind:
@@ -167,14 +257,23 @@ def tally_units(
         top = 0
         for e in range(indptr[u], indptr[u + 1]):
             c = neighbor[e]
-            if (container[node_kind[c]] and affected[c] == affected_epoch and marks[c] != epoch
-                    and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since,
-                                 until, as_of)):
-                marks[c] = epoch
-                stack[top] = c
-                top += 1
+            if not container[node_kind[c]] or affected[c] != affected_epoch or marks[c] == epoch:
+                continue
+            if check_edges and not _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+                                             since, until, as_of):
+                continue
+            marks[c] = epoch
+            stack[top] = c
+            top += 1
         if top == 0:
             continue
+        if top == 1 and stack[0] == last_first:
+            for j in range(n_reached):
+                tally[reached[j]] += 1
+            epoch += 1
+            continue
+        last_first = stack[0] if top == 1 else -1
+        n_reached = 0
         while top > 0:
             top -= 1
             v = stack[top]
@@ -183,14 +282,18 @@ def tally_units(
                     tally_marks[v] = epoch0
                     tally[v] = 0
                 tally[v] += 1
+                reached[n_reached] = v
+                n_reached += 1
             for e in range(indptr[v], indptr[v + 1]):
                 w = neighbor[e]
-                if (container[node_kind[w]] and affected[w] == affected_epoch
-                        and marks[w] != epoch
-                        and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds, since,
-                                     until, as_of)):
-                    marks[w] = epoch
-                    stack[top] = w
-                    top += 1
+                if (not container[node_kind[w]] or affected[w] != affected_epoch
+                        or marks[w] == epoch):
+                    continue
+                if check_edges and not _edge_ok(e, ekind, etime, erec, kind_allowed,
+                                                 filter_kinds, since, until, as_of):
+                    continue
+                marks[w] = epoch
+                stack[top] = w
+                top += 1
         epoch += 1
     return epoch

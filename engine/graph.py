@@ -55,8 +55,8 @@ _DIRECTIONS: dict[str, Direction] = {
     "where-from": "upstream",
 }
 _NO_LIMIT = np.iinfo(np.int64).max
-_MIN_TIME = np.iinfo(np.int64).min + 1
-_MAX_TIME = np.iinfo(np.int64).max
+_MIN_TIME = k.MIN_TIME
+_MAX_TIME = k.MAX_TIME
 CONTAINER_KINDS = ("logistic_unit", "shipment", "customer")
 _NO_KINDS = np.zeros(256, dtype=np.bool_)  # read-only placeholder when a filter is off
 _NO_KINDS.flags.writeable = False
@@ -206,15 +206,16 @@ class Graph:
         scratch = self._scratch.get()
         count, n_seeds = self._run(snap.down, seeds, flt, scratch, want_parent=False)
         visited = scratch.queue[:count].copy()
-        kinds = snap.node_kind[visited[n_seeds:]]
-        per_kind = np.bincount(kinds.astype(np.int64), minlength=len(snap.node_kinds))
+        all_kinds = snap.node_kind[visited]
+        per_kind = np.bincount(all_kinds[n_seeds:].astype(np.int64),
+                               minlength=len(snap.node_kinds))
         present = np.flatnonzero(per_kind)
         by_kind = pa.table({
             "kind": pa.array([snap.node_kinds[i] for i in present], pa.string()),
             "nodes": pa.array(per_kind[present].astype(np.int64)),
         })
-        shipments = self._of_kind(visited, "shipment")
-        customers = self._of_kind(visited, "customer")
+        shipments = self._of_kind(visited, all_kinds, "shipment")
+        customers = self._of_kind(visited, all_kinds, "customer")
         ship_units, customer_units = self._tally(
             scratch, visited, flt, "serial", ("shipment", "customer"), shipments, customers)
         [customer_shipments] = self._tally(scratch, visited, flt, "shipment", ("customer",),
@@ -400,13 +401,20 @@ class Graph:
              want_parent: bool, target: int = -1) -> tuple[int, int]:
         epoch = scratch.next_epoch()
         scratch.cancel[0] = 0
-        count, n_seeds, matched = k.traverse(
-            adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,
-            seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
-            flt.as_of, self.snapshot.node_kind, flt.node_allowed, flt.filter_nodes,
-            flt.limit, target, scratch.marks, epoch, scratch.queue, scratch.depth,
-            scratch.parent, want_parent, scratch.cancel,
-        )
+        plain = (not want_parent and target < 0 and not flt.filter_nodes and not flt.filter_kinds
+                 and flt.since == _MIN_TIME and flt.until == _MAX_TIME and flt.as_of == _MAX_TIME)
+        if plain:
+            count, n_seeds, matched = k.traverse_plain(
+                adj.indptr, adj.neighbor, seeds, flt.max_depth, flt.limit, scratch.marks, epoch,
+                scratch.queue, scratch.depth, scratch.cancel)
+        else:
+            count, n_seeds, matched = k.traverse(
+                adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,
+                seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
+                flt.as_of, self.snapshot.node_kind, flt.node_allowed, flt.filter_nodes,
+                flt.limit, target, scratch.marks, epoch, scratch.queue, scratch.depth,
+                scratch.parent, want_parent, scratch.cancel,
+            )
         if count == k.CANCELLED:
             raise QueryCancelled("query cancelled before it finished")
         if matched > flt.limit:
@@ -456,13 +464,13 @@ class Graph:
             return [np.zeros(len(t), dtype=np.int64) for t in targets]
         container = self._kind_flags(CONTAINER_KINDS)
         counted = self._kind_flags(counted_kinds)
-        marks, stack, tally_marks, tally, epoch0 = scratch.tally_arrays(len(visited))
+        marks, stack, tally_marks, tally, reached, epoch0 = scratch.tally_arrays(len(visited))
         down = snap.down
         scratch.tally_epoch = k.tally_units(
             down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at,
             flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
             snap.node_kind, scratch.marks, scratch.epoch, visited, code, container, counted,
-            marks, epoch0, stack, tally_marks, tally,
+            marks, epoch0, stack, tally_marks, tally, reached,
         )
         return [np.where(tally_marks[t] == epoch0, tally[t], 0) for t in targets]
 
@@ -473,11 +481,11 @@ class Graph:
                 flags[code] = True
         return flags
 
-    def _of_kind(self, visited: Array, kind: str) -> Array:
+    def _of_kind(self, visited: Array, kinds: Array, kind: str) -> Array:
         code = self.snapshot.kind_code(kind)
         if code < 0:
             return np.zeros(0, dtype=np.int32)
-        return visited[self.snapshot.node_kind[visited] == code]
+        return visited[kinds == code]
 
     def _first_edge(self, adj: Adjacency, a: int, b: int, flt: _Filter) -> int:
         start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])

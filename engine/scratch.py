@@ -36,7 +36,7 @@ class Scratch:
         self.via_offsets = np.empty(nodes + 1, dtype=np.int64)
         self.cancel = np.zeros(1, dtype=np.uint8)
         self.epoch = 0
-        self._tally: tuple[Array, Array, Array, Array] | None = None
+        self._tally: tuple[Array, Array, Array, Array, Array] | None = None
         self.tally_epoch = 0
 
     def next_epoch(self) -> int:
@@ -47,14 +47,15 @@ class Scratch:
         self.epoch += 1
         return self.epoch
 
-    def tally_arrays(self, epochs_needed: int) -> tuple[Array, Array, Array, Array, int]:
-        """(marks, stack, tally_marks, tally, epoch0) for a `tally_units` run that may use
+    def tally_arrays(self, epochs_needed: int) -> tuple[Array, Array, Array, Array, Array, int]:
+        """(marks, stack, tally_marks, tally, reached, epoch0) for a `tally_units` run that may use
         epochs epoch0 .. epoch0 + epochs_needed; the caller stores the returned next epoch."""
         if self._tally is None:
             self._tally = (np.zeros(self.nodes, dtype=np.uint32),
                            np.empty(max(self.nodes, 1), dtype=np.int32),
                            np.zeros(self.nodes, dtype=np.uint32),
-                           np.zeros(self.nodes, dtype=np.int64))
+                           np.zeros(self.nodes, dtype=np.int64),
+                           np.empty(max(self.nodes, 1), dtype=np.int32))
         if self.tally_epoch + epochs_needed + 2 >= _EPOCH_LIMIT:
             self._tally[0].fill(0)
             self._tally[2].fill(0)
