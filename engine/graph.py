@@ -344,7 +344,7 @@ class Graph:
             if key == "" or key != key.strip():
                 raise InvalidInput(f"malformed node key {key!r}: empty or padded with spaces")
         ids = self.snapshot.keys.lookup(keys)
-        if ids.min() < 0:
+        if (ids[0] < 0) if len(ids) == 1 else (ids.min() < 0):
             first = int(np.argmax(ids < 0))
             key = keys[first]
             raise UnknownNode(key, self.snapshot.keys.suggest(key, int(ids[first])))

@@ -7,6 +7,7 @@ edges into CSR order both ways, write the files and publish them atomically.
 Snapshot files (see `index.snapshot` for the reading side):
     nodes.arrow      key, kind, product, quantity, uom, created_at: one row per node id
     key_index.arrow  by_key: node ids in byte order of their keys (binary search by key)
+    key_hash.arrow   slot: open-addressing hash table of node ids by key (see key_table)
     edges.arrow      per edge in downstream CSR order: src id, quantity, event_id, source file
                      and row (dst, kind and times are in down.arrow at the same position)
     indptr.arrow     down, up: CSR row pointers (int32 while the edge count allows)
@@ -303,6 +304,8 @@ def build_snapshot(
     path = publish_snapshot(data_dir, {
         "nodes": node_table,
         "key_index": pa.table({"by_key": by_key}),
+        "key_hash": pa.table({"slot": table.renumbered(old_to_new, node_table.column("key")
+                                                       .combine_chunks()).slots}),
         "edges": edge_records,
         "indptr": indptr_table,
         "down": down,

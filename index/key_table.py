@@ -59,6 +59,40 @@ def _build(offsets: Array, data: Array, slots: Array) -> int:  # pragma: no cove
     return -1
 
 
+@njit(nogil=True, cache=True)
+def probe_one(offsets: Array, data: Array, slots: Array, probe: Array) -> int:  # pragma: no cover
+    """Id of the key whose UTF-8 bytes are `probe`, or -1."""
+    mask = np.uint64(len(slots) - 1)
+    slot = _hash(probe, 0, len(probe)) & mask
+    while True:
+        node = slots[slot]
+        if node < 0:
+            return -1
+        if _same(data, offsets[node], offsets[node + 1], probe, 0, len(probe)):
+            return int(node)
+        slot = (slot + np.uint64(1)) & mask
+
+
+@njit(nogil=True, cache=True)
+def probe_many(offsets: Array, data: Array, slots: Array, probe_offsets: Array,
+               probe_data: Array, out: Array) -> None:  # pragma: no cover - numba
+    """out[i] = id of the i-th probe key, or -1 (serial: for a handful of query seeds)."""
+    mask = np.uint64(len(slots) - 1)
+    for i in range(len(out)):
+        s, e = probe_offsets[i], probe_offsets[i + 1]
+        slot = _hash(probe_data, s, e) & mask
+        found = -1
+        while True:
+            node = slots[slot]
+            if node < 0:
+                break
+            if _same(data, offsets[node], offsets[node + 1], probe_data, s, e):
+                found = node
+                break
+            slot = (slot + np.uint64(1)) & mask
+        out[i] = found
+
+
 @njit(parallel=True, cache=True)
 def _probe(offsets: Array, data: Array, slots: Array, probe_offsets: Array, probe_data: Array,
            valid: Array, has_nulls: bool, out: Array) -> None:  # pragma: no cover - numba
@@ -82,16 +116,32 @@ def _probe(offsets: Array, data: Array, slots: Array, probe_offsets: Array, prob
 
 
 class KeyTable:
-    """Hash table from node key to row position in `keys` (a string array of unique keys)."""
+    """Hash table from node key to row position in `keys` (a string array of unique keys).
 
-    def __init__(self, keys: pa.Array) -> None:
+    `slots` (int32, a power of two at least twice the key count, -1 = empty) is all the table
+    holds besides the keys, so a snapshot can store it and map it back (`from_slots`)."""
+
+    def __init__(self, keys: pa.Array, slots: Array | None = None) -> None:
         self.keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
         self.offsets, self.data = string_buffers(self.keys)
+        if slots is not None:
+            self.slots = slots
+            return
         size = 1 << max(4, int(2 * len(self.keys)).bit_length())
         self.slots = np.full(size, -1, dtype=np.int32)
         duplicate = _build(self.offsets, self.data, self.slots)
         if duplicate >= 0:
             raise ValueError(f"duplicate node key {self.keys[duplicate].as_py()!r}")
+
+    def renumbered(self, old_to_new: Array, keys: pa.Array) -> KeyTable:
+        """The same table after ids were renumbered (keys[old_to_new[i]] == self.keys[i])."""
+        slots = np.where(self.slots >= 0, old_to_new[np.maximum(self.slots, 0)], -1)
+        return KeyTable(keys, slots.astype(np.int32))
+
+    def find(self, key: str) -> int:
+        """Id of one key, or -1."""
+        return int(probe_one(self.offsets, self.data, self.slots,
+                             np.frombuffer(key.encode(), dtype=np.uint8)))
 
     def resolve(self, column: pa.ChunkedArray | pa.Array) -> Array:
         """int32 ids of the keys in `column` (-1 where null or unknown), chunk by chunk."""

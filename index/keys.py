@@ -76,21 +76,33 @@ def _lookup(offsets: Array, data: Array, by_key: Array, probe_offsets: Array,
 
 
 class KeyIndex:
-    """Binary search over node keys in byte order. Thread-safe: it holds only read-only arrays."""
+    """Key -> id: a hash probe per key, and binary search in key order (`by_key`) to place a
+    miss among its neighbours. Thread-safe: it holds only read-only arrays."""
 
-    def __init__(self, keys: pa.Array, by_key: Array) -> None:
+    def __init__(self, keys: pa.Array, by_key: Array, slots: Array) -> None:
+        from index.key_table import KeyTable  # key_table imports this module's helpers
+
         self.keys = keys
         self.offsets, self.data = string_buffers(keys)
         self.by_key = by_key
+        self.table = KeyTable(keys, slots)
 
     def lookup(self, keys: Sequence[str]) -> Array:
-        """Ids of `keys` (int64); a missing key gets -(insertion point + 1)."""
+        """Ids of `keys` (int64); a missing key gets -(insertion point in key order + 1)."""
+        from index.key_table import probe_many
+
+        if len(keys) == 1:
+            found = self.table.find(keys[0])
+            if found >= 0:
+                return np.array([found], dtype=np.int64)
         encoded = [key.encode() for key in keys]
         probe_offsets = np.fromiter(accumulate((len(b) for b in encoded), initial=0),
                                     dtype=np.int64, count=len(keys) + 1)
         probe_data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         out = np.empty(len(keys), dtype=np.int64)
-        _lookup(self.offsets, self.data, self.by_key, probe_offsets, probe_data, out)
+        probe_many(self.offsets, self.data, self.table.slots, probe_offsets, probe_data, out)
+        if out.min() < 0:  # place the misses in key order, for suggestions
+            _lookup(self.offsets, self.data, self.by_key, probe_offsets, probe_data, out)
         return out
 
     def suggest(self, key: str, miss: int, count: int = 2) -> tuple[str, ...]:
@@ -107,3 +119,4 @@ class KeyIndex:
         if len(self.by_key):
             first = self.keys[int(self.by_key[0])].as_py()
             self.lookup([first, first + "\x7f"])
+            self.lookup([first])

@@ -73,8 +73,10 @@ class Snapshot:
         indptr = read_ipc(path / "indptr.arrow")
         self.down = _adjacency(indptr, "down", read_ipc(path / "down.arrow"))
         self.up = _adjacency(indptr, "up", read_ipc(path / "up.arrow"))
-        by_key = numpy_view(read_ipc(path / "key_index.arrow").column("by_key"), np.int32)
-        self.keys = KeyIndex(self.node_keys, by_key)
+        key_index = read_ipc(path / "key_index.arrow")
+        key_hash = read_ipc(path / "key_hash.arrow")
+        self.keys = KeyIndex(self.node_keys, numpy_view(key_index.column("by_key"), np.int32),
+                             numpy_view(key_hash.column("slot"), np.int32))
         if len(self.down.neighbor) != self.edge_count:
             raise SnapshotError(f"{path}: edge arrays disagree with the manifest")
 
