@@ -158,8 +158,8 @@ class Graph:
         """Nodes reachable from `keys`: columns key, kind, depth (and via: one predecessor key
         on a shortest chain, when asked). See the module docstring for the filters."""
         adjacency = self._adjacency(direction)
-        seeds = self._resolve(keys)
         flt = self._filter(max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
+        seeds = self._resolve(keys)
         scratch = self._scratch.get()
         count, n_seeds = self._run(adjacency, seeds, flt, scratch, want_parent=via)
         return self._rows(scratch, n_seeds, count, flt, via=via)
@@ -200,8 +200,8 @@ class Graph:
     ) -> Impact:
         """Downstream closure of many seeds, deduplicated, with counts by node kind, shipment
         and customer; `rows=False` skips materialising the affected rows' keys."""
-        seeds = self._resolve(keys)
         flt = self._filter(max_depth, edge_kinds, None, since, until, as_of, limit)
+        seeds = self._resolve(keys)
         snap = self.snapshot
         scratch = self._scratch.get()
         count, n_seeds = self._run(snap.down, seeds, flt, scratch, want_parent=False)
@@ -251,9 +251,9 @@ class Graph:
         """A shortest downstream chain from src to dst: one row per node from src to dst with
         the kind and event time of the edge that led to it (null on the first row).
         Raises NotConnected when dst is not downstream of src."""
+        flt = self._filter(None, edge_kinds, None, since, until, as_of, None)
         ids = self._resolve([src_key, dst_key])
         source, target = int(ids[0]), int(ids[1])
-        flt = self._filter(None, edge_kinds, None, since, until, as_of, None)
         scratch = self._scratch.get()
         down = self.snapshot.down
         if source == target:

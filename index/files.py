@@ -32,6 +32,7 @@ __all__ = [
     "publish_snapshot",
     "read_ipc",
     "read_manifest",
+    "single_chunk",
     "verify_snapshot",
     "write_ipc",
 ]
@@ -70,7 +71,7 @@ def read_ipc(path: Path) -> pa.Table:
 def numpy_view(column: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """Zero-copy numpy view of a single-chunk, null-free fixed-width column."""
     if isinstance(column, pa.ChunkedArray):
-        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        array = single_chunk(column)
     else:
         array = column
     if len(array) == 0:
@@ -80,6 +81,13 @@ def numpy_view(column: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> npt.
     width = np.dtype(dtype).itemsize
     buffer = array.buffers()[1]
     return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * width)
+
+
+def single_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The one chunk of a column, zero-copy (combine_chunks would copy even a single chunk)."""
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks()
 
 
 def _sha256(path: Path) -> str:

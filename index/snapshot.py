@@ -16,7 +16,14 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from index.files import list_snapshots, numpy_view, read_ipc, read_manifest, verify_snapshot
+from index.files import (
+    list_snapshots,
+    numpy_view,
+    read_ipc,
+    read_manifest,
+    single_chunk,
+    verify_snapshot,
+)
 from index.keys import KeyIndex
 from loaders.errors import SnapshotError
 
@@ -67,9 +74,9 @@ class Snapshot:
                                 f"{self.manifest['node_count']}")
         self.node_kinds: list[str] = self.manifest["node_kinds"]
         self.edge_kinds: list[str] = self.manifest["edge_kinds"]
-        kind = self.nodes.column("kind").combine_chunks()
+        kind = single_chunk(self.nodes.column("kind"))
         self.node_kind = numpy_view(kind.indices, np.int8)
-        self.node_keys: pa.Array = self.nodes.column("key").combine_chunks()
+        self.node_keys: pa.Array = single_chunk(self.nodes.column("key"))
         indptr = read_ipc(path / "indptr.arrow")
         self.down = _adjacency(indptr, "down", read_ipc(path / "down.arrow"))
         self.up = _adjacency(indptr, "up", read_ipc(path / "up.arrow"))

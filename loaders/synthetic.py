@@ -571,7 +571,7 @@ WIDEST_LOT = f"urn:epc:class:lgtin:{SUPPLIER_COMPANY}.{100000 + 9001:06d}.S00000
 """The first resin mother lot: it fans out to about min(units, 300k) finished units."""
 
 
-def sample_keys(keys: pa.Array, kinds: pa.Array, count: int = 100,
+def sample_keys(keys: pa.Array, kinds: pa.Array | pa.ChunkedArray, count: int = 100,
                 seed: int = 1) -> dict[str, list[str]]:
     """Keys of a generated genealogy to query, for the demo and the benchmarks.
 

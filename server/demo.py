@@ -55,8 +55,8 @@ def run_demo(units: int, seed: int, work: Path, log: Console) -> None:
     started = time.perf_counter()
     graph = engine.open(data)
     out.print(f"opened and warmed in {(time.perf_counter() - started) * 1000:.0f} ms")
-    samples = sample_keys(graph.snapshot.node_keys, graph.snapshot.nodes.column("kind")
-                          .combine_chunks(), count=100, seed=seed)
+    samples = sample_keys(graph.snapshot.node_keys, graph.snapshot.nodes.column("kind"),
+                          count=100, seed=seed)
 
     lot = samples["widest_lot"][0]
     out.rule(f"4. downstream (where-used) of the widest resin lot {lot}")
