@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:  # noqa: A001
+def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:
     """Open the newest loadable snapshot in `data_dir` and (by default) warm the kernels.
 
     `verify="full"` also checks every file's SHA-256 against the manifest (reads every byte).

@@ -18,6 +18,7 @@ Semantics shared by the queries:
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ class Graph:
 
     @property
     def node_count(self) -> int:
-        return self.snapshot.node_count
+        return int(self.snapshot.node_count)
 
     @property
     def edge_count(self) -> int:
@@ -220,7 +221,7 @@ class Graph:
             scratch, visited, flt, "serial", ("shipment", "customer"), shipments, customers)
         [customer_shipments] = self._tally(scratch, visited, flt, "shipment", ("customer",),
                                            customers)
-        keys = snap.node_keys
+        node_keys = snap.node_keys
         ship_order = np.lexsort((shipments, -ship_units))
         customer_order = np.lexsort((customers, -customer_units))
         return Impact(
@@ -228,11 +229,11 @@ class Graph:
             affected=count - n_seeds,
             by_kind=by_kind,
             by_shipment=pa.table({
-                "shipment": keys.take(pa.array(shipments[ship_order])),
+                "shipment": node_keys.take(pa.array(shipments[ship_order])),
                 "units": pa.array(ship_units[ship_order]),
             }),
             by_customer=pa.table({
-                "customer": keys.take(pa.array(customers[customer_order])),
+                "customer": node_keys.take(pa.array(customers[customer_order])),
                 "units": pa.array(customer_units[customer_order]),
                 "shipments": pa.array(customer_shipments[customer_order]),
             }),
@@ -269,7 +270,7 @@ class Graph:
             chain.reverse()
         edge_kind: list[str | None] = [None]
         edge_time: list[int | None] = [None]
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in itertools.pairwise(chain):
             e = self._first_edge(down, a, b, flt)
             edge_kind.append(self.snapshot.edge_kinds[int(down.kind[e])])
             t = int(down.event_time[e])
@@ -485,7 +486,8 @@ class Graph:
         code = self.snapshot.kind_code(kind)
         if code < 0:
             return np.zeros(0, dtype=np.int32)
-        return visited[kinds == code]
+        selected: Array = visited[kinds == code]
+        return selected
 
     def _first_edge(self, adj: Adjacency, a: int, b: int, flt: _Filter) -> int:
         start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])

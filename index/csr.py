@@ -85,7 +85,8 @@ def locality_order(indptr: Array, indices: Array) -> Array:
 
 
 @njit(cache=True)
-def duplicate_mask(indptr: Array, col: Array, kind: Array, time: Array) -> Array:  # pragma: no cover
+def duplicate_mask(indptr: Array, col: Array, kind: Array,
+                   time: Array) -> Array:  # pragma: no cover - numba
     """In CSR order (rows sorted by col, ties in input order): True for an edge that repeats an
     earlier edge of its row with the same col, kind and time."""
     repeat = np.zeros(len(col), dtype=np.bool_)

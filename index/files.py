@@ -33,10 +33,12 @@ __all__ = [
     "read_ipc",
     "read_manifest",
     "single_chunk",
+    "string_buffers",
     "verify_snapshot",
     "write_ipc",
 ]
 
+Array = npt.NDArray[Any]
 SNAPSHOT_FORMAT = 1
 MANIFEST = "manifest.json"
 SNAPSHOTS = "snapshots"
@@ -70,10 +72,7 @@ def read_ipc(path: Path) -> pa.Table:
 
 def numpy_view(column: pa.ChunkedArray | pa.Array, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """Zero-copy numpy view of a single-chunk, null-free fixed-width column."""
-    if isinstance(column, pa.ChunkedArray):
-        array = single_chunk(column)
-    else:
-        array = column
+    array = single_chunk(column) if isinstance(column, pa.ChunkedArray) else column
     if len(array) == 0:
         return np.zeros(0, dtype=dtype)
     if array.null_count:
@@ -88,6 +87,18 @@ def single_chunk(column: pa.ChunkedArray) -> pa.Array:
     if column.num_chunks == 1:
         return column.chunk(0)
     return column.combine_chunks()
+
+
+def string_buffers(array: pa.Array) -> tuple[Array, Array]:
+    """(int64 offsets, uint8 data) views of a large_string array, zero-copy."""
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    _validity, offsets, data = array.buffers()
+    offsets_view = np.frombuffer(offsets, dtype=np.int64, count=len(array) + 1,
+                                 offset=array.offset * 8)
+    data_view = (np.frombuffer(data, dtype=np.uint8) if data is not None
+                 else np.zeros(0, dtype=np.uint8))
+    return offsets_view, data_view
 
 
 def _sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit, prange
 
-from index.keys import string_buffers
+from index.files import string_buffers
 
 __all__ = ["KeyTable"]
 
@@ -35,7 +35,7 @@ def _hash(data: Array, start: int, end: int) -> np.uint64:  # pragma: no cover -
 def _same(a: Array, a0: int, a1: int, b: Array, b0: int, b1: int) -> bool:  # pragma: no cover
     if a1 - a0 != b1 - b0:
         return False
-    for i in range(a1 - a0):
+    for i in range(a1 - a0):  # noqa: SIM110 - a plain loop is what numba compiles best
         if a[a0 + i] != b[b0 + i]:
             return False
     return True
@@ -149,12 +149,11 @@ class KeyTable:
         out = np.empty(len(column), dtype=np.int32)
         position = 0
         for chunk in chunks:
-            if chunk.type != pa.large_string():
-                chunk = chunk.cast(pa.large_string())
-            probe_offsets, probe_data = string_buffers(chunk)
-            valid = (np.ones(0, dtype=np.bool_) if chunk.null_count == 0
-                     else chunk.is_valid().to_numpy(zero_copy_only=False))
+            keys = chunk if chunk.type == pa.large_string() else chunk.cast(pa.large_string())
+            probe_offsets, probe_data = string_buffers(keys)
+            valid = (np.ones(0, dtype=np.bool_) if keys.null_count == 0
+                     else keys.is_valid().to_numpy(zero_copy_only=False))
             _probe(self.offsets, self.data, self.slots, probe_offsets, probe_data, valid,
-                   chunk.null_count > 0, out[position: position + len(chunk)])
-            position += len(chunk)
+                   keys.null_count > 0, out[position: position + len(keys)])
+            position += len(keys)
         return out

@@ -9,8 +9,8 @@ its insertion point, which `suggest` uses to name the nearest known keys.
 from __future__ import annotations
 
 import difflib
-from itertools import accumulate
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -18,21 +18,12 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit
 
-__all__ = ["KeyIndex", "string_buffers"]
+from index.files import string_buffers
+from index.key_table import KeyTable, probe_many
+
+__all__ = ["KeyIndex"]
 
 Array = npt.NDArray[Any]
-
-
-def string_buffers(array: pa.Array) -> tuple[Array, Array]:
-    """(int64 offsets, uint8 data) views of a large_string array, zero-copy."""
-    if array.type != pa.large_string():
-        array = array.cast(pa.large_string())
-    _validity, offsets, data = array.buffers()
-    offsets_view = np.frombuffer(offsets, dtype=np.int64, count=len(array) + 1,
-                                 offset=array.offset * 8)
-    data_view = (np.frombuffer(data, dtype=np.uint8) if data is not None
-                 else np.zeros(0, dtype=np.uint8))
-    return offsets_view, data_view
 
 
 @njit(nogil=True, cache=True)
@@ -80,8 +71,6 @@ class KeyIndex:
     miss among its neighbours. Thread-safe: it holds only read-only arrays."""
 
     def __init__(self, keys: pa.Array, by_key: Array, slots: Array) -> None:
-        from index.key_table import KeyTable  # key_table imports this module's helpers
-
         self.keys = keys
         self.offsets, self.data = string_buffers(keys)
         self.by_key = by_key
@@ -89,8 +78,6 @@ class KeyIndex:
 
     def lookup(self, keys: Sequence[str]) -> Array:
         """Ids of `keys` (int64); a missing key gets -(insertion point in key order + 1)."""
-        from index.key_table import probe_many
-
         if len(keys) == 1:
             found = self.table.find(keys[0])
             if found >= 0:

@@ -391,7 +391,7 @@ def _add_bulk_plain(
     lot = _bulk_lot_of(consumer_units, lot_units)
     n = int(lot[-1]) + 1
     received = _first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
-    qty = np.bincount(lot, weights=consumer_units, minlength=n)
+    qty = np.bincount(lot, weights=consumer_units, minlength=n).astype(np.float64)
     ids = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="B")
     edges.add(ids[lot], consumers, "consumed", consumer_time)
     edges.add(np.full(n, suppliers[part % len(suppliers)]), ids, "supplied", received)
@@ -410,9 +410,9 @@ def _add_bulk_split(
     first_use = _first_time(child, consumer_time, 2 * n)
     mother_first = np.minimum(first_use[0::2], first_use[1::2])
     received = mother_first - rng.integers(3, 10, n) * US_PER_DAY
-    qty = np.bincount(mother, weights=consumer_units, minlength=n)
+    qty = np.bincount(mother, weights=consumer_units, minlength=n).astype(np.float64)
     mothers = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="S")
-    child_qty = np.bincount(child, weights=consumer_units, minlength=2 * n)
+    child_qty = np.bincount(child, weights=consumer_units, minlength=2 * n).astype(np.float64)
     child_numbers = np.arange(1, n + 1).repeat(2) * 10 + np.tile([1, 2], n)
     split_time = np.repeat(received + US_PER_DAY, 2)
     children = _add_lots(nodes, np.full(2 * n, part), child_numbers, split_time, child_qty,
@@ -432,7 +432,7 @@ def _add_bulk_merged(
     first_use = _first_time(blend, consumer_time, n)
     merged_at = first_use - rng.integers(1, 3, n) * US_PER_DAY
     received = np.repeat(merged_at - 3 * US_PER_DAY, 2)
-    qty = np.bincount(blend, weights=consumer_units, minlength=n)
+    qty = np.bincount(blend, weights=consumer_units, minlength=n).astype(np.float64)
     inputs = _add_lots(nodes, np.full(2 * n, part), np.arange(1, 2 * n + 1), received,
                        np.repeat(qty / 2, 2), prefix="A")
     blends = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), merged_at, qty, prefix="M")

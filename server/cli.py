@@ -170,7 +170,8 @@ def _cmd_trace(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     table = graph.trace(args.keys, args.direction, via=args.via, **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
-    emit_table(table, args.format, args.output, title=f"{args.direction} of {len(args.keys)} key(s)")
+    title = f"{args.direction} of {len(args.keys)} key(s)"
+    emit_table(table, args.format, args.output, title=title)
 
 
 def _cmd_hourglass(args: argparse.Namespace) -> None:
@@ -251,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args)
     except TraceError as e:
-        err.print(f"tracegraph: error: {e}", markup=False, highlight=False)
+        # Plain print: one line, never wrapped or styled, easy to grep in a job log.
+        print(f"tracegraph: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("tracegraph: interrupted")

@@ -76,13 +76,17 @@ def emit_mapping(data: dict[str, Any], fmt: str, output: Path | None,
     view.add_column("field")
     view.add_column("value")
     for key, value in data.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
-                              for k, v in value.items())
-        elif isinstance(value, int):
-            value = f"{value:,}"
-        view.add_row(key, str(value))
+        view.add_row(key, _readable(value))
     out.print(view)
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
+                         for k, v in value.items())
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def _write_text(text: str, output: Path | None, stream: TextIO | None = None) -> None:

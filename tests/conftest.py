@@ -57,4 +57,4 @@ def small_graph(small_source: tuple[Path, Path],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graph]:
     data = tmp_path_factory.mktemp("small-data")
     build_from_files([small_source[0]], [small_source[1]], data)
-    yield engine.open(data)
+    return engine.open(data)

@@ -56,7 +56,7 @@ def trace(graph: nx.MultiDiGraph, seeds: Iterable[str], downstream: bool = True,
           node_kinds: set[str] | None = None) -> dict[str, int]:
     """key -> depth (fewest followed edges from any seed), seeds excluded."""
     flt = flt or EdgeFilter()
-    depth = {s: 0 for s in seeds}
+    depth = dict.fromkeys(seeds, 0)
     queue = deque(depth)
     while queue:
         v = queue.popleft()

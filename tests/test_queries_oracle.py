@@ -112,7 +112,7 @@ def test_trace_matches_oracle(data: Any, f: dict[str, Any], seed_count: int,
         assert depths == sorted(depths), "rows come in breadth-first order"
         # Each `via` is one step back on a shortest chain, over an edge the filter allows.
         all_depths = oracle.trace(nx_graph, seeds, downstream, flt, kwargs["max_depth"])
-        all_depths.update({s: 0 for s in seeds})
+        all_depths.update(dict.fromkeys(seeds, 0))
         for key, via in zip(table.column("key").to_pylist(), table.column("via").to_pylist(),
                             strict=True):
             assert all_depths[via] == all_depths[key] - 1

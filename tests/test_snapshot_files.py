@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 
 import engine
-import index.files as files
 from engine import SnapshotError
+from index import files
 from tests.conftest import build_graph
 
 NODES = [{"key": "lot", "kind": "lot"}, {"key": "wo", "kind": "work_order"},

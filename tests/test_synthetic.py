@@ -69,7 +69,7 @@ def test_times_move_forward_except_through_rework(tables: tuple[pa.Table, pa.Tab
 def test_rework_closes_cycles_and_only_rework_does(tables: tuple[pa.Table, pa.Table]) -> None:
     _, edges = _frames(tables)
     graph = nx.DiGraph(list(zip(edges["src"].to_list(), edges["dst"].to_list(), strict=True)))
-    cycles = [c for c in nx.simple_cycles(graph, length_bound=3)]
+    cycles = list(nx.simple_cycles(graph, length_bound=3))
     assert cycles, "rework must create unit -> rework order -> unit cycles"
     assert all(any("rework_order" in node for node in cycle) for cycle in cycles)
 
@@ -99,7 +99,7 @@ def test_same_seed_same_tables_other_seed_differs() -> None:
     again_nodes, again_edges = generate(config)
     assert first_nodes.equals(again_nodes)
     assert first_edges.equals(again_edges)
-    other_nodes, other_edges = generate(GenealogyConfig(units=500, seed=6))
+    _other_nodes, other_edges = generate(GenealogyConfig(units=500, seed=6))
     assert not first_edges.equals(other_edges)
 
 

@@ -1,0 +1,126 @@
+"""The command line, run the way a user runs it: real files, real snapshot, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from server.cli import main
+
+SCRIPT = [sys.executable, "-m", "server.cli"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["generate", "--units", "400", "--seed", "3", "--out", str(root / "src")]) == 0
+    assert main(["build", "--nodes", str(root / "src" / "nodes.parquet"),
+                 "--edges", str(root / "src" / "edges.parquet"),
+                 "--data", str(root / "data")]) == 0
+    return root / "data"
+
+
+def _first(data_dir: Path, prefix: str) -> str:
+    keys = pq.read_table(data_dir.parent / "src" / "nodes.parquet", columns=["key"])
+    return next(k for k in keys.column("key").to_pylist() if k.startswith(prefix))
+
+
+def test_trace_formats_agree(data_dir: Path, capsys: pytest.CaptureFixture[str],
+                             tmp_path: Path) -> None:
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    assert main(["trace", unit, "--data", str(data_dir), "--direction", "upstream",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows
+    assert {"key", "kind", "depth"} <= set(rows[0])
+    assert main(["trace", unit, "--data", str(data_dir), "--direction", "upstream",
+                 "--format", "csv"]) == 0
+    csv_rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["key"] for r in csv_rows] == [r["key"] for r in rows]
+    out = tmp_path / "up.parquet"
+    assert main(["trace", unit, "--data", str(data_dir), "--direction", "upstream",
+                 "--format", "parquet", "-o", str(out)]) == 0
+    assert pq.read_table(out).column("key").to_pylist() == [r["key"] for r in rows]
+    assert main(["trace", unit, "--data", str(data_dir), "--direction", "upstream"]) == 0
+    terminal = capsys.readouterr().out
+    assert "rows" in terminal
+    assert "kind" in terminal
+
+
+def test_other_verbs(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
+    assert main(["hourglass", unit, "--data", str(data_dir), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["direction"] for r in rows} == {"upstream", "downstream"}
+    assert main(["impact", lot, "--data", str(data_dir), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["seeds"] == 1
+    assert summary["affected"] > 0
+    assert summary["by_customer"]
+    assert main(["path", lot, unit, "--data", str(data_dir), "--format", "json"]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    assert chain[0]["key"] == lot
+    assert chain[-1]["key"] == unit
+    assert main(["stats", "--data", str(data_dir), "--format", "json", "--verify"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["nodes"] > 0
+
+
+def test_impact_reads_a_keys_file(data_dir: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"{lot}\n\n")
+    assert main(["impact", "--keys-file", str(keys), "--data", str(data_dir), "--rows",
+                 "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) > 2
+
+
+def test_errors_are_one_line_and_exit_nonzero(data_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    cases = [
+        (["trace", "no-such-key", "--data", str(data_dir)], "unknown node key 'no-such-key'"),
+        (["trace", "x", "--data", str(tmp_path / "nowhere")], "no such data directory"),
+        (["trace", "x", "--data", str(data_dir), "--direction", "up"], "direction 'up'"),
+        (["build", "--nodes", str(tmp_path / "n.csv"), "--edges", str(tmp_path / "e.csv"),
+          "--data", str(tmp_path / "d")], "no such file"),
+    ]
+    for argv, message in cases:
+        result = subprocess.run([*SCRIPT, *argv], capture_output=True, text=True, env=env,
+                                check=False)
+        assert result.returncode == 1, (argv, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("tracegraph: error: ")]
+        assert errors == lines[-1:], result.stderr  # one error line, last (progress before it)
+        assert message in errors[0]
+        assert "Traceback" not in result.stderr
+    usage = subprocess.run([*SCRIPT, "trace"], capture_output=True, text=True, env=env,
+                           check=False)
+    assert usage.returncode == 2
+
+
+def test_parquet_without_output_is_an_error(data_dir: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    assert main(["trace", unit, "--data", str(data_dir), "--format", "parquet"]) == 1
+    assert "--format parquet needs --output" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "COLUMNS": "120"}
+    result = subprocess.run([*SCRIPT, "demo", "--units", "2000", "--work", str(tmp_path)],
+                            capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for step in ("generate", "build the snapshot", "downstream (where-used)",
+                 "upstream (where-from)", "impact of recalling"):
+        assert step in result.stdout
+    assert "ms" in result.stdout
