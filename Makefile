@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 # Benchmarks at a chosen scale (UNITS=1000000 by default); not part of `make test`.
 bench: $(STAMP)
-	$(VENV)/bin/python -m pytest benchmarks -q --benchmark-only --units $(UNITS) -p no:cacheprovider
+	$(VENV)/bin/python -m pytest benchmarks --benchmark-only --units $(UNITS) --benchmark-columns=min,median,mean,max,rounds -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) demo-data bench-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
