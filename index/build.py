@@ -9,7 +9,8 @@ Snapshot files (see `index.snapshot` for the reading side):
     key_index.arrow  by_key: node ids in byte order of their keys (binary search by key)
     key_hash.arrow   slot: open-addressing hash table of node ids by key (see key_table)
     edges.arrow      per edge in downstream CSR order: src id, quantity, event_id, source file
-                     and row (dst, kind and times are in down.arrow at the same position)
+                     and row (dst, kind and times are in down.arrow at the same position);
+                     LZ4-compressed, since only provenance lookups read it
     indptr.arrow     down, up: CSR row pointers (int32 while the edge count allows)
     down.arrow, up.arrow   neighbor, kind, event_time, recorded_at (null time = int64 min):
                      the kernel arrays, permuted into CSR order so filters read sequentially;
@@ -20,7 +21,8 @@ Snapshot files (see `index.snapshot` for the reading side):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,7 +202,7 @@ def build_snapshot(
                      else key_column)
 
     columns = _EdgeColumns()
-    for batch in edge_batches:
+    for batch in _prefetched(edge_batches):
         columns.add(batch, table)
         say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
     src = columns.concat(columns.src, np.int32)
@@ -247,7 +249,8 @@ def build_snapshot(
         "source": pa.DictionaryArray.from_arrays(
             pa.array(columns.concat(columns.source, np.uint16)[kept[down_order]]),
             pa.array(source_names, pa.string())),
-        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]),
+        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]
+                               .astype(np.int32 if columns.rows < 2**31 else np.int64)),
     })
     down = pa.table({
         "neighbor": pa.array(dst_new[down_order]),
@@ -311,7 +314,7 @@ def build_snapshot(
         "down": down,
         "up": up,
         "rejects": rejects.to_arrow().cast(REJECTS_SCHEMA),
-    }, manifest)
+    }, manifest, compressed=frozenset({"edges", "rejects"}))
     return BuildReport(
         snapshot=path, nodes=n, edges=len(src_new), rejected=rejects.height,
         folded_nodes=nodes.folded, folded_edges=folded_edges,
@@ -320,6 +323,17 @@ def build_snapshot(
                                 strict=True)),
         ignored_columns=ignored,
     )
+
+
+def _prefetched(batches: Iterable[Loaded]) -> Iterator[Loaded]:
+    """Read and validate the next batch on a worker thread while this one is resolved (Parquet
+    decoding, polars and the numba probe all release the GIL)."""
+    iterator = iter(batches)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-reader") as reader:
+        pending = reader.submit(next, iterator, None)
+        while (batch := pending.result()) is not None:
+            pending = reader.submit(next, iterator, None)
+            yield batch
 
 
 def _take(parts: list[pa.Array], dtype: pa.DataType, order: pa.Array) -> pa.Array:

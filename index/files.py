@@ -53,9 +53,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_ipc(path: Path, table: pa.Table) -> None:
-    """Write one Arrow IPC file (uncompressed, so it can be memory-mapped) and fsync it."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+def write_ipc(path: Path, table: pa.Table, *, compress: bool = False) -> None:
+    """Write one Arrow IPC file and fsync it. Kernel files stay uncompressed so they can be
+    memory-mapped zero-copy; `compress` (LZ4) suits files read whole and rarely."""
+    options = pa.ipc.IpcWriteOptions(compression="lz4" if compress else None)
+    with (pa.OSFile(str(path), "wb") as sink,
+          pa.ipc.new_file(sink, table.schema, options=options) as writer):
         writer.write_table(table, max_chunksize=max(table.num_rows, 1))
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
@@ -120,9 +123,11 @@ def list_snapshots(data_dir: Path) -> list[Path]:
 
 
 def publish_snapshot(
-    data_dir: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any]
+    data_dir: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any],
+    compressed: frozenset[str] = frozenset(),
 ) -> Path:
-    """Write `tables` (file stem -> table) and the manifest as the next snapshot version.
+    """Write `tables` (file stem -> table) and the manifest as the next snapshot version;
+    stems in `compressed` are written LZ4-compressed.
 
     Returns the published directory. On any failure the temporary directory is removed and no
     published snapshot changes.
@@ -137,7 +142,7 @@ def publish_snapshot(
         files: dict[str, dict[str, Any]] = {}
         for stem, table in tables.items():
             path = temp / f"{stem}.arrow"
-            write_ipc(path, table)
+            write_ipc(path, table, compress=stem in compressed)
             files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path),
                                 "rows": table.num_rows}
         body = {**manifest, "format": SNAPSHOT_FORMAT, "version": version, "files": files}
