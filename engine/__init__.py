@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.graph import Direction, Graph, Impact
+from engine.graph import Cancellation, Direction, Graph, Impact
 from index.snapshot import open_snapshot
 from loaders.errors import (
     EmptySeeds,
@@ -22,6 +22,7 @@ from loaders.errors import (
 )
 
 __all__ = [
+    "Cancellation",
     "Direction",
     "EmptySeeds",
     "Graph",

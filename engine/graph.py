@@ -41,7 +41,7 @@ from loaders.errors import (
     UnknownNode,
 )
 
-__all__ = ["Direction", "Graph", "Impact"]
+__all__ = ["Cancellation", "Direction", "Graph", "Impact"]
 
 Array = npt.NDArray[Any]
 Direction = Literal["downstream", "upstream"]
@@ -81,6 +81,22 @@ def _to_micros(value: TimeLike, name: str) -> int | None:
         value = value.replace(tzinfo=UTC)
     delta = value - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class Cancellation:
+    """A stop flag a running query polls (every few thousand nodes). Set it from any thread,
+    for example when a gRPC call is cancelled or its deadline passes; the query then raises
+    QueryCancelled. One Cancellation belongs to one request."""
+
+    def __init__(self) -> None:
+        self.flag = np.zeros(1, dtype=np.uint8)
+
+    def cancel(self) -> None:
+        self.flag[0] = 1
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.flag[0])
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,7 @@ class Graph:
         as_of: TimeLike = None,
         limit: int | None = None,
         via: bool = False,
+        cancellation: Cancellation | None = None,
     ) -> pa.Table:
         """Nodes reachable from `keys`: columns key, kind, depth (and via: one predecessor key
         on a shortest chain, when asked). See the module docstring for the filters."""
@@ -162,7 +179,8 @@ class Graph:
         flt = self._filter(max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
         seeds = self._resolve(keys)
         scratch = self._scratch.get()
-        count, n_seeds = self._run(adjacency, seeds, flt, scratch, want_parent=via)
+        count, n_seeds = self._run(adjacency, seeds, flt, scratch, want_parent=via,
+                                   cancellation=cancellation)
         return self._rows(scratch, n_seeds, count, flt, via=via)
 
     def hourglass(
@@ -175,6 +193,7 @@ class Graph:
         until: TimeLike = None,
         as_of: TimeLike = None,
         limit: int | None = None,
+        cancellation: Cancellation | None = None,
     ) -> pa.Table:
         """Upstream and downstream of one node in one call: columns direction, key, kind, depth.
         `limit` applies to each direction."""
@@ -183,7 +202,7 @@ class Graph:
         parts = []
         for direction in ("upstream", "downstream"):
             table = self.trace(key, direction, max_depth, edge_kinds, node_kinds, since, until,
-                               as_of, limit)
+                               as_of, limit, cancellation=cancellation)
             labels = pa.array([direction] * table.num_rows, pa.string()).dictionary_encode()
             parts.append(table.add_column(0, "direction", labels))
         return pa.concat_tables(parts, promote_options="permissive")
@@ -198,6 +217,7 @@ class Graph:
         as_of: TimeLike = None,
         limit: int | None = None,
         rows: bool = True,
+        cancellation: Cancellation | None = None,
     ) -> Impact:
         """Downstream closure of many seeds, deduplicated, with counts by node kind, shipment
         and customer; `rows=False` skips materialising the affected rows' keys."""
@@ -205,7 +225,8 @@ class Graph:
         seeds = self._resolve(keys)
         snap = self.snapshot
         scratch = self._scratch.get()
-        count, n_seeds = self._run(snap.down, seeds, flt, scratch, want_parent=False)
+        count, n_seeds = self._run(snap.down, seeds, flt, scratch, want_parent=False,
+                                   cancellation=cancellation)
         visited = scratch.queue[:count].copy()
         all_kinds = snap.node_kind[visited]
         per_kind = np.bincount(all_kinds[n_seeds:].astype(np.int64),
@@ -248,6 +269,7 @@ class Graph:
         since: TimeLike = None,
         until: TimeLike = None,
         as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
     ) -> pa.Table:
         """A shortest downstream chain from src to dst: one row per node from src to dst with
         the kind and event time of the edge that led to it (null on the first row).
@@ -260,7 +282,8 @@ class Graph:
         if source == target:
             chain = [source]
         else:
-            self._run(down, ids[:1], flt, scratch, want_parent=True, target=target)
+            self._run(down, ids[:1], flt, scratch, want_parent=True, target=target,
+                      cancellation=cancellation)
             if scratch.marks[target] != scratch.epoch:
                 raise NotConnected(
                     f"{dst_key!r} is not downstream of {src_key!r} under the given filters")
@@ -399,22 +422,25 @@ class Graph:
         )
 
     def _run(self, adj: Adjacency, seeds: Array, flt: _Filter, scratch: Scratch, *,
-             want_parent: bool, target: int = -1) -> tuple[int, int]:
+             want_parent: bool, target: int = -1,
+             cancellation: Cancellation | None = None) -> tuple[int, int]:
+        if cancellation is not None and cancellation.cancelled:
+            raise QueryCancelled("query cancelled before it started")
         epoch = scratch.next_epoch()
-        scratch.cancel[0] = 0
+        cancel = scratch.cancel if cancellation is None else cancellation.flag
         plain = (not want_parent and target < 0 and not flt.filter_nodes and not flt.filter_kinds
                  and flt.since == _MIN_TIME and flt.until == _MAX_TIME and flt.as_of == _MAX_TIME)
         if plain:
             count, n_seeds, matched = k.traverse_plain(
                 adj.indptr, adj.neighbor, seeds, flt.max_depth, flt.limit, scratch.marks, epoch,
-                scratch.queue, scratch.depth, scratch.cancel)
+                scratch.queue, scratch.depth, cancel)
         else:
             count, n_seeds, matched = k.traverse(
                 adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,
                 seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
                 flt.as_of, self.snapshot.node_kind, flt.node_allowed, flt.filter_nodes,
                 flt.limit, target, scratch.marks, epoch, scratch.queue, scratch.depth,
-                scratch.parent, want_parent, scratch.cancel,
+                scratch.parent, want_parent, cancel,
             )
         if count == k.CANCELLED:
             raise QueryCancelled("query cancelled before it finished")

@@ -34,7 +34,7 @@ class Scratch:
         self.parents = np.empty(max(nodes, 1), dtype=np.int32)
         self.offsets = np.empty(nodes + 1, dtype=np.int64)
         self.via_offsets = np.empty(nodes + 1, dtype=np.int64)
-        self.cancel = np.zeros(1, dtype=np.uint8)
+        self.cancel = np.zeros(1, dtype=np.uint8)  # never set: for queries without a Cancellation
         self.epoch = 0
         self._tally: tuple[Array, Array, Array, Array, Array] | None = None
         self.tally_epoch = 0

@@ -1,4 +1,5 @@
-"""The `tracegraph` command line: demo, generate, build, trace, hourglass, impact, path, stats.
+"""The `tracegraph` command line: demo, generate, build, trace, hourglass, impact, path, stats,
+serve. Query verbs take `--data DIR` (in-process) or `--server HOST:PORT` (gRPC).
 
 Errors print one line `tracegraph: error: ...` on stderr and exit 1 (2 for usage errors);
 progress and timings go to stderr, results to stdout, so pipes get clean CSV/JSON.
@@ -52,6 +53,13 @@ def _add_filters(p: argparse.ArgumentParser, *, node_kinds: bool = True) -> None
     p.add_argument("--limit", type=int, help="fail if the answer has more rows than this")
 
 
+def _add_source(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="data directory (query in-process)")
+    source.add_argument("--server", metavar="HOST:PORT",
+                        help="a running `tracegraph serve` (same answers, over gRPC)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracegraph",
@@ -81,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trace", help="downstream or upstream trace from one or more keys")
     p.add_argument("keys", nargs="+", help="seed node keys")
-    p.add_argument("--data", type=Path, required=True)
+    _add_source(p)
     p.add_argument("--direction", default="downstream",
                    help="downstream (forward, where-used) or upstream (backward, where-from)")
     p.add_argument("--via", action="store_true", help="add one predecessor key per row")
@@ -90,14 +98,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hourglass", help="upstream and downstream of one key")
     p.add_argument("key")
-    p.add_argument("--data", type=Path, required=True)
+    _add_source(p)
     _add_filters(p)
     _add_output(p)
 
     p = sub.add_parser("impact", help="downstream impact of many lots, with counts")
     p.add_argument("keys", nargs="*", help="seed keys (or --keys-file)")
     p.add_argument("--keys-file", type=Path, help="file with one key per line")
-    p.add_argument("--data", type=Path, required=True)
+    _add_source(p)
     p.add_argument("--rows", action="store_true", help="print every affected row, not counts")
     _add_filters(p, node_kinds=False)
     _add_output(p)
@@ -105,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("path", help="shortest genealogy chain from SRC down to DST")
     p.add_argument("src")
     p.add_argument("dst")
-    p.add_argument("--data", type=Path, required=True)
+    _add_source(p)
     p.add_argument("--edge-kind", action="append", dest="edge_kinds")
     p.add_argument("--since")
     p.add_argument("--until")
@@ -113,16 +121,33 @@ def _parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     p = sub.add_parser("stats", help="snapshot version and counts by kind")
-    p.add_argument("--data", type=Path, required=True)
+    _add_source(p)
     p.add_argument("--verify", action="store_true", help="check every file's SHA-256")
     _add_output(p)
+
+    p = sub.add_parser("serve", help="serve a data directory over gRPC (tracegraph.v1)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    p.add_argument("--workers", type=int, default=16, help="RPC worker threads")
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="seconds in-flight calls get to finish on SIGTERM/SIGINT")
+    p.add_argument("--dev", action="store_true", help="enable gRPC server reflection")
     return parser
 
 
-def _open(data: Path, verify: bool = False) -> Any:
+def _open(args: argparse.Namespace) -> Any:
+    """The in-process graph (--data) or a client of a running server (--server): both answer
+    with the same methods, tables and errors, so every verb prints the same either way."""
+    if getattr(args, "server", None):
+        from server.client import TraceClient
+
+        if getattr(args, "verify", False):
+            raise InvalidInput("--verify checks files: use it with --data on the server host")
+        return TraceClient(args.server)
     import engine
 
-    return engine.open(data, verify="full" if verify else "size")
+    return engine.open(args.data, verify="full" if getattr(args, "verify", False) else "size")
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,7 +191,7 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
 
 def _cmd_trace(args: argparse.Namespace) -> None:
-    graph = _open(args.data)
+    graph = _open(args)
     started = time.perf_counter()
     table = graph.trace(args.keys, args.direction, via=args.via, **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
@@ -175,7 +200,7 @@ def _cmd_trace(args: argparse.Namespace) -> None:
 
 
 def _cmd_hourglass(args: argparse.Namespace) -> None:
-    graph = _open(args.data)
+    graph = _open(args)
     started = time.perf_counter()
     table = graph.hourglass(args.key, **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
@@ -194,7 +219,7 @@ def _read_keys(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_impact(args: argparse.Namespace) -> None:
-    graph = _open(args.data)
+    graph = _open(args)
     keys = _read_keys(args)
     started = time.perf_counter()
     result = graph.impact(keys, rows=args.rows, **_filters(args))
@@ -215,7 +240,7 @@ def _cmd_impact(args: argparse.Namespace) -> None:
 
 
 def _cmd_path(args: argparse.Namespace) -> None:
-    graph = _open(args.data)
+    graph = _open(args)
     started = time.perf_counter()
     table = graph.path(args.src, args.dst, edge_kinds=args.edge_kinds, since=args.since,
                        until=args.until, as_of=args.as_of)
@@ -224,7 +249,7 @@ def _cmd_path(args: argparse.Namespace) -> None:
 
 
 def _cmd_stats(args: argparse.Namespace) -> None:
-    graph = _open(args.data, verify=args.verify)
+    graph = _open(args)
     emit_mapping(graph.stats(), args.format, args.output)
 
 
@@ -232,6 +257,17 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from server.demo import run_demo
 
     run_demo(args.units, args.seed, args.work, err)
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    from server.serve import ServerConfig, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
+                          grace_seconds=args.grace, dev=args.dev)
+    serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -243,6 +279,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "impact": _cmd_impact,
     "path": _cmd_path,
     "stats": _cmd_stats,
+    "serve": _cmd_serve,
 }
 
 

@@ -151,3 +151,25 @@ def test_node_and_stats(small_graph: engine.Graph) -> None:
     assert stats["nodes"] == small_graph.node_count
     assert sum(stats["nodes_by_kind"].values()) == stats["nodes"]
     assert sum(stats["edges_by_kind"].values()) == stats["edges"]
+
+
+def test_cancellation_stops_a_query(small_graph: engine.Graph) -> None:
+    lot = small_graph.trace(_some_unit(small_graph), "upstream",
+                            node_kinds=["lot"]).column("key")[0].as_py()
+    cancellation = engine.Cancellation()
+    assert small_graph.trace(lot, cancellation=cancellation).num_rows > 0
+    cancellation.cancel()
+    with pytest.raises(engine.QueryCancelled):
+        small_graph.trace(lot, cancellation=cancellation)
+    with pytest.raises(engine.QueryCancelled):
+        small_graph.impact([lot], cancellation=cancellation)
+    # A flag set while the walk runs is seen within a few thousand nodes.
+    from engine import _kernels as k
+
+    snap = small_graph.snapshot
+    scratch = small_graph._scratch.get()
+    flag = np.ones(1, dtype=np.uint8)
+    count, _, _ = k.traverse_plain(snap.down.indptr, snap.down.neighbor,
+                                   snap.keys.lookup([lot]), -1, 2**62, scratch.marks,
+                                   scratch.next_epoch(), scratch.queue, scratch.depth, flag)
+    assert count == k.CANCELLED or count < k.CANCEL_CHECK_EVERY

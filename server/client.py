@@ -1,0 +1,210 @@
+"""A small typed Python client for tracegraph.v1 that hides the stubs.
+
+It speaks the same language as the in-process `engine.Graph`: the same method names and
+arguments, Arrow tables back, and the same `TraceError` classes on failure (mapped from status
+codes by `server.status`). Every call has a deadline (30 s unless told otherwise).
+
+    with TraceClient("127.0.0.1:50051") as client:
+        rows = client.trace("urn:epc:class:lgtin:0614141.109001.S000001")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+import pyarrow as pa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from engine.graph import Impact, TimeLike
+from loaders.errors import InvalidInput, SnapshotError
+from server.convert import rows_from_chunks, to_timestamp
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import genealogy_pb2_grpc as pb_grpc
+from server.status import error_from_status
+
+__all__ = ["TraceClient"]
+
+T = TypeVar("T")
+MiB = 1024 * 1024
+_DIRECTIONS = {"downstream": pb.DOWNSTREAM, "forward": pb.DOWNSTREAM,
+               "where-used": pb.DOWNSTREAM, "upstream": pb.UPSTREAM,
+               "backward": pb.UPSTREAM, "where-from": pb.UPSTREAM}
+
+
+def _time(value: TimeLike, name: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 time") from e
+
+
+def _filters(max_depth: int | None = None, edge_kinds: Iterable[str] | None = None,
+             node_kinds: Iterable[str] | None = None, since: TimeLike = None,
+             until: TimeLike = None, as_of: TimeLike = None) -> pb.Filters:
+    f = pb.Filters(edge_kinds=list(edge_kinds or []), node_kinds=list(node_kinds or []))
+    if max_depth is not None:
+        if max_depth < 0:
+            raise InvalidInput(f"max_depth must be a non-negative integer, got {max_depth!r}")
+        f.max_depth = max_depth
+    for name, value in (("since", since), ("until", until), ("as_of", as_of)):
+        stamp = to_timestamp(_time(value, name))
+        if stamp is not None:
+            getattr(f, name).CopyFrom(stamp)
+    return f
+
+
+class TraceClient:
+    """Client of one tracegraph server (`host:port`). Thread-safe; close it when done."""
+
+    def __init__(self, target: str, *, timeout: float = 30.0,
+                 max_receive_bytes: int = 64 * MiB) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", max_receive_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+        ])
+        self.stub = pb_grpc.GenealogyStub(self.channel)
+
+    def __enter__(self) -> TraceClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def wait_until_serving(self, timeout: float = 30.0) -> None:
+        """Block until the server's health says SERVING (it warms up first)."""
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        deadline = datetime.now(UTC).timestamp() + timeout
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0,
+                                   wait_for_ready=True)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if datetime.now(UTC).timestamp() > deadline:
+                raise SnapshotError(f"{self.target} did not report SERVING within {timeout} s")
+
+    def _call(self, call: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return call(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as e:
+            raise error_from_status(e.code(), e.details() or "") from None
+
+    def _stream(self, stream: Iterator[T]) -> Iterator[T]:
+        try:
+            yield from stream
+        except grpc.RpcError as e:
+            raise error_from_status(e.code(), e.details() or "") from None
+
+    def trace(self, keys: str | Sequence[str], direction: str = "downstream",
+              max_depth: int | None = None, edge_kinds: Iterable[str] | None = None,
+              node_kinds: Iterable[str] | None = None, since: TimeLike = None,
+              until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
+              via: bool = False, *, arrow: bool = False,
+              timeout: float | None = None) -> pa.Table:
+        """As `engine.Graph.trace`; `arrow=True` asks for Arrow IPC chunks (bulk results)."""
+        if direction not in _DIRECTIONS:
+            raise InvalidInput(
+                f"direction {direction!r} is not one of downstream (forward, where-used) or "
+                "upstream (backward, where-from)")
+        request = pb.TraceRequest(
+            seeds=[keys] if isinstance(keys, str) else list(keys),
+            direction=_DIRECTIONS[direction],
+            filters=_filters(max_depth, edge_kinds, node_kinds, since, until, as_of),
+            limit=limit or 0, include_via=via, format=pb.ARROW_IPC if arrow else pb.ROWS)
+        stream = self._call(self.stub.Trace, request, timeout)
+        return rows_from_chunks(self._stream(stream))
+
+    def hourglass(self, key: str, max_depth: int | None = None,
+                  edge_kinds: Iterable[str] | None = None,
+                  node_kinds: Iterable[str] | None = None, since: TimeLike = None,
+                  until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
+                  *, arrow: bool = False, timeout: float | None = None) -> pa.Table:
+        request = pb.HourglassRequest(
+            key=key, filters=_filters(max_depth, edge_kinds, node_kinds, since, until, as_of),
+            limit=limit or 0, format=pb.ARROW_IPC if arrow else pb.ROWS)
+        stream = self._call(self.stub.Hourglass, request, timeout)
+        return rows_from_chunks(self._stream(stream))
+
+    def impact(self, keys: Sequence[str], max_depth: int | None = None,
+               edge_kinds: Iterable[str] | None = None, since: TimeLike = None,
+               until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
+               rows: bool = True, *, arrow: bool = False,
+               timeout: float | None = None) -> Impact:
+        request = pb.ImpactRequest(
+            seeds=list(keys), filters=_filters(max_depth, edge_kinds, None, since, until, as_of),
+            limit=limit or 0, include_rows=rows, format=pb.ARROW_IPC if arrow else pb.ROWS)
+        chunks = self._stream(self._call(self.stub.Impact, request, timeout))
+        first = next(chunks)
+        summary = first.summary
+        return Impact(
+            seeds=summary.seeds,
+            affected=summary.affected,
+            by_kind=pa.table({
+                "kind": pa.array([c.kind for c in summary.by_kind], pa.string()),
+                "nodes": pa.array([c.nodes for c in summary.by_kind], pa.int64())}),
+            by_shipment=pa.table({
+                "shipment": pa.array([s.shipment for s in summary.by_shipment],
+                                     pa.large_string()),
+                "units": pa.array([s.units for s in summary.by_shipment], pa.int64())}),
+            by_customer=pa.table({
+                "customer": pa.array([c.customer for c in summary.by_customer],
+                                     pa.large_string()),
+                "units": pa.array([c.units for c in summary.by_customer], pa.int64()),
+                "shipments": pa.array([c.shipments for c in summary.by_customer],
+                                      pa.int64())}),
+            rows=rows_from_chunks(c.rows for c in chunks) if rows else None,
+        )
+
+    def path(self, src_key: str, dst_key: str, edge_kinds: Iterable[str] | None = None,
+             since: TimeLike = None, until: TimeLike = None, as_of: TimeLike = None,
+             *, timeout: float | None = None) -> pa.Table:
+        request = pb.PathRequest(source=src_key, target=dst_key,
+                                 filters=_filters(None, edge_kinds, None, since, until, as_of))
+        steps = self._call(self.stub.Path, request, timeout).steps
+        return pa.table({
+            "key": pa.array([s.key for s in steps], pa.large_string()),
+            "kind": pa.array([s.kind for s in steps], pa.string()).dictionary_encode()
+            .cast(pa.dictionary(pa.int8(), pa.string())),
+            "edge_kind": pa.array([s.edge_kind or None for s in steps], pa.string()),
+            "event_time": pa.array(
+                [s.event_time.ToDatetime(tzinfo=UTC) if s.HasField("event_time") else None
+                 for s in steps], pa.timestamp("us", tz="UTC")),
+        })
+
+    def node(self, key: str, *, timeout: float | None = None) -> dict[str, Any]:
+        node = self._call(self.stub.GetNode, pb.GetNodeRequest(key=key), timeout)
+        return {
+            "key": node.key, "kind": node.kind, "product": node.product or None,
+            "quantity": node.quantity if node.HasField("quantity") else None,
+            "uom": node.uom or None,
+            "created_at": (node.created_at.ToDatetime(tzinfo=UTC)
+                           if node.HasField("created_at") else None),
+        }
+
+    def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
+        reply = self._call(self.stub.Stats, pb.StatsRequest(), timeout)
+        return {
+            "snapshot": reply.snapshot,
+            "version": reply.snapshot_version,
+            "created_at": reply.snapshot_created_at.ToDatetime(tzinfo=UTC).isoformat(),
+            "nodes": reply.nodes,
+            "edges": reply.edges,
+            "nodes_by_kind": dict(sorted(reply.nodes_by_kind.items())),
+            "edges_by_kind": dict(sorted(reply.edges_by_kind.items())),
+            "rejected": reply.rejected,
+            "folded_edges": reply.folded_edges,
+        }

@@ -1,0 +1,139 @@
+"""Running the gRPC server: explicit limits, health, reflection in development, warm-up before
+SERVING, and a graceful stop on SIGTERM/SIGINT.
+
+Order of start-up: bind the port with health NOT_SERVING, open the snapshot, warm every kernel,
+then flip health to SERVING. Order of shutdown: health NOT_SERVING, stop accepting calls, let
+in-flight calls finish within the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+import engine
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import genealogy_pb2_grpc as pb_grpc
+from server.service import GenealogyService, Limits
+
+__all__ = ["SERVICE_NAME", "ServerConfig", "TraceServer", "serve"]
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Genealogy"].full_name
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every knob the server has, with the value it uses; nothing is a library default."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    workers: int = 16
+    max_concurrent_rpcs: int = 256
+    max_receive_bytes: int = 16 * MiB
+    max_send_bytes: int = 64 * MiB
+    keepalive_time_ms: int = 30_000
+    keepalive_timeout_ms: int = 10_000
+    max_connection_idle_ms: int = 30 * 60_000
+    grace_seconds: float = 10.0
+    dev: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_receive_message_length", self.max_receive_bytes),
+            ("grpc.max_send_message_length", self.max_send_bytes),
+            ("grpc.keepalive_time_ms", self.keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", self.keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.max_connection_idle_ms", self.max_connection_idle_ms),
+            ("grpc.so_reuseport", 0),
+        ]
+
+
+class TraceServer:
+    """A started gRPC server over one data directory. `port` is the bound port."""
+
+    def __init__(self, data_dir: Path, config: ServerConfig) -> None:
+        self.config = config
+        self.health = health.HealthServicer()
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.workers,
+                                       thread_name_prefix="tracegraph-rpc"),
+            options=config.options(),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service = GenealogyService(None, config.limits)
+        pb_grpc.add_GenealogyServicer_to_server(self.service, self.server)
+        if config.dev:
+            reflection.enable_server_reflection(
+                (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {config.host}:{config.port}")
+        self.server.start()
+        self.data_dir = data_dir
+        self.graph: engine.Graph | None = None
+        self._stopped = threading.Event()
+
+    def _set_health(self, status: int) -> None:
+        self.health.set("", status)
+        self.health.set(SERVICE_NAME, status)
+
+    def load(self) -> None:
+        """Open the snapshot, warm the kernels, register the service, report SERVING."""
+        graph = engine.open(self.data_dir, warm=False)
+        graph.warm()
+        self.graph = graph
+        self.service.graph = graph
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING first, then stop; in-flight calls get the grace period to finish."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        self._stopped.set()
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+
+def serve(data_dir: Path, config: ServerConfig,
+          announce: Callable[[str], None] = print) -> None:
+    """Run until SIGTERM or SIGINT. Announces the bound address once SERVING."""
+    server = TraceServer(data_dir, config)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            announce(f"received {signal.Signals(signum).name}; stopping "
+                     f"(grace {config.grace_seconds:g} s)")
+            threading.Thread(target=server.stop, name="tracegraph-stop").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        server.load()
+    except BaseException:
+        server.stop(0)
+        raise
+    assert server.graph is not None
+    announce(f"serving {server.graph.snapshot.path} ({server.graph.node_count:,} nodes, "
+             f"{server.graph.edge_count:,} edges) on {config.host}:{server.port}")
+    server.wait()
+    announce("stopped")

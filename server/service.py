@@ -1,0 +1,256 @@
+"""The Genealogy servicer: adapters over the engine API. Each method unpacks the request, calls
+plain engine code, maps errors through `server.status`, and returns or streams the answer.
+
+A call's cancellation or deadline sets the query's `Cancellation`, so a long traversal stops
+within a few thousand nodes instead of running on for a client that is gone.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+
+from engine import Cancellation, Graph, InvalidInput, QueryCancelled, SnapshotError, TraceError
+from server.convert import (
+    DEFAULT_CHUNK_ROWS,
+    MAX_CHUNK_ROWS,
+    from_timestamp,
+    table_chunks,
+    timestamp,
+)
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import genealogy_pb2_grpc as pb_grpc
+from server.status import status_of
+
+__all__ = ["GenealogyService", "Limits"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Explicit bounds for every request; nothing is left to library defaults."""
+
+    default_rows: int = 1_000_000
+    max_rows: int = 50_000_000
+    max_seeds: int = 100_000
+
+
+def _directions(value: int) -> str:
+    if value == pb.DOWNSTREAM:
+        return "downstream"
+    if value == pb.UPSTREAM:
+        return "upstream"
+    raise InvalidInput(f"direction must be DOWNSTREAM (1) or UPSTREAM (2), got {value}")
+
+
+def _format(value: int) -> bool:
+    """True for Arrow IPC."""
+    if value in (pb.RESULT_FORMAT_UNSPECIFIED, pb.ROWS):
+        return False
+    if value == pb.ARROW_IPC:
+        return True
+    raise InvalidInput(f"format must be ROWS (1) or ARROW_IPC (2), got {value}")
+
+
+def _chunk_rows(value: int) -> int:
+    if value == 0:
+        return DEFAULT_CHUNK_ROWS
+    if value > MAX_CHUNK_ROWS:
+        raise InvalidInput(f"chunk_rows {value:,} is above the maximum {MAX_CHUNK_ROWS:,}")
+    return value
+
+
+def _filters(message: Any, *, depth_and_nodes: bool = True) -> dict[str, Any]:
+    f = message.filters
+    out: dict[str, Any] = {
+        "edge_kinds": list(f.edge_kinds) or None,
+        "since": from_timestamp(f.since, f.HasField("since")),
+        "until": from_timestamp(f.until, f.HasField("until")),
+        "as_of": from_timestamp(f.as_of, f.HasField("as_of")),
+    }
+    if depth_and_nodes:
+        out["max_depth"] = f.max_depth if f.HasField("max_depth") else None
+        out["node_kinds"] = list(f.node_kinds) or None
+    return out
+
+
+def _rpc(method: Callable[..., T]) -> Callable[..., T]:
+    """Map TraceErrors to status codes, cancellation to CANCELLED or DEADLINE_EXCEEDED, and
+    anything unexpected to INTERNAL with a short message (the traceback goes to the log)."""
+
+    @functools.wraps(method)
+    def wrapper(self: GenealogyService, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            result = method(self, request, context)
+            if isinstance(result, Iterator):
+                return _guard_stream(result, context)
+            return result
+        except TraceError as e:
+            _abort(context, e)
+        except Exception:
+            log.exception("internal error in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        raise AssertionError("unreachable")  # context.abort always raises
+
+    return wrapper
+
+
+def _guard_stream(stream: Iterator[T], context: grpc.ServicerContext) -> Iterator[T]:
+    try:
+        yield from stream
+    except TraceError as e:
+        _abort(context, e)
+    except Exception:
+        log.exception("internal error while streaming")
+        context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+
+
+def _abort(context: grpc.ServicerContext, error: TraceError) -> None:
+    code = status_of(error)
+    if isinstance(error, QueryCancelled):
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+            context.abort(code, "deadline exceeded while the query ran; raise the deadline "
+                                "or narrow the query")
+    context.abort(code, str(error))
+
+
+def _cancellation(context: grpc.ServicerContext) -> Cancellation:
+    cancellation = Cancellation()
+    context.add_callback(cancellation.cancel)  # runs when the call ends early or completes
+    return cancellation
+
+
+class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
+    """tracegraph.v1.Genealogy over one opened Graph."""
+
+    def __init__(self, graph: Graph | None, limits: Limits | None = None) -> None:
+        self._graph = graph
+        self.limits = limits or Limits()
+
+    @property
+    def graph(self) -> Graph:
+        """The graph being served; until it is loaded every call is UNAVAILABLE."""
+        if self._graph is None:
+            raise SnapshotError("warming up: the snapshot is not loaded yet; retry shortly")
+        return self._graph
+
+    @graph.setter
+    def graph(self, graph: Graph) -> None:
+        self._graph = graph
+
+    @property
+    def kind_names(self) -> list[str]:
+        return list(self.graph.snapshot.node_kinds)
+
+    def _limit(self, requested: int) -> int:
+        if requested == 0:
+            return self.limits.default_rows
+        if requested > self.limits.max_rows:
+            raise InvalidInput(f"limit {requested:,} is above the server maximum "
+                               f"{self.limits.max_rows:,}")
+        return requested
+
+    def _seeds(self, seeds: Any) -> list[str]:
+        if len(seeds) > self.limits.max_seeds:
+            raise InvalidInput(f"{len(seeds):,} seeds is above the server maximum "
+                               f"{self.limits.max_seeds:,}; split the request")
+        return list(seeds)
+
+    @_rpc
+    def Trace(self, request: pb.TraceRequest,  # noqa: N802 - gRPC method name
+              context: grpc.ServicerContext) -> Iterator[pb.RowChunk]:
+        direction = _directions(request.direction)
+        arrow = _format(request.format)
+        chunk_rows = _chunk_rows(request.chunk_rows)
+        table = self.graph.trace(
+            self._seeds(request.seeds), direction, limit=self._limit(request.limit),
+            via=request.include_via, cancellation=_cancellation(context), **_filters(request))
+        return table_chunks(table, self.kind_names, chunk_rows, arrow=arrow)
+
+    @_rpc
+    def Hourglass(self, request: pb.HourglassRequest,  # noqa: N802
+                  context: grpc.ServicerContext) -> Iterator[pb.RowChunk]:
+        arrow = _format(request.format)
+        chunk_rows = _chunk_rows(request.chunk_rows)
+        table = self.graph.hourglass(request.key, limit=self._limit(request.limit),
+                                     cancellation=_cancellation(context), **_filters(request))
+        return table_chunks(table, self.kind_names, chunk_rows, arrow=arrow)
+
+    @_rpc
+    def Impact(self, request: pb.ImpactRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> Iterator[pb.ImpactChunk]:
+        arrow = _format(request.format)
+        chunk_rows = _chunk_rows(request.chunk_rows)
+        filters = _filters(request, depth_and_nodes=False)
+        depth = request.filters.max_depth if request.filters.HasField("max_depth") else None
+        result = self.graph.impact(self._seeds(request.seeds), max_depth=depth,
+                                   limit=self._limit(request.limit), rows=request.include_rows,
+                                   cancellation=_cancellation(context), **filters)
+        summary = pb.ImpactSummary(seeds=result.seeds, affected=result.affected)
+        for row in result.by_kind.to_pylist():
+            summary.by_kind.add(kind=row["kind"], nodes=row["nodes"])
+        for row in result.by_shipment.to_pylist():
+            summary.by_shipment.add(shipment=row["shipment"], units=row["units"])
+        for row in result.by_customer.to_pylist():
+            summary.by_customer.add(customer=row["customer"], units=row["units"],
+                                    shipments=row["shipments"])
+        return _impact_stream(summary, result.rows, self.kind_names, chunk_rows, arrow)
+
+    @_rpc
+    def Path(self, request: pb.PathRequest,  # noqa: N802
+             context: grpc.ServicerContext) -> pb.PathResponse:
+        chain = self.graph.path(request.source, request.target,
+                                cancellation=_cancellation(context),
+                                **_filters(request, depth_and_nodes=False))
+        response = pb.PathResponse()
+        for row in chain.to_pylist():
+            step = response.steps.add(key=row["key"], kind=row["kind"],
+                                      edge_kind=row["edge_kind"] or "")
+            if row["event_time"] is not None:
+                step.event_time.CopyFrom(timestamp(row["event_time"]))
+        return response
+
+    @_rpc
+    def GetNode(self, request: pb.GetNodeRequest,  # noqa: N802
+                context: grpc.ServicerContext) -> pb.Node:
+        row = self.graph.node(request.key)
+        node = pb.Node(key=row["key"], kind=row["kind"], product=row["product"] or "",
+                       uom=row["uom"] or "")
+        if row["quantity"] is not None:
+            node.quantity = row["quantity"]
+        if row["created_at"] is not None:
+            node.created_at.CopyFrom(timestamp(row["created_at"]))
+        return node
+
+    @_rpc
+    def Stats(self, request: pb.StatsRequest,  # noqa: N802
+              context: grpc.ServicerContext) -> pb.StatsResponse:
+        stats = self.graph.stats()
+        response = pb.StatsResponse(
+            snapshot_version=stats["version"], nodes=stats["nodes"], edges=stats["edges"],
+            rejected=stats["rejected"], default_limit=self.limits.default_rows,
+            max_limit=self.limits.max_rows, snapshot=stats["snapshot"],
+            folded_edges=stats["folded_edges"])
+        response.nodes_by_kind.update(stats["nodes_by_kind"])
+        response.edges_by_kind.update(stats["edges_by_kind"])
+        created = datetime.fromisoformat(stats["created_at"])
+        response.snapshot_created_at.CopyFrom(timestamp(created))
+        return response
+
+
+def _impact_stream(summary: pb.ImpactSummary, rows: Any, kind_names: list[str],
+                   chunk_rows: int, arrow: bool) -> Iterator[pb.ImpactChunk]:
+    yield pb.ImpactChunk(summary=summary)
+    if rows is not None:
+        for chunk in table_chunks(rows, kind_names, chunk_rows, arrow=arrow):
+            yield pb.ImpactChunk(rows=chunk)
