@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 UNITS ?= 1000000
 SEED ?= 7
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench protos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tracegraph demo --units $(UNITS) --seed $(SEED) --work demo-data
 
-# The whole test suite, then lint and type checks.
+# The whole test suite, then lint, type checks and the generated-code drift check.
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	PYTHON=$(VENV)/bin/python scripts/gen-protos --check
+
+# Regenerate server/rpc from proto/ with the pinned grpcio-tools.
+protos: $(STAMP)
+	PYTHON=$(VENV)/bin/python scripts/gen-protos
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -32,4 +37,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m pytest benchmarks --benchmark-only --units $(UNITS) --benchmark-columns=min,median,mean,max,rounds -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) demo-data bench-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo-data bench-data .node .pytest_cache .mypy_cache .ruff_cache .hypothesis

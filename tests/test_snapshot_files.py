@@ -117,8 +117,8 @@ def test_engine_does_not_import_grpc_rocksdict_or_networkx() -> None:
 def test_exported_names() -> None:
     assert set(engine.__all__) == {
         "Cancellation", "Direction", "EmptySeeds", "Graph", "Impact", "InvalidInput",
-        "NotConnected", "QueryCancelled", "ResultLimitExceeded", "SnapshotError", "TraceError", "UnknownNode",
-        "open",
+        "NotConnected", "QueryCancelled", "ResultLimitExceeded", "SnapshotError", "TraceError",
+        "UnknownNode", "open",
     }
     for name in engine.__all__:
         assert hasattr(engine, name)
