@@ -50,7 +50,10 @@ def source(scale: GenealogyConfig) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def data_dir(source: tuple[Path, Path]) -> Path:
     data = source[0].parent.parent / "data"
-    if not data.exists():
+    try:
+        engine.open(data, warm=False)
+    except engine.SnapshotError:  # none yet, or built by an older snapshot format
+        shutil.rmtree(data, ignore_errors=True)
         build_from_files([source[0]], [source[1]], data)
     return data
 

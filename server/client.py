@@ -115,7 +115,10 @@ class TraceClient:
               until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
               via: bool = False, *, arrow: bool = False,
               timeout: float | None = None) -> pa.Table:
-        """As `engine.Graph.trace`; `arrow=True` asks for Arrow IPC chunks (bulk results)."""
+        """As `engine.Graph.trace`. Rows come in one unary call when the answer is small (the
+        fast path for frequent lookups) and are streamed when it is not: the server says
+        OUT_OF_RANGE after walking at most unary_max_rows nodes, and the client streams.
+        `arrow=True` streams Arrow IPC chunks at once (bulk results)."""
         if direction not in _DIRECTIONS:
             raise InvalidInput(
                 f"direction {direction!r} is not one of downstream (forward, where-used) or "
@@ -125,6 +128,13 @@ class TraceClient:
             direction=_DIRECTIONS[direction],
             filters=_filters(max_depth, edge_kinds, node_kinds, since, until, as_of),
             limit=limit or 0, include_via=via, format=pb.ARROW_IPC if arrow else pb.ROWS)
+        if not arrow:
+            try:
+                return rows_from_chunks([self.stub.TraceUnary(request,
+                                                              timeout=timeout or self.timeout)])
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.OUT_OF_RANGE:
+                    raise error_from_status(e.code(), e.details() or "") from None
         stream = self._call(self.stub.Trace, request, timeout)
         return rows_from_chunks(self._stream(stream))
 

@@ -52,9 +52,11 @@ def from_timestamp(stamp: Timestamp, present: bool) -> datetime | None:
 
 
 def _kind_codes(table: pa.Table, kind_names: list[str]) -> npt.NDArray[np.int64]:
-    """Kind codes of a table's rows against `kind_names` (the graph's node kinds)."""
-    column = table.column("kind").combine_chunks()
-    if pa.types.is_dictionary(column.type) and column.dictionary.to_pylist() == kind_names:
+    """Kind codes of a table's rows against `kind_names` (the graph's node kinds). Engine
+    tables already carry exactly those codes; anything else is mapped by name."""
+    column = table.column("kind")
+    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if pa.types.is_dictionary(column.type) and len(column.dictionary) == len(kind_names):
         codes: npt.NDArray[np.int64] = column.indices.to_numpy(zero_copy_only=False)
         return codes
     text = column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
@@ -70,7 +72,7 @@ def table_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
     has_via = "via" in table.column_names
     has_direction = "direction" in table.column_names
     for start in range(0, max(total, 1), chunk_rows):
-        part = table.slice(start, chunk_rows)
+        part = table if total <= chunk_rows else table.slice(start, chunk_rows)
         chunk = pb.RowChunk()
         if start == 0:
             chunk.total_rows = total

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -48,6 +49,7 @@ class ServerConfig:
     max_connection_idle_ms: int = 30 * 60_000
     grace_seconds: float = 10.0
     dev: bool = False
+    switch_interval: float = 0.0002
     limits: Limits = field(default_factory=Limits)
 
     def options(self) -> list[tuple[str, int]]:
@@ -115,6 +117,10 @@ class TraceServer:
 def serve(data_dir: Path, config: ServerConfig,
           announce: Callable[[str], None] = print) -> None:
     """Run until SIGTERM or SIGINT. Announces the bound address once SERVING."""
+    # Kernels and Arrow release the GIL for microseconds at a time; with the default 5 ms
+    # switch interval a thread that let go can wait that long to get it back while another
+    # RPC thread runs Python. A short interval keeps small calls from queueing behind each other.
+    sys.setswitchinterval(config.switch_interval)
     server = TraceServer(data_dir, config)
     stopping = threading.Event()
 

@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 
 import grpc
 
-from engine import Cancellation, Graph, InvalidInput, QueryCancelled, SnapshotError, TraceError
+from engine import (
+    Cancellation,
+    Graph,
+    InvalidInput,
+    QueryCancelled,
+    ResultLimitExceeded,
+    SnapshotError,
+    TraceError,
+)
 from server.convert import (
     DEFAULT_CHUNK_ROWS,
     MAX_CHUNK_ROWS,
@@ -41,6 +49,7 @@ class Limits:
     default_rows: int = 1_000_000
     max_rows: int = 50_000_000
     max_seeds: int = 100_000
+    unary_rows: int = 100_000  # keeps a TraceUnary answer well under the message size limit
 
 
 def _directions(value: int) -> str:
@@ -82,6 +91,15 @@ def _filters(message: Any, *, depth_and_nodes: bool = True) -> dict[str, Any]:
     return out
 
 
+class _Status(Exception):
+    """Raised inside a servicer method to end the call with this status code and message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def _rpc(method: Callable[..., T]) -> Callable[..., T]:
     """Map TraceErrors to status codes, cancellation to CANCELLED or DEADLINE_EXCEEDED, and
     anything unexpected to INTERNAL with a short message (the traceback goes to the log)."""
@@ -95,6 +113,8 @@ def _rpc(method: Callable[..., T]) -> Callable[..., T]:
             return result
         except TraceError as e:
             _abort(context, e)
+        except _Status as e:
+            context.abort(e.code, e.message)
         except Exception:
             log.exception("internal error in %s", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
@@ -178,6 +198,26 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         return table_chunks(table, self.kind_names, chunk_rows, arrow=arrow)
 
     @_rpc
+    def TraceUnary(self, request: pb.TraceRequest,  # noqa: N802
+                   context: grpc.ServicerContext) -> pb.RowChunk:
+        direction = _directions(request.direction)
+        arrow = _format(request.format)
+        limit = self._limit(request.limit)
+        cap = self.limits.unary_rows
+        try:
+            table = self.graph.trace(
+                self._seeds(request.seeds), direction, limit=min(limit, cap),
+                via=request.include_via, cancellation=_cancellation(context),
+                **_filters(request))
+        except ResultLimitExceeded:
+            if limit <= cap:
+                raise
+            raise _Status(grpc.StatusCode.OUT_OF_RANGE,
+                          f"the answer has more than {cap:,} rows, too many for TraceUnary; "
+                          "stream it with Trace") from None
+        return next(table_chunks(table, self.kind_names, max(table.num_rows, 1), arrow=arrow))
+
+    @_rpc
     def Hourglass(self, request: pb.HourglassRequest,  # noqa: N802
                   context: grpc.ServicerContext) -> Iterator[pb.RowChunk]:
         arrow = _format(request.format)
@@ -240,7 +280,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
             snapshot_version=stats["version"], nodes=stats["nodes"], edges=stats["edges"],
             rejected=stats["rejected"], default_limit=self.limits.default_rows,
             max_limit=self.limits.max_rows, snapshot=stats["snapshot"],
-            folded_edges=stats["folded_edges"])
+            folded_edges=stats["folded_edges"], unary_max_rows=self.limits.unary_rows)
         response.nodes_by_kind.update(stats["nodes_by_kind"])
         response.edges_by_kind.update(stats["edges_by_kind"])
         created = datetime.fromisoformat(stats["created_at"])

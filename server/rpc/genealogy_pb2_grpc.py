@@ -39,6 +39,11 @@ class GenealogyStub:
                 request_serializer=server_dot_rpc_dot_genealogy__pb2.TraceRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_genealogy__pb2.RowChunk.FromString,
                 _registered_method=True)
+        self.TraceUnary = channel.unary_unary(
+                '/tracegraph.v1.Genealogy/TraceUnary',
+                request_serializer=server_dot_rpc_dot_genealogy__pb2.TraceRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_genealogy__pb2.RowChunk.FromString,
+                _registered_method=True)
         self.Hourglass = channel.unary_stream(
                 '/tracegraph.v1.Genealogy/Hourglass',
                 request_serializer=server_dot_rpc_dot_genealogy__pb2.HourglassRequest.SerializeToString,
@@ -70,7 +75,17 @@ class GenealogyServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Trace(self, request, context):
-        """Downstream or upstream trace from one or more seeds, streamed in chunks.
+        """Downstream or upstream trace from one or more seeds, streamed in chunks. Any size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TraceUnary(self, request, context):
+        """The same trace answered in one message, for the small where-used / where-from lookups an
+        ERP system makes thousands of times a day (a unary call costs about half a streaming one).
+        An answer over Stats.unary_max_rows rows is OUT_OF_RANGE: stream it with Trace.
+        format ARROW_IPC and chunk_rows are honoured as in Trace (one chunk).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,6 +131,11 @@ def add_GenealogyServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Trace': grpc.unary_stream_rpc_method_handler(
                     servicer.Trace,
+                    request_deserializer=server_dot_rpc_dot_genealogy__pb2.TraceRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_genealogy__pb2.RowChunk.SerializeToString,
+            ),
+            'TraceUnary': grpc.unary_unary_rpc_method_handler(
+                    servicer.TraceUnary,
                     request_deserializer=server_dot_rpc_dot_genealogy__pb2.TraceRequest.FromString,
                     response_serializer=server_dot_rpc_dot_genealogy__pb2.RowChunk.SerializeToString,
             ),
@@ -170,6 +190,33 @@ class Genealogy:
             request,
             target,
             '/tracegraph.v1.Genealogy/Trace',
+            server_dot_rpc_dot_genealogy__pb2.TraceRequest.SerializeToString,
+            server_dot_rpc_dot_genealogy__pb2.RowChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TraceUnary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Genealogy/TraceUnary',
             server_dot_rpc_dot_genealogy__pb2.TraceRequest.SerializeToString,
             server_dot_rpc_dot_genealogy__pb2.RowChunk.FromString,
             options,
