@@ -15,6 +15,7 @@ import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from server.rpc import genealogy_pb2 as pb
+from server.wire import encode_row_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -65,9 +66,20 @@ def _kind_codes(table: pa.Table, kind_names: list[str]) -> npt.NDArray[np.int64]
 
 
 def table_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
-                 arrow: bool) -> Iterator[pb.RowChunk]:
-    """Split a result table into RowChunk messages; the first carries total_rows and
-    kind_names. An empty result is one chunk with total_rows 0."""
+                 arrow: bool) -> Iterator[bytes]:
+    """Split a result table into serialized RowChunk messages; the first carries total_rows
+    and kind_names. An empty result is one chunk with total_rows 0. Rows are encoded straight
+    from the Arrow buffers (`server.wire`); Arrow IPC chunks go through protobuf."""
+    if not arrow:
+        yield from encode_row_chunks(table, kind_names, chunk_rows)
+        return
+    for message in _message_chunks(table, kind_names, chunk_rows, arrow=True):
+        yield message.SerializeToString()
+
+
+def _message_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
+                    arrow: bool) -> Iterator[pb.RowChunk]:
+    """RowChunk messages built through protobuf objects: the reference encoding."""
     total = table.num_rows
     has_via = "via" in table.column_names
     has_direction = "direction" in table.column_names

@@ -24,8 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 import engine
 from server.rpc import genealogy_pb2 as pb
-from server.rpc import genealogy_pb2_grpc as pb_grpc
-from server.service import GenealogyService, Limits
+from server.service import GenealogyService, Limits, add_service
 
 __all__ = ["SERVICE_NAME", "ServerConfig", "TraceServer", "serve"]
 
@@ -80,7 +79,7 @@ class TraceServer:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service = GenealogyService(None, config.limits)
-        pb_grpc.add_GenealogyServicer_to_server(self.service, self.server)
+        add_service(self.service, self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)

@@ -36,7 +36,7 @@ from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import status_of
 
-__all__ = ["GenealogyService", "Limits"]
+__all__ = ["GenealogyService", "Limits", "add_service"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -188,7 +188,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
 
     @_rpc
     def Trace(self, request: pb.TraceRequest,  # noqa: N802 - gRPC method name
-              context: grpc.ServicerContext) -> Iterator[pb.RowChunk]:
+              context: grpc.ServicerContext) -> Iterator[bytes]:
         direction = _directions(request.direction)
         arrow = _format(request.format)
         chunk_rows = _chunk_rows(request.chunk_rows)
@@ -199,7 +199,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
 
     @_rpc
     def TraceUnary(self, request: pb.TraceRequest,  # noqa: N802
-                   context: grpc.ServicerContext) -> pb.RowChunk:
+                   context: grpc.ServicerContext) -> bytes:
         direction = _directions(request.direction)
         arrow = _format(request.format)
         limit = self._limit(request.limit)
@@ -219,7 +219,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
 
     @_rpc
     def Hourglass(self, request: pb.HourglassRequest,  # noqa: N802
-                  context: grpc.ServicerContext) -> Iterator[pb.RowChunk]:
+                  context: grpc.ServicerContext) -> Iterator[bytes]:
         arrow = _format(request.format)
         chunk_rows = _chunk_rows(request.chunk_rows)
         table = self.graph.hourglass(request.key, limit=self._limit(request.limit),
@@ -228,7 +228,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
 
     @_rpc
     def Impact(self, request: pb.ImpactRequest,  # noqa: N802
-               context: grpc.ServicerContext) -> Iterator[pb.ImpactChunk]:
+               context: grpc.ServicerContext) -> Iterator[bytes | pb.ImpactChunk]:
         arrow = _format(request.format)
         chunk_rows = _chunk_rows(request.chunk_rows)
         filters = _filters(request, depth_and_nodes=False)
@@ -289,8 +289,45 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
 
 
 def _impact_stream(summary: pb.ImpactSummary, rows: Any, kind_names: list[str],
-                   chunk_rows: int, arrow: bool) -> Iterator[pb.ImpactChunk]:
+                   chunk_rows: int, arrow: bool) -> Iterator[bytes | pb.ImpactChunk]:
     yield pb.ImpactChunk(summary=summary)
     if rows is not None:
         for chunk in table_chunks(rows, kind_names, chunk_rows, arrow=arrow):
-            yield pb.ImpactChunk(rows=chunk)
+            yield _IMPACT_ROWS_TAG + _varint(len(chunk)) + chunk  # ImpactChunk.rows (field 2)
+
+
+_IMPACT_ROWS_TAG = b"\x12"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def add_service(service: GenealogyService, server: grpc.Server) -> None:
+    """Register the service like the generated add_GenealogyServicer_to_server, with response
+    serializers that pass already-encoded bytes through (see server.wire)."""
+    descriptor = pb.DESCRIPTOR.services_by_name["Genealogy"]
+    handlers = {}
+    for method in descriptor.methods:
+        request = getattr(pb, method.input_type.name)
+        response = getattr(pb, method.output_type.name)
+        factory = (grpc.unary_stream_rpc_method_handler if method.server_streaming
+                   else grpc.unary_unary_rpc_method_handler)
+        handlers[method.name] = factory(
+            getattr(service, method.name), request_deserializer=request.FromString,
+            response_serializer=_passthrough(response.SerializeToString))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
+    server.add_registered_method_handlers(descriptor.full_name, handlers)
+
+
+def _passthrough(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    def serializer(message: Any) -> bytes:
+        return message if isinstance(message, bytes) else serialize(message)
+
+    return serializer

@@ -342,3 +342,23 @@ def test_node_client_gets_the_same_answers(address: str, client: TraceClient) ->
         zip(impact.by_customer.column("customer").to_pylist(),
             impact.by_customer.column("units").to_pylist(), strict=True))
     assert answer["missing"]["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_trace_unary(stub: pb_grpc.GenealogyStub, graph: engine.Graph) -> None:
+    unit = _unit(graph)
+    reply = stub.TraceUnary(pb.TraceRequest(seeds=[unit], direction=pb.UPSTREAM,
+                                            include_via=True), timeout=10)
+    expected = graph.trace(unit, "upstream", via=True)
+    assert list(reply.keys) == expected.column("key").to_pylist()
+    assert list(reply.via) == expected.column("via").to_pylist()
+    assert reply.total_rows == expected.num_rows
+    with pytest.raises(grpc.RpcError) as info:
+        stub.TraceUnary(pb.TraceRequest(seeds=[WIDEST_LOT], direction=pb.DOWNSTREAM),
+                        timeout=10)
+    assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert "stream it with Trace" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.TraceUnary(pb.TraceRequest(seeds=[unit], direction=pb.UPSTREAM, limit=2),
+                        timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stub.Stats(pb.StatsRequest(), timeout=10).unary_max_rows == 100_000
