@@ -11,6 +11,7 @@ clients in any language parse them as usual. Field numbers follow genealogy.prot
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,9 @@ Array = npt.NDArray[Any]
 _WIRE_VARINT = 0
 _WIRE_BYTES = 2
 _DIRECTION_CODES = {"downstream": 1, "upstream": 2}
+_EMPTY = np.zeros(0, dtype=np.uint8)
+_NO_DIRECTIONS = np.zeros(0, dtype=np.int32)
+_NO_OFFSETS = np.zeros(1, dtype=np.int64)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -116,22 +120,24 @@ def _encode(header: Array, key_offsets: Array, key_data: Array, codes: Array, de
     return out[:at]
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _kind_names_field(kind_names: tuple[str, ...]) -> bytes:
+    return b"".join(b"\x12" + _varint(len(raw)) + raw for raw in (n.encode() for n in kind_names))
+
+
 def _header(total_rows: int, kind_names: list[str]) -> Array:
     """Fields 1 and 2, for the first chunk of a result."""
-    parts = bytearray()
-    if total_rows:
-        parts.append(0x08)
-        value = total_rows
-        while value >= 0x80:
-            parts.append((value & 0x7F) | 0x80)
-            value >>= 7
-        parts.append(value)
-    for name in kind_names:
-        raw = name.encode()
-        parts.append(0x12)
-        parts.append(len(raw))  # kind names are short (< 128 bytes)
-        parts += raw
-    return np.frombuffer(bytes(parts), dtype=np.uint8)
+    total = b"\x08" + _varint(total_rows) if total_rows else b""
+    return np.frombuffer(total + _kind_names_field(tuple(kind_names)), dtype=np.uint8)
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
@@ -145,21 +151,21 @@ def encode_row_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int) -
     total = table.num_rows
     key_offsets, key_data = string_buffers(_column(table, "key"))
     kind = _column(table, "kind")
-    if pa.types.is_dictionary(kind.type) and kind.dictionary.to_pylist() == kind_names:
-        codes = kind.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    if pa.types.is_dictionary(kind.type) and len(kind.dictionary) == len(kind_names):
+        codes = kind.indices.to_numpy(zero_copy_only=False)  # engine tables: the graph's kinds
     else:
         lookup = {name: i for i, name in enumerate(kind_names)}
         codes = np.array([lookup[k] for k in kind.cast(pa.string()).to_pylist()], np.int64)
-    depths = _column(table, "depth").to_numpy(zero_copy_only=False).astype(np.int64)
+    depths = _column(table, "depth").to_numpy(zero_copy_only=False)
     has_via = "via" in table.column_names
     via_offsets, via_data = (string_buffers(_column(table, "via")) if has_via
-                             else (np.zeros(1, np.int64), np.zeros(0, np.uint8)))
+                             else (_NO_OFFSETS, _EMPTY))
     has_directions = "direction" in table.column_names
     directions = (np.array([_DIRECTION_CODES[d] for d in
                             _column(table, "direction").cast(pa.string()).to_pylist()],
-                           dtype=np.int64) if has_directions else np.zeros(0, np.int64))
+                           dtype=np.int32) if has_directions else _NO_DIRECTIONS)
     for start in range(0, max(total, 1), chunk_rows):
         end = min(start + chunk_rows, total)
-        header = _header(total, kind_names) if start == 0 else np.zeros(0, np.uint8)
+        header = _header(total, kind_names) if start == 0 else _EMPTY
         yield _encode(header, key_offsets, key_data, codes, depths, has_via, via_offsets,
                       via_data, has_directions, directions, start, end).tobytes()
