@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 UNITS ?= 1000000
 SEED ?= 7
 
-.PHONY: demo test lint bench protos clean
+.PHONY: demo test lint bench peers gate protos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ lint: $(STAMP)
 # Benchmarks at a chosen scale (UNITS=1000000 by default); not part of `make test`.
 bench: $(STAMP)
 	$(VENV)/bin/python -m pytest benchmarks --benchmark-only --units $(UNITS) --benchmark-columns=min,median,mean,max,rounds -p no:cacheprovider
+
+# Side-by-side with networkx, igraph, scipy, DuckDB, SQLite and Kuzu on the same genealogy;
+# writes bench-data/peers-u$(UNITS)/results.md and results.png.
+peers: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,peers]'
+	$(VENV)/bin/python -m benchmarks.peers.run --units $(UNITS) --repeat 3 --out bench-data/peers-u$(UNITS)
+
+# The CI speed gate: ratios against networkx and scipy, measured in the same run at 100k units.
+gate: $(STAMP)
+	$(VENV)/bin/python -m benchmarks.peers.run --units 100000 --peers networkx,scipy --repeat 3 --gate
 
 clean:
 	rm -rf $(VENV) demo-data bench-data .node .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,17 +3,15 @@ built once, opened and warmed before any timing."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import engine
-from index.build import build_from_files
-from loaders.synthetic import GenealogyConfig, sample_keys, write_genealogy
+from benchmarks.data import dataset
+from loaders.synthetic import GenealogyConfig, sample_keys
 
-ROOT = Path(__file__).resolve().parents[1] / "bench-data"
 MEASURED: list[str] = []
 """Numbers that are not times (rows, bytes per edge), printed after the timing table."""
 
@@ -38,24 +36,18 @@ def scale(request: pytest.FixtureRequest) -> GenealogyConfig:
 
 
 @pytest.fixture(scope="session")
-def source(scale: GenealogyConfig) -> tuple[Path, Path]:
-    folder = ROOT / f"u{scale.units}-s{scale.seed}" / "source"
-    nodes, edges = folder / "nodes.parquet", folder / "edges.parquet"
-    if not (nodes.exists() and edges.exists()):
-        shutil.rmtree(folder, ignore_errors=True)
-        write_genealogy(scale, folder)
-    return nodes, edges
+def prepared(scale: GenealogyConfig) -> tuple[Path, Path, Path]:
+    return dataset(scale.units, scale.seed)
 
 
 @pytest.fixture(scope="session")
-def data_dir(source: tuple[Path, Path]) -> Path:
-    data = source[0].parent.parent / "data"
-    try:
-        engine.open(data, warm=False)
-    except engine.SnapshotError:  # none yet, or built by an older snapshot format
-        shutil.rmtree(data, ignore_errors=True)
-        build_from_files([source[0]], [source[1]], data)
-    return data
+def source(prepared: tuple[Path, Path, Path]) -> tuple[Path, Path]:
+    return prepared[0], prepared[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir(prepared: tuple[Path, Path, Path]) -> Path:
+    return prepared[2]
 
 
 @pytest.fixture(scope="session")

@@ -183,6 +183,26 @@ class Graph:
                                    cancellation=cancellation)
         return self._rows(scratch, n_seeds, count, flt, via=via)
 
+    def count(
+        self,
+        keys: str | Sequence[str],
+        direction: str = "downstream",
+        max_depth: int | None = None,
+        edge_kinds: Iterable[str] | None = None,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> int:
+        """How many nodes `trace` would return (no node filter, no limit), without building
+        the rows: the cheapest "how far does this reach" question."""
+        adjacency = self._adjacency(direction)
+        flt = self._filter(max_depth, edge_kinds, None, since, until, as_of, None)
+        seeds = self._resolve(keys)
+        count, n_seeds = self._run(adjacency, seeds, flt, self._scratch.get(),
+                                   want_parent=False, cancellation=cancellation)
+        return count - n_seeds
+
     def hourglass(
         self,
         key: str,

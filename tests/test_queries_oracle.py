@@ -110,6 +110,10 @@ def test_trace_matches_oracle(data: Any, f: dict[str, Any], seed_count: int,
         assert all(kinds[key] == nx_graph.nodes[key]["kind"] for key in kinds)
         depths = table.column("depth").to_pylist()
         assert depths == sorted(depths), "rows come in breadth-first order"
+        counted = graph.count(seeds, direction, kwargs["max_depth"], kwargs["edge_kinds"],
+                              kwargs["since"], kwargs["until"], kwargs["as_of"])
+        assert counted == len(oracle.trace(nx_graph, seeds, downstream, flt,
+                                           kwargs["max_depth"]))
         # Each `via` is one step back on a shortest chain, over an edge the filter allows.
         all_depths = oracle.trace(nx_graph, seeds, downstream, flt, kwargs["max_depth"])
         all_depths.update(dict.fromkeys(seeds, 0))
