@@ -104,7 +104,8 @@ class _EdgeColumns:
                 if len(self.kinds) == 255:
                     raise InvalidInput("more than 255 distinct edge kinds")
                 self.kinds[name] = len(self.kinds)
-        for name in frame["__file"].unique().to_list():
+        files = frame["__file"].unique().to_list()
+        for name in files:
             self.sources.setdefault(name, len(self.sources))
         self.src.append(src)
         self.dst.append(dst)
@@ -115,8 +116,9 @@ class _EdgeColumns:
         self.recorded_at.append(times["recorded_at"].to_numpy())
         self.quantity.append(frame["quantity"].to_arrow())
         self.event_id.append(frame["event_id"].to_arrow().cast(pa.string()))
-        self.source.append(frame["__file"].replace_strict(self.sources, return_dtype=pl.UInt16)
-                           .to_numpy())
+        self.source.append(
+            np.full(frame.height, self.sources[files[0]], dtype=np.uint16) if len(files) == 1
+            else frame["__file"].replace_strict(self.sources, return_dtype=pl.UInt16).to_numpy())
         self.source_row.append(frame["__row"].to_numpy())
 
     def concat(self, parts: list[Array], dtype: npt.DTypeLike) -> Array:
