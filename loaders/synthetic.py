@@ -19,7 +19,7 @@ same tables, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,17 +106,55 @@ class _Nodes:
 
 @dataclass
 class _Edges:
-    src: list[I64] = field(default_factory=list)
-    dst: list[I64] = field(default_factory=list)
+    """Edge groups in id form (int32 ids: half the memory at 10M units), kept as generated;
+    `batches` turns them into tables a slice at a time, so no whole-table copy is ever made."""
+
+    src: list[npt.NDArray[np.int32]] = field(default_factory=list)
+    dst: list[npt.NDArray[np.int32]] = field(default_factory=list)
     kinds: list[tuple[str, int]] = field(default_factory=list)
     times: list[I64] = field(default_factory=list)
 
     def add(self, src: I64, dst: I64, kind: str, time: I64) -> None:
         n = len(src)
-        self.src.append(np.asarray(src, dtype=np.int64))
-        self.dst.append(np.broadcast_to(np.asarray(dst, dtype=np.int64), (n,)).copy())
+        self.src.append(np.asarray(src, dtype=np.int32))
+        self.dst.append(np.broadcast_to(np.asarray(dst, dtype=np.int32), (n,)).copy())
         self.kinds.append((kind, n))
         self.times.append(np.broadcast_to(np.asarray(time, dtype=np.int64), (n,)).copy())
+
+    @property
+    def count(self) -> int:
+        return sum(n for _, n in self.kinds)
+
+    def batches(self, rng: np.random.Generator, rows: int, *,
+                release: bool = False) -> Iterator[pa.Table]:
+        """Id-form edge tables of at most `rows` rows, in generation order. recorded_at is
+        drawn group by group from `rng`, so every consumer sees the same values. With
+        `release`, each group is dropped once emitted (bounded memory while writing)."""
+        ts = EDGES_SCHEMA.field("event_time").type
+        labels = sorted({k for k, _ in self.kinds})
+        kind_names = pa.array(labels, pa.string())
+        for index in range(len(self.kinds)):
+            kind, n = self.kinds[index]
+            src, dst, times = self.src[index], self.dst[index], self.times[index]
+            # Learned minutes to hours after the fact, as MES and ERP postings are.
+            recorded = times + rng.integers(60_000_000, 6 * US_PER_HOUR, n)
+            code = np.full(n, labels.index(kind), dtype=np.int32)
+            for start in range(0, n, rows):
+                part = slice(start, start + rows)
+                yield pa.table({
+                    "src": pa.array(src[part]),
+                    "dst": pa.array(dst[part]),
+                    "kind": pa.DictionaryArray.from_arrays(pa.array(code[part]), kind_names),
+                    "event_time": pa.array(times[part]).cast(ts),
+                    "recorded_at": pa.array(recorded[part]).cast(ts),
+                })
+            if release:
+                self.src[index] = self.dst[index] = _NO_IDS
+                self.times[index] = _NO_TIMES
+
+
+_NO_IDS = np.zeros(0, dtype=np.int32)
+_NO_TIMES = np.zeros(0, dtype=np.int64)
 
 
 def _keys(template: str, *columns: npt.ArrayLike, widths: tuple[int, ...] = ()) -> pa.Array:
@@ -166,7 +204,17 @@ def _gtin_item(part: I64) -> I64:
 def generate(
     config: GenealogyConfig, progress: Callable[[str], None] | None = None
 ) -> tuple[pa.Table, pa.Table]:
-    """Generate (nodes, edges) canonical tables; see the module docstring for the shape."""
+    """Generate the node table and the edge table in id form (src/dst: row numbers in the node
+    table; `resolve_edge_keys` gives the canonical table). For small scales: `write_genealogy`
+    streams the edges instead of holding them twice."""
+    nodes, edges, rng = _generate(config, progress)
+    return _nodes_table(nodes), pa.concat_tables(edges.batches(rng, max(edges.count, 1)))
+
+
+def _generate(
+    config: GenealogyConfig, progress: Callable[[str], None] | None = None
+) -> tuple[_Nodes, _Edges, np.random.Generator]:
+    """The genealogy as node and edge groups; see the module docstring for the shape."""
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(config.seed)
     n_units = config.units
@@ -264,6 +312,7 @@ def generate(
     lot_qty = np.bincount(lot_index, minlength=n_lots).astype(np.float64)
     component_lots = _add_lots(nodes, lot_part, lot_number, lot_received, lot_qty, prefix="C")
     edges.add(component_lots[lot_index], consumer_all, "consumed", time_all)
+    del part_all, lot_all, consumer_all, time_all, lot_parts
     edges.add(suppliers[lot_part % n_sup], component_lots, "supplied", lot_received)
     n_subs, n_comp = len(subs), len(config.component_lot_sizes)
     sub_lots = component_lots[lot_index[: n_comp * n_subs]].reshape(n_comp, n_subs)
@@ -360,8 +409,7 @@ def generate(
     say("rework")
     _add_rework(nodes, edges, rng, config, units, unit_time, sub_lots, sub_part)
 
-    say("assembling tables")
-    return _nodes_table(nodes), _edges_table(edges, rng)
+    return nodes, edges, rng
 
 
 def _add_lots(
@@ -511,27 +559,10 @@ def _nodes_table(nodes: _Nodes) -> pa.Table:
     )
 
 
-def _edges_table(edges: _Edges, rng: np.random.Generator) -> pa.Table:
-    """Edges in id form: src/dst as int64 node ids into the node table (keys filled on write)."""
-    times = np.concatenate(edges.times)
-    # Learned minutes to hours after the fact, as MES and ERP postings are.
-    recorded = times + rng.integers(60_000_000, 6 * US_PER_HOUR, len(times))
-    kinds = _repeat_labels(edges.kinds)
-    ts = EDGES_SCHEMA.field("event_time").type
-    return pa.table(
-        {
-            "src": pa.array(np.concatenate(edges.src)),
-            "dst": pa.array(np.concatenate(edges.dst)),
-            "kind": kinds,
-            "event_time": pa.array(times).cast(ts),
-            "recorded_at": pa.array(recorded).cast(ts),
-        }
-    )
-
-
 def resolve_edge_keys(nodes: pa.Table, edges: pa.Table) -> pa.Table:
     """Turn a generator edge table (src/dst ids) into the canonical edge table (src/dst keys)."""
-    keys = nodes.column("key").combine_chunks()
+    column = nodes.column("key")
+    keys = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # no copy
     n = edges.num_rows
     return pa.Table.from_arrays(
         [
@@ -552,16 +583,20 @@ def write_genealogy(
 ) -> tuple[Path, Path]:
     """Generate and write `nodes.parquet` and `edges.parquet` into out_dir; return both paths."""
     say = progress or (lambda _msg: None)
-    nodes, id_edges = generate(config, progress)
+    node_groups, edges, rng = _generate(config, progress)
+    nodes = _nodes_table(node_groups)
+    del node_groups
     out_dir.mkdir(parents=True, exist_ok=True)
     nodes_path, edges_path = out_dir / "nodes.parquet", out_dir / "edges.parquet"
     say(f"writing {nodes.num_rows:,} nodes")
     pq.write_table(nodes, nodes_path, compression="zstd")
-    say(f"writing {id_edges.num_rows:,} edges")
-    chunk = 2_000_000
+    total, written = edges.count, 0
     with pq.ParquetWriter(edges_path, EDGES_SCHEMA, compression="zstd") as writer:
-        for start in range(0, id_edges.num_rows, chunk):
-            writer.write_table(resolve_edge_keys(nodes, id_edges.slice(start, chunk)))
+        for batch in edges.batches(rng, 2_000_000, release=True):
+            writer.write_table(resolve_edge_keys(nodes, batch))
+            written += batch.num_rows
+            if written % 10_000_000 < batch.num_rows or written == total:
+                say(f"wrote {written:,} of {total:,} edges")
     return nodes_path, edges_path
 
 
