@@ -59,67 +59,52 @@ def _build(offsets: Array, data: Array, slots: Array) -> int:  # pragma: no cove
     return -1
 
 
-@njit(nogil=True, cache=True)
-def probe_one(offsets: Array, data: Array, slots: Array, probe: Array) -> int:  # pragma: no cover
-    """Id of the key whose UTF-8 bytes are `probe`, or -1."""
+@njit(nogil=True, cache=True, inline="always")
+def _find(offsets: Array, data: Array, slots: Array, probe: Array, s: int,
+          e: int) -> int:  # pragma: no cover - numba
+    """Id of the key whose UTF-8 bytes are probe[s:e], or -1 (linear probing)."""
     mask = np.uint64(len(slots) - 1)
-    slot = _hash(probe, 0, len(probe)) & mask
+    slot = _hash(probe, s, e) & mask
     while True:
         node = slots[slot]
         if node < 0:
             return -1
-        if _same(data, offsets[node], offsets[node + 1], probe, 0, len(probe)):
+        if _same(data, offsets[node], offsets[node + 1], probe, s, e):
             return int(node)
         slot = (slot + np.uint64(1)) & mask
+
+
+@njit(nogil=True, cache=True)
+def probe_one(offsets: Array, data: Array, slots: Array, probe: Array) -> int:  # pragma: no cover
+    """Id of the key whose UTF-8 bytes are `probe`, or -1."""
+    return _find(offsets, data, slots, probe, 0, len(probe))
 
 
 @njit(nogil=True, cache=True)
 def probe_many(offsets: Array, data: Array, slots: Array, probe_offsets: Array,
                probe_data: Array, out: Array) -> None:  # pragma: no cover - numba
     """out[i] = id of the i-th probe key, or -1 (serial: for a handful of query seeds)."""
-    mask = np.uint64(len(slots) - 1)
     for i in range(len(out)):
-        s, e = probe_offsets[i], probe_offsets[i + 1]
-        slot = _hash(probe_data, s, e) & mask
-        found = -1
-        while True:
-            node = slots[slot]
-            if node < 0:
-                break
-            if _same(data, offsets[node], offsets[node + 1], probe_data, s, e):
-                found = node
-                break
-            slot = (slot + np.uint64(1)) & mask
-        out[i] = found
+        out[i] = _find(offsets, data, slots, probe_data, probe_offsets[i], probe_offsets[i + 1])
 
 
 @njit(parallel=True, cache=True)
 def _probe(offsets: Array, data: Array, slots: Array, probe_offsets: Array, probe_data: Array,
            valid: Array, has_nulls: bool, out: Array) -> None:  # pragma: no cover - numba
-    mask = np.uint64(len(slots) - 1)
+    """probe_many over a whole column in parallel; null entries get -1."""
     for i in prange(len(out)):
         if has_nulls and not valid[i]:
             out[i] = -1
-            continue
-        s, e = probe_offsets[i], probe_offsets[i + 1]
-        slot = _hash(probe_data, s, e) & mask
-        found = -1
-        while True:
-            node = slots[slot]
-            if node < 0:
-                break
-            if _same(data, offsets[node], offsets[node + 1], probe_data, s, e):
-                found = node
-                break
-            slot = (slot + np.uint64(1)) & mask
-        out[i] = found
+        else:
+            out[i] = _find(offsets, data, slots, probe_data, probe_offsets[i],
+                           probe_offsets[i + 1])
 
 
 class KeyTable:
     """Hash table from node key to row position in `keys` (a string array of unique keys).
 
     `slots` (int32, a power of two at least twice the key count, -1 = empty) is all the table
-    holds besides the keys, so a snapshot can store it and map it back (`from_slots`)."""
+    holds besides the keys, so a snapshot can store it and pass it back in as `slots`."""
 
     def __init__(self, keys: pa.Array, slots: Array | None = None) -> None:
         self.keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys

@@ -35,6 +35,7 @@ from server.convert import (
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import status_of
+from server.wire import varint
 
 __all__ = ["GenealogyService", "Limits", "add_service"]
 
@@ -293,19 +294,10 @@ def _impact_stream(summary: pb.ImpactSummary, rows: Any, kind_names: list[str],
     yield pb.ImpactChunk(summary=summary)
     if rows is not None:
         for chunk in table_chunks(rows, kind_names, chunk_rows, arrow=arrow):
-            yield _IMPACT_ROWS_TAG + _varint(len(chunk)) + chunk  # ImpactChunk.rows (field 2)
+            yield _IMPACT_ROWS_TAG + varint(len(chunk)) + chunk  # ImpactChunk.rows (field 2)
 
 
 _IMPACT_ROWS_TAG = b"\x12"
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def add_service(service: GenealogyService, server: grpc.Server) -> None:

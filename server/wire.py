@@ -22,7 +22,7 @@ from numba import njit
 
 from index.files import string_buffers
 
-__all__ = ["encode_row_chunks"]
+__all__ = ["encode_row_chunks", "varint"]
 
 Array = npt.NDArray[Any]
 _WIRE_VARINT = 0
@@ -120,7 +120,8 @@ def _encode(header: Array, key_offsets: Array, key_data: Array, codes: Array, de
     return out[:at]
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """An unsigned protobuf varint."""
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -131,12 +132,12 @@ def _varint(value: int) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _kind_names_field(kind_names: tuple[str, ...]) -> bytes:
-    return b"".join(b"\x12" + _varint(len(raw)) + raw for raw in (n.encode() for n in kind_names))
+    return b"".join(b"\x12" + varint(len(raw)) + raw for raw in (n.encode() for n in kind_names))
 
 
 def _header(total_rows: int, kind_names: list[str]) -> Array:
     """Fields 1 and 2, for the first chunk of a result."""
-    total = b"\x08" + _varint(total_rows) if total_rows else b""
+    total = b"\x08" + varint(total_rows) if total_rows else b""
     return np.frombuffer(total + _kind_names_field(tuple(kind_names)), dtype=np.uint8)
 
 
