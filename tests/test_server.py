@@ -362,3 +362,26 @@ def test_trace_unary(stub: pb_grpc.GenealogyStub, graph: engine.Graph) -> None:
                         timeout=10)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert stub.Stats(pb.StatsRequest(), timeout=10).unary_max_rows == 100_000
+
+
+def test_cli_server_and_data_print_the_same(address: str, wide_data: Path,
+                                            graph: engine.Graph) -> None:
+    unit = _unit(graph)
+    verbs = [
+        ["trace", unit, "--direction", "upstream", "--via", "--format", "csv"],
+        ["trace", WIDEST_LOT, "--node-kind", "customer", "--format", "json"],
+        ["hourglass", unit, "--format", "json"],
+        ["impact", WIDEST_LOT, "--format", "json"],
+        ["path", WIDEST_LOT, unit, "--format", "json"],
+        ["stats", "--format", "json"],
+        ["trace", "no-such-key"],
+    ]
+    for verb in verbs:
+        outputs = []
+        for source in (["--server", address], ["--data", str(wide_data)]):
+            result = subprocess.run([sys.executable, "-m", "server.cli", *verb, *source],
+                                    capture_output=True, text=True, env=ENV, check=False,
+                                    timeout=120)
+            errors = [line for line in result.stderr.splitlines() if "error" in line]
+            outputs.append((result.returncode, result.stdout, errors))
+        assert outputs[0] == outputs[1], verb
