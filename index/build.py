@@ -73,8 +73,9 @@ class _EdgeColumns:
         self.kind: list[Array] = []
         self.event_time: list[Array] = []
         self.recorded_at: list[Array] = []
-        self.quantity: list[pa.Array] = []
-        self.event_id: list[pa.Array] = []
+        # An all-null batch column is kept as its length only (8-16 bytes/edge saved at scale).
+        self.quantity: list[pa.Array | int] = []
+        self.event_id: list[pa.Array | int] = []
         self.source: list[Array] = []
         self.source_row: list[Array] = []
         self.kinds: dict[str, int] = {}
@@ -114,12 +115,13 @@ class _EdgeColumns:
         times = frame.select(_epoch_us("event_time"), _epoch_us("recorded_at"))
         self.event_time.append(times["event_time"].to_numpy())
         self.recorded_at.append(times["recorded_at"].to_numpy())
-        self.quantity.append(frame["quantity"].to_arrow())
-        self.event_id.append(frame["event_id"].to_arrow().cast(pa.string()))
+        self.quantity.append(_compact(frame["quantity"]))
+        self.event_id.append(_compact(frame["event_id"]))
         self.source.append(
             np.full(frame.height, self.sources[files[0]], dtype=np.uint16) if len(files) == 1
             else frame["__file"].replace_strict(self.sources, return_dtype=pl.UInt16).to_numpy())
-        self.source_row.append(frame["__row"].to_numpy())
+        self.source_row.append(frame["__row"].to_numpy().astype(np.int32)
+                               if self.rows < 2**31 else frame["__row"].to_numpy())
 
     def concat(self, parts: list[Array], dtype: npt.DTypeLike) -> Array:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
@@ -251,8 +253,7 @@ def build_snapshot(
         "source": pa.DictionaryArray.from_arrays(
             pa.array(columns.concat(columns.source, np.uint16)[kept[down_order]]),
             pa.array(source_names, pa.string())),
-        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]
-                               .astype(np.int32 if columns.rows < 2**31 else np.int64)),
+        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]),
     })
     down = pa.table({
         "neighbor": pa.array(dst_new[down_order]),
@@ -338,11 +339,16 @@ def _prefetched(batches: Iterable[Loaded]) -> Iterator[Loaded]:
             yield batch
 
 
-def _take(parts: list[pa.Array], dtype: pa.DataType, order: pa.Array) -> pa.Array:
+def _compact(column: pl.Series) -> pa.Array | int:
+    return len(column) if column.null_count() == len(column) else column.to_arrow()
+
+
+def _take(parts: list[pa.Array | int], dtype: pa.DataType, order: pa.Array) -> pa.Array:
     """Concatenate per-batch columns and reorder; an all-null column stays a cheap null run."""
-    if not parts or all(p.null_count == len(p) for p in parts):
+    if all(isinstance(p, int) for p in parts):
         return pa.nulls(len(order), dtype)
-    return pa.concat_arrays([p.cast(dtype) for p in parts]).take(order)
+    arrays = [pa.nulls(p, dtype) if isinstance(p, int) else p.cast(dtype) for p in parts]
+    return pa.concat_arrays(arrays).take(order)
 
 
 def build_from_files(
