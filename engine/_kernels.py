@@ -29,7 +29,7 @@ CANCELLED = -2
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _edge_ok(e: int, ekind: Array, etime: Array, erec: Array, kind_allowed: Array,
+def edge_ok(e: int, ekind: Array, etime: Array, erec: Array, kind_allowed: Array,
              filter_kinds: bool, since: int, until: int, as_of: int) -> bool:  # pragma: no cover
     # Each array is read only when its filter is on: unfiltered walks touch no edge attributes.
     if filter_kinds and not kind_allowed[ekind[e]]:
@@ -62,7 +62,7 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
     """_scan over the edges that pass the edge filter."""
     for e in range(start, end):
         w = neighbor[e]
-        if marks[w] != epoch and _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+        if marks[w] != epoch and edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
                                           since, until, as_of):
             marks[w] = epoch
             queue[count] = w
@@ -259,7 +259,7 @@ def tally_units(
             c = neighbor[e]
             if not container[node_kind[c]] or affected[c] != affected_epoch or marks[c] == epoch:
                 continue
-            if check_edges and not _edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+            if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
                                              since, until, as_of):
                 continue
             marks[c] = epoch
@@ -289,7 +289,7 @@ def tally_units(
                 if (not container[node_kind[w]] or affected[w] != affected_epoch
                         or marks[w] == epoch):
                     continue
-                if check_edges and not _edge_ok(e, ekind, etime, erec, kind_allowed,
+                if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
                                                  filter_kinds, since, until, as_of):
                     continue
                 marks[w] = epoch

@@ -363,6 +363,10 @@ class Graph:
                            edge_kinds=self.snapshot.edge_kinds[:1] or None, since="1970-01-01",
                            as_of=datetime.now(UTC))
             self.impact([first], max_depth=1)
+            if self.edge_count:  # path() checks each step's edge with the kernels' filter
+                down = self.snapshot.down
+                k.edge_ok(0, down.kind, down.event_time, down.recorded_at, _NO_KINDS, False,
+                          _MIN_TIME, _MAX_TIME, _MAX_TIME)
 
     # -- dense-id layer -----------------------------------------------------------------------
 
@@ -538,11 +542,8 @@ class Graph:
     def _first_edge(self, adj: Adjacency, a: int, b: int, flt: _Filter) -> int:
         start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])
         for e in np.flatnonzero(adj.neighbor[start:end] == b) + start:
-            t = int(adj.event_time[e])
-            if flt.filter_kinds and not flt.kind_allowed[adj.kind[e]]:
-                continue
-            if t != k.NO_TIME and not flt.since <= t <= flt.until:
-                continue
-            if adj.recorded_at[e] <= flt.as_of:
+            # The kernels' own edge filter, so the chain reports an edge the walk could take.
+            if k.edge_ok(int(e), adj.kind, adj.event_time, adj.recorded_at, flt.kind_allowed,
+                         flt.filter_kinds, flt.since, flt.until, flt.as_of):
                 return int(e)
         raise AssertionError("internal: path step has no edge")  # the BFS just followed one

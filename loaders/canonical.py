@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loaders.errors import InvalidInput
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
+from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = [
     "Loaded",
@@ -60,8 +60,6 @@ class Loaded:
     folded: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
-    def rejects_arrow(self) -> pa.Table:
-        return self.rejects.to_arrow().cast(REJECTS_SCHEMA)
 
 
 def read_frame(path: Path) -> pl.DataFrame:
@@ -90,10 +88,6 @@ def _rejects_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
         pl.col(_REASON).alias("reason"),
         record.alias("record"),
     )
-
-
-def empty_rejects() -> pl.DataFrame:
-    return pl.from_arrow(REJECTS_SCHEMA.empty_table())  # type: ignore[return-value]
 
 
 def _parse_time(column: str, dtype: pl.DataType) -> pl.Expr:
