@@ -18,6 +18,8 @@ Semantics shared by the queries:
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
@@ -333,7 +335,12 @@ class Graph:
         return row
 
     def stats(self) -> dict[str, Any]:
-        """Snapshot version and counts of nodes and edges by kind."""
+        """Snapshot version and counts of nodes and edges by kind (counted once: a snapshot
+        never changes, and counting reads every node and edge)."""
+        return copy.deepcopy(self._stats)
+
+    @functools.cached_property
+    def _stats(self) -> dict[str, Any]:
         snap = self.snapshot
         node_counts = np.bincount(snap.node_kind.astype(np.int64), minlength=len(snap.node_kinds))
         edge_counts = np.bincount(snap.down.kind, minlength=len(snap.edge_kinds))
