@@ -332,6 +332,7 @@ class Graph:
         """A node's attributes: key, kind, product, quantity, uom, created_at."""
         node_id = int(self._resolve([key])[0])
         row: dict[str, Any] = self.snapshot.nodes.slice(node_id, 1).to_pylist()[0]
+        row.pop("sid", None)
         return row
 
     def stats(self) -> dict[str, Any]:

@@ -5,7 +5,9 @@ Build order: resolve edge keys to node ids (unknown keys are rejected), fold dup
 edges into CSR order both ways, write the files and publish them atomically.
 
 Snapshot files (see `index.snapshot` for the reading side):
-    nodes.arrow      key, kind, product, quantity, uom, created_at: one row per node id
+    nodes.arrow      key, kind, product, quantity, uom, created_at, sid: one row per node id;
+                     sid is the node's stable id (its row in the build input, or the id the
+                     store gave it), which never changes across snapshots
     key_index.arrow  by_key: node ids in byte order of their keys (binary search by key)
     key_hash.arrow   slot: open-addressing hash table of node ids by key (see key_table)
     edges.arrow      per edge in downstream CSR order: src id, quantity, event_id, source file
@@ -15,6 +17,8 @@ Snapshot files (see `index.snapshot` for the reading side):
     down.arrow, up.arrow   neighbor, kind, event_time, recorded_at (null time = int64 min):
                      the kernel arrays, permuted into CSR order so filters read sequentially;
                      up.arrow also maps each upstream edge to its row in edges.arrow
+    retractions.arrow  retracted edges (kept as history) by down and up CSR position, with the
+                     record time of the retraction; sorted by down position
     rejects.arrow    every input row that was not loaded, with file, row, field and reason
 """
 
@@ -40,7 +44,15 @@ from loaders.canonical import Loaded, iter_edge_batches, load_nodes
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
-__all__ = ["NO_TIME", "BuildReport", "build_from_files", "build_snapshot"]
+__all__ = [
+    "NEVER",
+    "NO_TIME",
+    "BuildReport",
+    "EdgeArrays",
+    "assemble_snapshot",
+    "build_from_files",
+    "build_snapshot",
+]
 
 NO_TIME = np.iinfo(np.int64).min
 """Kernel sentinel for an edge with no event time (Arrow null in edges.arrow)."""
@@ -177,6 +189,33 @@ def _sorted_codes(values: list[str], codes: Array) -> tuple[list[str], Array]:
     return names, remap[codes] if len(codes) else codes
 
 
+@dataclass
+class EdgeArrays:
+    """Edges resolved to node rows (row i of the node table), ready for `assemble_snapshot`.
+
+    `quantity` and `event_id` are per-part columns (an int is an all-null part of that length),
+    `source` codes index `source_names`. `retracted_at` (int64, `NEVER` = not retracted) is
+    given for edges that carry a retraction history (compaction); a build from files has none.
+    """
+
+    src: Array
+    dst: Array
+    kind: Array
+    kind_names: list[str]
+    event_time: Array
+    recorded_at: Array
+    quantity: list[pa.Array | int]
+    event_id: list[pa.Array | int]
+    source: Array
+    source_names: list[str]
+    source_row: Array
+    retracted_at: Array | None = None
+
+
+NEVER = np.iinfo(np.int64).max
+"""`retracted_at` of an edge that was never retracted."""
+
+
 def build_snapshot(
     nodes: Loaded,
     edge_batches: Iterable[Loaded],
@@ -209,21 +248,77 @@ def build_snapshot(
     for batch in _prefetched(edge_batches):
         columns.add(batch, table)
         say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
-    src = columns.concat(columns.src, np.int32)
-    dst = columns.concat(columns.dst, np.int32)
     kind_names, kind_codes = _sorted_codes(list(columns.kinds),
                                            columns.concat(columns.kind, np.uint8))
-    event_time = columns.concat(columns.event_time, np.int64)
-    recorded_at = columns.concat(columns.recorded_at, np.int64)
+    edges = EdgeArrays(
+        src=columns.concat(columns.src, np.int32), dst=columns.concat(columns.dst, np.int32),
+        kind=kind_codes, kind_names=kind_names,
+        event_time=columns.concat(columns.event_time, np.int64),
+        recorded_at=columns.concat(columns.recorded_at, np.int64),
+        quantity=columns.quantity, event_id=columns.event_id,
+        source=columns.concat(columns.source, np.uint16), source_names=list(columns.sources),
+        source_row=columns.concat(columns.source_row, np.int64),
+    )
+    node_arrow = node_frame.to_arrow()
+    node_table = pa.table({name: node_arrow.column(name) for name in
+                           ("key", "kind", "product", "quantity", "uom", "created_at")})
+    rejects = pl.concat([nodes.rejects, *columns.rejects], how="vertical_relaxed")
+    ignored = {**nodes.ignored_columns, **columns.ignored}
+    sources = sorted(set(edges.source_names) | set(node_frame["__file"].unique().to_list()))
+    return assemble_snapshot(
+        node_table, edges, table, data_dir, progress=say, order=order,
+        log_sequence=log_sequence, rejects=rejects, folded_nodes=nodes.folded,
+        sources=sources, ignored=ignored, started=started)
+
+
+def assemble_snapshot(
+    node_table: pa.Table,
+    edges: EdgeArrays,
+    table: KeyTable,
+    data_dir: Path,
+    *,
+    progress: Progress | None = None,
+    order: str = "bfs",
+    log_sequence: int = 0,
+    rejects: pl.DataFrame | None = None,
+    folded_nodes: int = 0,
+    sources: Sequence[str] = (),
+    ignored: dict[str, list[str]] | None = None,
+    started: float | None = None,
+) -> BuildReport:
+    """Fold duplicate edges, number nodes for locality, sort both CSRs and publish.
+
+    Row i of `node_table` (key, kind, product, quantity, uom, created_at) is the node with
+    stable id i (`sid`); `table` is its key hash table in the same row order. The snapshot
+    records each node's sid, so live ingest can keep referring to nodes by sid. Retracted
+    edges (`edges.retracted_at`) are kept, never folded, and listed in retractions.arrow.
+    """
+    say = progress or (lambda _m: None)
+    started = time.perf_counter() if started is None else started
+    n = node_table.num_rows
+    src, dst = edges.src, edges.dst
+    kind_codes, event_time, recorded_at = edges.kind, edges.event_time, edges.recorded_at
+    retracted = edges.retracted_at
 
     say("folding duplicate edges")
     indptr, by_src = csr_order(src, dst, n)
-    repeat = duplicate_mask(indptr, dst[by_src], kind_codes[by_src], event_time[by_src])
+    fold_time = event_time
+    if retracted is not None and (retracted != NEVER).any():
+        # A retracted edge is history and a re-asserted one is new: neither folds into the
+        # other. Each retracted edge gets its own negative pseudo-time (real times are >= 0 or
+        # the NO_TIME sentinel), so it equals no other edge.
+        fold_time = event_time.copy()
+        gone = np.flatnonzero(retracted != NEVER)
+        fold_time[gone] = NO_TIME + 1 + np.arange(len(gone), dtype=np.int64)
+    repeat = duplicate_mask(indptr, dst[by_src], kind_codes[by_src], fold_time[by_src])
+    del fold_time
     folded_edges = int(repeat.sum())
     kept = np.sort(by_src[~repeat]) if folded_edges else np.arange(len(src), dtype=np.int64)
     if folded_edges:
         src, dst = src[kept], dst[kept]
         kind_codes, event_time, recorded_at = kind_codes[kept], event_time[kept], recorded_at[kept]
+        if retracted is not None:
+            retracted = retracted[kept]
         indptr, by_src = csr_order(src, dst, n)
 
     say("numbering nodes for locality")
@@ -241,19 +336,19 @@ def build_snapshot(
     down_position = np.empty(len(down_order), dtype=np.int64)
     down_position[down_order] = np.arange(len(down_order), dtype=np.int64)
     up_edge = down_position[up_by_input]
-    del down_position
 
     say("assembling snapshot tables")
     record_order = pa.array(kept[down_order])
-    source_names = list(columns.sources)
+    source_codes = edges.source.astype(np.int32 if len(edges.source_names) > 65535
+                                       else np.uint16)
     edge_records = pa.table({
         "src": pa.array(src_new[down_order]),
-        "quantity": _take(columns.quantity, pa.float64(), record_order),
-        "event_id": _take(columns.event_id, pa.string(), record_order),
+        "quantity": _take(edges.quantity, pa.float64(), record_order),
+        "event_id": _take(edges.event_id, pa.string(), record_order),
         "source": pa.DictionaryArray.from_arrays(
-            pa.array(columns.concat(columns.source, np.uint16)[kept[down_order]]),
-            pa.array(source_names, pa.string())),
-        "source_row": pa.array(columns.concat(columns.source_row, np.int64)[kept[down_order]]),
+            pa.array(source_codes[kept[down_order]]),
+            pa.array(edges.source_names, pa.string())),
+        "source_row": pa.array(edges.source_row[kept[down_order]]),
     })
     down = pa.table({
         "neighbor": pa.array(dst_new[down_order]),
@@ -268,64 +363,97 @@ def build_snapshot(
         "recorded_at": pa.array(recorded_at[up_by_input]),
         "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
     })
+    retractions = _retractions(retracted, down_order, up_by_input, down_position)
+    del down_position
     indptr_table = pa.table({"down": narrow_indptr(indptr_down), "up": narrow_indptr(indptr_up)})
-    node_kinds, node_kind_codes = _codes(node_frame["kind"])
+    kind_values = node_table.column("kind").combine_chunks()
+    if pa.types.is_dictionary(kind_values.type):
+        kind_values = kind_values.cast(pa.string())
+    node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
     taken = pa.array(new_to_old)
     ts = pa.timestamp("us", tz="UTC")
-    node_arrow = node_frame.to_arrow()
-    node_table = pa.table({
-        "key": node_arrow.column("key").cast(pa.large_string()).take(taken),
+    node_out = pa.table({
+        "key": node_table.column("key").cast(pa.large_string()).take(taken),
         "kind": pa.DictionaryArray.from_arrays(
             pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
             pa.array(node_kinds, pa.string())),
-        "product": node_arrow.column("product").cast(pa.string()).take(taken)
-        .dictionary_encode(),
-        "quantity": node_arrow.column("quantity").take(taken),
-        "uom": node_arrow.column("uom").cast(pa.string()).take(taken).dictionary_encode(),
-        "created_at": node_arrow.column("created_at").cast(ts).take(taken),
+        "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
+        "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
+        "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
+        "created_at": node_table.column("created_at").cast(ts).take(taken),
+        "sid": pa.array(new_to_old.astype(np.int32)),
     })
     say("indexing keys")
-    by_key = pl.Series(node_table.column("key")).arg_sort().to_numpy().astype(np.int32)
+    by_key = pl.Series(node_out.column("key")).arg_sort().to_numpy().astype(np.int32)
 
-    rejects = pl.concat([nodes.rejects, *columns.rejects], how="vertical_relaxed")
+    rejects = rejects if rejects is not None else pl.from_arrow(REJECTS_SCHEMA.empty_table())
+    assert isinstance(rejects, pl.DataFrame)
     reasons = rejects.group_by("reason").len().sort("len", descending=True)
-    ignored = {**nodes.ignored_columns, **columns.ignored}
+    ignored = ignored or {}
     manifest: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(),
         "log_sequence": log_sequence,
         "node_count": n,
         "edge_count": len(src_new),
+        "retracted_edges": retractions.num_rows,
         "node_kinds": node_kinds,
-        "edge_kinds": kind_names,
+        "edge_kinds": edges.kind_names,
         "id_order": order,
         "build": {
             "rejected": rejects.height,
-            "folded_nodes": nodes.folded,
+            "folded_nodes": folded_nodes,
             "folded_edges": folded_edges,
-            "sources": sorted(set(source_names) | set(node_frame["__file"].unique().to_list())),
+            "sources": list(sources),
             "ignored_columns": ignored,
         },
     }
     say("writing and publishing the snapshot")
+    key_slots = (table.renumbered(old_to_new, node_out.column("key").combine_chunks()).slots
+                 if n else np.zeros(0, dtype=np.int32))
     path = publish_snapshot(data_dir, {
-        "nodes": node_table,
+        "nodes": node_out,
         "key_index": pa.table({"by_key": by_key}),
-        "key_hash": pa.table({"slot": table.renumbered(old_to_new, node_table.column("key")
-                                                       .combine_chunks()).slots}),
+        "key_hash": pa.table({"slot": key_slots}),
         "edges": edge_records,
         "indptr": indptr_table,
         "down": down,
         "up": up,
+        "retractions": retractions,
         "rejects": rejects.to_arrow().cast(REJECTS_SCHEMA),
     }, manifest, compressed=frozenset({"edges", "rejects"}))
     return BuildReport(
         snapshot=path, nodes=n, edges=len(src_new), rejected=rejects.height,
-        folded_nodes=nodes.folded, folded_edges=folded_edges,
+        folded_nodes=folded_nodes, folded_edges=folded_edges,
         seconds=time.perf_counter() - started,
         reject_reasons=dict(zip(reasons["reason"].to_list(), reasons["len"].to_list(),
                                 strict=True)),
         ignored_columns=ignored,
     )
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A string column as plain strings (dictionary-encoded snapshot columns are decoded)."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(pa.string())
+    return column.cast(pa.string())
+
+
+def _retractions(retracted: Array | None, down_order: Array, up_by_input: Array,
+                 down_position: Array) -> pa.Table:
+    """Retracted edges by their downstream and upstream CSR positions, sorted by position."""
+    if retracted is None or not (retracted != NEVER).any():
+        empty = np.zeros(0, dtype=np.int64)
+        return pa.table({"down": empty, "up": empty, "retracted_at": empty})
+    up_position = np.empty(len(up_by_input), dtype=np.int64)
+    up_position[up_by_input] = np.arange(len(up_by_input), dtype=np.int64)
+    edge_ids = np.flatnonzero(retracted != NEVER)
+    down_pos = down_position[edge_ids]
+    order = np.argsort(down_pos)
+    return pa.table({
+        "down": down_pos[order],
+        "up": up_position[edge_ids][order],
+        "retracted_at": retracted[edge_ids][order],
+    })
 
 
 def _prefetched(batches: Iterable[Loaded]) -> Iterator[Loaded]:

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 Array = npt.NDArray[Any]
-SNAPSHOT_FORMAT = 2  # 2: key_hash.arrow, LZ4 edges.arrow
+SNAPSHOT_FORMAT = 3  # 2: key_hash.arrow, LZ4 edges.arrow; 3: nodes.sid, retractions.arrow
 MANIFEST = "manifest.json"
 SNAPSHOTS = "snapshots"
 

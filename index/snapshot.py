@@ -86,6 +86,18 @@ class Snapshot:
                              numpy_view(key_hash.column("slot"), np.int32))
         if len(self.down.neighbor) != self.edge_count:
             raise SnapshotError(f"{path}: edge arrays disagree with the manifest")
+        self.sid = numpy_view(self.nodes.column("sid"), np.int32)
+        retractions = read_ipc(path / "retractions.arrow")
+        self.retracted_down = numpy_view(retractions.column("down"), np.int64)
+        self.retracted_up = numpy_view(retractions.column("up"), np.int64)
+        self.retracted_at = numpy_view(retractions.column("retracted_at"), np.int64)
+
+    @cached_property
+    def local_of_sid(self) -> Array:
+        """Snapshot id of each stable id (the inverse of `sid`; stable ids are 0..n-1)."""
+        local = np.empty(self.node_count, dtype=np.int32)
+        local[self.sid] = np.arange(self.node_count, dtype=np.int32)
+        return local
 
     @cached_property
     def edges(self) -> pa.Table:
