@@ -1,7 +1,7 @@
 """Queries over a tracegraph snapshot: `engine.open(data_dir)` returns a `Graph`.
 
 `import engine` never imports grpc, rocksdict or networkx: queries need numpy, numba and pyarrow
-only.
+only. Opening a directory with a live store reads its log through `index.live` (rocksdict).
 """
 
 from __future__ import annotations
@@ -39,13 +39,22 @@ __all__ = [
 
 
 def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:
-    """Open the newest loadable snapshot in `data_dir` and (by default) warm the kernels.
+    """Open the newest loadable snapshot in `data_dir` (plus, for a live store, every batch
+    acknowledged after it: a fixed view at that log sequence) and (by default) warm the kernels.
 
     `verify="full"` also checks every file's SHA-256 against the manifest (reads every byte).
     """
     if verify not in ("size", "full"):
         raise InvalidInput(f"verify must be 'size' or 'full', got {verify!r}")
-    graph = Graph(open_snapshot(Path(data_dir), verify=verify))
+    path = Path(data_dir)
+    if (path / "store" / "CURRENT").is_file():
+        # A live store: the snapshot plus every acknowledged batch after it, read from the log.
+        from index.live import open_view  # noqa: PLC0415 - rocksdict only for store directories
+
+        view = open_view(path, verify=verify)
+        graph = Graph(view.snapshot, lambda: view)
+    else:
+        graph = Graph(open_snapshot(path, verify=verify))
     if warm:
         graph.warm()
     return graph

@@ -5,8 +5,11 @@ no per-query clearing over all nodes is needed. `queue`, `depth` and `parent` ar
 of node count length that are only read where written; the caller (engine.scratch) owns them.
 
 Edge filter (shared by every kernel): an edge is followed iff its kind is allowed (or kinds are
-unfiltered), its event time is unknown or within [since, until], and it was recorded at or
-before as_of.
+unfiltered), its event time is unknown or within [since, until], it was recorded at or before
+as_of, and it was not retracted by then (as_of unbounded: not retracted at all).
+
+The general kernels read the snapshot CSR and the live delta together (`live`, see
+index.delta.LiveArrays); `traverse_plain` reads a snapshot with no delta and no retractions.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ Array = npt.NDArray[Any]
 NO_TIME = np.iinfo(np.int64).min
 MIN_TIME = NO_TIME + 1  # `since` when unbounded
 MAX_TIME = np.iinfo(np.int64).max  # `until` and `as_of` when unbounded
+NEVER = MAX_TIME  # `retracted_at` of an edge that is not retracted
 CANCEL_CHECK_EVERY = 4096
 
 # Kernel return codes in the `count` slot.
@@ -42,6 +46,42 @@ def edge_ok(e: int, ekind: Array, etime: Array, erec: Array, kind_allowed: Array
 
 
 @njit(nogil=True, cache=True, inline="always")
+def visible(retracted_at: int, as_of: int) -> bool:  # pragma: no cover - numba
+    """A retracted edge is followed only by queries as of a time before its retraction."""
+    return retracted_at == NEVER or (as_of != MAX_TIME and retracted_at > as_of)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _retracted_at(e: int, pos: Array, times: Array) -> int:  # pragma: no cover - numba
+    i = np.searchsorted(pos, e)
+    if i < len(pos) and pos[i] == e:
+        return int(times[i])
+    return NEVER
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kinds: bool,
+               since: int, until: int, as_of: int, marks: Array, epoch: int, queue: Array,
+               count: int) -> int:  # pragma: no cover - numba
+    """_scan over v's delta edges (newest first; edges beyond the view are skipped)."""
+    head, nxt, neighbor, dkind, dtime, drec, dret, n_edges = live[:8]
+    if v >= len(head):
+        return count
+    e = head[v]
+    while e >= 0:
+        if e < n_edges:
+            w = neighbor[e]
+            if (marks[w] != epoch and visible(dret[e], as_of)
+                    and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds, since, until,
+                                as_of)):
+                marks[w] = epoch
+                queue[count] = w
+                count += 1
+        e = nxt[e]
+    return count
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _scan(start: int, end: int, neighbor: Array, marks: Array, epoch: int, queue: Array,
           count: int) -> int:  # pragma: no cover - numba
     """Mark and enqueue the unvisited neighbours at [start, end); returns the new count."""
@@ -58,12 +98,15 @@ def _scan(start: int, end: int, neighbor: Array, marks: Array, epoch: int, queue
 def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: Array,
                    erec: Array, kind_allowed: Array, filter_kinds: bool, since: int, until: int,
                    as_of: int, marks: Array, epoch: int, queue: Array,
-                   count: int) -> int:  # pragma: no cover - numba
-    """_scan over the edges that pass the edge filter."""
+                   count: int, retracted: bool, rpos: Array,
+                   rtime: Array) -> int:  # pragma: no cover - numba
+    """_scan over the edges that pass the edge filter (and, when `retracted` says this node
+    has retracted edges, are visible at as_of)."""
     for e in range(start, end):
         w = neighbor[e]
         if marks[w] != epoch and edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
-                                          since, until, as_of):
+                                          since, until, as_of) and (
+                not retracted or visible(_retracted_at(e, rpos, rtime), as_of)):
             marks[w] = epoch
             queue[count] = w
             count += 1
@@ -78,9 +121,10 @@ def traverse(
     node_kind: Array, node_allowed: Array, filter_nodes: bool,
     limit: int, target: int,
     marks: Array, epoch: int, queue: Array, depth: Array, parent: Array, want_parent: bool,
-    cancel: Array,
+    cancel: Array, live: Any,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
-    """Breadth-first visited-set traversal from `seeds`.
+    """Breadth-first visited-set traversal from `seeds` over the snapshot CSR plus the live
+    delta `live` (see index.delta.LiveArrays; empty arrays when there is none).
 
     Returns (count, n_seeds, matched): queue[:count] holds every visited node in BFS order, the
     distinct seeds first; `matched` counts non-seed nodes whose kind passes the node filter. If
@@ -90,6 +134,10 @@ def traverse(
     # Decide once whether edges need checking: with no edge filter the loop must not touch the
     # attribute arrays at all (LLVM would otherwise speculate their loads: 5x slower walks).
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    n_snap = len(indptr) - 1
+    rflag, rpos, rtime = live[8], live[9], live[10]
+    has_retracted = len(rpos) > 0
+    has_delta = live[7] > 0
     count = 0
     for s in seeds:
         if marks[s] != epoch:
@@ -110,14 +158,20 @@ def traverse(
         d = depth[v]
         if max_depth >= 0 and d >= max_depth:
             continue
-        start = indptr[v]
-        end = indptr[v + 1]
-        if check_edges:
-            found = _scan_filtered(start, end, neighbor, ekind, etime, erec, kind_allowed,
-                                   filter_kinds, since, until, as_of, marks, epoch, queue,
-                                   count)
-        else:
-            found = _scan(start, end, neighbor, marks, epoch, queue, count)
+        found = count
+        if v < n_snap:
+            start = indptr[v]
+            end = indptr[v + 1]
+            retracted = has_retracted and rflag[v] != 0
+            if check_edges or retracted:
+                found = _scan_filtered(start, end, neighbor, ekind, etime, erec, kind_allowed,
+                                       filter_kinds, since, until, as_of, marks, epoch, queue,
+                                       count, retracted, rpos, rtime)
+            else:
+                found = _scan(start, end, neighbor, marks, epoch, queue, count)
+        if has_delta:
+            found = _scan_live(v, live, live[3], kind_allowed, filter_kinds, since, until,
+                               as_of, marks, epoch, queue, found)
         if want_parent or filter_nodes or target >= 0:
             for i in range(count, found):
                 w = queue[i]
@@ -176,16 +230,27 @@ def traverse_plain(
     return count, n_seeds, count - n_seeds
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _key_length(v: int, n_snap: int, key_offsets: Array,
+                delta_offsets: Array) -> int:  # pragma: no cover - numba
+    if v < n_snap:
+        return int(key_offsets[v + 1] - key_offsets[v])
+    return int(delta_offsets[v - n_snap + 1] - delta_offsets[v - n_snap])
+
+
 @njit(nogil=True, cache=True)
 def select_rows(
     queue: Array, start: int, count: int, node_kind: Array, node_allowed: Array,
     filter_nodes: bool, depth: Array, parent: Array, want_parent: bool, key_offsets: Array,
+    delta_offsets: Array,
     rows: Array, codes: Array, depths: Array, parents: Array, offsets: Array,
     via_offsets: Array,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """Result rows for queue[start:count], keeping nodes whose kind is allowed: fills rows,
     codes, depths (and parents), plus the key offsets of the rows (and of their parents).
-    Returns (rows, key bytes, via key bytes); `gather_keys` then copies the bytes."""
+    Returns (rows, key bytes, via key bytes); `gather_keys` then copies the bytes. Keys of
+    nodes the delta added (ids >= len(key_offsets) - 1) are in `delta_offsets`."""
+    n_snap = len(key_offsets) - 1
     n = 0
     total = 0
     via_total = 0
@@ -198,32 +263,80 @@ def select_rows(
         rows[n] = v
         codes[n] = node_kind[v]
         depths[n] = depth[v]
-        total += key_offsets[v + 1] - key_offsets[v]
+        total += _key_length(v, n_snap, key_offsets, delta_offsets)
         offsets[n + 1] = total
         if want_parent:
             p = parent[v]
             parents[n] = p
-            via_total += key_offsets[p + 1] - key_offsets[p]
+            via_total += _key_length(p, n_snap, key_offsets, delta_offsets)
             via_offsets[n + 1] = via_total
         n += 1
     return n, total, via_total
 
 
 @njit(nogil=True, cache=True)
-def gather_keys(key_offsets: Array, key_data: Array, ids: Array, offsets: Array,
-                out: Array) -> None:  # pragma: no cover - numba
+def gather_keys(key_offsets: Array, key_data: Array, delta_offsets: Array, delta_data: Array,
+                ids: Array, offsets: Array, out: Array) -> None:  # pragma: no cover - numba
     """Copy the key bytes of `ids` into `out` at `offsets` (from select_rows). Runs of
     consecutive ids, the norm with locality-ordered ids, are copied as one block."""
     n = len(ids)
+    n_snap = len(key_offsets) - 1
     i = 0
     while i < n:
+        if ids[i] >= n_snap:  # a node the delta added: its key is in the delta's buffers
+            d = ids[i] - n_snap
+            start = delta_offsets[d]
+            end = delta_offsets[d + 1]
+            out[offsets[i]: offsets[i] + (end - start)] = delta_data[start:end]
+            i += 1
+            continue
         j = i + 1
-        while j < n and ids[j] == ids[j - 1] + 1:
+        while j < n and ids[j] == ids[j - 1] + 1 and ids[j] < n_snap:
             j += 1
         start = key_offsets[ids[i]]
         end = key_offsets[ids[j - 1] + 1]
         out[offsets[i]: offsets[i] + (end - start)] = key_data[start:end]
         i = j
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _push_containers(
+    v: int, indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
+    kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
+    check_edges: bool, node_kind: Array, affected: Array, affected_epoch: int,
+    container: Array, marks: Array, epoch: int, stack: Array, top: int, live: Any,
+) -> int:  # pragma: no cover - numba
+    """Push v's downstream neighbours that are affected containers not yet marked in this
+    epoch, over followed snapshot and delta edges; returns the new stack top."""
+    if v < len(indptr) - 1:
+        retracted = len(live[9]) > 0 and live[8][v] != 0
+        for e in range(indptr[v], indptr[v + 1]):
+            w = neighbor[e]
+            if not container[node_kind[w]] or affected[w] != affected_epoch or marks[w] == epoch:
+                continue
+            if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+                                           since, until, as_of):
+                continue
+            if retracted and not visible(_retracted_at(e, live[9], live[10]), as_of):
+                continue
+            marks[w] = epoch
+            stack[top] = w
+            top += 1
+    head, nxt, dnbr, dkind, dtime, drec, dret, n_edges = live[:8]
+    if n_edges > 0 and v < len(head):
+        e = head[v]
+        while e >= 0:
+            if e < n_edges:
+                w = dnbr[e]
+                if (container[node_kind[w]] and affected[w] == affected_epoch
+                        and marks[w] != epoch and visible(dret[e], as_of)
+                        and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds, since,
+                                    until, as_of)):
+                    marks[w] = epoch
+                    stack[top] = w
+                    top += 1
+            e = nxt[e]
+    return top
 
 
 @njit(nogil=True, cache=True)
@@ -233,10 +346,10 @@ def tally_units(
     node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
     item_kind: int, container: Array, counted: Array,
     marks: Array, epoch0: int, stack: Array, tally_marks: Array, tally: Array,
-    reached: Array,
+    reached: Array, live: Any,
 ) -> int:  # pragma: no cover - numba
     """Count affected items at the containers their packaging reaches (this adjacency is the
-    downstream one).
+    downstream one, `live` its delta).
 
     An item is an affected node of `item_kind` (serial: a unit) with a followed edge into an
     affected container (a node whose kind is flagged in `container`: logistic unit, shipment,
@@ -254,17 +367,9 @@ def tally_units(
         u = visited[i]
         if node_kind[u] != item_kind:
             continue
-        top = 0
-        for e in range(indptr[u], indptr[u + 1]):
-            c = neighbor[e]
-            if not container[node_kind[c]] or affected[c] != affected_epoch or marks[c] == epoch:
-                continue
-            if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
-                                             since, until, as_of):
-                continue
-            marks[c] = epoch
-            stack[top] = c
-            top += 1
+        top = _push_containers(u, indptr, neighbor, ekind, etime, erec, kind_allowed,
+                               filter_kinds, since, until, as_of, check_edges, node_kind,
+                               affected, affected_epoch, container, marks, epoch, stack, 0, live)
         if top == 0:
             continue
         if top == 1 and stack[0] == last_first:
@@ -284,16 +389,9 @@ def tally_units(
                 tally[v] += 1
                 reached[n_reached] = v
                 n_reached += 1
-            for e in range(indptr[v], indptr[v + 1]):
-                w = neighbor[e]
-                if (not container[node_kind[w]] or affected[w] != affected_epoch
-                        or marks[w] == epoch):
-                    continue
-                if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
-                                                 filter_kinds, since, until, as_of):
-                    continue
-                marks[w] = epoch
-                stack[top] = w
-                top += 1
+            top = _push_containers(v, indptr, neighbor, ekind, etime, erec, kind_allowed,
+                                   filter_kinds, since, until, as_of, check_edges, node_kind,
+                                   affected, affected_epoch, container, marks, epoch, stack,
+                                   top, live)
         epoch += 1
     return epoch

@@ -70,9 +70,14 @@ class ScratchPool:
         self.nodes = nodes
         self._local = threading.local()
 
-    def get(self) -> Scratch:
+    def get(self, nodes: int | None = None) -> Scratch:
+        """This thread's scratch, big enough for `nodes` (a live graph grows: the arrays are
+        then reallocated with headroom, so growth costs a few reallocations, not one per
+        query)."""
         scratch: Scratch | None = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = Scratch(self.nodes)
+        need = self.nodes if nodes is None else nodes
+        if scratch is None or scratch.nodes < need:
+            size = need if scratch is None else need + need // 4
+            scratch = Scratch(size)
             self._local.scratch = scratch
         return scratch

@@ -386,8 +386,10 @@ def assemble_snapshot(
     say("indexing keys")
     by_key = pl.Series(node_out.column("key")).arg_sort().to_numpy().astype(np.int32)
 
-    rejects = rejects if rejects is not None else pl.from_arrow(REJECTS_SCHEMA.empty_table())
-    assert isinstance(rejects, pl.DataFrame)
+    if rejects is None:
+        empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        rejects = empty
     reasons = rejects.group_by("reason").len().sort("len", descending=True)
     ignored = ignored or {}
     manifest: dict[str, Any] = {
@@ -489,6 +491,10 @@ def build_from_files(
 ) -> BuildReport:
     """Read, validate and build: the `tracegraph build` command."""
     say = progress or (lambda _m: None)
+    if (data_dir / "store" / "CURRENT").is_file():
+        raise InvalidInput(f"{data_dir} holds a live store; a build would replace what was "
+                           "ingested. Add files with `tracegraph ingest`, or build into a new "
+                           "directory")
     say(f"reading {len(node_files)} node file(s)")
     nodes = load_nodes(node_files)
     return build_snapshot(nodes, iter_edge_batches(edge_files), data_dir, progress=progress,

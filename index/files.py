@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from index.faults import hit
 from loaders.errors import SnapshotError
 
 __all__ = [
@@ -145,14 +146,18 @@ def publish_snapshot(
             write_ipc(path, table, compress=stem in compressed)
             files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path),
                                 "rows": table.num_rows}
+        hit("publish-files")
         body = {**manifest, "format": SNAPSHOT_FORMAT, "version": version, "files": files}
         manifest_path = temp / MANIFEST
         manifest_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         with open(manifest_path, "rb+") as handle:
             os.fsync(handle.fileno())
+        hit("publish-manifest")
         fsync_dir(temp)
+        hit("publish-rename")
         final = root / f"v{version:06d}"
         os.rename(temp, final)
+        hit("publish-done")
         fsync_dir(root)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)

@@ -138,11 +138,13 @@ def _key_checks(name: str, label: str) -> list[tuple[str, pl.Expr, str]]:
 def _optional_columns(
     frame: pl.DataFrame, schema: pa.Schema, path: str, first_row: int = 1
 ) -> tuple[pl.DataFrame, list[str]]:
-    known = set(schema.names)
+    known = set(schema.names) | {_ROW, _FILE}
     ignored = [c for c in frame.columns if c not in known]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in schema.names
                if c not in frame.columns]
     frame = frame.drop(ignored).with_columns(missing) if missing or ignored else frame
+    if _ROW in frame.columns and _FILE in frame.columns:
+        return frame, ignored  # already numbered by the caller (ingest batches of a group)
     return frame.with_columns(
         pl.int_range(first_row, pl.len() + first_row, dtype=pl.Int64).alias(_ROW),
         pl.lit(path).alias(_FILE)

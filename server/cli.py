@@ -1,5 +1,6 @@
-"""The `tracegraph` command line: demo, generate, build, trace, hourglass, impact, path, stats,
-serve. Query verbs take `--data DIR` (in-process) or `--server HOST:PORT` (gRPC).
+"""The `tracegraph` command line: demo, generate, build, ingest, compact, retract, rejects, trace,
+hourglass, impact, path, stats, serve. Query verbs take `--data DIR` (in-process) or
+`--server HOST:PORT` (gRPC).
 
 Errors print one line `tracegraph: error: ...` on stderr and exit 1 (2 for usage errors);
 progress and timings go to stderr, results to stdout, so pipes get clean CSV/JSON.
@@ -133,6 +134,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=10.0,
                    help="seconds in-flight calls get to finish on SIGTERM/SIGINT")
     p.add_argument("--dev", action="store_true", help="enable gRPC server reflection")
+    p.add_argument("--read-only", action="store_true",
+                   help="serve queries only: no Ingest RPC, no writer lock on the directory")
+    p.add_argument("--compact-edges", type=int, default=1_000_000,
+                   help="compact in the background when this many edges arrived since the "
+                        "snapshot (0: never)")
+
+    p = sub.add_parser("ingest", help="add canonical node/edge files to a live store (durable, "
+                                      "idempotent; creates the directory if new)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="node tables (key, kind, ...) and edge tables (src, dst, kind, ...)")
+    p.add_argument("--batch-rows", type=int, default=10_000, help="rows per batch (10,000)")
+    p.add_argument("--policy", choices=("all", "valid"), default="all",
+                   help="all: a batch with a bad record applies nothing (default); "
+                        "valid: apply the valid records of each batch")
+
+    p = sub.add_parser("compact", help="fold the live delta into a new snapshot")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+
+    p = sub.add_parser("retract", help="retract a wrong edge (kept as history; as_of before "
+                                       "the retraction still sees it)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--src", required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--kind", required=True, help="edge kind")
+    p.add_argument("--event-time", help="only the edge with this event time (ISO 8601)")
+    p.add_argument("--reason", required=True, help="why (recorded with the retraction)")
+
+    p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    _add_output(p)
     return parser
 
 
@@ -266,11 +298,110 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
-                          grace_seconds=args.grace, dev=args.dev)
+                          grace_seconds=args.grace, dev=args.dev, read_only=args.read_only,
+                          compact_edges=args.compact_edges)
     serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 
 
+def _writer() -> str:
+    import getpass
+    import socket
+
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _cmd_ingest(args: argparse.Namespace) -> None:
+    from index.file_ingest import ingest_files
+    from index.live import LiveStore
+
+    say = _progress("ingest")
+    if args.batch_rows < 1:
+        raise InvalidInput("--batch-rows must be at least 1")
+    started = time.perf_counter()
+    with LiveStore(args.data, progress=say) as live:
+        report = ingest_files(live, args.files, batch_rows=args.batch_rows,
+                              policy=args.policy, writer=_writer(), progress=say)
+    seconds = time.perf_counter() - started
+    emit_mapping({
+        "batches applied": report.batches["applied"],
+        "batches already applied (duplicates)": report.batches["duplicate"],
+        "batches rejected": report.batches["rejected"],
+        "nodes added": report.nodes, "edges added": report.edges,
+        "records rejected": report.rejected_records, "log sequence": report.last_seq,
+        "seconds": round(seconds, 2),
+    }, "table", None)
+    for problem in report.problems[:20]:
+        err.print(f"[yellow]{problem}[/yellow]")
+    if report.rejected_records:
+        err.print(f"[yellow]{report.rejected_records:,} records rejected; all are kept with "
+                  f"their reasons: `tracegraph rejects --data {args.data}`[/yellow]")
+
+
+def _cmd_compact(args: argparse.Namespace) -> None:
+    from index.live import LiveStore
+
+    say = _progress("compact")
+    with LiveStore(args.data, progress=say) as live:
+        report = live.compact(progress=say)
+    if report is None:
+        say("nothing to compact: the newest snapshot covers the whole log")
+        return
+    emit_mapping({"snapshot": str(report.snapshot), "nodes": report.nodes,
+                  "edges": report.edges, "folded duplicate edges": report.folded_edges,
+                  "seconds": round(report.seconds, 2)}, "table", None)
+
+
+def _cmd_retract(args: argparse.Namespace) -> None:
+    from datetime import datetime
+
+    from index.ingest import IngestBatch, RetractionRequest
+    from index.live import LiveStore
+
+    when = None
+    if args.event_time:
+        try:
+            when = datetime.fromisoformat(args.event_time.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise InvalidInput(f"--event-time {args.event_time!r} is not ISO 8601") from e
+    request = RetractionRequest(args.src, args.dst, args.kind, args.reason, when)
+    with LiveStore(args.data) as live:
+        batch = IngestBatch(f"retract-{time.time_ns()}", 0, retractions=[request],
+                            writer=_writer())
+        ack = live.ingest(batch)
+    if ack.outcome != "applied":
+        raise InvalidInput(ack.message)
+    print(f"retracted {ack.retracted} edge(s) at log sequence {ack.seq}")
+
+
+def _cmd_rejects(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    import engine
+    from index.store import Store, has_store
+
+    rows: list[dict[str, Any]] = []
+    if has_store(args.data):
+        store = Store(args.data, writable=False)
+        try:
+            rows += [{"source": f"ingest {r['batch']}", "table": r["table"], "row": r["row"],
+                      "field": r["field"], "reason": r["reason"], "record": r["record"]}
+                     for r in store.rejects()]
+        finally:
+            store.close()
+    graph = engine.open(args.data, warm=False)
+    rows += [{"source": r["file"], "table": r["table"], "row": r["row"], "field": r["field"],
+              "reason": r["reason"], "record": r["record"]}
+             for r in graph.snapshot.rejects.to_pylist()]
+    columns = ("source", "table", "row", "field", "reason", "record")
+    emit_table(pa.table({c: [r[c] for r in rows] for c in columns}), args.format, args.output,
+               title=f"{len(rows):,} rejected records")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "ingest": _cmd_ingest,
+    "compact": _cmd_compact,
+    "retract": _cmd_retract,
+    "rejects": _cmd_rejects,
     "demo": _cmd_demo,
     "generate": _cmd_generate,
     "build": _cmd_build,

@@ -217,4 +217,7 @@ class TraceClient:
             "edges_by_kind": dict(sorted(reply.edges_by_kind.items())),
             "rejected": reply.rejected,
             "folded_edges": reply.folded_edges,
+            "log_sequence": reply.log_sequence,
+            "delta_edges": reply.delta_edges,
+            "retracted_edges": reply.retracted_edges,
         }

@@ -23,13 +23,19 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import engine
+from engine import Graph
+from index.live import LiveStore
+from server.ingest_service import IngestService
 from server.rpc import genealogy_pb2 as pb
+from server.rpc import ingest_pb2 as ipb
+from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.service import GenealogyService, Limits, add_service
 
 __all__ = ["SERVICE_NAME", "ServerConfig", "TraceServer", "serve"]
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Genealogy"].full_name
+INGEST_SERVICE_NAME = ipb.DESCRIPTOR.services_by_name["Ingest"].full_name
 MiB = 1024 * 1024
 
 
@@ -49,6 +55,10 @@ class ServerConfig:
     grace_seconds: float = 10.0
     dev: bool = False
     switch_interval: float = 0.0002
+    # Serve queries only: no Ingest, no store lock (for replicas and snapshot-only use).
+    read_only: bool = False
+    # Compact in the background once the delta holds this many edges (0: never).
+    compact_edges: int = 1_000_000
     limits: Limits = field(default_factory=Limits)
 
     def options(self) -> list[tuple[str, int]]:
@@ -80,33 +90,48 @@ class TraceServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service = GenealogyService(None, config.limits)
         add_service(self.service, self.server)
+        self.ingest = IngestService(None)
+        ipb_grpc.add_IngestServicer_to_server(self.ingest, self.server)
         if config.dev:
             reflection.enable_server_reflection(
-                (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+                (SERVICE_NAME, INGEST_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                self.server)
         self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
         if self.port == 0:
             raise OSError(f"cannot bind {config.host}:{config.port}")
         self.server.start()
         self.data_dir = data_dir
         self.graph: engine.Graph | None = None
+        self.live: LiveStore | None = None
         self._stopped = threading.Event()
 
     def _set_health(self, status: int) -> None:
         self.health.set("", status)
         self.health.set(SERVICE_NAME, status)
+        self.health.set(INGEST_SERVICE_NAME, status)
 
     def load(self) -> None:
-        """Open the snapshot, warm the kernels, register the service, report SERVING."""
-        graph = engine.open(self.data_dir, warm=False)
+        """Open the data directory (as its writer, unless read-only: the store's lock, the
+        newest snapshot, the log replayed), warm the kernels, report SERVING."""
+        if self.config.read_only:
+            graph = engine.open(self.data_dir, warm=False)
+        else:
+            self.live = LiveStore(self.data_dir, compact_edges=self.config.compact_edges,
+                                  progress=log.info)
+            graph = Graph(self.live.view().snapshot, self.live.view)
         graph.warm()
         self.graph = graph
         self.service.graph = graph
+        self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING first, then stop; in-flight calls get the grace period to finish."""
+        """NOT_SERVING first, then stop; in-flight calls get the grace period to finish; then
+        the store finishes queued batches and lets go of its lock."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        if self.live is not None:
+            self.live.close()
         self._stopped.set()
 
     def wait(self) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
+import pyarrow as pa
 
 from engine import (
     Cancellation,
@@ -169,9 +170,15 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     def graph(self, graph: Graph) -> None:
         self._graph = graph
 
-    @property
-    def kind_names(self) -> list[str]:
-        return list(self.graph.snapshot.node_kinds)
+    def kind_names(self, table: pa.Table | None) -> list[str]:
+        """The kind names the rows' codes refer to: the result's own dictionary (a live graph
+        adds kinds, and a compaction renumbers them, between two calls)."""
+        if table is not None and table.num_rows:
+            column = table.column("kind")
+            if pa.types.is_dictionary(column.type):
+                names: list[str] = column.chunk(0).dictionary.to_pylist()
+                return names
+        return list(self.graph.node_kinds)
 
     def _limit(self, requested: int) -> int:
         if requested == 0:
@@ -196,7 +203,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         table = self.graph.trace(
             self._seeds(request.seeds), direction, limit=self._limit(request.limit),
             via=request.include_via, cancellation=_cancellation(context), **_filters(request))
-        return table_chunks(table, self.kind_names, chunk_rows, arrow=arrow)
+        return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
     @_rpc
     def TraceUnary(self, request: pb.TraceRequest,  # noqa: N802
@@ -216,7 +223,8 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
             raise _Status(grpc.StatusCode.OUT_OF_RANGE,
                           f"the answer has more than {cap:,} rows, too many for TraceUnary; "
                           "stream it with Trace") from None
-        return next(table_chunks(table, self.kind_names, max(table.num_rows, 1), arrow=arrow))
+        names = self.kind_names(table)
+        return next(table_chunks(table, names, max(table.num_rows, 1), arrow=arrow))
 
     @_rpc
     def Hourglass(self, request: pb.HourglassRequest,  # noqa: N802
@@ -225,7 +233,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         chunk_rows = _chunk_rows(request.chunk_rows)
         table = self.graph.hourglass(request.key, limit=self._limit(request.limit),
                                      cancellation=_cancellation(context), **_filters(request))
-        return table_chunks(table, self.kind_names, chunk_rows, arrow=arrow)
+        return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
     @_rpc
     def Impact(self, request: pb.ImpactRequest,  # noqa: N802
@@ -245,7 +253,8 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         for row in result.by_customer.to_pylist():
             summary.by_customer.add(customer=row["customer"], units=row["units"],
                                     shipments=row["shipments"])
-        return _impact_stream(summary, result.rows, self.kind_names, chunk_rows, arrow)
+        return _impact_stream(summary, result.rows, self.kind_names(result.rows), chunk_rows,
+                              arrow)
 
     @_rpc
     def Path(self, request: pb.PathRequest,  # noqa: N802
@@ -281,7 +290,9 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
             snapshot_version=stats["version"], nodes=stats["nodes"], edges=stats["edges"],
             rejected=stats["rejected"], default_limit=self.limits.default_rows,
             max_limit=self.limits.max_rows, snapshot=stats["snapshot"],
-            folded_edges=stats["folded_edges"], unary_max_rows=self.limits.unary_rows)
+            folded_edges=stats["folded_edges"], unary_max_rows=self.limits.unary_rows,
+            log_sequence=stats["log_sequence"], delta_edges=stats["delta_edges"],
+            retracted_edges=stats["retracted_edges"])
         response.nodes_by_kind.update(stats["nodes_by_kind"])
         response.edges_by_kind.update(stats["edges_by_kind"])
         created = datetime.fromisoformat(stats["created_at"])

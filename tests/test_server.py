@@ -243,7 +243,7 @@ def test_concurrent_clients(address: str, graph: engine.Graph) -> None:
 
 def test_graceful_shutdown_finishes_the_call_in_flight(wide_data: Path,
                                                        graph: engine.Graph) -> None:
-    process, target = start_server(wide_data, "--grace", "20")
+    process, target = start_server(wide_data, "--grace", "20", "--read-only")
     expected = graph.trace(WIDEST_LOT).num_rows
     with grpc.insecure_channel(target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
@@ -267,7 +267,7 @@ def test_graceful_shutdown_finishes_the_call_in_flight(wide_data: Path,
 
 
 def test_health_before_and_after_warm_up(wide_data: Path) -> None:
-    server = TraceServer(wide_data, ServerConfig(port=0))
+    server = TraceServer(wide_data, ServerConfig(port=0, read_only=True))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -289,7 +289,7 @@ def test_health_before_and_after_warm_up(wide_data: Path) -> None:
 
 @pytest.mark.parametrize("dev", [False, True])
 def test_reflection_only_in_dev_mode(wide_data: Path, dev: bool) -> None:
-    server = TraceServer(wide_data, ServerConfig(port=0, dev=dev))
+    server = TraceServer(wide_data, ServerConfig(port=0, dev=dev, read_only=True))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = reflection_pb2_grpc.ServerReflectionStub(channel)

@@ -215,7 +215,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("snapshot_version", "snapshot_created_at", "nodes", "edges", "nodes_by_kind", "edges_by_kind", "rejected", "default_limit", "max_limit", "snapshot", "folded_edges", "unary_max_rows")
+    __slots__ = ("snapshot_version", "snapshot_created_at", "nodes", "edges", "nodes_by_kind", "edges_by_kind", "rejected", "default_limit", "max_limit", "snapshot", "folded_edges", "unary_max_rows", "log_sequence", "delta_edges", "retracted_edges")
     class NodesByKindEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +242,9 @@ class StatsResponse(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     FOLDED_EDGES_FIELD_NUMBER: _ClassVar[int]
     UNARY_MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    LOG_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DELTA_EDGES_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_EDGES_FIELD_NUMBER: _ClassVar[int]
     snapshot_version: int
     snapshot_created_at: _timestamp_pb2.Timestamp
     nodes: int
@@ -254,4 +257,7 @@ class StatsResponse(_message.Message):
     snapshot: str
     folded_edges: int
     unary_max_rows: int
-    def __init__(self, snapshot_version: _Optional[int] = ..., snapshot_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., nodes: _Optional[int] = ..., edges: _Optional[int] = ..., nodes_by_kind: _Optional[_Mapping[str, int]] = ..., edges_by_kind: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[int] = ..., default_limit: _Optional[int] = ..., max_limit: _Optional[int] = ..., snapshot: _Optional[str] = ..., folded_edges: _Optional[int] = ..., unary_max_rows: _Optional[int] = ...) -> None: ...
+    log_sequence: int
+    delta_edges: int
+    retracted_edges: int
+    def __init__(self, snapshot_version: _Optional[int] = ..., snapshot_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., nodes: _Optional[int] = ..., edges: _Optional[int] = ..., nodes_by_kind: _Optional[_Mapping[str, int]] = ..., edges_by_kind: _Optional[_Mapping[str, int]] = ..., rejected: _Optional[int] = ..., default_limit: _Optional[int] = ..., max_limit: _Optional[int] = ..., snapshot: _Optional[str] = ..., folded_edges: _Optional[int] = ..., unary_max_rows: _Optional[int] = ..., log_sequence: _Optional[int] = ..., delta_edges: _Optional[int] = ..., retracted_edges: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,446 @@
+"""The live delta: nodes, edges and retractions acknowledged since the snapshot was built.
+
+Queries read a snapshot and a `DeltaView` together. The delta is append-only and has one writer
+(the store's writer thread); readers take `Delta.view()`, an immutable picture at one log
+sequence number, and never block the writer.
+
+Ids: a node the snapshot holds keeps its snapshot id; a new node gets the next id after the
+snapshot's, which equals its stable id (sid), because a snapshot at sequence S holds exactly the
+sids 0..n-1 assigned up to S. So `local == sid` for every node the delta adds.
+
+Adjacency of delta edges, per direction, is a linked list newest-first: head[v] is v's newest
+delta edge, next[e] the one before it (-1 ends the list). A reader whose view covers edges
+[0, n_edges) skips any edge >= n_edges it meets at the front of a list. Lists are linked in two
+numba calls, `next` first and `head` second, so a reader that sees a new head finds its `next`
+already written.
+
+Retractions are copy-on-write (they are rare): a view holds the retraction arrays of its own
+moment, so an older view still follows an edge retracted after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from index.log import LogEntry
+from index.snapshot import Snapshot
+from loaders.errors import InvalidInput
+
+__all__ = ["NEVER", "Delta", "DeltaView", "LiveArrays", "apply_entry"]
+
+Array = npt.NDArray[Any]
+NEVER = np.iinfo(np.int64).max
+"""`retracted_at` of an edge that is not retracted."""
+
+LiveArrays = tuple[Array, Array, Array, Array, Array, Array, Array, int, Array, Array, Array]
+"""What a kernel reads of one direction: (head, next, neighbor, kind, event_time, recorded_at,
+retracted_at, n_edges, retracted_flag, retracted_pos, retracted_time). The last three list
+retracted snapshot edges: flag[v] != 0 iff v has one; pos (sorted CSR positions) and time."""
+
+
+@njit(nogil=True, cache=True)
+def _chain(head: Array, nxt: Array, ends: Array, start: int, count: int, last: Array,
+           seen: Array, epoch: int) -> None:  # pragma: no cover - numba
+    """Write next[e] for the new edges [start, start + count): each points at the edge before it
+    in its node's list (an earlier new edge, else the current head). Leaves each node's newest
+    edge in last[v] (valid where seen[v] == epoch). Does not touch `head`."""
+    for e in range(start, start + count):
+        v = ends[e]
+        nxt[e] = last[v] if seen[v] == epoch else head[v]
+        last[v] = e
+        seen[v] = epoch
+
+
+@njit(nogil=True, cache=True)
+def _publish_heads(head: Array, ends: Array, start: int, count: int,
+                   last: Array) -> None:  # pragma: no cover - numba
+    for e in range(start, start + count):
+        head[ends[e]] = last[ends[e]]
+
+
+def _grow(array: Array, size: int, fill: Any = None) -> Array:
+    """A copy of `array` with capacity for at least `size` items (doubling)."""
+    capacity = max(size, 2 * len(array), 1024)
+    grown = np.empty(capacity, dtype=array.dtype) if fill is None else np.full(
+        capacity, fill, dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+@dataclass(frozen=True)
+class _Retracted:
+    """Retracted snapshot edges of one direction (copy-on-write)."""
+
+    flag: Array  # uint8 per snapshot node
+    pos: Array  # sorted int64 CSR positions
+    time: Array  # int64 retraction record times
+
+
+@dataclass(frozen=True)
+class DeltaView:
+    """The delta at one log sequence number. Arrays may hold more than the view covers; read
+    only nodes < n_nodes and edges < n_edges."""
+
+    snapshot: Snapshot
+    seq: int
+    n_nodes: int
+    n_edges: int
+    node_kind: Array
+    node_kinds: tuple[str, ...]
+    edge_kinds: tuple[str, ...]
+    key_offsets: Array
+    key_data: Array
+    down: LiveArrays
+    up: LiveArrays
+    retracted_edges: int
+    _new_keys: dict[str, int] = field(repr=False)
+    _new_nodes: list[dict[str, Any]] = field(repr=False)
+
+    @property
+    def n_snap(self) -> int:
+        return int(self.snapshot.node_count)
+
+    @property
+    def changed(self) -> bool:
+        """True when queries must read the delta (new edges or any retraction)."""
+        return self.n_edges > 0 or self.retracted_edges > 0
+
+    def lookup_new(self, key: str) -> int:
+        """Local id of a node the delta added (-1 if none at this view's sequence)."""
+        local = self._new_keys.get(key, -1)
+        return local if local < self.n_nodes else -1
+
+    def new_node(self, local: int) -> dict[str, Any]:
+        return dict(self._new_nodes[local - self.n_snap])
+
+    def new_keys_near(self, key: str) -> list[str]:
+        return [k for k, v in self._new_keys.items() if v < self.n_nodes and k.startswith(
+            key[: max(len(key) - 4, 1)])][:3]
+
+
+class Delta:
+    """The writer's side of the delta over one snapshot. Not thread-safe: one writer."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        n = snapshot.node_count
+        self.n_snap = n
+        self.seq = snapshot.log_sequence
+        self.node_kinds = list(snapshot.node_kinds)
+        self.edge_kinds = list(snapshot.edge_kinds)
+        self._node_kind_code = {name: i for i, name in enumerate(self.node_kinds)}
+        self._edge_kind_code = {name: i for i, name in enumerate(self.edge_kinds)}
+        self.n_nodes = n
+        self._node_kind = _grow(snapshot.node_kind, n + 1024)
+        self._key_offsets = np.zeros(1025, dtype=np.int64)
+        self._key_data = np.empty(1 << 16, dtype=np.uint8)
+        self._new_keys: dict[str, int] = {}
+        self._new_nodes: list[dict[str, Any]] = []
+        self._head = {d: np.full(n + 1024, -1, dtype=np.int32) for d in ("down", "up")}
+        self._last = np.empty(n + 1024, dtype=np.int32)
+        self._seen = np.zeros(n + 1024, dtype=np.uint32)
+        self._epoch = 0
+        self.n_edges = 0
+        cap = 1024
+        self._src = np.empty(cap, dtype=np.int32)
+        self._dst = np.empty(cap, dtype=np.int32)
+        self._kind = np.empty(cap, dtype=np.uint8)
+        self._time = np.empty(cap, dtype=np.int64)
+        self._rec = np.empty(cap, dtype=np.int64)
+        self._ret = np.full(cap, NEVER, dtype=np.int64)
+        self._next = {d: np.full(cap, -1, dtype=np.int32) for d in ("down", "up")}
+        self._qty = np.empty(cap, dtype=np.float64)
+        self.event_ids: list[str | None] = []
+        self.sources: list[str] = []
+        self.source_rows: list[int] = []
+        self._retracted = {
+            "down": self._snapshot_retractions(snapshot.retracted_down),
+            "up": self._snapshot_retractions(snapshot.retracted_up, by_up=True),
+        }
+        self.retracted_edges = len(snapshot.retracted_at)
+        self._view: DeltaView | None = None
+
+    def _snapshot_retractions(self, positions: Array, *, by_up: bool = False) -> _Retracted:
+        snap = self.snapshot
+        flag = np.zeros(self.n_snap, dtype=np.uint8)
+        times = snap.retracted_at
+        if by_up:
+            order = np.argsort(positions)
+            positions, times = positions[order], times[order]
+        if len(positions):
+            indptr = (snap.up if by_up else snap.down).indptr
+            owners = np.searchsorted(indptr, positions, side="right") - 1
+            flag[owners] = 1
+        return _Retracted(flag, np.ascontiguousarray(positions, dtype=np.int64),
+                          np.ascontiguousarray(times, dtype=np.int64))
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    def local_of_sid(self, sids: Array) -> Array:
+        """Local ids of stable ids (snapshot nodes are renumbered; delta nodes are not)."""
+        sids = np.asarray(sids, dtype=np.int32)
+        out = sids.copy()
+        old = sids < self.n_snap
+        out[old] = self.snapshot.local_of_sid[sids[old]]
+        return out
+
+    def sid_of_local(self, local: Array) -> Array:
+        local = np.asarray(local, dtype=np.int32)
+        out = local.copy()
+        old = local < self.n_snap
+        out[old] = self.snapshot.sid[local[old]]
+        return out
+
+    def lookup(self, keys: Sequence[str]) -> Array:
+        """Local ids of keys (-1 where unknown), snapshot first, then the delta's new nodes."""
+        ids = self.snapshot.keys.lookup(keys) if self.n_snap else np.full(len(keys), -1,
+                                                                           dtype=np.int32)
+        missing = np.flatnonzero(ids < 0)
+        for i in missing.tolist():
+            ids[i] = self._new_keys.get(keys[i], -1)
+        return ids
+
+    def node_kind_code(self, name: str) -> int:
+        code = self._node_kind_code.get(name)
+        if code is None:
+            if len(self.node_kinds) >= 127:
+                raise InvalidInput("more than 127 distinct node kinds")
+            code = self._node_kind_code[name] = len(self.node_kinds)
+            self.node_kinds.append(name)
+        return code
+
+    def edge_kind_code(self, name: str) -> int:
+        code = self._edge_kind_code.get(name)
+        if code is None:
+            if len(self.edge_kinds) >= 255:
+                raise InvalidInput("more than 255 distinct edge kinds")
+            code = self._edge_kind_code[name] = len(self.edge_kinds)
+            self.edge_kinds.append(name)
+        return code
+
+    # -- writes (the writer thread only) ------------------------------------------------------
+
+    def add_nodes(self, sids: Array, keys: Sequence[str], kinds: Sequence[str],
+                  attributes: Sequence[dict[str, Any]]) -> None:
+        """Append new nodes; their sids must continue the sequence (n_nodes, n_nodes + 1, ...)."""
+        count = len(keys)
+        if count == 0:
+            return
+        if int(sids[0]) != self.n_nodes or int(sids[-1]) != self.n_nodes + count - 1:
+            raise AssertionError(f"internal: new sids {sids[0]}.. do not follow {self.n_nodes}")
+        total = self.n_nodes + count
+        if total > len(self._node_kind):
+            self._node_kind = _grow(self._node_kind, total)
+            self._head = {d: _grow(h, total, -1) for d, h in self._head.items()}
+            self._last = _grow(self._last, total)
+            self._seen = _grow(self._seen, total, 0)
+        codes = np.array([self.node_kind_code(k) for k in kinds], dtype=np.int8)
+        self._node_kind[self.n_nodes: total] = codes
+        encoded = [k.encode() for k in keys]
+        first = self.n_nodes - self.n_snap
+        if first + count + 1 > len(self._key_offsets):
+            self._key_offsets = _grow(self._key_offsets, first + count + 1)
+        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=count)
+        base = int(self._key_offsets[first])
+        ends = base + np.cumsum(lengths)
+        if int(ends[-1]) > len(self._key_data):
+            self._key_data = _grow(self._key_data, int(ends[-1]))
+        self._key_data[base: int(ends[-1])] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        self._key_offsets[first + 1: first + count + 1] = ends
+        for i, (key, attrs) in enumerate(zip(keys, attributes, strict=True)):
+            self._new_keys[key] = self.n_nodes + i
+            self._new_nodes.append({"key": key, "kind": kinds[i], **attrs})
+        self.n_nodes = total
+        self._view = None
+
+    def add_edges(self, src: Array, dst: Array, kinds: Sequence[str] | Array,
+                  event_time: Array, recorded_at: Array, quantity: Array,
+                  event_id: Sequence[str | None], source: str) -> None:
+        """Append edges between local ids (every id < n_nodes). `kinds` are names."""
+        count = len(src)
+        if count == 0:
+            return
+        start, total = self.n_edges, self.n_edges + count
+        if total > len(self._src):
+            self._src, self._dst = _grow(self._src, total), _grow(self._dst, total)
+            self._kind, self._time = _grow(self._kind, total), _grow(self._time, total)
+            self._rec, self._qty = _grow(self._rec, total), _grow(self._qty, total)
+            self._ret = _grow(self._ret, total, NEVER)
+            self._next = {d: _grow(a, total, -1) for d, a in self._next.items()}
+        names = list(kinds)
+        lookup = {name: self.edge_kind_code(name) for name in set(names)}
+        self._src[start:total] = src
+        self._dst[start:total] = dst
+        self._kind[start:total] = np.fromiter((lookup[k] for k in names), dtype=np.uint8,
+                                              count=count)
+        self._time[start:total] = event_time
+        self._rec[start:total] = recorded_at
+        self._qty[start:total] = quantity
+        self.event_ids.extend(event_id)
+        self.sources.extend([source] * count)
+        self.source_rows.extend(range(count))
+        for direction, ends in (("down", self._src), ("up", self._dst)):
+            self._epoch += 1
+            _chain(self._head[direction], self._next[direction], ends, start, count,
+                   self._last, self._seen, self._epoch)
+            _publish_heads(self._head[direction], ends, start, count, self._last)
+        self.n_edges = total
+        self._view = None
+
+    def retract(self, src: int, dst: int, kind: str, event_time: int | None,
+                at: int, *, dry_run: bool = False) -> int:
+        """Retract every live edge src -> dst of `kind` (and `event_time`, if given) as of record
+        time `at`; returns how many (`dry_run`: only count them). The edges stay, visible to
+        `as_of` before `at`."""
+        code = self._edge_kind_code.get(kind, -1)
+        if code < 0:
+            return 0
+        hits = self._delta_matches(src, dst, code, event_time)
+        if dry_run:
+            found = len(hits)
+            if src < self.n_snap and dst < self.n_snap:
+                found += len(self._snapshot_matches(self.snapshot.down, src, dst, code,
+                                                    event_time))
+            return found
+        found = 0
+        if len(hits):
+            ret = self._ret.copy()
+            ret[hits] = at
+            self._ret = ret
+            found += len(hits)
+        if src < self.n_snap and dst < self.n_snap:
+            down_pos = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time)
+            if len(down_pos):
+                up_pos = np.array([self._up_position(src, dst, int(p)) for p in down_pos])
+                self._retracted["down"] = self._with(self._retracted["down"], src, down_pos, at)
+                self._retracted["up"] = self._with(self._retracted["up"], dst, up_pos, at)
+                found += len(down_pos)
+        if found:
+            self.retracted_edges += found
+            self._view = None
+        return found
+
+    def _delta_matches(self, src: int, dst: int, code: int, event_time: int | None) -> Array:
+        n = self.n_edges
+        hit = ((self._src[:n] == src) & (self._dst[:n] == dst) & (self._kind[:n] == code)
+               & (self._ret[:n] == NEVER))
+        if event_time is not None:
+            hit &= self._time[:n] == event_time
+        return np.flatnonzero(hit)
+
+    def _snapshot_matches(self, adj: Any, src: int, dst: int, code: int,
+                          event_time: int | None) -> Array:
+        start, end = int(adj.indptr[src]), int(adj.indptr[src + 1])
+        rows = np.arange(start, end)
+        hit = (adj.neighbor[start:end] == dst) & (adj.kind[start:end] == code)
+        if event_time is not None:
+            hit &= adj.event_time[start:end] == event_time
+        candidates = rows[hit]
+        current = self._retracted["down"]
+        if len(current.pos):
+            candidates = candidates[~np.isin(candidates, current.pos)]
+        return np.asarray(candidates)
+
+    def _up_position(self, src: int, dst: int, down_pos: int) -> int:
+        """The upstream CSR position of the edge at downstream position `down_pos`."""
+        up = self.snapshot.up
+        start, end = int(up.indptr[dst]), int(up.indptr[dst + 1])
+        edge_of_up = self.snapshot.up_edge[start:end]
+        matches = np.flatnonzero(edge_of_up == down_pos)
+        if len(matches) != 1:
+            raise AssertionError(f"internal: edge {src}->{dst} has no single upstream twin")
+        return start + int(matches[0])
+
+    def _with(self, current: _Retracted, owner: int, positions: Array, at: int) -> _Retracted:
+        flag = current.flag.copy()
+        flag[owner] = 1
+        pos = np.concatenate([current.pos, positions.astype(np.int64)])
+        time = np.concatenate([current.time, np.full(len(positions), at, dtype=np.int64)])
+        order = np.argsort(pos, kind="stable")
+        return _Retracted(flag, pos[order], time[order])
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def view(self) -> DeltaView:
+        """The delta as it stands now (cached until the next write)."""
+        if self._view is None:
+            def arrays(direction: str, neighbor: Array) -> LiveArrays:
+                r = self._retracted[direction]
+                return (self._head[direction], self._next[direction], neighbor, self._kind,
+                        self._time, self._rec, self._ret, self.n_edges, r.flag, r.pos, r.time)
+
+            self._view = DeltaView(
+                snapshot=self.snapshot, seq=self.seq, n_nodes=self.n_nodes,
+                n_edges=self.n_edges, node_kind=self._node_kind,
+                node_kinds=tuple(self.node_kinds), edge_kinds=tuple(self.edge_kinds),
+                key_offsets=self._key_offsets, key_data=self._key_data,
+                down=arrays("down", self._dst), up=arrays("up", self._src),
+                retracted_edges=self.retracted_edges,
+                _new_keys=self._new_keys, _new_nodes=self._new_nodes,
+            )
+        return self._view
+
+    def set_seq(self, seq: int) -> None:
+        self.seq = seq
+        self._view = None
+
+    def edge_columns(self) -> dict[str, Array]:
+        """The delta's edges as arrays of local ids, for compaction."""
+        n = self.n_edges
+        return {"src": self._src[:n].copy(), "dst": self._dst[:n].copy(),
+                "kind": self._kind[:n].copy(), "event_time": self._time[:n].copy(),
+                "recorded_at": self._rec[:n].copy(), "retracted_at": self._ret[:n].copy(),
+                "quantity": self._qty[:n].copy()}
+
+    def snapshot_retractions(self) -> tuple[Array, Array]:
+        """(downstream CSR positions, retraction times) of retracted snapshot edges."""
+        r = self._retracted["down"]
+        return r.pos.copy(), r.time.copy()
+
+    def new_node_rows(self) -> list[dict[str, Any]]:
+        return list(self._new_nodes)
+
+
+def apply_entry(delta: Delta, entry: LogEntry) -> int:
+    """Apply one log entry (acknowledged or replayed) to the delta; returns edges retracted."""
+    nodes = entry.nodes
+    if nodes.num_rows:
+        columns = nodes.to_pydict()
+        attributes = [
+            {"product": columns["product"][i], "quantity": columns["quantity"][i],
+             "uom": columns["uom"][i], "created_at": _time_or_none(columns["created_at"][i])}
+            for i in range(nodes.num_rows)
+        ]
+        delta.add_nodes(np.asarray(columns["sid"], dtype=np.int64), columns["key"],
+                        columns["kind"], attributes)
+    edges = entry.edges
+    if edges.num_rows:
+        delta.add_edges(
+            delta.local_of_sid(edges.column("src").to_numpy()),
+            delta.local_of_sid(edges.column("dst").to_numpy()),
+            edges.column("kind").to_pylist(),
+            edges.column("event_time").to_numpy(),
+            edges.column("recorded_at").to_numpy(),
+            edges.column("quantity").to_numpy(zero_copy_only=False),
+            edges.column("event_id").to_pylist(),
+            entry.batch,
+        )
+    retracted = 0
+    for r in entry.retractions:
+        src, dst = delta.local_of_sid(np.array([r.src, r.dst]))
+        retracted += delta.retract(int(src), int(dst), r.kind, r.event_time, entry.recorded_at)
+    delta.set_seq(entry.seq)
+    return retracted
+
+
+def _time_or_none(micros: int | None) -> datetime | None:
+    if micros is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

@@ -1,0 +1,581 @@
+"""A live data directory: the durable store, the current snapshot + delta, one writer thread,
+and compaction. `LiveStore` is the writer (ingest, retract, compact, views for queries);
+`open_view` is a reader's consistent picture of a directory another process may be writing.
+
+Write path (one thread owns it): batches queue up; the writer takes every batch waiting (group
+commit), checks them together, writes every applied batch's log entry, batch id, new ids and
+rejects in ONE WriteBatch with sync=True, then applies the entries to the delta, and only then
+acknowledges. So an acknowledged batch is durable and already visible to queries.
+
+Open: the newest loadable snapshot (a torn or corrupt one is skipped for the one before), then
+the log after that snapshot's sequence number is replayed into the delta. A data directory built
+by `tracegraph build` (snapshot, no store) is adopted: its nodes keep their ids, new nodes are
+numbered after them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from index.build import BuildReport, EdgeArrays, assemble_snapshot
+from index.delta import Delta, DeltaView, apply_entry
+from index.faults import hit
+from index.files import SNAPSHOTS, list_snapshots
+from index.ingest import (
+    Ack,
+    IngestBatch,
+    RecordError,
+    batch_digest,
+    check_batch_id,
+    epoch_micros,
+    to_micros,
+    validate_group,
+)
+from index.key_table import KeyTable
+from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, LogEntry, Retraction
+from index.snapshot import Snapshot, open_snapshot
+from index.store import Store
+from loaders.errors import SnapshotError, TraceError
+from loaders.schema import EDGE_KINDS, NODE_KINDS
+
+__all__ = ["CompactionError", "LiveStore", "open_view"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+GROUP_RECORDS = 200_000  # most records one group commit takes
+KEEP_SNAPSHOTS = 2  # the newest and one fallback; older ones go once no reader holds them
+COMPACTION_DIR = "compaction"
+
+
+class CompactionError(TraceError):
+    """Compaction failed; the previous snapshot and the log are untouched."""
+
+
+@dataclass
+class _Pending:
+    batch: IngestBatch
+    future: Future[Ack] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+def _empty_snapshot(data_dir: Path) -> Path:
+    """Publish snapshot v1 with no nodes: a new store's starting point."""
+    empty_i32 = np.zeros(0, dtype=np.int32)
+    empty_i64 = np.zeros(0, dtype=np.int64)
+    edges = EdgeArrays(src=empty_i32, dst=empty_i32, kind=np.zeros(0, dtype=np.uint8),
+                       kind_names=[], event_time=empty_i64, recorded_at=empty_i64, quantity=[],
+                       event_id=[], source=np.zeros(0, dtype=np.uint16), source_names=[],
+                       source_row=empty_i64)
+    nodes = pa.table({"key": pa.array([], pa.large_string()), "kind": pa.array([], pa.string()),
+                      "product": pa.array([], pa.string()), "quantity": pa.array([], pa.float64()),
+                      "uom": pa.array([], pa.string()),
+                      "created_at": pa.array([], pa.timestamp("us", tz="UTC"))})
+    return assemble_snapshot(nodes, edges, KeyTable(nodes.column("key").combine_chunks()),
+                             data_dir).snapshot
+
+
+def _replay(snapshot: Snapshot, store: Store, progress: Progress | None = None,
+            delta: Delta | None = None, after: int | None = None) -> Delta:
+    delta = delta or Delta(snapshot)
+    start = snapshot.log_sequence if after is None else after
+    for entries, entry in enumerate(store.entries(after=start), start=1):
+        apply_entry(delta, entry)
+        if progress and entries % 1000 == 0:
+            progress(f"replayed {entries:,} log entries (sequence {entry.seq:,})")
+    return delta
+
+
+def open_view(data_dir: Path, *, verify: str = "size") -> DeltaView:
+    """The newest snapshot plus every acknowledged entry after it, read-only (no lock: a
+    writer may be running). Retries if a compaction swaps snapshots while this opens."""
+    for attempt in range(3):
+        try:
+            snapshot = open_snapshot(data_dir, verify=verify)
+            store = Store(data_dir, writable=False)
+            try:
+                return _replay(snapshot, store).view()
+            finally:
+                store.close()
+        except SnapshotError:
+            if attempt == 2:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+class LiveStore:
+    """The writer of a data directory. Thread-safe: any thread may ingest, query or compact."""
+
+    def __init__(self, data_dir: Path, *, progress: Progress | None = None,
+                 compact_edges: int = 0, compact_nice: int = 10) -> None:
+        self.data_dir = data_dir
+        self.store = Store(data_dir, writable=True)
+        self._compact_nice = compact_nice
+        try:
+            self._sweep()
+            if not list_snapshots(data_dir):
+                _empty_snapshot(data_dir)
+            snapshot = open_snapshot(data_dir)
+            self._track(snapshot)
+            self._delta = _replay(snapshot, self.store, progress)
+            # A directory built by `tracegraph build` is adopted: its ids are taken.
+            self._next_sid = max(self.store.next_sid, self._delta.n_nodes)
+            self._last_seq = max(self.store.last_seq, self._delta.seq)
+        except BaseException:
+            self.store.close()
+            raise
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._write_lock = threading.Lock()
+        self._compact_lock = threading.Lock()
+        self._failed: BaseException | None = None
+        self._closing = threading.Event()
+        self._child: subprocess.Popen[str] | None = None
+        self._writer = threading.Thread(target=self._run, name="tracegraph-writer", daemon=True)
+        self._writer.start()
+        self._compactor: threading.Thread | None = None
+        if compact_edges > 0:
+            self._compactor = threading.Thread(target=self._auto_compact, args=(compact_edges,),
+                                               name="tracegraph-compactor", daemon=True)
+            self._compactor.start()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def view(self) -> DeltaView:
+        """The current consistent view (snapshot + delta at the last acknowledged sequence)."""
+        return self._delta.view()
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    def submit(self, batch: IngestBatch) -> Future[Ack]:
+        """Queue a batch; the future resolves once it is durable and visible (or rejected)."""
+        if self._failed is not None:
+            raise SnapshotError(f"the store stopped accepting writes after an error: "
+                                f"{self._failed}")
+        if self._closing.is_set():
+            raise SnapshotError("the store is closing")
+        pending = _Pending(batch)
+        self._queue.put(pending)
+        return pending.future
+
+    def ingest(self, batch: IngestBatch, timeout: float | None = 60) -> Ack:
+        return self.submit(batch).result(timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            records = first.batch.records
+            stop = False
+            while records < GROUP_RECORDS:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                group.append(item)
+                records += item.batch.records
+            try:
+                with self._write_lock:
+                    acks = self._commit_group([p.batch for p in group])
+            except BaseException as e:  # the store is in an unknown state: stop writing
+                log.exception("ingest write failed; the store stops accepting writes")
+                self._failed = e
+                for p in group:
+                    p.future.set_exception(SnapshotError(f"write failed: {e}"))
+                continue
+            for p, ack in zip(group, acks, strict=True):
+                p.future.set_result(ack)
+            if stop:
+                return
+
+    def _commit_group(self, batches: Sequence[IngestBatch]) -> list[Ack]:
+        now = datetime.now(UTC)
+        now_us = to_micros(now)
+        assert now_us is not None
+        delta = self._delta
+        acks: list[Ack | None] = [None] * len(batches)
+        digests: dict[int, str] = {}
+        seen: dict[str, tuple[int, str]] = {}
+        rejects: list[dict[str, Any]] = []
+        live: list[int] = []
+        for i, batch in enumerate(batches):
+            problem = check_batch_id(batch) or _shape_problem(batch)
+            if problem is not None:
+                acks[i] = self._rejected(batch, [problem], rejects, now)
+                continue
+            digest = digests[i] = batch_digest(batch)
+            record = self.store.batch(batch.batch_id)
+            earlier = (record.seq, record.digest) if record else seen.get(batch.batch_id)
+            if earlier is not None:
+                acks[i] = self._duplicate(batch, earlier, digest, rejects, now)
+                continue
+            seen[batch.batch_id] = (-1, digest)
+            live.append(i)
+        checked = validate_group([batches[i] for i in live], now) if live else []
+        known_nodes = set(NODE_KINDS) | set(delta.node_kinds)
+        known_edges = set(EDGE_KINDS) | set(delta.edge_kinds)
+        group_new: dict[str, tuple[int, str]] = {}
+        next_sid, seq = self._next_sid, self._last_seq
+        entries: list[LogEntry] = []
+        batch_rows: list[tuple[str, int, str]] = []
+        new_keys: list[tuple[str, int, dict[str, Any]]] = []
+        for i, check in zip(live, checked, strict=True):
+            batch = batches[i]
+            errors = check.errors
+            plan = _Plan(delta, group_new, next_sid, known_nodes, known_edges)
+            nodes = plan.nodes(check.nodes, errors)
+            edges = plan.edges(check.edges, errors, now_us)
+            retractions, retracted = plan.retractions(batch, errors)
+            applied_any = nodes.num_rows + edges.num_rows + len(retractions) > 0
+            if errors and (batch.policy == "all" or not applied_any):
+                acks[i] = self._rejected(batch, errors, rejects, now)
+                seen.pop(batch.batch_id, None)
+                continue
+            seq += 1
+            next_sid = plan.next_sid
+            group_new.update(plan.new)
+            entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
+                                    recorded_at=now_us, nodes=nodes, edges=edges,
+                                    retractions=tuple(retractions), digest=digests[i]))
+            batch_rows.append((batch.batch_id, seq, digests[i]))
+            seen[batch.batch_id] = (seq, digests[i])
+            for row in nodes.to_pylist():
+                new_keys.append((row["key"], row["sid"], {
+                    k: row[k] for k in ("kind", "product", "quantity", "uom", "created_at")}))
+            self._keep_rejects(batch, errors, rejects, now)
+            acks[i] = Ack(batch.batch_id, "applied", seq, nodes.num_rows, edges.num_rows,
+                          retracted, tuple(errors),
+                          f"applied at log sequence {seq}" + (
+                              f"; {len(errors)} record(s) rejected" if errors else ""))
+        if entries or rejects:
+            self.store.commit(entries, batch_rows, new_keys, rejects, next_sid)
+            hit("after-commit")
+        for entry in entries:
+            apply_entry(delta, entry)
+        self._next_sid, self._last_seq = next_sid, seq
+        return [a for a in acks if a is not None]
+
+    def _keep_rejects(self, batch: IngestBatch, errors: Sequence[RecordError],
+                      rejects: list[dict[str, Any]], now: datetime) -> None:
+        for error in errors:
+            rejects.append({"batch": batch.batch_id, "writer": batch.writer,
+                            "at": now.isoformat(), "table": error.table, "row": error.row,
+                            "field": error.field, "reason": error.reason,
+                            "record": _record(batch, error)})
+
+    def _rejected(self, batch: IngestBatch, errors: list[RecordError],
+                  rejects: list[dict[str, Any]], now: datetime) -> Ack:
+        self._keep_rejects(batch, errors, rejects, now)
+        first = errors[0]
+        where = (f"{first.table} record {first.row}, " if first.row else "")
+        return Ack(str(batch.batch_id), "rejected", 0, errors=tuple(errors),
+                   message=f"batch rejected, nothing applied: {len(errors)} problem(s); first: "
+                           f"{where}{first.field}: {first.reason}")
+
+    def _duplicate(self, batch: IngestBatch, earlier: tuple[int, str], digest: str,
+                   rejects: list[dict[str, Any]], now: datetime) -> Ack:
+        seq, earlier_digest = earlier
+        if earlier_digest == digest:
+            return Ack(batch.batch_id, "duplicate", max(seq, 0),
+                       message=f"duplicate: batch {batch.batch_id} was already applied"
+                               + (f" at log sequence {seq}" if seq > 0 else ""))
+        error = RecordError("batch", 0, "batch_id", f"batch id {batch.batch_id} was already "
+                            "used for a batch with different content"
+                            + (f" (log sequence {seq})" if seq > 0 else "")
+                            + "; use a new sequence number")
+        return self._rejected(batch, [error], rejects, now)
+
+    # -- compaction ---------------------------------------------------------------------------
+
+    def compact(self, progress: Progress | None = None) -> BuildReport | None:
+        """Fold the delta into a new snapshot (in a child process), then swap it in. Queries
+        and ingest continue meanwhile. Returns None when there is nothing to fold."""
+        say = progress or (lambda _m: None)
+        with self._compact_lock:
+            with self._write_lock:
+                delta = self._delta
+                if delta.seq == delta.snapshot.log_sequence:
+                    return None
+                through = delta.seq
+                work = self.data_dir / COMPACTION_DIR / f"through-{through}"
+                shutil.rmtree(work, ignore_errors=True)
+                from index.compact import export_delta  # noqa: PLC0415 - compaction only
+                export_delta(delta, work)
+                base = delta.snapshot.path
+            hit("compact-start")
+            say(f"compacting snapshot v{delta.snapshot.version} + {delta.n_edges:,} delta "
+                f"edges through log sequence {through:,}")
+            report = self._run_compaction(base, work, through, say)
+            snapshot = Snapshot(Path(report["snapshot"]))
+            self._track(snapshot)
+            fresh = _replay(snapshot, self.store)  # most of what arrived meanwhile ...
+            with self._write_lock:  # ... and the rest, with the writer paused
+                fresh = _replay(snapshot, self.store, delta=fresh, after=fresh.seq)
+                self._delta = fresh
+            shutil.rmtree(work, ignore_errors=True)
+            say(f"compacted into {snapshot.path} ({snapshot.node_count:,} nodes, "
+                f"{snapshot.edge_count:,} edges) in {report['seconds']:.1f} s")
+            return BuildReport(snapshot=snapshot.path, nodes=snapshot.node_count,
+                               edges=snapshot.edge_count, rejected=0, folded_nodes=0,
+                               folded_edges=report["folded_edges"], seconds=report["seconds"])
+
+    def _run_compaction(self, base: Path, work: Path, through: int,
+                        say: Progress) -> dict[str, Any]:
+        command = [sys.executable, "-m", "index.compact", "--data", str(self.data_dir),
+                   "--base", str(base), "--work", str(work), "--through", str(through),
+                   "--parent", str(os.getpid()), "--nice", str(self._compact_nice)]
+        env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env)
+        self._child = child
+        try:
+            out, err = child.communicate()
+        finally:
+            self._child = None
+        if child.returncode != 0:
+            tail = "\n".join(err.strip().splitlines()[-5:])
+            raise CompactionError(f"compaction through sequence {through} failed (exit "
+                                  f"{child.returncode}): {tail}")
+        for line in err.splitlines():
+            say(line)
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return result
+
+    def _auto_compact(self, threshold: int) -> None:
+        while not self._closing.wait(1.0):
+            if self._delta.n_edges >= threshold:
+                try:
+                    self.compact(progress=log.info)
+                except Exception:
+                    log.exception("background compaction failed; will retry")
+                    self._closing.wait(30)
+
+    # -- snapshot files -----------------------------------------------------------------------
+
+    def _track(self, snapshot: Snapshot) -> None:
+        """Delete a superseded snapshot's files once nothing here reads it any more."""
+        weakref.finalize(snapshot, _retire, self.data_dir, snapshot.path)
+
+    def _sweep(self) -> None:
+        """Remove what a killed process left behind: temporary snapshot directories, stale
+        compaction work, and snapshots beyond the ones kept."""
+        root = self.data_dir / SNAPSHOTS
+        if root.is_dir():
+            for temp in root.glob(".tmp-*"):
+                shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(self.data_dir / COMPACTION_DIR, ignore_errors=True)
+        for old in list_snapshots(self.data_dir)[KEEP_SNAPSHOTS:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def close(self) -> None:
+        """Finish queued batches, stop compaction, release the store and its lock."""
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._queue.put(_STOP)
+        self._writer.join()
+        child = self._child
+        if child is not None:
+            child.kill()
+        if self._compactor is not None:
+            self._compactor.join()
+        with self._compact_lock:
+            self.store.close()
+
+    def __enter__(self) -> LiveStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _retire(data_dir: Path, path: Path) -> None:
+    keep = list_snapshots(data_dir)[:KEEP_SNAPSHOTS]
+    if path not in keep and path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _shape_problem(batch: IngestBatch) -> RecordError | None:
+    """Frames that cannot be node or edge tables at all (missing required columns)."""
+    for table, frame, required in (("nodes", batch.nodes, ("key", "kind")),
+                                   ("edges", batch.edges, ("src", "dst", "kind"))):
+        if frame is None or frame.height == 0:
+            continue
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            return RecordError(table, 0, missing[0], f"{table} lack required column(s) "
+                               f"{', '.join(missing)} (have: {', '.join(frame.columns)})")
+    return None
+
+
+def _record(batch: IngestBatch, error: RecordError) -> str:
+    """The rejected record as JSON (text values), so nothing is lost."""
+    if error.row <= 0:
+        return json.dumps({"batch": batch.batch_id, "records": batch.records})
+    if error.table == "retractions":
+        r = batch.retractions[error.row - 1]
+        return json.dumps({"src": r.src, "dst": r.dst, "kind": r.kind, "reason": r.reason,
+                           "event_time": None if r.event_time is None else str(r.event_time)})
+    frame = batch.nodes if error.table == "nodes" else batch.edges
+    assert frame is not None
+    row = frame.row(error.row - 1, named=True)
+    return json.dumps({k: None if v is None else str(v) for k, v in row.items()})
+
+
+class _Plan:
+    """Resolves one batch against the store, the delta and earlier batches of its group."""
+
+    def __init__(self, delta: Delta, group_new: dict[str, tuple[int, str]], next_sid: int,
+                 known_nodes: set[str], known_edges: set[str]) -> None:
+        self.delta = delta
+        self.group_new = group_new
+        self.next_sid = next_sid
+        self.known_nodes = known_nodes
+        self.known_edges = known_edges
+        self.new: dict[str, tuple[int, str]] = {}
+
+    def _existing_kind(self, local: int) -> str:
+        return self.delta.node_kinds[int(self.delta.view().node_kind[local])]
+
+    def nodes(self, frame: pl.DataFrame, errors: list[RecordError]) -> pa.Table:
+        rows = []
+        if frame.height:
+            keys = frame["key"].to_list()
+            kinds = frame["kind"].to_list()
+            numbers = frame["__row"].to_list()
+            local = self.delta.lookup(keys)
+            for i, key in enumerate(keys):
+                kind = kinds[i]
+                if kind not in self.known_nodes:
+                    errors.append(RecordError("nodes", numbers[i], "kind", _unknown(
+                        "node kind", kind, self.known_nodes)))
+                    continue
+                before = (self._existing_kind(int(local[i])) if local[i] >= 0 else
+                          (self.group_new.get(key) or self.new.get(key) or (0, None))[1])
+                if before is not None:
+                    if before != kind:
+                        errors.append(RecordError("nodes", numbers[i], "key", f"node {key!r} "
+                                                  f"already exists as a {before}, not a {kind}"))
+                    continue  # the same node again: folded
+                self.new[key] = (self.next_sid, kind)
+                rows.append(i)
+                self.next_sid += 1
+        picked = frame[rows] if rows else frame.clear()
+        sids = np.array([self.new[k][0] for k in picked["key"].to_list()], dtype=np.int32)
+        return pa.table({
+            "sid": pa.array(sids, pa.int32()),
+            "key": picked["key"].to_arrow().cast(pa.string()),
+            "kind": picked["kind"].to_arrow().cast(pa.string()),
+            "product": picked["product"].to_arrow().cast(pa.string()),
+            "quantity": picked["quantity"].to_arrow().cast(pa.float64()),
+            "uom": picked["uom"].to_arrow().cast(pa.string()),
+            "created_at": pa.array(_nullable_micros(picked["created_at"]), pa.int64()),
+        }, schema=NODE_LOG_SCHEMA)
+
+    def _sids(self, keys: list[str]) -> np.ndarray[Any, Any]:
+        local = self.delta.lookup(keys)
+        sids = np.where(local >= 0, self.delta.sid_of_local(np.maximum(local, 0)), -1)
+        for i in np.flatnonzero(local < 0):
+            found = self.new.get(keys[i]) or self.group_new.get(keys[i])
+            if found is not None:
+                sids[i] = found[0]
+        return sids
+
+    def edges(self, frame: pl.DataFrame, errors: list[RecordError], now_us: int) -> pa.Table:
+        keep = np.ones(frame.height, dtype=bool)
+        src = dst = np.zeros(0, dtype=np.int64)
+        if frame.height:
+            src_keys, dst_keys = frame["src"].to_list(), frame["dst"].to_list()
+            kinds, numbers = frame["kind"].to_list(), frame["__row"].to_list()
+            src, dst = self._sids(src_keys), self._sids(dst_keys)
+            for i in range(frame.height):
+                problem = None
+                if src[i] < 0:
+                    problem = ("src", f"unknown node {src_keys[i]!r}: not in the store and not "
+                               "created by this batch")
+                elif dst[i] < 0:
+                    problem = ("dst", f"unknown node {dst_keys[i]!r}: not in the store and not "
+                               "created by this batch")
+                elif src[i] == dst[i]:
+                    problem = ("dst", "self-loop: source and destination are the same node")
+                elif kinds[i] not in self.known_edges:
+                    problem = ("kind", _unknown("edge kind", kinds[i], self.known_edges))
+                if problem:
+                    errors.append(RecordError("edges", numbers[i], *problem))
+                    keep[i] = False
+        picked = frame.filter(pl.Series(keep)) if frame.height else frame
+        return pa.table({
+            "src": pa.array(src[keep].astype(np.int32), pa.int32()),
+            "dst": pa.array(dst[keep].astype(np.int32), pa.int32()),
+            "kind": picked["kind"].to_arrow().cast(pa.string()),
+            "event_time": pa.array(epoch_micros(picked["event_time"]), pa.int64()),
+            "recorded_at": pa.array(epoch_micros(picked["recorded_at"]), pa.int64()),
+            "quantity": picked["quantity"].to_arrow().cast(pa.float64()),
+            "event_id": picked["event_id"].to_arrow().cast(pa.string()),
+        }, schema=EDGE_LOG_SCHEMA)
+
+    def retractions(self, batch: IngestBatch,
+                    errors: list[RecordError]) -> tuple[list[Retraction], int]:
+        out: list[Retraction] = []
+        matched = 0
+        for number, r in enumerate(batch.retractions, start=1):
+            if not isinstance(r.reason, str) or not r.reason.strip():
+                errors.append(RecordError("retractions", number, "reason",
+                                          "a retraction needs a reason"))
+                continue
+            local = self.delta.lookup([r.src, r.dst])
+            if local[0] < 0 or local[1] < 0:
+                end, key = ("src", r.src) if local[0] < 0 else ("dst", r.dst)
+                errors.append(RecordError("retractions", number, end,
+                                          f"unknown node {key!r}"))
+                continue
+            when = to_micros(r.event_time)
+            count = self.delta.retract(int(local[0]), int(local[1]), r.kind, when, 0,
+                                       dry_run=True)
+            if count == 0:
+                errors.append(RecordError("retractions", number, "kind",
+                                          f"no live {r.kind!r} edge {r.src!r} -> {r.dst!r}"
+                                          + ("" if when is None else " at that event_time")))
+                continue
+            sids = self.delta.sid_of_local(local)
+            out.append(Retraction(int(sids[0]), int(sids[1]), r.kind, when, r.reason.strip()))
+            matched += count
+        return out, matched
+
+
+def _unknown(what: str, value: str, known: set[str]) -> str:
+    return f"unknown {what} {value!r}; known: {', '.join(sorted(known))}"
+
+
+def _nullable_micros(column: pl.Series) -> list[int | None]:
+    values: list[int | None] = column.dt.epoch("us").to_list()
+    return values

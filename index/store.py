@@ -1,0 +1,222 @@
+"""The durable store: RocksDB (through rocksdict, raw bytes only) as the source of truth.
+
+Column families (all keys and values are bytes; nothing is pickled):
+
+    meta      b"next_sid" -> u64, b"last_seq" -> u64, b"format" -> u64, b"created_at" -> ISO
+    keys      node key (UTF-8) -> u32 stable id, for every node the store created
+    nodes     u32 stable id -> node attributes (JSON)
+    log       u64 sequence -> `index.log.LogEntry` bytes: the append-only ingest log
+    batches   batch id (source/sequence) -> u64 sequence | SHA-256 of the batch content
+    rejects   u64 reject number -> JSON (batch, table, row, field, reason, record)
+
+Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`).
+Nothing in the log is ever deleted or rewritten.
+
+One writer per data directory: `Store(..., writable=True)` takes an exclusive lock on
+`DATA/writer.lock` (flock) and fails at once, naming the holder, if another process has it.
+Readers open RocksDB read-only and take no lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import rocksdict as rd
+
+from index.log import LogEntry, seq_key
+from loaders.errors import SnapshotError, TraceError
+
+__all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreLocked", "has_store"]
+
+STORE_DIR = "store"
+LOCK_FILE = "writer.lock"
+STORE_FORMAT = 1
+COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects")
+_U64 = struct.Struct(">Q")
+
+
+def _sync_write() -> rd.WriteOptions:
+    options = rd.WriteOptions()
+    options.sync = True  # fsync the WAL before the write returns: acknowledged means on disk
+    return options
+
+
+SYNC_WRITE = _sync_write()
+"""The write options of every ingest WriteBatch (tests assert `.sync`)."""
+
+
+class StoreLocked(TraceError):
+    """Another process has the data directory open for writing."""
+
+
+def has_store(data_dir: Path) -> bool:
+    return (data_dir / STORE_DIR / "CURRENT").is_file()
+
+
+def _options(*, create: bool) -> rd.Options:
+    """Explicit options, never rocksdict's config-file defaults."""
+    options = rd.Options(raw_mode=True)
+    options.create_if_missing(create)
+    options.create_missing_column_families(create)
+    options.set_paranoid_checks(True)
+    options.set_compression_type(rd.DBCompressionType.lz4())
+    options.set_max_background_jobs(2)
+    options.set_write_buffer_size(64 << 20)
+    options.set_max_total_wal_size(256 << 20)
+    options.set_wal_recovery_mode(rd.DBRecoveryMode.point_in_time())
+    return options
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """An applied batch id: the log sequence that applied it and the digest of its content."""
+
+    seq: int
+    digest: str
+
+
+class Store:
+    """The RocksDB side of a data directory. Writes happen on one thread (the caller's)."""
+
+    def __init__(self, data_dir: Path, *, writable: bool) -> None:
+        self.data_dir = data_dir
+        self.writable = writable
+        self._lock_handle: Any = None
+        path = data_dir / STORE_DIR
+        if writable:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        elif not has_store(data_dir):
+            raise SnapshotError(f"{data_dir}: no store (nothing was ingested here)")
+        access = rd.AccessType.read_write() if writable else rd.AccessType.read_only()
+        families = {name: _options(create=writable) for name in COLUMN_FAMILIES}
+        try:
+            self.db = rd.Rdict(str(path), options=_options(create=writable),
+                               column_families=families, access_type=access)
+        except Exception as e:
+            self._unlock()
+            raise SnapshotError(f"{path}: cannot open the store: {e}") from e
+        self.cf = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
+        self.handles = {name: self.db.get_column_family_handle(name)
+                        for name in COLUMN_FAMILIES}
+        if writable and self.cf["meta"].get(b"format") is None:
+            batch = rd.WriteBatch(raw_mode=True)
+            batch.put(b"format", _U64.pack(STORE_FORMAT), self.handles["meta"])
+            batch.put(b"created_at", datetime.now(UTC).isoformat().encode(),
+                      self.handles["meta"])
+            self.db.write(batch, SYNC_WRITE)
+        stored = self.cf["meta"].get(b"format")
+        if stored is not None and _U64.unpack(stored)[0] != STORE_FORMAT:
+            raise SnapshotError(f"{path}: store format {_U64.unpack(stored)[0]} is not "
+                                f"{STORE_FORMAT}")
+
+    # -- the single-writer lock ----------------------------------------------------------------
+
+    def _lock(self) -> None:
+        path = self.data_dir / LOCK_FILE
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the store's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise StoreLocked(
+                    f"{self.data_dir} is already open for writing by {holder}; only one "
+                    "writer may hold a data directory (send batches to its Ingest RPC, or "
+                    "stop it first)") from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _unlock(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()  # closing the descriptor releases the flock
+            self._lock_handle = None
+
+    def close(self) -> None:
+        db: rd.Rdict | None = getattr(self, "db", None)
+        if db is not None:
+            self.cf.clear()
+            self.handles.clear()
+            db.close()
+            del self.db
+        self._unlock()
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def meta_int(self, name: str, default: int = 0) -> int:
+        value = self.cf["meta"].get(name.encode())
+        return default if value is None else int(_U64.unpack(value)[0])
+
+    @property
+    def last_seq(self) -> int:
+        return self.meta_int("last_seq")
+
+    @property
+    def next_sid(self) -> int:
+        return self.meta_int("next_sid")
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        value = self.cf["batches"].get(batch_id.encode())
+        if value is None:
+            return None
+        return BatchRecord(int(_U64.unpack_from(value, 0)[0]), value[8:].decode())
+
+    def entries(self, after: int = 0) -> Iterator[LogEntry]:
+        """Log entries with sequence > `after`, in order."""
+        it = self.cf["log"].iter()
+        it.seek(seq_key(after + 1))
+        while it.valid():
+            yield LogEntry.decode(it.value())
+            it.next()
+
+    def rejects(self) -> Iterator[dict[str, Any]]:
+        for value in self.cf["rejects"].values():
+            yield json.loads(value)
+
+    def reject_count(self) -> int:
+        return self.meta_int("rejects")
+
+    # -- the one write path -------------------------------------------------------------------
+
+    def commit(self, entries: list[LogEntry], batches: list[tuple[str, int, str]],
+               new_keys: list[tuple[str, int, dict[str, Any]]], rejects: list[dict[str, Any]],
+               next_sid: int) -> None:
+        """Write applied entries, their batch ids, new node ids and attributes, and rejects as
+        one WriteBatch, synced. Returns only when it is durable."""
+        if not self.writable:
+            raise AssertionError("internal: commit on a read-only store")
+        h = self.handles
+        batch = rd.WriteBatch(raw_mode=True)
+        for entry in entries:
+            batch.put(seq_key(entry.seq), entry.encode(), h["log"])
+        for batch_id, seq, digest in batches:
+            batch.put(batch_id.encode(), _U64.pack(seq) + digest.encode(), h["batches"])
+        for key, sid, attributes in new_keys:
+            sid_bytes = sid.to_bytes(4, "big")
+            batch.put(key.encode(), sid_bytes, h["keys"])
+            batch.put(sid_bytes, json.dumps({"key": key, **attributes}).encode(), h["nodes"])
+        count = self.reject_count()
+        for reject in rejects:
+            batch.put(_U64.pack(count), json.dumps(reject).encode(), h["rejects"])
+            count += 1
+        if entries:
+            batch.put(b"last_seq", _U64.pack(entries[-1].seq), h["meta"])
+        batch.put(b"next_sid", _U64.pack(next_sid), h["meta"])
+        batch.put(b"rejects", _U64.pack(count), h["meta"])
+        self.db.write(batch, SYNC_WRITE)
