@@ -109,8 +109,9 @@ class DeltaView:
 
     @property
     def changed(self) -> bool:
-        """True when queries must read the delta (new edges or any retraction)."""
-        return self.n_edges > 0 or self.retracted_edges > 0
+        """True when queries must read the delta (new nodes or edges, or any retraction): the
+        snapshot-only kernel would index past its arrays or follow retracted edges."""
+        return self.n_edges > 0 or self.retracted_edges > 0 or self.n_nodes > self.n_snap
 
     def lookup_new(self, key: str) -> int:
         """Local id of a node the delta added (-1 if none at this view's sequence)."""

@@ -128,10 +128,15 @@ class LiveStore:
     """The writer of a data directory. Thread-safe: any thread may ingest, query or compact."""
 
     def __init__(self, data_dir: Path, *, progress: Progress | None = None,
-                 compact_edges: int = 0, compact_nice: int = 10) -> None:
+                 compact_edges: int = 0, compact_nice: int = 10,
+                 compact_in_process: bool = False) -> None:
+        """`compact_edges` > 0 compacts in the background once the delta holds that many edges.
+        Compaction runs in a child process at `compact_nice`; `compact_in_process` runs it in
+        this process instead (small stores and tests: no interpreter start-up)."""
         self.data_dir = data_dir
         self.store = Store(data_dir, writable=True)
         self._compact_nice = compact_nice
+        self._compact_in_process = compact_in_process
         try:
             self._sweep()
             if not list_snapshots(data_dir):
@@ -350,6 +355,12 @@ class LiveStore:
 
     def _run_compaction(self, base: Path, work: Path, through: int,
                         say: Progress) -> dict[str, Any]:
+        if self._compact_in_process:
+            from index.compact import compact_snapshot  # noqa: PLC0415 - compaction only
+
+            report = compact_snapshot(base, work, self.data_dir, through, progress=say)
+            return {"snapshot": str(report.snapshot), "folded_edges": report.folded_edges,
+                    "seconds": report.seconds}
         command = [sys.executable, "-m", "index.compact", "--data", str(self.data_dir),
                    "--base", str(base), "--work", str(work), "--through", str(through),
                    "--parent", str(os.getpid()), "--nice", str(self._compact_nice)]

@@ -28,7 +28,12 @@ class EdgeFilter:
                 return False
             if self.until is not None and t > self.until:  # type: ignore[operator]
                 return False
-        return not (self.as_of is not None and data["recorded_at"] > self.as_of)  # type: ignore[operator]
+        if self.as_of is not None and data["recorded_at"] > self.as_of:  # type: ignore[operator]
+            return False
+        # A retracted edge is followed only as of a time before its retraction.
+        retracted = data.get("retracted_at")
+        return retracted is None or (self.as_of is not None
+                                     and retracted > self.as_of)  # type: ignore[operator]
 
 
 def genealogy(nodes: Iterable[dict[str, object]], edges: Iterable[dict[str, object]]
