@@ -1,0 +1,302 @@
+"""The durable store on real RocksDB directories and real processes: synced writes, idempotent
+batches, one writer, precise rejections that lose nothing, crash between commit and ack,
+interrupted snapshot publish, corrupt snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import engine
+from engine import Graph
+from index.file_ingest import ingest_files
+from index.ingest import MAX_BATCH_RECORDS, IngestBatch, RetractionRequest
+from index.live import LiveStore
+from index.log import LogEntry
+from index.store import SYNC_WRITE, Store
+from loaders.errors import InvalidInput, TraceError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+NODES = pl.DataFrame({"key": ["lot:1", "wo:1", "sn:1", "sn:2", "case:1"],
+                      "kind": ["lot", "work_order", "serial", "serial", "logistic_unit"]})
+EDGES = pl.DataFrame({"src": ["lot:1", "wo:1", "wo:1", "sn:1", "sn:2"],
+                      "dst": ["wo:1", "sn:1", "sn:2", "case:1", "case:1"],
+                      "kind": ["consumed", "produced", "produced", "packed", "packed"],
+                      "event_time": ["2025-03-01T08:00:00Z"] * 5})
+
+
+def _graph(live: LiveStore) -> Graph:
+    return Graph(live.view().snapshot, live.view)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+                          text=True, env=env or ENV, timeout=300, check=False)
+
+
+def _write_csv(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    NODES.write_csv(folder / "nodes.csv")
+    EDGES.write_csv(folder / "edges.csv")
+    return folder / "nodes.csv", folder / "edges.csv"
+
+
+class _SpyDb:
+    """The real Rdict, recording the options of every WriteBatch write."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.write_options: list[Any] = []
+
+    def write(self, batch: Any, options: Any = None) -> None:
+        self.write_options.append(options)
+        self._db.write(batch, options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_the_ingest_write_path_syncs(tmp_path: Path) -> None:
+    assert SYNC_WRITE.sync is True
+    with LiveStore(tmp_path / "data") as live:
+        spy = _SpyDb(live.store.db)
+        live.store.db = spy
+        ack = live.ingest(IngestBatch("mes", 1, NODES, EDGES))
+        assert ack.outcome == "applied"
+        assert spy.write_options, "the batch was written through Rdict.write"
+        assert all(o is not None and o.sync for o in spy.write_options)
+
+
+def test_acknowledged_batches_are_visible_and_idempotent(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _graph(live)
+        ack = live.ingest(IngestBatch("mes", 1, NODES, EDGES))
+        assert (ack.outcome, ack.nodes, ack.edges) == ("applied", 5, 5)
+        # Visible the moment it is acknowledged.
+        assert set(graph.trace("lot:1").column("key").to_pylist()) == {
+            "wo:1", "sn:1", "sn:2", "case:1"}
+        again = live.ingest(IngestBatch("mes", 1, NODES, EDGES))
+        assert (again.outcome, again.seq) == ("duplicate", ack.seq)
+        assert "already applied" in again.message
+        reused = live.ingest(IngestBatch("mes", 1, NODES, EDGES.head(2)))
+        assert reused.outcome == "rejected"
+        assert "different content" in reused.errors[0].reason
+        assert graph.edge_count == 5
+    with LiveStore(tmp_path / "data") as live:  # the batch id survives a restart
+        assert live.ingest(IngestBatch("mes", 1, NODES, EDGES)).outcome == "duplicate"
+        assert _graph(live).edge_count == 5
+
+
+def test_a_second_writer_fails_at_once(tmp_path: Path) -> None:
+    nodes, edges = _write_csv(tmp_path / "in")
+    with LiveStore(tmp_path / "data"):
+        result = _cli("ingest", "--data", str(tmp_path / "data"), str(nodes), str(edges))
+        assert result.returncode == 1
+        assert "already open for writing by pid" in result.stderr
+        assert str(os.getpid()) in result.stderr
+        # Readers need no lock.
+        assert _cli("stats", "--data", str(tmp_path / "data")).returncode == 0
+
+
+def _reasons(ack: Any) -> list[tuple[str, int, str, str]]:
+    return [(e.table, e.row, e.field, e.reason) for e in ack.errors]
+
+
+def test_bad_records_get_precise_errors_and_are_kept(tmp_path: Path) -> None:
+    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    with LiveStore(tmp_path / "data") as live:
+        assert live.ingest(IngestBatch("mes", 1, NODES, EDGES)).outcome == "applied"
+        nodes = pl.DataFrame({"key": ["ok:1", "bad key", "lot:1", "x:1"],
+                              "kind": ["serial", "serial", "serial", "gizmo"]})
+        edges = pl.DataFrame({
+            "src": ["lot:1", "lot:1", "lot:1", "lot:1", "nope:1", "lot:1"],
+            "dst": ["ok:1", "sn:1", "sn:1", "sn:1", "sn:1", "lot:1"],
+            "kind": ["consumed", "consumd", "consumed", "consumed", "consumed", "consumed"],
+            "event_time": ["2025-01-01", "2025-01-01", future, "1969-12-31", None, None],
+        })
+        ack = live.ingest(IngestBatch("mes", 2, nodes, edges))
+        assert ack.outcome == "rejected"
+        reasons = _reasons(ack)
+        assert ("nodes", 2, "key", "key contains whitespace or a control character") in reasons
+        assert any(r[:3] == ("nodes", 3, "key") and "already exists as a lot" in r[3]
+                   for r in reasons)
+        assert any(r[:3] == ("nodes", 4, "kind") and "unknown node kind 'gizmo'" in r[3]
+                   for r in reasons)
+        assert any(r[:3] == ("edges", 2, "kind") and "unknown edge kind 'consumd'" in r[3]
+                   for r in reasons)
+        assert ("edges", 3, "event_time", "event_time is in the future") in reasons
+        assert ("edges", 4, "event_time", "event_time is before 1970") in reasons
+        assert any(r[:3] == ("edges", 5, "src") and "unknown node 'nope:1'" in r[3]
+                   for r in reasons)
+        assert ("edges", 6, "dst", "self-loop: source and destination are the same node") in \
+            reasons
+        # Whole batch or nothing: ok:1 and its edge were not applied.
+        graph = _graph(live)
+        with pytest.raises(TraceError, match="unknown node key 'ok:1'"):
+            graph.trace("ok:1")
+        # The same batch under the apply-valid policy applies what is valid.
+        partial = live.ingest(IngestBatch("mes", 3, nodes, edges, policy="valid"))
+        assert (partial.outcome, partial.nodes, partial.edges) == ("applied", 1, 1)
+        assert graph.trace("ok:1", "upstream").column("key").to_pylist() == ["lot:1"]
+        kept = list(live.store.rejects())
+        assert len(kept) == 2 * len(reasons)
+        first = kept[0]
+        assert first["batch"] == "mes/2"
+        assert first["reason"] == reasons[0][3]
+        records = [json.loads(r["record"]) for r in kept if r["batch"] == "mes/2"]
+        assert {"key": "bad key", "kind": "serial"} in records  # the rejected row itself
+        assert {"src": "lot:1", "dst": "sn:1", "kind": "consumd",
+                "event_time": "2025-01-01"} in records
+
+
+def test_oversize_empty_and_malformed_batches(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        big = pl.DataFrame({"key": [f"sn:{i}" for i in range(MAX_BATCH_RECORDS + 1)],
+                            "kind": ["serial"] * (MAX_BATCH_RECORDS + 1)})
+        ack = live.ingest(IngestBatch("mes", 1, big))
+        assert ack.outcome == "rejected"
+        assert f"at most {MAX_BATCH_RECORDS:,} per batch" in ack.errors[0].reason
+        assert live.ingest(IngestBatch("mes", 2)).errors[0].reason == "batch is empty"
+        bad_source = live.ingest(IngestBatch("has space", 1, NODES))
+        assert bad_source.errors[0].field == "source"
+        no_dst = live.ingest(IngestBatch("mes", 3, None, EDGES.drop("dst")))
+        assert no_dst.errors[0].field == "dst"
+        assert "lack required column" in no_dst.errors[0].reason
+        retraction = live.ingest(IngestBatch("mes", 4, retractions=[
+            RetractionRequest("lot:1", "wo:1", "consumed", "  ")]))
+        assert retraction.errors[0].reason == "a retraction needs a reason"
+        assert live.last_seq == 0  # nothing was applied
+        assert len(list(live.store.rejects())) == 5
+
+
+def test_a_wrong_typed_parquet_column_is_rejected_per_row(tmp_path: Path) -> None:
+    nodes, _ = _write_csv(tmp_path / "in")
+    edges = tmp_path / "in" / "edges.parquet"
+    pq.write_table(pa.table({"src": ["lot:1", "wo:1"], "dst": ["wo:1", "sn:1"],
+                             "kind": ["consumed", "produced"],
+                             "event_time": pa.array([True, False])}), edges)
+    with LiveStore(tmp_path / "data") as live:
+        report = ingest_files(live, [nodes, edges])
+        assert report.batches["rejected"] == 1
+        assert report.rejected_records == 2
+        assert all("event_time is not a timestamp" in p for p in report.problems)
+        assert "edges.parquet row 1" in report.problems[0]
+
+
+def test_a_crash_between_commit_and_ack_leaves_one_copy(tmp_path: Path) -> None:
+    nodes, edges = _write_csv(tmp_path / "in")
+    data = tmp_path / "data"
+    crashing = {**ENV, "TRACEGRAPH_FAULTS": "after-commit"}
+    first = _cli("ingest", "--data", str(data), str(nodes), str(edges), env=crashing)
+    assert first.returncode == 137, first.stderr  # died after the commit, before any ack
+    second = _cli("ingest", "--data", str(data), str(nodes), str(edges))
+    assert second.returncode == 0, second.stderr
+    assert "batches already applied (duplicates) │ 1" in second.stdout
+    store = Store(data, writable=False)
+    try:
+        entries = list(store.entries())
+    finally:
+        store.close()
+    assert [e.batch.split("@")[0] for e in entries] == ["nodes.csv", "edges.csv"]
+    graph = engine.open(data)
+    assert graph.edge_count == EDGES.height
+    assert graph.stats()["edges_by_kind"] == {"consumed": 1, "packed": 2, "produced": 2}
+
+
+def _expected(graph: Graph) -> dict[str, list[str]]:
+    return {key: sorted(graph.trace(key, direction).column("key").to_pylist())
+            for key in ("lot:1", "case:1") for direction in ("downstream", "upstream")}
+
+
+@pytest.mark.parametrize("step", ["compact-start", "publish-files", "publish-manifest",
+                                  "publish-rename", "publish-done"])
+def test_compaction_killed_at_any_step_leaves_a_loadable_store(tmp_path: Path,
+                                                               step: str) -> None:
+    nodes, edges = _write_csv(tmp_path / "in")
+    data = tmp_path / "data"
+    assert _cli("ingest", "--data", str(data), str(nodes), str(edges)).returncode == 0
+    expected = _expected(engine.open(data))
+    killed = _cli("compact", "--data", str(data),
+                  env={**ENV, "TRACEGRAPH_FAULTS": step})
+    # compact-start dies in the CLI process itself; publish steps die in the compaction child.
+    assert killed.returncode != 0
+    assert _expected(engine.open(data)) == expected
+    with LiveStore(data) as live:  # the writer sweeps what was left half-done
+        assert _expected(_graph(live)) == expected
+        assert not list((data / "snapshots").glob(".tmp-*"))
+        live.ingest(IngestBatch("after", 1, retractions=[
+            RetractionRequest("sn:1", "case:1", "packed", "wrong case")]))
+        live.compact()
+        assert "sn:1" not in _graph(live).trace("case:1", "upstream").column("key").to_pylist()
+
+
+def test_a_corrupt_newest_snapshot_falls_back_and_replays(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveStore(data, compact_in_process=True) as live:
+        live.ingest(IngestBatch("mes", 1, NODES, EDGES))
+        live.compact()
+        expected = _expected(_graph(live))
+    newest = sorted((data / "snapshots").iterdir())[-1]
+    target = newest / "down.arrow"
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size, wrong content: only the checksum can tell
+    target.write_bytes(bytes(raw))
+    graph = engine.open(data, verify="full")
+    assert graph.snapshot.version == 1  # the empty first snapshot, plus the replayed log
+    assert _expected(graph) == expected
+
+
+def test_build_refuses_a_store_directory(tmp_path: Path) -> None:
+    nodes, edges = _write_csv(tmp_path / "in")
+    data = tmp_path / "data"
+    assert _cli("ingest", "--data", str(data), str(nodes), str(edges)).returncode == 0
+    result = _cli("build", "--nodes", str(nodes), "--edges", str(edges), "--data", str(data))
+    assert result.returncode == 1
+    assert "holds a live store" in result.stderr
+
+
+def test_a_built_directory_is_adopted_and_extended(tmp_path: Path) -> None:
+    nodes, edges = _write_csv(tmp_path / "in")
+    data = tmp_path / "data"
+    assert _cli("build", "--nodes", str(nodes), "--edges", str(edges), "--data",
+                str(data)).returncode == 0
+    more = tmp_path / "more.csv"
+    pl.DataFrame({"src": ["case:1"], "dst": ["sn:2"], "kind": ["reworked"]}).write_csv(more)
+    extra_nodes = tmp_path / "more-nodes.csv"
+    pl.DataFrame({"key": ["pallet:1"], "kind": ["logistic_unit"]}).write_csv(extra_nodes)
+    pallet = tmp_path / "pallet.csv"
+    pl.DataFrame({"src": ["case:1"], "dst": ["pallet:1"], "kind": ["packed"]}).write_csv(pallet)
+    result = _cli("ingest", "--data", str(data), str(extra_nodes), str(pallet))
+    assert result.returncode == 0, result.stderr
+    graph = engine.open(data)
+    assert "pallet:1" in graph.trace("lot:1").column("key").to_pylist()
+    assert graph.node_count == NODES.height + 1
+
+
+def test_log_entries_round_trip() -> None:
+    entry = LogEntry(seq=7, batch="a/1", writer="w", recorded_at=123,
+                     nodes=pa.table({"sid": pa.array([1], pa.int32())}),
+                     edges=pa.table({"src": pa.array([1], pa.int32())}))
+    again = LogEntry.decode(entry.encode())
+    assert (again.seq, again.batch, again.writer, again.recorded_at) == (7, "a/1", "w", 123)
+    assert again.nodes.equals(entry.nodes)
+    assert again.edges.equals(entry.edges)
+
+
+def test_ingest_needs_files_it_understands(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.csv"
+    pl.DataFrame({"a": [1]}).write_csv(odd)
+    with LiveStore(tmp_path / "data") as live, pytest.raises(InvalidInput,
+                                                             match="neither a node table"):
+        ingest_files(live, [odd])
