@@ -43,17 +43,12 @@ _TS = pa.timestamp("us", tz="UTC")
 def export_delta(delta: Delta, work: Path) -> None:
     """Write what the delta adds to `work`: nodes.arrow, edges.arrow, retracted.arrow."""
     work.mkdir(parents=True, exist_ok=True)
-    rows = delta.new_node_rows()
-    write_ipc(work / "nodes.arrow", pa.table({
-        "sid": pa.array(np.arange(delta.n_snap, delta.n_nodes, dtype=np.int32)),
-        "key": pa.array([r["key"] for r in rows], pa.large_string()),
-        "kind": pa.array([r["kind"] for r in rows], pa.string()),
-        "product": pa.array([r.get("product") for r in rows], pa.string()),
-        "quantity": pa.array([r.get("quantity") for r in rows], pa.float64()),
-        "uom": pa.array([r.get("uom") for r in rows], pa.string()),
-        "created_at": pa.array([r.get("created_at") for r in rows], _TS),
-    }))
+    nodes = delta.new_nodes()
+    write_ipc(work / "nodes.arrow", nodes.set_column(
+        nodes.schema.get_field_index("created_at"), "created_at",
+        nodes.column("created_at").cast(_TS)))
     columns = delta.edge_columns()
+    event_ids, sources, source_rows = delta.provenance()
     kind_names = np.array(delta.edge_kinds, dtype=object)
     write_ipc(work / "edges.arrow", pa.table({
         "src": pa.array(delta.sid_of_local(columns["src"])),
@@ -64,9 +59,9 @@ def export_delta(delta: Delta, work: Path) -> None:
         "recorded_at": pa.array(columns["recorded_at"]),
         "retracted_at": pa.array(columns["retracted_at"]),
         "quantity": pa.array(columns["quantity"]),
-        "event_id": pa.array(delta.event_ids[: delta.n_edges], pa.string()),
-        "source": pa.array(delta.sources[: delta.n_edges], pa.string()),
-        "source_row": pa.array(np.asarray(delta.source_rows[: delta.n_edges], dtype=np.int64)),
+        "event_id": event_ids,
+        "source": sources,
+        "source_row": pa.array(source_rows),
     }))
     positions, times = delta.snapshot_retractions()
     write_ipc(work / "retracted.arrow", pa.table({"down": positions, "retracted_at": times}))

@@ -20,6 +20,7 @@ moment, so an older view still follows an edge retracted after it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from numba import njit
 
-from index.log import LogEntry
+from index.key_table import GrowingKeyTable, fill_misses
+from index.log import NODE_LOG_SCHEMA, LogEntry
 from index.snapshot import Snapshot
 from loaders.errors import InvalidInput
 
@@ -100,8 +103,8 @@ class DeltaView:
     down: LiveArrays
     up: LiveArrays
     retracted_edges: int
-    _new_keys: dict[str, int] = field(repr=False)
-    _new_nodes: list[dict[str, Any]] = field(repr=False)
+    key_slots: Array = field(repr=False)
+    _node_chunks: tuple[tuple[int, pa.Table], ...] = field(repr=False)
 
     @property
     def n_snap(self) -> int:
@@ -113,17 +116,33 @@ class DeltaView:
         snapshot-only kernel would index past its arrays or follow retracted edges."""
         return self.n_edges > 0 or self.retracted_edges > 0 or self.n_nodes > self.n_snap
 
+    def resolve_new(self, keys: pa.Array, out: Array) -> None:
+        """Fill the negative entries of `out` with local ids of nodes the delta added (at this
+        view's sequence; -1 where none)."""
+        missing = out < 0
+        new = np.where(missing, -1, 0)
+        fill_misses(self.key_offsets, self.key_data, self.key_slots, keys, new)
+        # A key added after this view was taken is not there yet.
+        visible = missing & (new >= 0) & (new < self.n_nodes - self.n_snap)
+        out[visible] = self.n_snap + new[visible]
+
     def lookup_new(self, key: str) -> int:
         """Local id of a node the delta added (-1 if none at this view's sequence)."""
-        local = self._new_keys.get(key, -1)
-        return local if local < self.n_nodes else -1
+        out = np.full(1, -1, dtype=np.int64)
+        self.resolve_new(pa.array([key], pa.large_string()), out)
+        return int(out[0])
 
     def new_node(self, local: int) -> dict[str, Any]:
-        return dict(self._new_nodes[local - self.n_snap])
-
-    def new_keys_near(self, key: str) -> list[str]:
-        return [k for k, v in self._new_keys.items() if v < self.n_nodes and k.startswith(
-            key[: max(len(key) - 4, 1)])][:3]
+        """Attributes of a node the delta added: key, kind, product, quantity, uom,
+        created_at."""
+        starts = [start for start, _ in self._node_chunks]
+        i = bisect.bisect_right(starts, local) - 1
+        start, chunk = self._node_chunks[i]
+        row: dict[str, Any] = chunk.slice(local - start, 1).to_pylist()[0]
+        created = row.pop("created_at")
+        row.pop("sid", None)
+        row["created_at"] = _time_or_none(created)
+        return row
 
 
 class Delta:
@@ -140,10 +159,8 @@ class Delta:
         self._edge_kind_code = {name: i for i, name in enumerate(self.edge_kinds)}
         self.n_nodes = n
         self._node_kind = _grow(snapshot.node_kind, n + 1024)
-        self._key_offsets = np.zeros(1025, dtype=np.int64)
-        self._key_data = np.empty(1 << 16, dtype=np.uint8)
-        self._new_keys: dict[str, int] = {}
-        self._new_nodes: list[dict[str, Any]] = []
+        self._keys = GrowingKeyTable()  # keys of new nodes; id i is local n_snap + i
+        self._node_chunks: list[tuple[int, pa.Table]] = []  # (first local id, log node rows)
         self._head = {d: np.full(n + 1024, -1, dtype=np.int32) for d in ("down", "up")}
         self._last = np.empty(n + 1024, dtype=np.int32)
         self._seen = np.zeros(n + 1024, dtype=np.uint32)
@@ -158,9 +175,8 @@ class Delta:
         self._ret = np.full(cap, NEVER, dtype=np.int64)
         self._next = {d: np.full(cap, -1, dtype=np.int32) for d in ("down", "up")}
         self._qty = np.empty(cap, dtype=np.float64)
-        self.event_ids: list[str | None] = []
-        self.sources: list[str] = []
-        self.source_rows: list[int] = []
+        # Provenance, per applied batch: (batch id, event_id column, edge count).
+        self._provenance: list[tuple[str, pa.Array, int]] = []
         self._retracted = {
             "down": self._snapshot_retractions(snapshot.retracted_down),
             "up": self._snapshot_retractions(snapshot.retracted_up, by_up=True),
@@ -201,12 +217,22 @@ class Delta:
 
     def lookup(self, keys: Sequence[str]) -> Array:
         """Local ids of keys (-1 where unknown), snapshot first, then the delta's new nodes."""
-        ids = self.snapshot.keys.lookup(keys) if self.n_snap else np.full(len(keys), -1,
-                                                                           dtype=np.int32)
-        missing = np.flatnonzero(ids < 0)
-        for i in missing.tolist():
-            ids[i] = self._new_keys.get(keys[i], -1)
-        return ids
+        return self.resolve(pa.array(list(keys), pa.large_string()))
+
+    def resolve(self, keys: pa.Array) -> Array:
+        """`lookup` for an Arrow string column without nulls, all in numba hash probes."""
+        if keys.type != pa.large_string():
+            keys = keys.cast(pa.large_string())
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if self.n_snap:
+            table = self.snapshot.keys.table
+            fill_misses(table.offsets, table.data, table.slots, keys, out)
+        if self._keys.count and (out < 0).any():
+            offsets, data, slots = self._keys.arrays()
+            new = np.where(out < 0, -1, 0)
+            fill_misses(offsets, data, slots, keys, new)
+            out = np.where((out < 0) & (new >= 0), self.n_snap + new, out)
+        return out
 
     def node_kind_code(self, name: str) -> int:
         code = self._node_kind_code.get(name)
@@ -228,12 +254,13 @@ class Delta:
 
     # -- writes (the writer thread only) ------------------------------------------------------
 
-    def add_nodes(self, sids: Array, keys: Sequence[str], kinds: Sequence[str],
-                  attributes: Sequence[dict[str, Any]]) -> None:
-        """Append new nodes; their sids must continue the sequence (n_nodes, n_nodes + 1, ...)."""
-        count = len(keys)
+    def add_nodes(self, nodes: pa.Table) -> None:
+        """Append new nodes (log rows: sid, key, kind, product, quantity, uom, created_at);
+        their sids must continue the sequence (n_nodes, n_nodes + 1, ...)."""
+        count = nodes.num_rows
         if count == 0:
             return
+        sids = nodes.column("sid").to_numpy()
         if int(sids[0]) != self.n_nodes or int(sids[-1]) != self.n_nodes + count - 1:
             raise AssertionError(f"internal: new sids {sids[0]}.. do not follow {self.n_nodes}")
         total = self.n_nodes + count
@@ -242,28 +269,17 @@ class Delta:
             self._head = {d: _grow(h, total, -1) for d, h in self._head.items()}
             self._last = _grow(self._last, total)
             self._seen = _grow(self._seen, total, 0)
-        codes = np.array([self.node_kind_code(k) for k in kinds], dtype=np.int8)
-        self._node_kind[self.n_nodes: total] = codes
-        encoded = [k.encode() for k in keys]
-        first = self.n_nodes - self.n_snap
-        if first + count + 1 > len(self._key_offsets):
-            self._key_offsets = _grow(self._key_offsets, first + count + 1)
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=count)
-        base = int(self._key_offsets[first])
-        ends = base + np.cumsum(lengths)
-        if int(ends[-1]) > len(self._key_data):
-            self._key_data = _grow(self._key_data, int(ends[-1]))
-        self._key_data[base: int(ends[-1])] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        self._key_offsets[first + 1: first + count + 1] = ends
-        for i, (key, attrs) in enumerate(zip(keys, attributes, strict=True)):
-            self._new_keys[key] = self.n_nodes + i
-            self._new_nodes.append({"key": key, "kind": kinds[i], **attrs})
+        kinds = nodes.column("kind").combine_chunks().dictionary_encode()
+        codes = np.array([self.node_kind_code(k) for k in kinds.dictionary.to_pylist()],
+                         dtype=np.int8)
+        self._node_kind[self.n_nodes: total] = codes[kinds.indices.to_numpy()]
+        self._keys.add(nodes.column("key").combine_chunks())
+        self._node_chunks.append((self.n_nodes, nodes))
         self.n_nodes = total
         self._view = None
 
-    def add_edges(self, src: Array, dst: Array, kinds: Sequence[str] | Array,
-                  event_time: Array, recorded_at: Array, quantity: Array,
-                  event_id: Sequence[str | None], source: str) -> None:
+    def add_edges(self, src: Array, dst: Array, kinds: pa.Array, event_time: Array,
+                  recorded_at: Array, quantity: Array, event_id: pa.Array, source: str) -> None:
         """Append edges between local ids (every id < n_nodes). `kinds` are names."""
         count = len(src)
         if count == 0:
@@ -275,18 +291,16 @@ class Delta:
             self._rec, self._qty = _grow(self._rec, total), _grow(self._qty, total)
             self._ret = _grow(self._ret, total, NEVER)
             self._next = {d: _grow(a, total, -1) for d, a in self._next.items()}
-        names = list(kinds)
-        lookup = {name: self.edge_kind_code(name) for name in set(names)}
+        encoded = kinds.dictionary_encode()
+        codes = np.array([self.edge_kind_code(k) for k in encoded.dictionary.to_pylist()],
+                         dtype=np.uint8)
         self._src[start:total] = src
         self._dst[start:total] = dst
-        self._kind[start:total] = np.fromiter((lookup[k] for k in names), dtype=np.uint8,
-                                              count=count)
+        self._kind[start:total] = codes[encoded.indices.to_numpy()]
         self._time[start:total] = event_time
         self._rec[start:total] = recorded_at
         self._qty[start:total] = quantity
-        self.event_ids.extend(event_id)
-        self.sources.extend([source] * count)
-        self.source_rows.extend(range(count))
+        self._provenance.append((source, event_id, count))
         for direction, ends in (("down", self._src), ("up", self._dst)):
             self._epoch += 1
             _chain(self._head[direction], self._next[direction], ends, start, count,
@@ -381,10 +395,11 @@ class Delta:
                 snapshot=self.snapshot, seq=self.seq, n_nodes=self.n_nodes,
                 n_edges=self.n_edges, node_kind=self._node_kind,
                 node_kinds=tuple(self.node_kinds), edge_kinds=tuple(self.edge_kinds),
-                key_offsets=self._key_offsets, key_data=self._key_data,
+                key_offsets=self._keys.offsets, key_data=self._keys.data,
+                key_slots=self._keys.slots,
                 down=arrays("down", self._dst), up=arrays("up", self._src),
                 retracted_edges=self.retracted_edges,
-                _new_keys=self._new_keys, _new_nodes=self._new_nodes,
+                _node_chunks=tuple(self._node_chunks),
             )
         return self._view
 
@@ -405,32 +420,41 @@ class Delta:
         r = self._retracted["down"]
         return r.pos.copy(), r.time.copy()
 
-    def new_node_rows(self) -> list[dict[str, Any]]:
-        return list(self._new_nodes)
+    def new_nodes(self) -> pa.Table:
+        """The nodes the delta added, as log rows (sid, key, kind, product, quantity, uom,
+        created_at in microseconds), in id order."""
+        if not self._node_chunks:
+            return NODE_LOG_SCHEMA.empty_table()
+        return pa.concat_tables([chunk for _, chunk in self._node_chunks])
+
+    def provenance(self) -> tuple[pa.Array, pa.Array, Array]:
+        """Per delta edge: event_id, source (batch id) and row within its batch."""
+        if not self._provenance:
+            return (pa.array([], pa.string()), pa.array([], pa.string()),
+                    np.zeros(0, dtype=np.int64))
+        event_ids = pa.concat_arrays([ids.cast(pa.string()) for _, ids, _ in self._provenance])
+        sources = pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(np.arange(len(self._provenance), dtype=np.int32),
+                               [n for _, _, n in self._provenance])),
+            pa.array([name for name, _, _ in self._provenance], pa.string()))
+        rows = np.concatenate([np.arange(n, dtype=np.int64) for _, _, n in self._provenance])
+        return event_ids, sources.cast(pa.string()), rows
 
 
 def apply_entry(delta: Delta, entry: LogEntry) -> int:
     """Apply one log entry (acknowledged or replayed) to the delta; returns edges retracted."""
-    nodes = entry.nodes
-    if nodes.num_rows:
-        columns = nodes.to_pydict()
-        attributes = [
-            {"product": columns["product"][i], "quantity": columns["quantity"][i],
-             "uom": columns["uom"][i], "created_at": _time_or_none(columns["created_at"][i])}
-            for i in range(nodes.num_rows)
-        ]
-        delta.add_nodes(np.asarray(columns["sid"], dtype=np.int64), columns["key"],
-                        columns["kind"], attributes)
+    if entry.nodes.num_rows:
+        delta.add_nodes(entry.nodes)
     edges = entry.edges
     if edges.num_rows:
         delta.add_edges(
             delta.local_of_sid(edges.column("src").to_numpy()),
             delta.local_of_sid(edges.column("dst").to_numpy()),
-            edges.column("kind").to_pylist(),
+            edges.column("kind").combine_chunks(),
             edges.column("event_time").to_numpy(),
             edges.column("recorded_at").to_numpy(),
             edges.column("quantity").to_numpy(zero_copy_only=False),
-            edges.column("event_id").to_pylist(),
+            edges.column("event_id").combine_chunks(),
             entry.batch,
         )
     retracted = 0

@@ -142,3 +142,79 @@ class KeyTable:
                    keys.null_count > 0, out[position: position + len(keys)])
             position += len(keys)
         return out
+
+
+@njit(nogil=True, cache=True)
+def _insert(offsets: Array, data: Array, slots: Array, start: int,
+            end: int) -> None:  # pragma: no cover - numba
+    """Insert keys start..end-1 (their bytes already in data); keys are known to be new."""
+    mask = np.uint64(len(slots) - 1)
+    for node in range(start, end):
+        slot = _hash(data, offsets[node], offsets[node + 1]) & mask
+        while slots[slot] >= 0:
+            slot = (slot + np.uint64(1)) & mask
+        slots[slot] = node
+
+
+@njit(nogil=True, cache=True)
+def _probe_serial(offsets: Array, data: Array, slots: Array, probe_offsets: Array,
+                  probe_data: Array, out: Array) -> None:  # pragma: no cover - numba
+    """out[i] = id of the i-th probe key where out[i] < 0 on entry (a second table fills the
+    misses of a first); -1 stays where this table has no such key either."""
+    if len(slots) == 0:
+        return
+    for i in range(len(out)):
+        if out[i] < 0:
+            out[i] = _find(offsets, data, slots, probe_data, probe_offsets[i],
+                           probe_offsets[i + 1])
+
+
+def fill_misses(offsets: Array, data: Array, slots: Array, keys: pa.Array, out: Array) -> None:
+    """Look up, in a table given by its arrays, the keys of `keys` (large_string, no nulls)
+    whose `out` entry is negative."""
+    probe_offsets, probe_data = string_buffers(keys)
+    _probe_serial(offsets, data, slots, probe_offsets, probe_data, out)
+
+
+class GrowingKeyTable:
+    """An append-only key -> id table (ids 0, 1, ... in insertion order) for keys that arrive
+    while queries run. One writer appends; readers use `arrays()` taken at one moment and ignore
+    ids at or beyond the count they saw. Bytes and offsets are written before the slots that
+    point at them, in separate calls, so a reader never finds a slot whose key is not there."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.offsets = np.zeros(1025, dtype=np.int64)
+        self.data = np.empty(1 << 16, dtype=np.uint8)
+        self.slots = np.full(2048, -1, dtype=np.int32)
+
+    def arrays(self) -> tuple[Array, Array, Array]:
+        return self.offsets, self.data, self.slots
+
+    def add(self, keys: pa.Array) -> int:
+        """Append new, distinct keys; returns the id of the first."""
+        keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
+        first, n = self.count, len(keys)
+        probe_offsets, probe_data = string_buffers(keys)
+        base = int(self.offsets[first])
+        size = int(probe_offsets[n] - probe_offsets[0])
+        moved = False  # reallocated arrays need new slots too: old views keep a matching set
+        if first + n + 1 > len(self.offsets):
+            grown = np.zeros(max(2 * len(self.offsets), first + n + 1), dtype=np.int64)
+            grown[: first + 1] = self.offsets[: first + 1]
+            self.offsets, moved = grown, True
+        if base + size > len(self.data):
+            grown_data = np.empty(max(2 * len(self.data), base + size), dtype=np.uint8)
+            grown_data[:base] = self.data[:base]
+            self.data, moved = grown_data, True
+        self.data[base: base + size] = probe_data[probe_offsets[0]: probe_offsets[n]]
+        self.offsets[first + 1: first + n + 1] = base + (probe_offsets[1:] - probe_offsets[0])
+        if moved or 2 * (first + n) > len(self.slots):
+            slots = np.full(max(len(self.slots), 1 << (2 * (first + n)).bit_length()), -1,
+                            dtype=np.int32)
+            _insert(self.offsets, self.data, slots, 0, first + n)
+            self.slots = slots  # a new array: views taken before keep the old one
+        else:
+            _insert(self.offsets, self.data, self.slots, first, first + n)
+        self.count = first + n
+        return first

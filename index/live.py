@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
@@ -50,7 +51,7 @@ from index.ingest import (
     to_micros,
     validate_group,
 )
-from index.key_table import KeyTable
+from index.key_table import KeyTable, fill_misses
 from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, LogEntry, Retraction
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
@@ -60,6 +61,7 @@ from loaders.schema import EDGE_KINDS, NODE_KINDS
 __all__ = ["CompactionError", "LiveStore", "open_view"]
 
 log = logging.getLogger(__name__)
+Array = npt.NDArray[Any]
 Progress = Callable[[str], None]
 GROUP_RECORDS = 200_000  # most records one group commit takes
 KEEP_SNAPSHOTS = 2  # the newest and one fallback; older ones go once no reader holds them
@@ -248,11 +250,11 @@ class LiveStore:
         checked = validate_group([batches[i] for i in live], now) if live else []
         known_nodes = set(NODE_KINDS) | set(delta.node_kinds)
         known_edges = set(EDGE_KINDS) | set(delta.edge_kinds)
-        group_new: dict[str, tuple[int, str]] = {}
+        group_new: list[_NewNodes] = []
         next_sid, seq = self._next_sid, self._last_seq
         entries: list[LogEntry] = []
         batch_rows: list[tuple[str, int, str]] = []
-        new_keys: list[tuple[str, int, dict[str, Any]]] = []
+        new_keys: list[tuple[list[str], list[int]]] = []
         for i, check in zip(live, checked, strict=True):
             batch = batches[i]
             errors = check.errors
@@ -267,15 +269,16 @@ class LiveStore:
                 continue
             seq += 1
             next_sid = plan.next_sid
-            group_new.update(plan.new)
+            if plan.new is not None:
+                group_new.append(plan.new)
             entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
                                     recorded_at=now_us, nodes=nodes, edges=edges,
                                     retractions=tuple(retractions), digest=digests[i]))
             batch_rows.append((batch.batch_id, seq, digests[i]))
             seen[batch.batch_id] = (seq, digests[i])
-            for row in nodes.to_pylist():
-                new_keys.append((row["key"], row["sid"], {
-                    k: row[k] for k in ("kind", "product", "quantity", "uom", "created_at")}))
+            if nodes.num_rows:
+                new_keys.append((nodes.column("key").to_pylist(),
+                                 nodes.column("sid").to_pylist()))
             self._keep_rejects(batch, errors, rejects, now)
             acks[i] = Ack(batch.batch_id, "applied", seq, nodes.num_rows, edges.num_rows,
                           retracted, tuple(errors),
@@ -462,94 +465,123 @@ def _record(batch: IngestBatch, error: RecordError) -> str:
     return json.dumps({k: None if v is None else str(v) for k, v in row.items()})
 
 
-class _Plan:
-    """Resolves one batch against the store, the delta and earlier batches of its group."""
+class _NewNodes:
+    """Nodes created by one accepted batch of a group: a hash table of their keys, their sids
+    and kinds, so later records of the group resolve them without the delta."""
 
-    def __init__(self, delta: Delta, group_new: dict[str, tuple[int, str]], next_sid: int,
+    def __init__(self, keys: pa.Array, sids: Array, kinds: pa.Array) -> None:
+        self.table = KeyTable(keys)
+        self.sids = sids
+        self.kinds = kinds
+
+    def fill(self, keys: pa.Array, sids: Array, kinds: Array | None = None) -> None:
+        """Fill sids (and kind names) of `keys` still unresolved (-1) in `sids`."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        fill_misses(self.table.offsets, self.table.data, self.table.slots, keys, found)
+        hit = (sids < 0) & (found >= 0)
+        sids[hit] = self.sids[found[hit]]
+        if kinds is not None and hit.any():
+            kinds[hit] = np.asarray(self.kinds.take(pa.array(found[hit])).to_pylist(),
+                                    dtype=object)
+
+
+class _Plan:
+    """Resolves one batch against the store, the delta and earlier batches of its group. All
+    per-record work is vectorised (numba hash probes, numpy masks); Python runs per error."""
+
+    def __init__(self, delta: Delta, group_new: list[_NewNodes], next_sid: int,
                  known_nodes: set[str], known_edges: set[str]) -> None:
         self.delta = delta
         self.group_new = group_new
         self.next_sid = next_sid
         self.known_nodes = known_nodes
         self.known_edges = known_edges
-        self.new: dict[str, tuple[int, str]] = {}
+        self.new: _NewNodes | None = None
 
-    def _existing_kind(self, local: int) -> str:
-        return self.delta.node_kinds[int(self.delta.view().node_kind[local])]
+    def _resolve(self, keys: pa.Array, kinds: Array | None = None) -> Array:
+        """Stable ids of keys (-1 where unknown): the store (snapshot + delta), this batch's
+        new nodes, then the group's. With `kinds`, also each found node's kind name."""
+        local = self.delta.resolve(keys)
+        sids = np.where(local >= 0, self.delta.sid_of_local(np.maximum(local, 0)), -1)
+        if kinds is not None and (local >= 0).any():
+            view = self.delta.view()
+            names = np.asarray(view.node_kinds, dtype=object)
+            kinds[local >= 0] = names[view.node_kind[local[local >= 0]]]
+        for new in ([self.new] if self.new else []) + self.group_new[::-1]:
+            if (sids < 0).any():
+                new.fill(keys, sids, kinds)
+        return sids
 
     def nodes(self, frame: pl.DataFrame, errors: list[RecordError]) -> pa.Table:
-        rows = []
-        if frame.height:
-            keys = frame["key"].to_list()
-            kinds = frame["kind"].to_list()
-            numbers = frame["__row"].to_list()
-            local = self.delta.lookup(keys)
-            for i, key in enumerate(keys):
-                kind = kinds[i]
-                if kind not in self.known_nodes:
-                    errors.append(RecordError("nodes", numbers[i], "kind", _unknown(
-                        "node kind", kind, self.known_nodes)))
-                    continue
-                before = (self._existing_kind(int(local[i])) if local[i] >= 0 else
-                          (self.group_new.get(key) or self.new.get(key) or (0, None))[1])
-                if before is not None:
-                    if before != kind:
-                        errors.append(RecordError("nodes", numbers[i], "key", f"node {key!r} "
-                                                  f"already exists as a {before}, not a {kind}"))
-                    continue  # the same node again: folded
-                self.new[key] = (self.next_sid, kind)
-                rows.append(i)
-                self.next_sid += 1
-        picked = frame[rows] if rows else frame.clear()
-        sids = np.array([self.new[k][0] for k in picked["key"].to_list()], dtype=np.int32)
-        return pa.table({
+        if frame.height == 0:
+            return NODE_LOG_SCHEMA.empty_table()
+        keys = _strings(frame["key"])
+        kinds = frame["kind"].to_numpy().astype(object)
+        before = np.full(frame.height, None, dtype=object)
+        existing = self._resolve(keys, before) >= 0
+        unknown = ~frame["kind"].is_in(sorted(self.known_nodes)).to_numpy()
+        clash = existing & ~unknown & (before != kinds)
+        first = frame["key"].is_first_distinct().to_numpy()
+        # A key repeated in the batch folds into its first row; with another kind it is an error.
+        first_kind = frame.select(pl.col("kind").first().over("key"))["kind"].to_numpy()
+        repeat_clash = ~first & ~existing & ~unknown & (first_kind != kinds)
+        for i in np.flatnonzero(unknown | clash | repeat_clash).tolist():
+            number = int(frame["__row"][i])
+            if unknown[i]:
+                errors.append(RecordError("nodes", number, "kind", _unknown(
+                    "node kind", kinds[i], self.known_nodes)))
+            else:
+                was = before[i] if clash[i] else first_kind[i]
+                errors.append(RecordError("nodes", number, "key", f"node {keys[i].as_py()!r} "
+                                          f"already exists as a {was}, not a {kinds[i]}"))
+        create = first & ~existing & ~unknown
+        picked = frame.filter(pl.Series(create)) if not create.all() else frame
+        sids = np.arange(self.next_sid, self.next_sid + picked.height, dtype=np.int32)
+        self.next_sid += picked.height
+        table = pa.table({
             "sid": pa.array(sids, pa.int32()),
-            "key": picked["key"].to_arrow().cast(pa.string()),
+            "key": _strings(picked["key"]).cast(pa.string()),
             "kind": picked["kind"].to_arrow().cast(pa.string()),
             "product": picked["product"].to_arrow().cast(pa.string()),
             "quantity": picked["quantity"].to_arrow().cast(pa.float64()),
             "uom": picked["uom"].to_arrow().cast(pa.string()),
-            "created_at": pa.array(_nullable_micros(picked["created_at"]), pa.int64()),
+            "created_at": epoch_micros(picked["created_at"], nulls=True),
         }, schema=NODE_LOG_SCHEMA)
-
-    def _sids(self, keys: list[str]) -> np.ndarray[Any, Any]:
-        local = self.delta.lookup(keys)
-        sids = np.where(local >= 0, self.delta.sid_of_local(np.maximum(local, 0)), -1)
-        for i in np.flatnonzero(local < 0):
-            found = self.new.get(keys[i]) or self.group_new.get(keys[i])
-            if found is not None:
-                sids[i] = found[0]
-        return sids
+        if picked.height:
+            self.new = _NewNodes(_strings(picked["key"]), sids.astype(np.int64),
+                                 table.column("kind").combine_chunks())
+        return table
 
     def edges(self, frame: pl.DataFrame, errors: list[RecordError], now_us: int) -> pa.Table:
-        keep = np.ones(frame.height, dtype=bool)
-        src = dst = np.zeros(0, dtype=np.int64)
-        if frame.height:
-            src_keys, dst_keys = frame["src"].to_list(), frame["dst"].to_list()
-            kinds, numbers = frame["kind"].to_list(), frame["__row"].to_list()
-            src, dst = self._sids(src_keys), self._sids(dst_keys)
-            for i in range(frame.height):
-                problem = None
-                if src[i] < 0:
-                    problem = ("src", f"unknown node {src_keys[i]!r}: not in the store and not "
-                               "created by this batch")
-                elif dst[i] < 0:
-                    problem = ("dst", f"unknown node {dst_keys[i]!r}: not in the store and not "
-                               "created by this batch")
-                elif src[i] == dst[i]:
-                    problem = ("dst", "self-loop: source and destination are the same node")
-                elif kinds[i] not in self.known_edges:
-                    problem = ("kind", _unknown("edge kind", kinds[i], self.known_edges))
-                if problem:
-                    errors.append(RecordError("edges", numbers[i], *problem))
-                    keep[i] = False
-        picked = frame.filter(pl.Series(keep)) if frame.height else frame
+        if frame.height == 0:
+            return EDGE_LOG_SCHEMA.empty_table()
+        src, dst = self._resolve(_strings(frame["src"])), self._resolve(_strings(frame["dst"]))
+        bad_src = src < 0
+        bad_dst = (dst < 0) & ~bad_src
+        loop = (src == dst) & ~bad_src & ~bad_dst
+        bad_kind = ~frame["kind"].is_in(sorted(self.known_edges)).to_numpy() & ~(
+            bad_src | bad_dst | loop)
+        keep = ~(bad_src | bad_dst | loop | bad_kind)
+        for i in np.flatnonzero(~keep).tolist():
+            row = frame.row(i, named=True)
+            if bad_src[i]:
+                problem = ("src", f"unknown node {row['src']!r}: not in the store and not "
+                           "created by this batch")
+            elif bad_dst[i]:
+                problem = ("dst", f"unknown node {row['dst']!r}: not in the store and not "
+                           "created by this batch")
+            elif loop[i]:
+                problem = ("dst", "self-loop: source and destination are the same node")
+            else:
+                problem = ("kind", _unknown("edge kind", row["kind"], self.known_edges))
+            errors.append(RecordError("edges", row["__row"], *problem))
+        picked = frame if keep.all() else frame.filter(pl.Series(keep))
         return pa.table({
             "src": pa.array(src[keep].astype(np.int32), pa.int32()),
             "dst": pa.array(dst[keep].astype(np.int32), pa.int32()),
             "kind": picked["kind"].to_arrow().cast(pa.string()),
-            "event_time": pa.array(epoch_micros(picked["event_time"]), pa.int64()),
-            "recorded_at": pa.array(epoch_micros(picked["recorded_at"]), pa.int64()),
+            "event_time": epoch_micros(picked["event_time"]),
+            "recorded_at": epoch_micros(picked["recorded_at"]),
             "quantity": picked["quantity"].to_arrow().cast(pa.float64()),
             "event_id": picked["event_id"].to_arrow().cast(pa.string()),
         }, schema=EDGE_LOG_SCHEMA)
@@ -583,10 +615,13 @@ class _Plan:
         return out, matched
 
 
+def _strings(column: pl.Series) -> pa.Array:
+    """A validated (null-free) string column as one large_string Arrow array."""
+    array = column.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
 def _unknown(what: str, value: str, known: set[str]) -> str:
     return f"unknown {what} {value!r}; known: {', '.join(sorted(known))}"
-
-
-def _nullable_micros(column: pl.Series) -> list[int | None]:
-    values: list[int | None] = column.dt.epoch("us").to_list()
-    return values

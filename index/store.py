@@ -4,8 +4,9 @@ Column families (all keys and values are bytes; nothing is pickled):
 
     meta      b"next_sid" -> u64, b"last_seq" -> u64, b"format" -> u64, b"created_at" -> ISO
     keys      node key (UTF-8) -> u32 stable id, for every node the store created
-    nodes     u32 stable id -> node attributes (JSON)
-    log       u64 sequence -> `index.log.LogEntry` bytes: the append-only ingest log
+    nodes     u32 stable id -> node key (the other direction of the dictionary)
+    log       u64 sequence -> `index.log.LogEntry` bytes: the append-only ingest log; a node's
+              attributes are in the entry that created it, an edge's in the entry that added it
     batches   batch id (source/sequence) -> u64 sequence | SHA-256 of the batch content
     rejects   u64 reject number -> JSON (batch, table, row, field, reason, record)
 
@@ -195,10 +196,10 @@ class Store:
     # -- the one write path -------------------------------------------------------------------
 
     def commit(self, entries: list[LogEntry], batches: list[tuple[str, int, str]],
-               new_keys: list[tuple[str, int, dict[str, Any]]], rejects: list[dict[str, Any]],
+               new_keys: list[tuple[list[str], list[int]]], rejects: list[dict[str, Any]],
                next_sid: int) -> None:
-        """Write applied entries, their batch ids, new node ids and attributes, and rejects as
-        one WriteBatch, synced. Returns only when it is durable."""
+        """Write applied entries, their batch ids, new nodes' keys <-> ids, and rejects as one
+        WriteBatch, synced. Returns only when it is durable."""
         if not self.writable:
             raise AssertionError("internal: commit on a read-only store")
         h = self.handles
@@ -207,10 +208,11 @@ class Store:
             batch.put(seq_key(entry.seq), entry.encode(), h["log"])
         for batch_id, seq, digest in batches:
             batch.put(batch_id.encode(), _U64.pack(seq) + digest.encode(), h["batches"])
-        for key, sid, attributes in new_keys:
-            sid_bytes = sid.to_bytes(4, "big")
-            batch.put(key.encode(), sid_bytes, h["keys"])
-            batch.put(sid_bytes, json.dumps({"key": key, **attributes}).encode(), h["nodes"])
+        for keys, sids in new_keys:
+            for key, sid in zip(keys, sids, strict=True):
+                key_bytes, sid_bytes = key.encode(), sid.to_bytes(4, "big")
+                batch.put(key_bytes, sid_bytes, h["keys"])
+                batch.put(sid_bytes, key_bytes, h["nodes"])
         count = self.reject_count()
         for reject in rejects:
             batch.put(_U64.pack(count), json.dumps(reject).encode(), h["rejects"])

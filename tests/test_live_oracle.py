@@ -60,7 +60,7 @@ def _check(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]
         assert row["units"] == units.get(key, 0), key
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=genealogies(), split=st.integers(0, 3), batches=st.integers(1, 4),
        retract=st.lists(st.integers(0, 200), max_size=3))
 def test_live_store_matches_oracle(data: Any, split: int, batches: int,
