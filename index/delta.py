@@ -158,12 +158,15 @@ class Delta:
         self._node_kind_code = {name: i for i, name in enumerate(self.node_kinds)}
         self._edge_kind_code = {name: i for i, name in enumerate(self.edge_kinds)}
         self.n_nodes = n
-        self._node_kind = _grow(snapshot.node_kind, n + 1024)
+        # Per-node arrays, all of one capacity (they grow together).
+        capacity = n + 1024
+        self._node_kind = np.empty(capacity, dtype=np.int8)
+        self._node_kind[:n] = snapshot.node_kind
         self._keys = GrowingKeyTable()  # keys of new nodes; id i is local n_snap + i
         self._node_chunks: list[tuple[int, pa.Table]] = []  # (first local id, log node rows)
-        self._head = {d: np.full(n + 1024, -1, dtype=np.int32) for d in ("down", "up")}
-        self._last = np.empty(n + 1024, dtype=np.int32)
-        self._seen = np.zeros(n + 1024, dtype=np.uint32)
+        self._head = {d: np.full(capacity, -1, dtype=np.int32) for d in ("down", "up")}
+        self._last = np.empty(capacity, dtype=np.int32)
+        self._seen = np.zeros(capacity, dtype=np.uint32)
         self._epoch = 0
         self.n_edges = 0
         cap = 1024
@@ -264,7 +267,7 @@ class Delta:
         if int(sids[0]) != self.n_nodes or int(sids[-1]) != self.n_nodes + count - 1:
             raise AssertionError(f"internal: new sids {sids[0]}.. do not follow {self.n_nodes}")
         total = self.n_nodes + count
-        if total > len(self._node_kind):
+        if total > len(self._head["down"]):
             self._node_kind = _grow(self._node_kind, total)
             self._head = {d: _grow(h, total, -1) for d, h in self._head.items()}
             self._last = _grow(self._last, total)

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import Delta, DeltaView, apply_entry
@@ -519,7 +520,7 @@ class _Plan:
         kinds = frame["kind"].to_numpy().astype(object)
         before = np.full(frame.height, None, dtype=object)
         existing = self._resolve(keys, before) >= 0
-        unknown = ~frame["kind"].is_in(sorted(self.known_nodes)).to_numpy()
+        unknown = _unknown_mask(frame["kind"], self.known_nodes)
         clash = existing & ~unknown & (before != kinds)
         first = frame["key"].is_first_distinct().to_numpy()
         # A key repeated in the batch folds into its first row; with another kind it is an error.
@@ -559,8 +560,7 @@ class _Plan:
         bad_src = src < 0
         bad_dst = (dst < 0) & ~bad_src
         loop = (src == dst) & ~bad_src & ~bad_dst
-        bad_kind = ~frame["kind"].is_in(sorted(self.known_edges)).to_numpy() & ~(
-            bad_src | bad_dst | loop)
+        bad_kind = _unknown_mask(frame["kind"], self.known_edges) & ~(bad_src | bad_dst | loop)
         keep = ~(bad_src | bad_dst | loop | bad_kind)
         for i in np.flatnonzero(~keep).tolist():
             row = frame.row(i, named=True)
@@ -613,6 +613,18 @@ class _Plan:
             out.append(Retraction(int(sids[0]), int(sids[1]), r.kind, when, r.reason.strip()))
             matched += count
         return out, matched
+
+
+def _unknown_mask(kinds: pl.Series, known: set[str]) -> Array:
+    """True where a kind is not in `known`, checking each distinct kind once."""
+    encoded = pc.dictionary_encode(kinds.to_arrow())
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    bad = np.array([name not in known for name in encoded.dictionary.to_pylist()] or [False])
+    if not bad.any():
+        return np.zeros(len(kinds), dtype=bool)
+    mask: Array = bad[encoded.indices.to_numpy(zero_copy_only=False)]
+    return mask
 
 
 def _strings(column: pl.Series) -> pa.Array:

@@ -17,8 +17,9 @@ from typing import Any
 
 import grpc
 import polars as pl
+import pyarrow as pa
 
-from index.ingest import Ack, IngestBatch, RetractionRequest
+from index.ingest import Ack, IngestBatch, RecordError, RetractionRequest
 from index.live import LiveStore
 from loaders.errors import TraceError
 from server.rpc import ingest_pb2 as ipb
@@ -48,9 +49,29 @@ def _time(message: Any, name: str) -> datetime | None:
     return datetime.fromtimestamp(micros / 1e6, UTC)
 
 
+class _BadArrow(Exception):
+    """An Arrow payload that cannot be read; becomes a REJECTED acknowledgement."""
+
+
+def _arrow(payload: bytes, name: str) -> pl.DataFrame:
+    try:
+        frame = pl.from_arrow(pa.ipc.open_stream(payload).read_all())
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise _BadArrow(f"{name}: not a readable Arrow IPC stream: {e}") from e
+    if not isinstance(frame, pl.DataFrame):
+        raise _BadArrow(f"{name}: not a table")
+    return frame
+
+
 def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
-    """The engine's batch for a protobuf one (empty strings are absent values)."""
+    """The engine's batch for a protobuf one (empty strings are absent values). Raises
+    _BadArrow for an unreadable or doubly given table."""
     nodes = edges = None
+    for records, payload, name in ((message.nodes, message.nodes_arrow, "nodes_arrow"),
+                                   (message.edges, message.edges_arrow, "edges_arrow")):
+        if records and payload:
+            raise _BadArrow(f"{name}: a batch sends a table either as records or as Arrow, "
+                            "not both")
     if message.nodes:
         node_rows = message.nodes
         nodes = pl.DataFrame({
@@ -74,6 +95,10 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
                                    for e in rows], dtype=pl.Float64),
             "event_id": pl.Series([e.event_id or None for e in rows], dtype=pl.String),
         })
+    if message.nodes_arrow:
+        nodes = _arrow(message.nodes_arrow, "nodes_arrow")
+    if message.edges_arrow:
+        edges = _arrow(message.edges_arrow, "edges_arrow")
     retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason, _time(r, "event_time"))
                    for r in message.retractions]
     policy = _POLICY.get(message.policy, f"unknown ({message.policy})")
@@ -118,8 +143,15 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
         def read() -> None:
             try:
                 for message in requests:
-                    batch = batch_from_proto(message, writer)
-                    pending.put((message.source, message.sequence, live.submit(batch)))
+                    try:
+                        future = live.submit(batch_from_proto(message, writer))
+                    except _BadArrow as e:
+                        future = Future()
+                        future.set_result(Ack(f"{message.source}/{message.sequence}",
+                                              "rejected", 0, errors=(RecordError(
+                                                  "batch", 0, "arrow", str(e)),),
+                                              message=f"batch rejected, nothing applied: {e}"))
+                    pending.put((message.source, message.sequence, future))
                 pending.put(None)
             except BaseException as e:  # a broken stream or a store that stopped writing
                 pending.put(e)

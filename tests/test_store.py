@@ -300,3 +300,25 @@ def test_ingest_needs_files_it_understands(tmp_path: Path) -> None:
     with LiveStore(tmp_path / "data") as live, pytest.raises(InvalidInput,
                                                              match="neither a node table"):
         ingest_files(live, [odd])
+
+
+def test_the_delta_grows_past_a_large_snapshot(tmp_path: Path,
+                                               small_source: tuple[Path, Path]) -> None:
+    """Per-node arrays grow together: a delta over thousands of snapshot nodes takes more new
+    nodes than its first capacity, and every new edge stays reachable."""
+    from index.build import build_from_files
+
+    build_from_files([small_source[0]], [small_source[1]], tmp_path / "data")
+    base = engine.open(tmp_path / "data")
+    lot = base.snapshot.node_keys[0].as_py()
+    with LiveStore(tmp_path / "data") as live:
+        for b in range(3):
+            keys = [f"sn:grow:{b}:{i}" for i in range(3000)]
+            ack = live.ingest(IngestBatch("grow", b, pl.DataFrame(
+                {"key": keys, "kind": ["serial"] * len(keys)}), pl.DataFrame(
+                {"src": [lot] * len(keys), "dst": keys, "kind": ["consumed"] * len(keys)})))
+            assert ack.outcome == "applied", ack.message
+        graph = _graph(live)
+        reached = set(graph.trace(lot, max_depth=1).column("key").to_pylist())
+        assert {f"sn:grow:{b}:{i}" for b in range(3) for i in range(3000)} <= reached
+        assert graph.trace("sn:grow:2:2999", "upstream").column("key").to_pylist()[0] == lot

@@ -77,20 +77,24 @@ class RetractionRecord(_message.Message):
     def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class IngestBatch(_message.Message):
-    __slots__ = ("source", "sequence", "nodes", "edges", "retractions", "policy")
+    __slots__ = ("source", "sequence", "nodes", "edges", "retractions", "policy", "nodes_arrow", "edges_arrow")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     EDGES_FIELD_NUMBER: _ClassVar[int]
     RETRACTIONS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    NODES_ARROW_FIELD_NUMBER: _ClassVar[int]
+    EDGES_ARROW_FIELD_NUMBER: _ClassVar[int]
     source: str
     sequence: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeRecord]
     edges: _containers.RepeatedCompositeFieldContainer[EdgeRecord]
     retractions: _containers.RepeatedCompositeFieldContainer[RetractionRecord]
     policy: BatchPolicy
-    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeRecord, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[EdgeRecord, _Mapping]]] = ..., retractions: _Optional[_Iterable[_Union[RetractionRecord, _Mapping]]] = ..., policy: _Optional[_Union[BatchPolicy, str]] = ...) -> None: ...
+    nodes_arrow: bytes
+    edges_arrow: bytes
+    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeRecord, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[EdgeRecord, _Mapping]]] = ..., retractions: _Optional[_Iterable[_Union[RetractionRecord, _Mapping]]] = ..., policy: _Optional[_Union[BatchPolicy, str]] = ..., nodes_arrow: _Optional[bytes] = ..., edges_arrow: _Optional[bytes] = ...) -> None: ...
 
 class RecordError(_message.Message):
     __slots__ = ("table", "index", "field", "reason")
