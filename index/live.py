@@ -157,6 +157,7 @@ class LiveStore:
         self._write_lock = threading.Lock()
         self._compact_lock = threading.Lock()
         self._failed: BaseException | None = None
+        self._writing = False
         self._closing = threading.Event()
         self._child: subprocess.Popen[str] | None = None
         self._writer = threading.Thread(target=self._run, name="tracegraph-writer", daemon=True)
@@ -211,19 +212,41 @@ class LiveStore:
                     break
                 group.append(item)
                 records += item.batch.records
-            try:
-                with self._write_lock:
-                    acks = self._commit_group([p.batch for p in group])
-            except BaseException as e:  # the store is in an unknown state: stop writing
-                log.exception("ingest write failed; the store stops accepting writes")
-                self._failed = e
-                for p in group:
-                    p.future.set_exception(SnapshotError(f"write failed: {e}"))
-                continue
-            for p, ack in zip(group, acks, strict=True):
-                p.future.set_result(ack)
+            for pending, ack in self._settle(group):
+                if isinstance(ack, BaseException):
+                    pending.future.set_exception(ack)
+                else:
+                    pending.future.set_result(ack)
             if stop:
                 return
+
+    def _settle(self, group: list[_Pending]) -> list[tuple[_Pending, Ack | BaseException]]:
+        """Commit a group. Input the checks did not foresee (an error before the write) must
+        not stop the store: the group is retried batch by batch and the batch that fails is
+        rejected with the error. A failure in or after the write leaves the store in an
+        unknown state, so writing stops (restart to recover from the log)."""
+        self._writing = False
+        try:
+            with self._write_lock:
+                acks = self._commit_group([p.batch for p in group])
+            return list(zip(group, acks, strict=True))
+        except Exception as e:
+            if self._writing:
+                log.exception("ingest write failed; the store stops accepting writes")
+                self._failed = e
+                return [(p, SnapshotError(f"write failed: {e}")) for p in group]
+            if len(group) > 1:
+                return [pair for p in group for pair in self._settle([p])]
+            batch = group[0].batch
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            log.warning("batch %s rejected: %s", batch.batch_id, why)
+            error = RecordError("batch", 0, "records", f"cannot be read: {why}")
+            rejects: list[dict[str, Any]] = []
+            self._keep_rejects(batch, [error], rejects, datetime.now(UTC))
+            with self._write_lock:  # kept like every other reject
+                self.store.commit([], [], [], rejects, self._next_sid)
+            return [(group[0], Ack(batch.batch_id, "rejected", 0, errors=(error,),
+                                   message=f"batch rejected, nothing applied: {why}"))]
 
     def _commit_group(self, batches: Sequence[IngestBatch]) -> list[Ack]:
         now = datetime.now(UTC)
@@ -286,6 +309,7 @@ class LiveStore:
                           f"applied at log sequence {seq}" + (
                               f"; {len(errors)} record(s) rejected" if errors else ""))
         if entries or rejects:
+            self._writing = True  # from here on a failure is the store's, not the input's
             self.store.commit(entries, batch_rows, new_keys, rejects, next_sid)
             hit("after-commit")
         for entry in entries:

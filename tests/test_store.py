@@ -322,3 +322,21 @@ def test_the_delta_grows_past_a_large_snapshot(tmp_path: Path,
         reached = set(graph.trace(lot, max_depth=1).column("key").to_pylist())
         assert {f"sn:grow:{b}:{i}" for b in range(3) for i in range(3000)} <= reached
         assert graph.trace("sn:grow:2:2999", "upstream").column("key").to_pylist()[0] == lot
+
+
+def test_unreadable_input_is_rejected_and_the_store_keeps_writing(tmp_path: Path) -> None:
+    """A column no check foresaw (a list where a number belongs) rejects its batch only."""
+    with LiveStore(tmp_path / "data") as live:
+        good = live.submit(IngestBatch("mes", 1, NODES, EDGES))
+        odd = EDGES.with_columns(pl.Series("quantity", [[1, 2]] * EDGES.height))
+        bad = live.submit(IngestBatch("mes", 2, None, odd))
+        assert good.result().outcome == "applied"
+        rejected = bad.result()
+        assert rejected.outcome == "rejected"
+        assert rejected.errors[0].table == "batch"
+        assert rejected.errors[0].reason.startswith("cannot be read: cannot cast List")
+        assert [r["reason"] for r in live.store.rejects()] == [rejected.errors[0].reason]
+        later = live.ingest(IngestBatch("mes", 3, None, EDGES.with_columns(
+            pl.lit("2025-03-02T08:00:00Z").alias("event_time"))))
+        assert later.outcome == "applied"
+        assert _graph(live).edge_count == 2 * EDGES.height
