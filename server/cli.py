@@ -162,6 +162,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--event-time", help="only the edge with this event time (ISO 8601)")
     p.add_argument("--reason", required=True, help="why (recorded with the retraction)")
 
+    p = sub.add_parser("parse-barcode", help="GS1 / HIBCC / ISBT 128 barcodes -> GTIN/DI, lot, "
+                                             "serial, dates, SSCC and a canonical key")
+    p.add_argument("inputs", nargs="+", metavar="STRING",
+                   help="barcode text (GS as ASCII 29 or the text {GS}); '-' reads one per line "
+                        "from stdin")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
     p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     _add_output(p)
@@ -373,6 +380,27 @@ def _cmd_retract(args: argparse.Namespace) -> None:
     print(f"retracted {ack.retracted} edge(s) at log sequence {ack.seq}")
 
 
+def _cmd_parse_barcode(args: argparse.Namespace) -> None:
+    import json
+
+    from loaders.barcodes import parse
+
+    texts: list[str] = []
+    for item in args.inputs:
+        if item == "-":
+            texts += [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+        else:
+            texts.append(item)
+    results = [{**parse(text.replace("{GS}", "\x1d")).to_dict(), "input": text}
+               for text in texts]
+    if args.format == "json":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    for result in results:
+        shown = {k: v for k, v in result.items() if v not in (None, [], "")}
+        emit_mapping(shown, "table", None)
+
+
 def _cmd_rejects(args: argparse.Namespace) -> None:
     import pyarrow as pa
 
@@ -402,6 +430,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "compact": _cmd_compact,
     "retract": _cmd_retract,
     "rejects": _cmd_rejects,
+    "parse-barcode": _cmd_parse_barcode,
     "demo": _cmd_demo,
     "generate": _cmd_generate,
     "build": _cmd_build,
