@@ -340,3 +340,30 @@ def test_unreadable_input_is_rejected_and_the_store_keeps_writing(tmp_path: Path
             pl.lit("2025-03-02T08:00:00Z").alias("event_time"))))
         assert later.outcome == "applied"
         assert _graph(live).edge_count == 2 * EDGES.height
+
+
+def _rows_from(view: Any, key: str) -> int:
+    return int(Graph(view.snapshot, lambda: view).trace(key).num_rows)
+
+
+def test_old_snapshot_files_go_only_when_no_view_holds_them(tmp_path: Path) -> None:
+    import gc
+
+    data = tmp_path / "data"
+    with LiveStore(data, compact_in_process=True) as live:
+        live.ingest(IngestBatch("mes", 1, NODES, EDGES))
+        held = live.view()  # a reader in the middle of something, on snapshot v1
+        first = held.snapshot.path
+        for sequence in (2, 3):
+            extra = pl.DataFrame({"key": [f"sn:x{sequence}"], "kind": ["serial"]})
+            live.ingest(IngestBatch("mes", sequence, extra, pl.DataFrame(
+                {"src": ["wo:1"], "dst": [f"sn:x{sequence}"], "kind": ["produced"]})))
+            live.compact()
+        newest = [p.name for p in sorted((data / "snapshots").iterdir())]
+        assert first.exists(), "a view still reads it"
+        assert _rows_from(held, "lot:1") == 4  # and it still answers
+        assert newest == ["v000001", "v000002", "v000003"]  # v1 held beyond the two kept
+        del held
+        gc.collect()
+        assert not first.exists(), "released and superseded: deleted"
+        assert len(list((data / "snapshots").iterdir())) == 2
