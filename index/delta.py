@@ -103,6 +103,7 @@ class DeltaView:
     down: LiveArrays
     up: LiveArrays
     retracted_edges: int
+    edge_quantity: Array = field(repr=False)
     key_slots: Array = field(repr=False)
     _node_chunks: tuple[tuple[int, pa.Table], ...] = field(repr=False)
 
@@ -131,6 +132,13 @@ class DeltaView:
         out = np.full(1, -1, dtype=np.int64)
         self.resolve_new(pa.array([key], pa.large_string()), out)
         return int(out[0])
+
+    def new_node_quantities(self) -> Array:
+        """Quantity of every node the delta added, in id order (NaN where none)."""
+        parts = [chunk.column("quantity").to_numpy(zero_copy_only=False).astype(np.float64)
+                 for start, chunk in self._node_chunks if start < self.n_nodes]
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        return values[: self.n_nodes - self.n_snap]
 
     def new_node(self, local: int) -> dict[str, Any]:
         """Attributes of a node the delta added: key, kind, product, quantity, uom,
@@ -401,7 +409,7 @@ class Delta:
                 key_offsets=self._keys.offsets, key_data=self._keys.data,
                 key_slots=self._keys.slots,
                 down=arrays("down", self._dst), up=arrays("up", self._src),
-                retracted_edges=self.retracted_edges,
+                retracted_edges=self.retracted_edges, edge_quantity=self._qty,
                 _node_chunks=tuple(self._node_chunks),
             )
         return self._view

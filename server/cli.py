@@ -149,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", choices=("all", "valid"), default="all",
                    help="all: a batch with a bad record applies nothing (default); "
                         "valid: apply the valid records of each batch")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the data-quality summary printed after the ingest")
 
     p = sub.add_parser("compact", help="fold the live delta into a new snapshot")
     p.add_argument("--data", type=Path, required=True, help="data directory")
@@ -168,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="barcode text (GS as ASCII 29 or the text {GS}); '-' reads one per line "
                         "from stdin")
     p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("check", help="data-quality report: orphans, cycles, serials in two "
+                                     "places, times running backwards, over-consumed lots, "
+                                     "unknown references, rejected records")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--format", choices=("table", "json", "html"), default="table")
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
 
     p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
     p.add_argument("--data", type=Path, required=True, help="data directory")
@@ -342,6 +351,13 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
     if report.rejected_records:
         err.print(f"[yellow]{report.rejected_records:,} records rejected; all are kept with "
                   f"their reasons: `tracegraph rejects --data {args.data}`[/yellow]")
+    if not args.no_check:
+        import engine
+        from engine.quality import check_graph
+        from server.report import print_summary
+
+        graph = engine.open(args.data, warm=False)
+        print_summary(check_graph(graph, _all_rejects(args.data, graph)), err)
 
 
 def _cmd_compact(args: argparse.Namespace) -> None:
@@ -401,25 +417,56 @@ def _cmd_parse_barcode(args: argparse.Namespace) -> None:
         emit_mapping(shown, "table", None)
 
 
-def _cmd_rejects(args: argparse.Namespace) -> None:
-    import pyarrow as pa
-
-    import engine
+def _all_rejects(data: Path, graph: Any) -> list[dict[str, Any]]:
+    """Rejected records of the build (snapshot) and of every ingest (store)."""
     from index.store import Store, has_store
 
     rows: list[dict[str, Any]] = []
-    if has_store(args.data):
-        store = Store(args.data, writable=False)
+    if has_store(data):
+        store = Store(data, writable=False)
         try:
             rows += [{"source": f"ingest {r['batch']}", "table": r["table"], "row": r["row"],
                       "field": r["field"], "reason": r["reason"], "record": r["record"]}
                      for r in store.rejects()]
         finally:
             store.close()
-    graph = engine.open(args.data, warm=False)
     rows += [{"source": r["file"], "table": r["table"], "row": r["row"], "field": r["field"],
               "reason": r["reason"], "record": r["record"]}
              for r in graph.snapshot.rejects.to_pylist()]
+    return rows
+
+
+def _cmd_check(args: argparse.Namespace) -> None:
+    import json
+
+    import engine
+    from engine.quality import check_graph
+    from server.report import print_summary, render_html
+
+    graph = engine.open(args.data, warm=False)
+    started = time.perf_counter()
+    report = check_graph(graph, _all_rejects(args.data, graph))
+    _timed("checked", started)
+    if args.format == "json":
+        text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
+    elif args.format == "html":
+        text = render_html(report, str(args.data))
+    else:
+        print_summary(report, Console())
+        return
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_rejects(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    import engine
+
+    graph = engine.open(args.data, warm=False)
+    rows = _all_rejects(args.data, graph)
     columns = ("source", "table", "row", "field", "reason", "record")
     emit_table(pa.table({c: [r[c] for r in rows] for c in columns}), args.format, args.output,
                title=f"{len(rows):,} rejected records")
@@ -430,6 +477,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "compact": _cmd_compact,
     "retract": _cmd_retract,
     "rejects": _cmd_rejects,
+    "check": _cmd_check,
     "parse-barcode": _cmd_parse_barcode,
     "demo": _cmd_demo,
     "generate": _cmd_generate,
