@@ -25,7 +25,7 @@ from index.ingest import Ack, IngestBatch, Policy
 from index.live import LiveStore
 from loaders.errors import InvalidInput
 
-__all__ = ["IngestReport", "ingest_files", "table_kind"]
+__all__ = ["IngestReport", "ingest_files", "ingest_frames", "table_kind"]
 
 Progress = Callable[[str], None]
 IN_FLIGHT = 32  # batches queued ahead of acknowledgements: lets group commit fill up
@@ -122,6 +122,42 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
                 settle(*pending.popleft())
             if number % 100 == 99:
                 say(f"{path}: {first_row - 1:,} rows sent; {dict(report.batches)}")
+        while pending:
+            settle(*pending.popleft())
+    return report
+
+
+def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame]], *,
+                  batch_rows: int = 10_000, policy: Policy = "all", writer: str = "cli",
+                  progress: Progress | None = None) -> IngestReport:
+    """Send in-memory canonical tables: (source id, "nodes" or "edges", frame), node tables
+    first. The source id must be derived from the content (for example the export files' and
+    mapping's hashes), so that a re-run re-sends the same batch ids."""
+    say = progress or (lambda _m: None)
+    report = IngestReport()
+    pending: deque[tuple[str, int, Future[Ack]]] = deque()
+
+    def settle(label: str, first_row: int, future: Future[Ack]) -> None:
+        ack = future.result()
+        report.batches[ack.outcome] += 1
+        report.nodes += ack.nodes
+        report.edges += ack.edges
+        report.rejected_records += len(ack.errors)
+        report.last_seq = max(report.last_seq, ack.seq)
+        for error in ack.errors[:20]:
+            row = f"row {first_row + error.row - 1}" if error.row else "batch"
+            report.problems.append(f"{label} {row}: {error.field}: {error.reason}")
+
+    for source, table, frame in sorted(tables, key=lambda t: t[1] != "nodes"):
+        say(f"{source}: {frame.height:,} {table}")
+        for number, start in enumerate(range(0, frame.height, batch_rows)):
+            part = frame.slice(start, batch_rows)
+            batch = IngestBatch(source, number, part if table == "nodes" else None,
+                                part if table == "edges" else None, policy=policy,
+                                writer=writer)
+            pending.append((f"{source} {table}", start + 1, live.submit(batch)))
+            while len(pending) > IN_FLIGHT:
+                settle(*pending.popleft())
         while pending:
             settle(*pending.popleft())
     return report

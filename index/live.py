@@ -347,6 +347,16 @@ class LiveStore:
                             + "; use a new sequence number")
         return self._rejected(batch, [error], rejects, now)
 
+    def keep_rejects(self, rejects: Sequence[dict[str, Any]], source: str) -> None:
+        """Durably record records a loader could not turn into nodes or edges (each with file,
+        row, field, reason and the record), next to the ingest rejects."""
+        if not rejects:
+            return
+        now = datetime.now(UTC).isoformat()
+        rows = [{"batch": source, "writer": "loader", "at": now, **r} for r in rejects]
+        with self._write_lock:
+            self.store.commit([], [], [], rows, self._next_sid)
+
     # -- compaction ---------------------------------------------------------------------------
 
     def compact(self, progress: Progress | None = None) -> BuildReport | None:

@@ -1,0 +1,297 @@
+"""ERP and MES exports -> canonical node and edge tables, through a declarative mapping (TOML).
+
+The mapping is the data dictionary: which export (recognised by its columns) yields which nodes
+and edges, how keys are built from templates (`erp:{system}:lot:{MATNR}:{CHARG}`), which rows a
+rule applies to (`when`: a column that must be present, or a column whose value is in a list, as
+movement types are), times (template, format, the plant's time zone) and quantities. See
+`loaders/mappings/*.toml` for an SAP-like goods-movement table and an MES as-built table.
+
+    [mapping]  system, timezone (IANA, naive export times are local there), time_format
+    [[source]] name, match = [columns that identify the export]
+      [[source.node]] key, kind, product?, uom?, quantity?, when?
+      [[source.edge]] src, dst, kind, time?, quantity?, event_id?, when?
+
+Templates: `{COLUMN}` takes the export column, `{system}` the mapping's system, other text is
+literal (`kind = "lot"`); `quantity` may also name its column bare (`quantity = "MENGE"`).
+`when` is a column name (the row needs a value there) or a table
+`{column = "BWART", in = ["261"], present = ["AUFNR", "CHARG"]}`.
+
+polars does the work lazily, in one pass per rule. Nothing is dropped silently: a row a rule
+applies to but cannot complete (a template column is empty, a time does not parse, a quantity
+is not a number) becomes a reject naming the file, row, rule, field and reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from loaders.errors import InvalidInput
+from loaders.schema import REJECTS_SCHEMA
+
+__all__ = ["Converted", "Mapping", "convert", "load_mapping"]
+
+_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NODE_FIELDS = {"key", "kind", "product", "uom", "quantity", "when"}
+_EDGE_FIELDS = {"src", "dst", "kind", "time", "quantity", "event_id", "when"}
+_ROW = "__row"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One node or edge rule of a source: field -> template, and its row condition."""
+
+    table: str  # nodes or edges
+    number: int  # 1-based within its table, for messages
+    fields: dict[str, str]
+    when: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    match: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path
+    system: str
+    timezone: str
+    time_format: str | None
+    sources: tuple[Source, ...]
+
+
+@dataclass
+class Converted:
+    """Canonical nodes and edges (deduplicated), the rejects, and rows read per file."""
+
+    nodes: pl.DataFrame
+    edges: pl.DataFrame
+    rejects: pl.DataFrame
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _fail(path: Path, message: str) -> InvalidInput:
+    return InvalidInput(f"{path}: {message}")
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and check a mapping file; every mistake names the entry and the field."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise _fail(path, "no such mapping file") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise _fail(path, f"not valid TOML: {e}") from e
+    head = data.get("mapping", {})
+    system = head.get("system")
+    if not isinstance(system, str) or not re.fullmatch(r"[a-z0-9_-]+", system):
+        raise _fail(path, "[mapping] system must be a short lower-case name, such as 'sap'")
+    timezone = head.get("timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+        raise _fail(path, f"[mapping] timezone {timezone!r} is not an IANA time zone") from e
+    sources = []
+    for s, raw in enumerate(data.get("source", []), start=1):
+        where = f"[[source]] {s}"
+        name = raw.get("name") or f"source{s}"
+        match = raw.get("match")
+        if not isinstance(match, list) or not match or not all(isinstance(c, str)
+                                                                   for c in match):
+            raise _fail(path, f"{where}: match must list the columns that identify the export")
+        rules = []
+        for table, allowed, required in (("node", _NODE_FIELDS, ("key", "kind")),
+                                         ("edge", _EDGE_FIELDS, ("src", "dst", "kind"))):
+            for n, rule in enumerate(raw.get(table, []), start=1):
+                label = f"{where} ({name}) {table} {n}"
+                unknown = set(rule) - allowed
+                if unknown:
+                    raise _fail(path, f"{label}: unknown field(s) {', '.join(sorted(unknown))}; "
+                                      f"allowed: {', '.join(sorted(allowed))}")
+                missing = [f for f in required if not rule.get(f)]
+                if missing:
+                    raise _fail(path, f"{label}: needs {', '.join(missing)}")
+                when = rule.get("when")
+                if isinstance(when, str):
+                    when = {"present": when}
+                if when is not None and not isinstance(when, dict):
+                    raise _fail(path, f"{label}: when must be a column name or a table")
+                rules.append(Rule(f"{table}s", n, {k: str(v) for k, v in rule.items()
+                                                   if k != "when"}, when))
+        if not rules:
+            raise _fail(path, f"{where} ({name}) has no node or edge rules")
+        sources.append(Source(name, tuple(match), tuple(rules)))
+    if not sources:
+        raise _fail(path, "no [[source]] entries")
+    return Mapping(path, system, timezone, head.get("time_format"), tuple(sources))
+
+
+def _template(text: str, system: str, *, bare_column: bool) -> tuple[pl.Expr, list[str]]:
+    """The expression filling a template, and the columns it needs. With `bare_column`, a
+    plain name is a column (quantity = "MENGE"); otherwise it is literal text (kind = "lot")."""
+    text = text.replace("{system}", system)
+    columns = _TEMPLATE.findall(text)
+    if not columns:
+        if bare_column:
+            return pl.col(text).cast(pl.String).str.strip_chars(), [text]
+        return pl.lit(text), []
+    pieces = _TEMPLATE.sub("{}", text)
+    return pl.format(pieces, *[pl.col(c).cast(pl.String).str.strip_chars()
+                               for c in columns]), columns
+
+
+def _condition(when: dict[str, Any] | None) -> tuple[pl.Expr, list[str]]:
+    if not when:
+        return pl.lit(True), []
+    expr = pl.lit(True)
+    needed = []
+    present = when.get("present", [])
+    for column in [present] if isinstance(present, str) else present:
+        expr = expr & pl.col(column).is_not_null() & (
+            pl.col(column).cast(pl.String).str.strip_chars() != "")
+        needed.append(column)
+    if "column" in when:
+        column = when["column"]
+        values = [str(v) for v in when.get("in", [])]
+        expr = expr & pl.col(column).cast(pl.String).str.strip_chars().is_in(values)
+        needed.append(column)
+    return expr, needed
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    name = path.name.lower()
+    if not path.exists():
+        raise InvalidInput(f"{path}: no such file")
+    if name.endswith((".parquet", ".pq")):
+        return pl.scan_parquet(path)
+    if name.endswith((".csv", ".txt", ".tsv")):
+        return pl.scan_csv(path, infer_schema=False, separator="\t" if name.endswith(".tsv")
+                           else ",", null_values=[""])
+    raise InvalidInput(f"{path}: unknown file type (expected .csv, .tsv or .parquet)")
+
+
+def _times(expr: pl.Expr, mapping: Mapping) -> pl.Expr:
+    text = expr.str.strip_chars()
+    if mapping.time_format:
+        parsed = text.str.to_datetime(mapping.time_format, strict=False, time_unit="us")
+    else:  # ISO 8601: with an offset or Z as given; naive as the plant's local time
+        aware = [text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                 for f in ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z")]
+        utc = [text.str.to_datetime(f, strict=False, time_unit="us")
+               .dt.replace_time_zone("UTC") for f in ("%Y-%m-%dT%H:%M:%S%.fZ",)]
+        local = [text.str.to_datetime(f, strict=False, time_unit="us")
+                 .dt.replace_time_zone(mapping.timezone, ambiguous="earliest",
+                                       non_existent="null").dt.convert_time_zone("UTC")
+                 for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")]
+        return pl.coalesce([*aware, *utc, *local])
+    return parsed.dt.replace_time_zone(mapping.timezone, ambiguous="earliest",
+                                       non_existent="null").dt.convert_time_zone("UTC")
+
+
+def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
+    """Apply the mapping to export files; returns canonical tables and the rejects."""
+    if not files:
+        raise InvalidInput("no export file given")
+    nodes, edges, rejects = [], [], []
+    rows: dict[str, int] = {}
+    for path in files:
+        frame = _scan(path)
+        columns = frame.collect_schema().names()
+        source = next((s for s in mapping.sources if set(s.match) <= set(columns)), None)
+        if source is None:
+            wanted = "; ".join(f"{s.name}: {', '.join(s.match)}" for s in mapping.sources)
+            raise InvalidInput(f"{path}: no source of {mapping.path.name} matches its columns "
+                               f"({', '.join(columns)}); sources need: {wanted}")
+        frame = frame.with_row_index(_ROW, offset=1)
+        rows[str(path)] = int(frame.select(pl.len()).collect().item())
+        for rule in source.rules:
+            condition, needed = _condition(rule.when)
+            exprs: dict[str, pl.Expr] = {}
+            for name, text in rule.fields.items():
+                expr, cols = _template(text, mapping.system, bare_column=name == "quantity")
+                needed += cols
+                exprs[name] = expr
+            absent = sorted({c for c in needed if c not in columns})
+            if absent:
+                raise InvalidInput(f"{path}: {source.name} {rule.table[:-1]} rule {rule.number} "
+                                   f"needs column(s) {', '.join(absent)} the export lacks")
+            picked = frame.filter(condition).select(pl.col(_ROW), **exprs)
+            if "time" in exprs:
+                picked = picked.with_columns(_times(pl.col("time"), mapping).alias("__time"))
+            if "quantity" in exprs:
+                picked = picked.with_columns(pl.col("quantity").str.replace(",", ".")
+                                             .cast(pl.Float64, strict=False).alias("__qty"))
+            result = picked.collect()
+            problems = _problems(result, rule)
+            bad = result.filter(problems.is_not_null())
+            if bad.height:
+                # The export rows themselves, so nothing is lost (bad rows are few).
+                raw = frame.filter(pl.col(_ROW).is_in(bad[_ROW].implode())).collect()
+                rejects.append(bad.select(
+                    pl.lit(rule.table).alias("table"), pl.lit(str(path)).alias("file"),
+                    pl.col(_ROW).cast(pl.Int64).alias("row"),
+                    problems.filter(problems.is_not_null()).alias("reason"),
+                ).join(raw.select(_ROW, pl.struct([pl.col(c).cast(pl.String) for c in columns])
+                                  .struct.json_encode().alias("record")),
+                       left_on="row", right_on=_ROW, how="left")
+                 .with_columns(pl.lit(f"{source.name} {rule.table[:-1]} rule {rule.number}")
+                               .alias("field")))
+            good = result.filter(problems.is_null())
+            if rule.table == "nodes":
+                nodes.append(good.select(
+                    "key", "kind",
+                    (pl.col("product") if "product" in exprs else pl.lit(None, pl.String))
+                    .alias("product"),
+                    (pl.col("__qty") if "quantity" in exprs else pl.lit(None, pl.Float64))
+                    .alias("quantity"),
+                    (pl.col("uom") if "uom" in exprs else pl.lit(None, pl.String)).alias("uom")))
+            else:
+                edges.append(good.select(
+                    "src", "dst", "kind",
+                    (pl.col("__time") if "time" in exprs
+                     else pl.lit(None, pl.Datetime("us", "UTC"))).alias("event_time"),
+                    (pl.col("__qty") if "quantity" in exprs else pl.lit(None, pl.Float64))
+                    .alias("quantity"),
+                    (pl.col("event_id") if "event_id" in exprs else pl.lit(None, pl.String))
+                    .alias("event_id")))
+    node_frame = (pl.concat(nodes, how="vertical_relaxed").unique("key", keep="first",
+                                                                   maintain_order=True)
+                  if nodes else pl.DataFrame(schema={"key": pl.String, "kind": pl.String}))
+    edge_frame = (pl.concat(edges, how="vertical_relaxed").unique(
+        ["src", "dst", "kind", "event_time"], keep="first", maintain_order=True)
+        if edges else pl.DataFrame(schema={"src": pl.String, "dst": pl.String,
+                                           "kind": pl.String}))
+    reject_frame = (pl.concat(rejects, how="vertical_relaxed").select(REJECTS_SCHEMA.names)
+                    if rejects else pl.from_arrow(REJECTS_SCHEMA.empty_table()))
+    assert isinstance(reject_frame, pl.DataFrame)
+    return Converted(node_frame, edge_frame, reject_frame, rows)
+
+
+def _problems(frame: pl.DataFrame, rule: Rule) -> pl.Series:
+    """Per row, the first reason the rule cannot complete it (null when it can)."""
+    reason = pl.lit(None, pl.String)
+    checks: list[tuple[pl.Expr, str]] = []
+    for name, text in rule.fields.items():
+        if name in ("product", "uom", "event_id", "quantity"):
+            continue
+        checks.append((pl.col(name).is_null() | (pl.col(name) == ""),
+                       f"{name} template {text!r}: a column it uses is empty"))
+    if "time" in rule.fields:
+        checks.append((pl.col("time").is_not_null() & pl.col("__time").is_null(),
+                       "time does not parse (see the mapping's time_format and timezone)"))
+    if "quantity" in rule.fields:
+        checks.append((pl.col("quantity").is_not_null() & pl.col("__qty").is_null(),
+                       "quantity is not a number"))
+    for failed, text in reversed(checks):
+        reason = pl.when(failed).then(pl.lit(text)).otherwise(reason)
+    return frame.select(reason.alias("reason")).to_series()
