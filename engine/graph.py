@@ -188,7 +188,9 @@ class _State:
             len(keys), -1, dtype=np.int32)
         if self.delta is not None and self.delta.n_nodes > self.delta.n_snap:
             for i in np.flatnonzero(ids < 0).tolist():
-                ids[i] = self.delta.lookup_new(keys[i])
+                found = self.delta.lookup_new(keys[i])
+                if found >= 0:  # a miss keeps its insertion point, for suggestions
+                    ids[i] = found
         return ids
 
     def key_of(self, node: int) -> str:

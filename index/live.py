@@ -255,7 +255,8 @@ class LiveStore:
         delta = self._delta
         acks: list[Ack | None] = [None] * len(batches)
         digests: dict[int, str] = {}
-        seen: dict[str, tuple[int, str]] = {}
+        first_copy: dict[str, int] = {}  # batch id -> index of its first copy in this group
+        repeats: list[int] = []  # later copies: answered once the first copy is decided
         rejects: list[dict[str, Any]] = []
         live: list[int] = []
         for i, batch in enumerate(batches):
@@ -264,12 +265,15 @@ class LiveStore:
                 acks[i] = self._rejected(batch, [problem], rejects, now)
                 continue
             digest = digests[i] = batch_digest(batch)
-            record = self.store.batch(batch.batch_id)
-            earlier = (record.seq, record.digest) if record else seen.get(batch.batch_id)
-            if earlier is not None:
-                acks[i] = self._duplicate(batch, earlier, digest, rejects, now)
+            if batch.batch_id in first_copy:
+                repeats.append(i)
                 continue
-            seen[batch.batch_id] = (-1, digest)
+            record = self.store.batch(batch.batch_id)
+            if record is not None:
+                acks[i] = self._duplicate(batch, (record.seq, record.digest), digest, rejects,
+                                          now)
+                continue
+            first_copy[batch.batch_id] = i
             live.append(i)
         checked = validate_group([batches[i] for i in live], now) if live else []
         known_nodes = set(NODE_KINDS) | set(delta.node_kinds)
@@ -289,7 +293,6 @@ class LiveStore:
             applied_any = nodes.num_rows + edges.num_rows + len(retractions) > 0
             if errors and (batch.policy == "all" or not applied_any):
                 acks[i] = self._rejected(batch, errors, rejects, now)
-                seen.pop(batch.batch_id, None)
                 continue
             seq += 1
             next_sid = plan.next_sid
@@ -299,7 +302,6 @@ class LiveStore:
                                     recorded_at=now_us, nodes=nodes, edges=edges,
                                     retractions=tuple(retractions), digest=digests[i]))
             batch_rows.append((batch.batch_id, seq, digests[i]))
-            seen[batch.batch_id] = (seq, digests[i])
             if nodes.num_rows:
                 new_keys.append((nodes.column("key").to_pylist(),
                                  nodes.column("sid").to_pylist()))
@@ -308,6 +310,14 @@ class LiveStore:
                           retracted, tuple(errors),
                           f"applied at log sequence {seq}" + (
                               f"; {len(errors)} record(s) rejected" if errors else ""))
+        for i in repeats:  # a batch sent twice in one group: the second copy follows the first
+            batch, first = batches[i], acks[first_copy[batches[i].batch_id]]
+            assert first is not None
+            if first.outcome == "applied":
+                acks[i] = self._duplicate(batch, (first.seq, digests[first_copy[batch.batch_id]]),
+                                          digests[i], rejects, now)
+            else:
+                acks[i] = self._rejected(batch, list(first.errors), rejects, now)
         if entries or rejects:
             self._writing = True  # from here on a failure is the store's, not the input's
             self.store.commit(entries, batch_rows, new_keys, rejects, next_sid)

@@ -367,3 +367,16 @@ def test_old_snapshot_files_go_only_when_no_view_holds_them(tmp_path: Path) -> N
         gc.collect()
         assert not first.exists(), "released and superseded: deleted"
         assert len(list((data / "snapshots").iterdir())) == 2
+
+
+def test_a_batch_sent_twice_in_one_group_follows_its_first_copy(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        good = [live.submit(IngestBatch("twice", 1, NODES, EDGES)) for _ in range(3)]
+        bad_edges = EDGES.with_columns(pl.lit("consumd").alias("kind"))
+        bad = [live.submit(IngestBatch("twice", 2, NODES, bad_edges)) for _ in range(2)]
+        outcomes = [f.result().outcome for f in good]
+        assert outcomes.count("applied") == 1
+        assert outcomes.count("duplicate") == 2
+        assert {f.result().seq for f in good} == {good[0].result().seq}
+        assert [f.result().outcome for f in bad] == ["rejected", "rejected"]
+        assert _graph(live).edge_count == EDGES.height
