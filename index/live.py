@@ -144,7 +144,9 @@ class LiveStore:
             self._sweep()
             if not list_snapshots(data_dir):
                 _empty_snapshot(data_dir)
-            snapshot = open_snapshot(data_dir)
+            # The writer checks every file's SHA-256 (a restart is rare, and a snapshot corrupt
+            # at the same size would otherwise be served): a bad one falls back to the previous.
+            snapshot = open_snapshot(data_dir, verify="full")
             self._track(snapshot)
             self._delta = _replay(snapshot, self.store, progress)
             # A directory built by `tracegraph build` is adopted: its ids are taken.

@@ -255,6 +255,9 @@ def test_a_corrupt_newest_snapshot_falls_back_and_replays(tmp_path: Path) -> Non
     graph = engine.open(data, verify="full")
     assert graph.snapshot.version == 1  # the empty first snapshot, plus the replayed log
     assert _expected(graph) == expected
+    with LiveStore(data) as live:  # the writer checks checksums on open, always
+        assert live.view().snapshot.version == 1
+        assert _expected(_graph(live)) == expected
 
 
 def test_build_refuses_a_store_directory(tmp_path: Path) -> None:
