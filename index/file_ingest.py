@@ -10,6 +10,8 @@ applied, nothing ends up twice.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -21,11 +23,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from index.ingest import Ack, IngestBatch, Policy
+from index.ingest import Ack, IngestBatch, Policy, RetractionRequest
 from index.live import LiveStore
+from loaders.epcis import EpcisEvent, read_document
 from loaders.errors import InvalidInput
 
-__all__ = ["IngestReport", "ingest_files", "ingest_frames", "table_kind"]
+__all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "ingest_frames",
+           "table_kind"]
 
 Progress = Callable[[str], None]
 IN_FLIGHT = 32  # batches queued ahead of acknowledgements: lets group commit fill up
@@ -161,3 +165,99 @@ def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame
         while pending:
             settle(*pending.popleft())
     return report
+
+
+EVENTS_DIR = "events"
+
+
+def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
+                 progress: Progress | None = None) -> tuple[IngestReport, list[str]]:
+    """EPCIS documents into the live store, one batch per event (batch id from the eventID,
+    so an event seen again in any later file loads once), then one retraction batch per
+    error-declared event. Every event is also kept, whole, in DATA/events/ (sensor data and
+    inspections included), findable by node key. Returns the report and the problems."""
+    say = progress or (lambda _m: None)
+    report = IngestReport()
+    problems: list[str] = []
+    declared: list[EpcisEvent] = []
+    seen: set[str] = set()
+    for path in paths:
+        events, bad = read_document(path)
+        say(f"{path}: {len(events)} events, {len(bad)} rejected")
+        problems += [p.message() for p in bad]
+        live.keep_rejects([{"table": "epcis", "file": str(path), "row": p.event,
+                            "field": p.field, "reason": p.reason,
+                            "record": p.event_id or ""} for p in bad], f"epcis:{path.name}")
+        _keep_events(live.data_dir, path, events)
+        pending: list[Future[Ack]] = []
+        for event in events:
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+            if event.retract_reason:
+                declared.append(event)
+            if not event.nodes:
+                continue  # an observation of a place: kept in events/, nothing to link
+            nodes = pl.DataFrame({"key": list(event.nodes), "kind": list(event.nodes.values())})
+            edges = pl.DataFrame(event.edges, schema={
+                "src": pl.String, "dst": pl.String, "kind": pl.String,
+                "event_time": pl.Datetime("us", "UTC"), "quantity": pl.Float64,
+                "event_id": pl.String}) if event.edges else None
+            source = "epcis-" + hashlib.sha256(event.event_id.encode()).hexdigest()[:32]
+            pending.append(live.submit(IngestBatch(source, 0, nodes, edges, writer=writer)))
+        for future in pending:
+            ack = future.result()
+            report.batches[ack.outcome] += 1
+            report.nodes += ack.nodes
+            report.edges += ack.edges
+            report.rejected_records += len(ack.errors)
+            report.last_seq = max(report.last_seq, ack.seq)
+            problems += [f"{path}: {ack.batch}: {e.table} {e.row}: {e.field}: {e.reason}"
+                         for e in ack.errors[:5]]
+    for event in declared:
+        requests = [RetractionRequest(e["src"], e["dst"], e["kind"], str(event.retract_reason),
+                                      e["event_time"]) for e in event.edges]
+        if not requests:
+            continue
+        source = "epcis-retract-" + hashlib.sha256(event.event_id.encode()).hexdigest()[:24]
+        ack = live.ingest(IngestBatch(source, 0, retractions=requests, writer=writer))
+        report.batches[ack.outcome] += 1
+        if ack.outcome == "rejected":
+            problems.append(f"error declaration of {event.event_id}: {ack.message}")
+    return report, problems
+
+
+def _keep_events(data_dir: Path, path: Path, events: Sequence[EpcisEvent]) -> None:
+    """Write the document's events (whole, as JSON, with the node keys they touch) to
+    DATA/events/<document hash>.parquet, atomically."""
+    if not events:
+        return
+    folder = data_dir / EVENTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    target = folder / f"{digest}.parquet"
+    if target.exists():
+        return
+    frame = pl.DataFrame({
+        "event_id": [e.event_id for e in events],
+        "type": [e.type for e in events],
+        "event_time": pl.Series([e.time for e in events], dtype=pl.Datetime("us", "UTC")),
+        "document": [str(path)] * len(events),
+        "keys": [sorted(e.nodes) for e in events],
+        "event": [json.dumps(e.raw, ensure_ascii=False) for e in events],
+    })
+    temp = folder / f".{digest}.tmp"
+    frame.write_parquet(temp)
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+
+
+def events_of_node(data_dir: Path, key: str) -> pl.DataFrame:
+    """Every kept EPCIS event that names `key` (sensor readings, inspections, ...)."""
+    folder = data_dir / EVENTS_DIR
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        return pl.DataFrame(schema={"event_id": pl.String, "type": pl.String})
+    return (pl.scan_parquet(folder / "*.parquet")
+            .filter(pl.col("keys").list.contains(key))
+            .sort("event_time").collect())

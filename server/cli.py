@@ -154,14 +154,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="convert ERP/MES exports through a mapping and add them "
                                       "to a data directory's live store")
-    p.add_argument("format", choices=("erp",), help="erp: CSV/Parquet exports + a TOML mapping")
+    p.add_argument("format", choices=("erp", "epcis"),
+                   help="erp: CSV/Parquet exports + a TOML mapping; epcis: EPCIS 2.0 JSON/JSON-LD")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--mapping", type=Path, required=True,
-                   help="the data dictionary (see loaders/mappings/*.toml)")
+    p.add_argument("--mapping", type=Path,
+                   help="erp only: the data dictionary (see loaders/mappings/*.toml)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--policy", choices=("all", "valid"), default="all")
     p.add_argument("--no-check", action="store_true",
                    help="skip the data-quality summary printed after the import")
+
+    p = sub.add_parser("events", help="EPCIS events kept for a node (sensor data, inspections)")
+    p.add_argument("key")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    _add_output(p)
 
     p = sub.add_parser("compact", help="fold the live delta into a new snapshot")
     p.add_argument("--data", type=Path, required=True, help="data directory")
@@ -380,6 +386,11 @@ def _cmd_import(args: argparse.Namespace) -> None:
 
     say = _progress("import")
     started = time.perf_counter()
+    if args.format == "epcis":
+        _import_epcis(args, say, started)
+        return
+    if args.mapping is None:
+        raise InvalidInput("import erp needs --mapping M.toml")
     mapping = load_mapping(args.mapping)
     converted = convert(mapping, args.files)
     say(f"converted {sum(converted.rows.values()):,} export rows into "
@@ -416,6 +427,49 @@ def _cmd_import(args: argparse.Namespace) -> None:
 
         graph = engine.open(args.data, warm=False)
         print_summary(check_graph(graph, _all_rejects(args.data, graph)), err)
+
+
+def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
+                  started: float) -> None:
+    from index.file_ingest import ingest_epcis
+    from index.live import LiveStore
+
+    with LiveStore(args.data, progress=say) as live:
+        report, problems = ingest_epcis(live, args.files, writer=_writer(), progress=say)
+    emit_mapping({
+        "events applied": report.batches["applied"],
+        "events already loaded (duplicates)": report.batches["duplicate"],
+        "events rejected": report.batches["rejected"] + sum(
+            1 for p in problems if ": event " in p),
+        "nodes added": report.nodes, "edges added": report.edges,
+        "seconds": round(time.perf_counter() - started, 2),
+    }, "table", None)
+    for problem in problems[:20]:
+        err.print(f"[yellow]{problem}[/yellow]")
+    _check_after(args)
+
+
+def _check_after(args: argparse.Namespace) -> None:
+    if args.no_check:
+        return
+    import engine
+    from engine.quality import check_graph
+    from server.report import print_summary
+
+    graph = engine.open(args.data, warm=False)
+    print_summary(check_graph(graph, _all_rejects(args.data, graph)), err)
+
+
+def _cmd_events(args: argparse.Namespace) -> None:
+    from index.file_ingest import events_of_node
+
+    import polars as pl
+
+    events = events_of_node(args.data, args.key)
+    if "keys" in events.columns:  # flat text for CSV and terminals
+        events = events.with_columns(pl.col("keys").list.join(" "))
+    emit_table(events.to_arrow(), args.format, args.output,
+               title=f"EPCIS events naming {args.key}")
 
 
 def _cmd_compact(args: argparse.Namespace) -> None:
@@ -533,6 +587,7 @@ def _cmd_rejects(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "ingest": _cmd_ingest,
     "import": _cmd_import,
+    "events": _cmd_events,
     "compact": _cmd_compact,
     "retract": _cmd_retract,
     "rejects": _cmd_rejects,
