@@ -461,9 +461,9 @@ def _check_after(args: argparse.Namespace) -> None:
 
 
 def _cmd_events(args: argparse.Namespace) -> None:
-    from index.file_ingest import events_of_node
-
     import polars as pl
+
+    from index.file_ingest import events_of_node
 
     events = events_of_node(args.data, args.key)
     if "keys" in events.columns:  # flat text for CSV and terminals
