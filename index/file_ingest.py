@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from index.ingest import Ack, IngestBatch, Policy, RetractionRequest
 from index.live import LiveStore
-from loaders.epcis import EpcisEvent, read_document
+from loaders.epcis import EpcisEvent, read_any
 from loaders.errors import InvalidInput
 
 __all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "ingest_frames",
@@ -182,7 +182,7 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
     declared: list[EpcisEvent] = []
     seen: set[str] = set()
     for path in paths:
-        events, bad = read_document(path)
+        events, bad = read_any(path)
         say(f"{path}: {len(events)} events, {len(bad)} rejected")
         problems += [p.message() for p in bad]
         live.keep_rejects([{"table": "epcis", "file": str(path), "row": p.event,

@@ -11,7 +11,7 @@ import pytest
 from engine import Graph
 from index.file_ingest import events_of_node, ingest_epcis
 from index.live import LiveStore
-from loaders.epcis import read_document
+from loaders.epcis import read_any, read_document
 from tests.conftest import SHARED
 
 EPCIS = SHARED / "testdata" / "epcis"
@@ -148,3 +148,50 @@ def test_sensor_data_is_kept_with_the_event_and_found_by_node(tmp_path: Path) ->
     kept = events_of_node(tmp_path / "data", key)
     assert kept.height == 1
     assert "sensorElementList" in kept["event"][0]
+
+
+XML_VALID = sorted(p for p in EPCIS.glob("**/*.xml")
+                   if "schema" not in p.parts and "Invalid" not in p.parts)
+
+
+@pytest.mark.parametrize("path", XML_VALID, ids=[p.name for p in XML_VALID])
+def test_every_valid_xml_document_loads(path: Path) -> None:
+    events, problems = read_any(path)
+    assert events
+    assert [p.message() for p in problems] == []
+
+
+def test_an_invalid_xml_document_is_rejected_naming_event_and_field() -> None:
+    path = (EPCIS / "openepcis" / "2.0" / "EPCIS" / "XML" / "Capture" / "Invalid"
+            / "ObjectEvent_with_invalid_action.xml")
+    events, problems = read_any(path)
+    assert events == []
+    assert [(p.event, p.field) for p in problems] == [(1, "action")]
+
+
+def test_the_three_company_chain_stitches_into_one_genealogy(tmp_path: Path) -> None:
+    """Worked out from the documents: the primary processor turns whole yellowfin tuna lots
+    into fillet lots ...54 and ...55 and ships them; the secondary processor turns those
+    fillets into canned tuna lot abc12320250825 and ships it to the importer. So the canned
+    lot reaches back, across all three files, to the whole-fish lots."""
+    party = EPCIS / "opentraceability" / "multi-party"
+    canned = "urn:epc:class:lgtin:08600031303.00.abc12320250825"
+    fillets = "urn:gdst:example.org:product:lot:class:processor01.yellowfintunafillets."
+    whole = "urn:gdst:example.org:product:lot:class:processor02.yellowfintunawhole."
+    with LiveStore(tmp_path / "data") as live:
+        _, problems = ingest_epcis(live, [party / "primary-processor.xml",
+                                          party / "secondary-processor.xml",
+                                          party / "importer.xml"])
+        assert problems == []
+        graph = _graph(live)
+        up = graph.trace(canned, "upstream", node_kinds=["lot"])
+        keys = set(up.column("key").to_pylist())
+        assert {fillets + "2025121114333454", fillets + "2025121114333455"} <= keys
+        assert any(k.startswith(whole) for k in keys)
+        depth = dict(zip(up.column("key").to_pylist(), up.column("depth").to_pylist(),
+                         strict=True))
+        assert depth[fillets + "2025121114333454"] == 2  # through one transformation
+        assert min(v for k, v in depth.items() if k.startswith(whole)) == 4  # through two
+        down = set(graph.trace(whole + "2025121114333457", node_kinds=["lot"])
+                   .column("key").to_pylist())
+        assert canned in down
