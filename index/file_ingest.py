@@ -172,15 +172,18 @@ EVENTS_DIR = "events"
 
 def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                  progress: Progress | None = None) -> tuple[IngestReport, list[str]]:
-    """EPCIS documents into the live store, one batch per event (batch id from the eventID,
-    so an event seen again in any later file loads once), then one retraction batch per
-    error-declared event. Every event is also kept, whole, in DATA/events/ (sensor data and
-    inspections included), findable by node key. Returns the report and the problems."""
+    """EPCIS documents into the live store, one batch per event (batch id from the eventID and
+    the event's content, so an event seen again in any later file loads once), then one
+    retraction batch per error-declared event. An eventID reused for a different event is
+    reported, and both events load (dropping either could hide a link from a recall). Every
+    event is also kept, whole, in DATA/events/ (sensor data and inspections included),
+    findable by node key. Returns the report and the problems."""
     say = progress or (lambda _m: None)
     report = IngestReport()
     problems: list[str] = []
     declared: list[EpcisEvent] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    contents: dict[str, set[str]] = {}
     for path in paths:
         events, bad = read_any(path)
         say(f"{path}: {len(events)} events, {len(bad)} rejected")
@@ -191,9 +194,13 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
         _keep_events(live.data_dir, path, events)
         pending: list[Future[Ack]] = []
         for event in events:
-            if event.event_id in seen:
-                continue
-            seen.add(event.event_id)
+            if (event.event_id, event.content) in seen:
+                continue  # the same event again: loads once
+            seen.add((event.event_id, event.content))
+            contents.setdefault(event.event_id, set()).add(event.content)
+            if len(contents[event.event_id]) == 2:
+                problems.append(f"{path}: eventID {event.event_id} names two different events; "
+                                "both are loaded (fix the sender's eventIDs)")
             if event.retract_reason:
                 declared.append(event)
             if not event.nodes:
@@ -203,7 +210,8 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                 "src": pl.String, "dst": pl.String, "kind": pl.String,
                 "event_time": pl.Datetime("us", "UTC"), "quantity": pl.Float64,
                 "event_id": pl.String}) if event.edges else None
-            source = "epcis-" + hashlib.sha256(event.event_id.encode()).hexdigest()[:32]
+            identity = f"{event.event_id}|{event.content}".encode()
+            source = "epcis-" + hashlib.sha256(identity).hexdigest()[:32]
             pending.append(live.submit(IngestBatch(source, 0, nodes, edges, writer=writer)))
         for future in pending:
             ack = future.result()

@@ -86,6 +86,7 @@ class EpcisEvent:
     event_id: str
     type: str
     time: datetime
+    content: str = ""  # SHA-256 of the event without errorDeclaration and recordTime
     nodes: dict[str, str] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
     retract_reason: str | None = None
@@ -211,13 +212,16 @@ def _quantities(raw: dict[str, Any], name: str,
     return out
 
 
+def _content(raw: dict[str, Any]) -> str:
+    body = {k: v for k, v in raw.items() if k not in ("errorDeclaration", "recordTime")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def _event_key(raw: dict[str, Any]) -> str:
     event_id = raw.get("eventID")
     if isinstance(event_id, str) and event_id:
         return event_id
-    body = {k: v for k, v in raw.items() if k not in ("errorDeclaration", "recordTime")}
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return f"ni:///sha-256;{digest}"
+    return f"ni:///sha-256;{_content(raw)}"
 
 
 def _event(raw: Any, prefixes: dict[str, str]) -> EpcisEvent:
@@ -230,7 +234,7 @@ def _event(raw: Any, prefixes: dict[str, str]) -> EpcisEvent:
     action = raw.get("action")
     if kind != "TransformationEvent" and action not in _ACTIONS:
         raise _Bad("action", f"{action!r} is not ADD, OBSERVE or DELETE")
-    event = EpcisEvent(_event_key(raw), kind, when, raw=raw)
+    event = EpcisEvent(_event_key(raw), kind, when, _content(raw), raw=raw)
     declaration = raw.get("errorDeclaration")
     if isinstance(declaration, dict):
         _time(declaration, "declarationTime")

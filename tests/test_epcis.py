@@ -195,3 +195,31 @@ def test_the_three_company_chain_stitches_into_one_genealogy(tmp_path: Path) -> 
         down = set(graph.trace(whole + "2025121114333457", node_kinds=["lot"])
                    .column("key").to_pylist())
         assert canned in down
+
+
+def test_the_opentraceability_traceback_chain(tmp_path: Path) -> None:
+    """Worked out from traceback_tests.jsonld: feed-mill and hatchery lots -> farm harvest ->
+    farmed tuna; farmed + wild tuna -> commingling -> commingled lot -> processing -> lot
+    processor.2u -> case SSCC ...0004 -> pallet SSCC ...0005 -> shipped to the importer."""
+    lot = "urn:gdst:example.org:product:lot:class:"
+    pallet = "urn:epc:id:sscc:08600031303.0005"
+    with LiveStore(tmp_path / "data") as live:
+        _, problems = ingest_epcis(live, [EPCIS / "opentraceability" / "traceback_tests.jsonld"])
+        # The file reuses three eventIDs for different events: said, and everything loads.
+        assert len(problems) == 3
+        assert all("names two different events" in p for p in problems)
+        graph = _graph(live)
+        up = dict(zip(*(graph.trace(pallet, "upstream", node_kinds=["lot", "logistic_unit"])
+                        .column(c).to_pylist() for c in ("key", "depth")), strict=True))
+        assert up == {
+            "urn:epc:id:sscc:08600031303.0004": 1,
+            lot + "processor.2u.v1-0122-2022": 2,
+            lot + "processor.10u.commingle-01232022": 4,
+            lot + "fishfarm.1u.farmed-tuna-01192022": 6,
+            lot + "fisherman01.tunau.v1-0122-2022": 6,
+            lot + "feedmill.1u.ff11252021": 8,
+            lot + "hatchery.1u.tf12012021": 8,
+        }
+        down = set(graph.trace(lot + "hatchery.1u.tf12012021").column("key").to_pylist())
+        assert {pallet, "urn:gdst:example.org:party:importer.1u"} <= down
+        assert lot + "fisherman01.tunau.v1-0122-2022" not in down  # a sibling input, not downstream
