@@ -140,6 +140,15 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
         pending: queue.Queue[tuple[str, int, Future[Ack]] | BaseException | None] = queue.Queue(
             IN_FLIGHT)
 
+        def put(item: tuple[str, int, Future[Ack]] | BaseException | None) -> None:
+            # Bounded, but never stuck: a client that went away stops this reader.
+            while context.is_active():
+                try:
+                    pending.put(item, timeout=1.0)
+                    return
+                except queue.Full:
+                    continue
+
         def read() -> None:
             try:
                 for message in requests:
@@ -151,10 +160,10 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                                               "rejected", 0, errors=(RecordError(
                                                   "batch", 0, "arrow", str(e)),),
                                               message=f"batch rejected, nothing applied: {e}"))
-                    pending.put((message.source, message.sequence, future))
-                pending.put(None)
+                    put((message.source, message.sequence, future))
+                put(None)
             except BaseException as e:  # a broken stream or a store that stopped writing
-                pending.put(e)
+                put(e)
 
         reader = threading.Thread(target=read, name="tracegraph-ingest-reader", daemon=True)
         reader.start()

@@ -1,0 +1,93 @@
+"""The Ingest RPC on a real server on a loopback port: acks in order, duplicates, per-record
+errors, Arrow batches, a broken Arrow payload, the writer's identity, and a read-only server."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+
+from index.store import Store
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import genealogy_pb2_grpc as pb_grpc
+from server.rpc import ingest_pb2 as ipb
+from server.rpc import ingest_pb2_grpc as ipb_grpc
+from server.serve import ServerConfig, TraceServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[TraceServer, str]]:
+    running = TraceServer(tmp_path / "data", ServerConfig(port=0, compact_edges=0))
+    running.load()
+    yield running, f"127.0.0.1:{running.port}"
+    running.stop(0)
+
+
+def _arrow(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def test_acks_come_back_in_order_with_precise_errors(server: tuple[TraceServer, str]) -> None:
+    _, address = server
+    nodes = [ipb.NodeRecord(key="lot:1", kind="lot"), ipb.NodeRecord(key="sn:1", kind="serial")]
+    good = ipb.IngestBatch(source="mes", sequence=1, nodes=nodes, edges=[
+        ipb.EdgeRecord(src="lot:1", dst="sn:1", kind="consumed")])
+    bad = ipb.IngestBatch(source="mes", sequence=2, edges=[
+        ipb.EdgeRecord(src="lot:1", dst="sn:404", kind="consumed"),
+        ipb.EdgeRecord(src="lot:1", dst="sn:1", kind="teleported")])
+    arrow = ipb.IngestBatch(source="bulk", sequence=1, nodes_arrow=_arrow(pa.table({
+        "key": ["sn:2"], "kind": ["serial"]})), edges_arrow=_arrow(pa.table({
+            "src": ["lot:1"], "dst": ["sn:2"], "kind": ["consumed"]})))
+    broken = ipb.IngestBatch(source="bulk", sequence=2, edges_arrow=b"not arrow")
+    with grpc.insecure_channel(address) as channel:
+        acks = list(ipb_grpc.IngestStub(channel).Ingest(
+            iter([good, good, bad, arrow, broken]), timeout=30,
+            metadata=[("x-tracegraph-user", "alice")]))
+        assert [(a.source, a.sequence) for a in acks] == [
+            ("mes", 1), ("mes", 1), ("mes", 2), ("bulk", 1), ("bulk", 2)]
+        assert [a.outcome for a in acks] == [ipb.APPLIED, ipb.DUPLICATE, ipb.REJECTED,
+                                             ipb.APPLIED, ipb.REJECTED]
+        assert acks[1].log_sequence == acks[0].log_sequence
+        errors = [(e.table, e.index, e.field) for e in acks[2].errors]
+        assert errors == [("edges", 1, "dst"), ("edges", 2, "kind")]
+        assert "sn:404" in acks[2].errors[0].reason
+        assert "not a readable Arrow IPC stream" in acks[4].errors[0].reason
+        stats = pb_grpc.GenealogyStub(channel).Stats(pb.StatsRequest(), timeout=10)
+        assert (stats.edges, stats.delta_edges) == (2, 2)
+
+
+def test_the_writer_is_recorded(server: tuple[TraceServer, str], tmp_path: Path) -> None:
+    running, address = server
+    batch = ipb.IngestBatch(source="scan", sequence=7, nodes=[
+        ipb.NodeRecord(key="case:1", kind="logistic_unit")])
+    with grpc.insecure_channel(address) as channel:
+        [ack] = ipb_grpc.IngestStub(channel).Ingest(
+            iter([batch]), timeout=30, metadata=[("x-tracegraph-user", "bob")])
+    assert ack.outcome == ipb.APPLIED
+    assert running.live is not None
+    [entry] = list(running.live.store.entries())
+    assert entry.writer.startswith("grpc:bob@")
+
+
+def test_a_read_only_server_refuses_ingest(tmp_path: Path) -> None:
+    Store(tmp_path / "data", writable=True).close()  # a directory with a store
+    from index.live import LiveStore
+
+    LiveStore(tmp_path / "data").close()  # and a first snapshot
+    running = TraceServer(tmp_path / "data", ServerConfig(port=0, read_only=True))
+    try:
+        running.load()
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                list(ipb_grpc.IngestStub(channel).Ingest(iter([]), timeout=10))
+            assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "read-only" in info.value.details()
+    finally:
+        running.stop(0)
