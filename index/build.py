@@ -19,6 +19,8 @@ Snapshot files (see `index.snapshot` for the reading side):
                      up.arrow also maps each upstream edge to its row in edges.arrow
     retractions.arrow  retracted edges (kept as history) by down and up CSR position, with the
                      record time of the retraction; sorted by down position
+    ended.arrow      edges whose packing was undone (EPCIS DELETE) by down CSR position, with
+                     the event time it ended
     rejects.arrow    every input row that was not loaded, with file, row, field and reason
 """
 
@@ -210,6 +212,7 @@ class EdgeArrays:
     source_names: list[str]
     source_row: Array
     retracted_at: Array | None = None
+    ended_at: Array | None = None
 
 
 NEVER = np.iinfo(np.int64).max
@@ -299,6 +302,7 @@ def assemble_snapshot(
     src, dst = edges.src, edges.dst
     kind_codes, event_time, recorded_at = edges.kind, edges.event_time, edges.recorded_at
     retracted = edges.retracted_at
+    ended = edges.ended_at
 
     say("folding duplicate edges")
     indptr, by_src = csr_order(src, dst, n)
@@ -319,6 +323,8 @@ def assemble_snapshot(
         kind_codes, event_time, recorded_at = kind_codes[kept], event_time[kept], recorded_at[kept]
         if retracted is not None:
             retracted = retracted[kept]
+        if ended is not None:
+            ended = ended[kept]
         indptr, by_src = csr_order(src, dst, n)
 
     say("numbering nodes for locality")
@@ -364,6 +370,7 @@ def assemble_snapshot(
         "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
     })
     retractions = _retractions(retracted, down_order, up_by_input, down_position)
+    ended_table = _ended(ended, down_position)
     del down_position
     indptr_table = pa.table({"down": narrow_indptr(indptr_down), "up": narrow_indptr(indptr_up)})
     kind_values = node_table.column("kind").combine_chunks()
@@ -421,6 +428,7 @@ def assemble_snapshot(
         "down": down,
         "up": up,
         "retractions": retractions,
+        "ended": ended_table,
         "rejects": rejects.to_arrow().cast(REJECTS_SCHEMA),
     }, manifest, compressed=frozenset({"edges", "rejects"}))
     return BuildReport(
@@ -431,6 +439,17 @@ def assemble_snapshot(
                                 strict=True)),
         ignored_columns=ignored,
     )
+
+
+def _ended(ended: Array | None, down_position: Array) -> pa.Table:
+    """Ended edges (packing undone) by downstream CSR position, sorted, with the end time."""
+    if ended is None or not (ended != NEVER).any():
+        empty = np.zeros(0, dtype=np.int64)
+        return pa.table({"down": empty, "ended_at": empty})
+    edge_ids = np.flatnonzero(ended != NEVER)
+    positions = down_position[edge_ids]
+    order = np.argsort(positions)
+    return pa.table({"down": positions[order], "ended_at": ended[edge_ids][order]})
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:

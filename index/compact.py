@@ -58,6 +58,7 @@ def export_delta(delta: Delta, work: Path) -> None:
         "event_time": pa.array(columns["event_time"]),
         "recorded_at": pa.array(columns["recorded_at"]),
         "retracted_at": pa.array(columns["retracted_at"]),
+        "ended_at": pa.array(columns["ended_at"]),
         "quantity": pa.array(columns["quantity"]),
         "event_id": event_ids,
         "source": sources,
@@ -65,6 +66,8 @@ def export_delta(delta: Delta, work: Path) -> None:
     }))
     positions, times = delta.snapshot_retractions()
     write_ipc(work / "retracted.arrow", pa.table({"down": positions, "retracted_at": times}))
+    ended_positions, ended_times, _ = delta.ended()
+    write_ipc(work / "ended.arrow", pa.table({"down": ended_positions, "ended_at": ended_times}))
 
 
 def compact_snapshot(base: Path, work: Path, data_dir: Path, through: int, *,
@@ -112,6 +115,12 @@ def compact_snapshot(base: Path, work: Path, data_dir: Path, through: int, *,
         retracted_at[retracted.column("down").to_numpy()] = retracted.column(
             "retracted_at").to_numpy()
         retracted_at[m0:] = delta_edges.column("retracted_at").to_numpy()
+    ended = read_ipc(work / "ended.arrow")
+    ended_at = None
+    if ended.num_rows or (delta_edges.column("ended_at").to_numpy() != NEVER).any():
+        ended_at = np.full(m0 + delta_edges.num_rows, NEVER, dtype=np.int64)
+        ended_at[ended.column("down").to_numpy()] = ended.column("ended_at").to_numpy()
+        ended_at[m0:] = delta_edges.column("ended_at").to_numpy()
     base_sources = records.column("source").combine_chunks()
     source_names = [*base_sources.dictionary.to_pylist()]
     delta_sources = delta_edges.column("source").to_pylist()
@@ -141,6 +150,7 @@ def compact_snapshot(base: Path, work: Path, data_dir: Path, through: int, *,
         source_row=np.concatenate([records.column("source_row").to_numpy(),
                                    delta_edges.column("source_row").to_numpy()]),
         retracted_at=retracted_at,
+        ended_at=ended_at,
     )
     keys = node_table.column("key").combine_chunks()
     say("hashing keys")

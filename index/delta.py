@@ -104,6 +104,9 @@ class DeltaView:
     up: LiveArrays
     retracted_edges: int
     edge_quantity: Array = field(repr=False)
+    edge_ended: Array = field(repr=False)
+    ended_pos: Array = field(repr=False)
+    ended_at: Array = field(repr=False)
     key_slots: Array = field(repr=False)
     _node_chunks: tuple[tuple[int, pa.Table], ...] = field(repr=False)
 
@@ -184,6 +187,7 @@ class Delta:
         self._time = np.empty(cap, dtype=np.int64)
         self._rec = np.empty(cap, dtype=np.int64)
         self._ret = np.full(cap, NEVER, dtype=np.int64)
+        self._end = np.full(cap, NEVER, dtype=np.int64)  # when a delta edge ended (unpacked)
         self._next = {d: np.full(cap, -1, dtype=np.int32) for d in ("down", "up")}
         self._qty = np.empty(cap, dtype=np.float64)
         # Provenance, per applied batch: (batch id, event_id column, edge count).
@@ -193,6 +197,9 @@ class Delta:
             "up": self._snapshot_retractions(snapshot.retracted_up, by_up=True),
         }
         self.retracted_edges = len(snapshot.retracted_at)
+        # Ended snapshot edges (by downstream CSR position), copy-on-write like retractions.
+        self._ended_pos = np.asarray(snapshot.ended_down, dtype=np.int64)
+        self._ended_at = np.asarray(snapshot.ended_at, dtype=np.int64)
         self._view: DeltaView | None = None
 
     def _snapshot_retractions(self, positions: Array, *, by_up: bool = False) -> _Retracted:
@@ -301,6 +308,7 @@ class Delta:
             self._kind, self._time = _grow(self._kind, total), _grow(self._time, total)
             self._rec, self._qty = _grow(self._rec, total), _grow(self._qty, total)
             self._ret = _grow(self._ret, total, NEVER)
+            self._end = _grow(self._end, total, NEVER)
             self._next = {d: _grow(a, total, -1) for d, a in self._next.items()}
         encoded = kinds.dictionary_encode()
         codes = np.array([self.edge_kind_code(k) for k in encoded.dictionary.to_pylist()],
@@ -352,6 +360,59 @@ class Delta:
             self.retracted_edges += found
             self._view = None
         return found
+
+    def end(self, src: int, dst: int, kind: str, event_time: int | None, at: int, *,
+            dry_run: bool = False) -> int:
+        """End the open, live edges src -> dst of `kind` (and `event_time`, if given; every
+        source when `src` < 0) at event time `at`; returns how many (`dry_run`: only count).
+        Traversal still follows them (a recall over-includes rather than misses); the end time
+        tells how long they held."""
+        code = self._edge_kind_code.get(kind, -1)
+        if code < 0:
+            return 0
+        if src < 0:  # every source: a DELETE that names only the parent
+            n = self.n_edges
+            hit = ((self._dst[:n] == dst) & (self._kind[:n] == code)
+                   & (self._ret[:n] == NEVER))
+            if event_time is not None:
+                hit &= self._time[:n] == event_time
+            hits = np.flatnonzero(hit)
+        else:
+            hits = self._delta_matches(src, dst, code, event_time)
+        hits = hits[self._end[hits] == NEVER]
+        positions = np.zeros(0, dtype=np.int64)
+        if dst < self.n_snap and src < self.n_snap:
+            if src < 0:
+                up = self.snapshot.up
+                start, stop = int(up.indptr[dst]), int(up.indptr[dst + 1])
+                pick = up.kind[start:stop] == code
+                if event_time is not None:
+                    pick &= up.event_time[start:stop] == event_time
+                positions = np.asarray(self.snapshot.up_edge[start:stop][pick], dtype=np.int64)
+                gone = self._retracted["down"].pos
+                if len(gone):
+                    positions = positions[~np.isin(positions, gone)]
+            else:
+                positions = self._snapshot_matches(self.snapshot.down, src, dst, code,
+                                                   event_time)
+            positions = positions[~np.isin(positions, self._ended_pos)]
+        if dry_run or not (len(hits) or len(positions)):
+            return len(hits) + len(positions)
+        if len(hits):
+            ended = self._end.copy()
+            ended[hits] = at
+            self._end = ended
+        if len(positions):
+            pos = np.concatenate([self._ended_pos, positions])
+            times = np.concatenate([self._ended_at, np.full(len(positions), at, np.int64)])
+            order = np.argsort(pos, kind="stable")
+            self._ended_pos, self._ended_at = pos[order], times[order]
+        self._view = None
+        return len(hits) + len(positions)
+
+    def ended(self) -> tuple[Array, Array, Array]:
+        """(snapshot down positions, their end times, end time of each delta edge)."""
+        return self._ended_pos, self._ended_at, self._end[: self.n_edges]
 
     def _delta_matches(self, src: int, dst: int, code: int, event_time: int | None) -> Array:
         n = self.n_edges
@@ -410,6 +471,7 @@ class Delta:
                 key_slots=self._keys.slots,
                 down=arrays("down", self._dst), up=arrays("up", self._src),
                 retracted_edges=self.retracted_edges, edge_quantity=self._qty,
+                edge_ended=self._end, ended_pos=self._ended_pos, ended_at=self._ended_at,
                 _node_chunks=tuple(self._node_chunks),
             )
         return self._view
@@ -424,6 +486,7 @@ class Delta:
         return {"src": self._src[:n].copy(), "dst": self._dst[:n].copy(),
                 "kind": self._kind[:n].copy(), "event_time": self._time[:n].copy(),
                 "recorded_at": self._rec[:n].copy(), "retracted_at": self._ret[:n].copy(),
+                "ended_at": self._end[:n].copy(),
                 "quantity": self._qty[:n].copy()}
 
     def snapshot_retractions(self) -> tuple[Array, Array]:
@@ -472,6 +535,10 @@ def apply_entry(delta: Delta, entry: LogEntry) -> int:
     for r in entry.retractions:
         src, dst = delta.local_of_sid(np.array([r.src, r.dst]))
         retracted += delta.retract(int(src), int(dst), r.kind, r.event_time, entry.recorded_at)
+    for e in entry.ends:
+        dst = int(delta.local_of_sid(np.array([e.dst]))[0])
+        src = -1 if e.src < 0 else int(delta.local_of_sid(np.array([e.src]))[0])
+        delta.end(src, dst, e.kind, e.event_time, e.at)
     delta.set_seq(entry.seq)
     return retracted
 

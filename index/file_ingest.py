@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from index.ingest import Ack, IngestBatch, Policy, RetractionRequest
+from index.ingest import Ack, EndRequest, IngestBatch, Policy, RetractionRequest
 from index.live import LiveStore
 from loaders.epcis import EpcisEvent, read_any
 from loaders.errors import InvalidInput
@@ -184,6 +184,7 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
     declared: list[EpcisEvent] = []
     seen: set[tuple[str, str]] = set()
     contents: dict[str, set[str]] = {}
+    pending: list[tuple[Path, Future[Ack]]] = []
     for path in paths:
         events, bad = read_any(path)
         say(f"{path}: {len(events)} events, {len(bad)} rejected")
@@ -192,7 +193,6 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                             "field": p.field, "reason": p.reason,
                             "record": p.event_id or ""} for p in bad], f"epcis:{path.name}")
         _keep_events(live.data_dir, path, events)
-        pending: list[Future[Ack]] = []
         for event in events:
             if (event.event_id, event.content) in seen:
                 continue  # the same event again: loads once
@@ -205,6 +205,9 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                 declared.append(event)
             if not event.nodes:
                 continue  # an observation of a place: kept in events/, nothing to link
+            ends = [EndRequest(e["src"], e["dst"], e["kind"], e["at"]) for e in event.ends]
+            if ends:  # the edges it ends must be applied first
+                _settle(pending, report, problems)
             nodes = pl.DataFrame({"key": list(event.nodes), "kind": list(event.nodes.values())})
             edges = pl.DataFrame(event.edges, schema={
                 "src": pl.String, "dst": pl.String, "kind": pl.String,
@@ -212,16 +215,9 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                 "event_id": pl.String}) if event.edges else None
             identity = f"{event.event_id}|{event.content}".encode()
             source = "epcis-" + hashlib.sha256(identity).hexdigest()[:32]
-            pending.append(live.submit(IngestBatch(source, 0, nodes, edges, writer=writer)))
-        for future in pending:
-            ack = future.result()
-            report.batches[ack.outcome] += 1
-            report.nodes += ack.nodes
-            report.edges += ack.edges
-            report.rejected_records += len(ack.errors)
-            report.last_seq = max(report.last_seq, ack.seq)
-            problems += [f"{path}: {ack.batch}: {e.table} {e.row}: {e.field}: {e.reason}"
-                         for e in ack.errors[:5]]
+            pending.append((path, live.submit(IngestBatch(source, 0, nodes, edges, writer=writer,
+                                                          ends=ends))))
+        _settle(pending, report, problems)
     for event in declared:
         requests = [RetractionRequest(e["src"], e["dst"], e["kind"], str(event.retract_reason),
                                       e["event_time"]) for e in event.edges]
@@ -233,6 +229,21 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
         if ack.outcome == "rejected":
             problems.append(f"error declaration of {event.event_id}: {ack.message}")
     return report, problems
+
+
+def _settle(pending: list[tuple[Path, Future[Ack]]], report: IngestReport,
+            problems: list[str]) -> None:
+    """Wait for every submitted event batch and count its outcome."""
+    while pending:
+        path, future = pending.pop(0)
+        ack = future.result()
+        report.batches[ack.outcome] += 1
+        report.nodes += ack.nodes
+        report.edges += ack.edges
+        report.rejected_records += len(ack.errors)
+        report.last_seq = max(report.last_seq, ack.seq)
+        problems += [f"{path}: {ack.batch}: {e.table} {e.row}: {e.field}: {e.reason}"
+                     for e in ack.errors[:5]]
 
 
 def _keep_events(data_dir: Path, path: Path, events: Sequence[EpcisEvent]) -> None:

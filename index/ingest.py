@@ -38,6 +38,7 @@ from loaders.errors import InvalidInput
 __all__ = [
     "MAX_BATCH_RECORDS",
     "Ack",
+    "EndRequest",
     "IngestBatch",
     "RecordError",
     "RetractionRequest",
@@ -65,6 +66,18 @@ class RetractionRequest:
     event_time: datetime | None = None
 
 
+@dataclass(frozen=True)
+class EndRequest:
+    """End the open edges src -> dst of `kind` (only the one at `event_time`, if given) at
+    `at`: what was packed was unpacked then. `src` None ends every open edge into `dst`."""
+
+    src: str | None
+    dst: str
+    kind: str
+    at: datetime
+    event_time: datetime | None = None
+
+
 @dataclass
 class IngestBatch:
     """One client batch. `nodes` and `edges` are canonical tables (any columns the canonical
@@ -77,6 +90,7 @@ class IngestBatch:
     retractions: Sequence[RetractionRequest] = ()
     policy: Policy = "all"
     writer: str = "unknown"
+    ends: Sequence[EndRequest] = ()
 
     @property
     def batch_id(self) -> str:
@@ -85,7 +99,8 @@ class IngestBatch:
     @property
     def records(self) -> int:
         return ((0 if self.nodes is None else self.nodes.height)
-                + (0 if self.edges is None else self.edges.height) + len(self.retractions))
+                + (0 if self.edges is None else self.edges.height) + len(self.retractions)
+                + len(self.ends))
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,9 @@ def batch_digest(batch: IngestBatch) -> str:
         digest.update(b"|")
     digest.update(json.dumps([[r.src, r.dst, r.kind, r.reason, str(r.event_time)]
                               for r in batch.retractions]).encode())
+    if batch.ends:
+        digest.update(json.dumps([[e.src, e.dst, e.kind, str(e.at), str(e.event_time)]
+                                  for e in batch.ends]).encode())
     return digest.hexdigest()
 
 

@@ -53,7 +53,7 @@ from index.ingest import (
     validate_group,
 )
 from index.key_table import KeyTable, fill_misses
-from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, LogEntry, Retraction
+from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, End, LogEntry, Retraction
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
 from loaders.errors import SnapshotError, TraceError
@@ -292,7 +292,8 @@ class LiveStore:
             nodes = plan.nodes(check.nodes, errors)
             edges = plan.edges(check.edges, errors, now_us)
             retractions, retracted = plan.retractions(batch, errors)
-            applied_any = nodes.num_rows + edges.num_rows + len(retractions) > 0
+            ends = plan.ends(batch, errors)
+            applied_any = nodes.num_rows + edges.num_rows + len(retractions) + len(ends) > 0
             if errors and (batch.policy == "all" or not applied_any):
                 acks[i] = self._rejected(batch, errors, rejects, now)
                 continue
@@ -302,7 +303,8 @@ class LiveStore:
                 group_new.append(plan.new)
             entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
                                     recorded_at=now_us, nodes=nodes, edges=edges,
-                                    retractions=tuple(retractions), digest=digests[i]))
+                                    retractions=tuple(retractions), digest=digests[i],
+                                    ends=tuple(ends)))
             batch_rows.append((batch.batch_id, seq, digests[i]))
             if nodes.num_rows:
                 new_keys.append((nodes.column("key").to_pylist(),
@@ -502,6 +504,10 @@ def _record(batch: IngestBatch, error: RecordError) -> str:
     """The rejected record as JSON (text values), so nothing is lost."""
     if error.row <= 0:
         return json.dumps({"batch": batch.batch_id, "records": batch.records})
+    if error.table == "ends":
+        e = batch.ends[error.row - 1]
+        return json.dumps({"src": e.src, "dst": e.dst, "kind": e.kind, "at": str(e.at),
+                           "event_time": None if e.event_time is None else str(e.event_time)})
     if error.table == "retractions":
         r = batch.retractions[error.row - 1]
         return json.dumps({"src": r.src, "dst": r.dst, "kind": r.kind, "reason": r.reason,
@@ -632,6 +638,10 @@ class _Plan:
             "event_id": picked["event_id"].to_arrow().cast(pa.string()),
         }, schema=EDGE_LOG_SCHEMA)
 
+    def ends(self, batch: IngestBatch, errors: list[RecordError]) -> list[End]:
+        """Ends of open edges (unpacking), checked like retractions."""
+        return _ends(self, batch, errors)
+
     def retractions(self, batch: IngestBatch,
                     errors: list[RecordError]) -> tuple[list[Retraction], int]:
         out: list[Retraction] = []
@@ -671,6 +681,30 @@ def _unknown_mask(kinds: pl.Series, known: set[str]) -> Array:
         return np.zeros(len(kinds), dtype=bool)
     mask: Array = bad[encoded.indices.to_numpy(zero_copy_only=False)]
     return mask
+
+
+def _ends(plan: _Plan, batch: IngestBatch, errors: list[RecordError]) -> list[End]:
+    out: list[End] = []
+    for number, e in enumerate(batch.ends, start=1):
+        local = plan.delta.lookup([e.src or e.dst, e.dst])
+        if e.src is None:
+            local[0] = -1  # every source into dst
+        elif local[0] < 0:
+            errors.append(RecordError("ends", number, "src", f"unknown node {e.src!r}"))
+            continue
+        if local[1] < 0:
+            errors.append(RecordError("ends", number, "dst", f"unknown node {e.dst!r}"))
+            continue
+        when, at = to_micros(e.event_time), to_micros(e.at)
+        assert at is not None
+        if plan.delta.end(int(local[0]), int(local[1]), e.kind, when, at, dry_run=True) == 0:
+            errors.append(RecordError("ends", number, "kind", f"no open {e.kind!r} edge "
+                                      f"{e.src or 'from anything'!r} -> {e.dst!r} to end"))
+            continue
+        dst_sid = int(plan.delta.sid_of_local(local[1:])[0])
+        src_sid = -1 if e.src is None else int(plan.delta.sid_of_local(local[:1])[0])
+        out.append(End(src_sid, dst_sid, e.kind, when, at))
+    return out
 
 
 def _strings(column: pl.Series) -> pa.Array:

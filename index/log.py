@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["EDGE_LOG_SCHEMA", "NODE_LOG_SCHEMA", "LogEntry", "Retraction", "seq_key"]
+__all__ = ["EDGE_LOG_SCHEMA", "NODE_LOG_SCHEMA", "End", "LogEntry", "Retraction", "seq_key"]
 
 NODE_LOG_SCHEMA = pa.schema([
     ("sid", pa.int32()), ("key", pa.string()), ("kind", pa.string()), ("product", pa.string()),
@@ -55,6 +55,23 @@ class Retraction:
 
 
 @dataclass(frozen=True)
+class End:
+    """End the open edges src -> dst of `kind` (only the one at `event_time`, if given) at
+    event time `at`: the packing was undone then (EPCIS AggregationEvent DELETE). The edge
+    stays in the genealogy; its end time says how long it held."""
+
+    src: int
+    dst: int
+    kind: str
+    event_time: int | None
+    at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"src": self.src, "dst": self.dst, "kind": self.kind,
+                "event_time": self.event_time, "at": self.at}
+
+
+@dataclass(frozen=True)
 class LogEntry:
     """An applied batch. `nodes` and `edges` follow NODE_LOG_SCHEMA and EDGE_LOG_SCHEMA."""
 
@@ -66,13 +83,15 @@ class LogEntry:
     edges: pa.Table
     retractions: tuple[Retraction, ...] = ()
     digest: str = ""
+    ends: tuple[End, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         header = json.dumps({
             "seq": self.seq, "batch": self.batch, "writer": self.writer,
             "recorded_at": self.recorded_at, "digest": self.digest,
-            "retractions": [r.to_json() for r in self.retractions], **self.extra,
+            "retractions": [r.to_json() for r in self.retractions],
+            "ends": [e.to_json() for e in self.ends], **self.extra,
         }, separators=(",", ":")).encode()
         nodes = _ipc(self.nodes)
         edges = _ipc(self.edges)
@@ -88,12 +107,14 @@ class LogEntry:
         nodes = pa.ipc.open_stream(value[at: at + nodes_size]).read_all()
         edges = pa.ipc.open_stream(value[at + nodes_size:]).read_all()
         extra = {k: v for k, v in header.items()
-                 if k not in ("seq", "batch", "writer", "recorded_at", "digest", "retractions")}
+                 if k not in ("seq", "batch", "writer", "recorded_at", "digest", "retractions",
+                              "ends")}
         return cls(
             seq=header["seq"], batch=header["batch"], writer=header["writer"],
             recorded_at=header["recorded_at"], nodes=nodes, edges=edges,
             retractions=tuple(Retraction(**r) for r in header["retractions"]),
             digest=header.get("digest", ""), extra=extra,
+            ends=tuple(End(**e) for e in header.get("ends", [])),
         )
 
 

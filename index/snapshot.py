@@ -91,6 +91,14 @@ class Snapshot:
         self.retracted_down = numpy_view(retractions.column("down"), np.int64)
         self.retracted_up = numpy_view(retractions.column("up"), np.int64)
         self.retracted_at = numpy_view(retractions.column("retracted_at"), np.int64)
+        # Edges whose packing was undone (EPCIS DELETE), by down position; older snapshots
+        # of this format have none.
+        if "ended.arrow" in self.manifest["files"]:
+            ended = read_ipc(path / "ended.arrow")
+            self.ended_down = numpy_view(ended.column("down"), np.int64)
+            self.ended_at = numpy_view(ended.column("ended_at"), np.int64)
+        else:
+            self.ended_down = self.ended_at = np.zeros(0, dtype=np.int64)
 
     @cached_property
     def local_of_sid(self) -> Array:

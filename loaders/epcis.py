@@ -8,10 +8,10 @@ declare one, as EPCIS 2.0 requires; its terms are the standard's own names). Cap
 Mapping (edges point the way material flows):
 - TransformationEvent: inputs -> transformation node (`epcis:transformation:<id>`, a work
   order) -> outputs, from epcList and quantityList alike (`consumed`, `produced`);
-- AggregationEvent ADD/OBSERVE: each child -> parent (`packed`); DELETE unpacks: it is kept as
-  an event but adds no edge (the packing stays as history: a recall over-includes rather than
-  misses, see the README);
-- AssociationEvent ADD/OBSERVE: each child -> parent (`associated`);
+- AggregationEvent ADD/OBSERVE: each child -> parent (`packed`); DELETE unpacks: the child's
+  packing edge gets an end time (it stays in the genealogy: a recall over-includes rather than
+  misses; the data-quality report uses the end to tell repacking from two places at once);
+- AssociationEvent ADD/OBSERVE: each child -> parent (`associated`); DELETE ends it likewise;
 - ObjectEvent with a destination list (shipping): each object -> a shipment node
   (`epcis:shipment:<event>`; `shipped`) -> each destination party or location (`delivered`);
   receiving with a business location: each object -> that location (`received`); other
@@ -89,6 +89,7 @@ class EpcisEvent:
     content: str = ""  # SHA-256 of the event without errorDeclaration and recordTime
     nodes: dict[str, str] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
+    ends: list[dict[str, Any]] = field(default_factory=list)  # src, dst, kind, at (DELETE)
     retract_reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -278,10 +279,15 @@ def _event(raw: Any, prefixes: dict[str, str]) -> EpcisEvent:
             return event
         parent_key, parent_kind = canonical(parent, prefixes, "parentID", "logistic_unit")
         node(parent_key, parent_kind)
+        link = "packed" if kind == "AggregationEvent" else "associated"
+        if action == "DELETE" and not children:  # everything is removed from the parent
+            event.ends.append({"src": None, "dst": parent_key, "kind": link, "at": when})
         for key, node_kind in children:
             node(key, node_kind)
-            if action != "DELETE":
-                edge(key, parent_key, "packed" if kind == "AggregationEvent" else "associated")
+            if action == "DELETE":  # unpacked: the link ends now, and stays as history
+                event.ends.append({"src": key, "dst": parent_key, "kind": link, "at": when})
+            else:
+                edge(key, parent_key, link)
         return event
     if "epcList" not in raw and "quantityList" not in raw:
         raise _Bad("epcList", f"an {kind} needs epcList or quantityList (empty lists are fine "

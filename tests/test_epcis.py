@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine import Graph
@@ -223,3 +224,15 @@ def test_the_opentraceability_traceback_chain(tmp_path: Path) -> None:
         down = set(graph.trace(lot + "hatchery.1u.tf12012021").column("key").to_pylist())
         assert {pallet, "urn:gdst:example.org:party:importer.1u"} <= down
         assert lot + "fisherman01.tunau.v1-0122-2022" not in down  # a sibling input, not downstream
+
+
+def test_unpacking_ends_the_packing_link(tmp_path: Path) -> None:
+    """traceback_tests.jsonld unpacks the case from the pallet and the lot from the case at the
+    end (two AggregationEvent DELETEs): both links get end times and stay as history."""
+    with LiveStore(tmp_path / "data") as live:
+        ingest_epcis(live, [EPCIS / "opentraceability" / "traceback_tests.jsonld"])
+        view = live.view()
+        ended = int((view.edge_ended[: view.n_edges] != np.iinfo(np.int64).max).sum())
+        assert ended == 2
+        up = _graph(live).trace("urn:epc:id:sscc:08600031303.0005", "upstream")
+        assert "urn:epc:id:sscc:08600031303.0004" in up.column("key").to_pylist()

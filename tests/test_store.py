@@ -383,3 +383,45 @@ def test_a_batch_sent_twice_in_one_group_follows_its_first_copy(tmp_path: Path) 
         assert {f.result().seq for f in good} == {good[0].result().seq}
         assert [f.result().outcome for f in bad] == ["rejected", "rejected"]
         assert _graph(live).edge_count == EDGES.height
+
+
+def test_an_unpacked_link_gets_an_end_time_that_survives_compaction(tmp_path: Path) -> None:
+    """Packed into case A, unpacked, packed into case B: history keeps both links (a trace
+    still reaches A), the first has an end time, and the quality report sees a repacking,
+    not a serial in two places at once; the same after compaction and a restart."""
+    from datetime import datetime
+
+    from engine.quality import check_graph
+    from index.ingest import EndRequest
+
+    def two_places(live: LiveStore) -> int:
+        found = {f.check: f.count for f in check_graph(_graph(live)).findings}
+        return found["serial_in_two_places"]
+
+    t = ["2025-03-01T08:00:00Z", "2025-03-02T08:00:00Z", "2025-03-03T08:00:00Z"]
+    nodes = pl.DataFrame({"key": ["sn:1", "case:A", "case:B"],
+                          "kind": ["serial", "logistic_unit", "logistic_unit"]})
+    with LiveStore(tmp_path / "data", compact_in_process=True) as live:
+        live.ingest(IngestBatch("pack", 1, nodes, pl.DataFrame(
+            {"src": ["sn:1"], "dst": ["case:A"], "kind": ["packed"], "event_time": [t[0]]})))
+        live.ingest(IngestBatch("pack", 2, None, pl.DataFrame(
+            {"src": ["sn:1"], "dst": ["case:B"], "kind": ["packed"], "event_time": [t[2]]})))
+        assert two_places(live) == 1  # no end yet: both links hold from their start
+        wrong = live.ingest(IngestBatch("pack", 3, ends=[EndRequest(
+            "sn:1", "case:A", "assembled", datetime.fromisoformat(t[1]))]))
+        assert wrong.outcome == "rejected"
+        assert "no open 'assembled' edge" in wrong.errors[0].reason
+        ack = live.ingest(IngestBatch("pack", 4, ends=[EndRequest(
+            "sn:1", "case:A", "packed", datetime.fromisoformat(t[1]))]))
+        assert ack.outcome == "applied", ack.message
+        assert two_places(live) == 0
+        assert set(_graph(live).trace("sn:1").column("key").to_pylist()) == {"case:A",
+                                                                              "case:B"}
+        live.compact()
+        assert two_places(live) == 0
+        assert len(live.view().ended_pos) == 1  # now an ended snapshot edge
+    with LiveStore(tmp_path / "data") as live:
+        assert two_places(live) == 0
+        again = live.ingest(IngestBatch("pack", 5, ends=[EndRequest(
+            None, "case:B", "packed", datetime.fromisoformat(t[2]))]))  # empty case B
+        assert again.outcome == "applied", again.message
