@@ -154,8 +154,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="convert ERP/MES exports through a mapping and add them "
                                       "to a data directory's live store")
-    p.add_argument("format", choices=("erp", "epcis"),
-                   help="erp: CSV/Parquet exports + a TOML mapping; epcis: EPCIS 2.0 JSON/JSON-LD")
+    p.add_argument("format", choices=("erp", "epcis", "scans"),
+                   help="erp: CSV/Parquet exports + a TOML mapping; epcis: EPCIS JSON/JSON-LD "
+                        "or XML; scans: scanner logs (scan, parent_scan, kind, scanned_at)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--mapping", type=Path,
                    help="erp only: the data dictionary (see loaders/mappings/*.toml)")
@@ -389,6 +390,9 @@ def _cmd_import(args: argparse.Namespace) -> None:
     if args.format == "epcis":
         _import_epcis(args, say, started)
         return
+    if args.format == "scans":
+        _import_scans(args, say, started)
+        return
     if args.mapping is None:
         raise InvalidInput("import erp needs --mapping M.toml")
     mapping = load_mapping(args.mapping)
@@ -446,6 +450,34 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
     }, "table", None)
     for problem in problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
+    _check_after(args)
+
+
+def _import_scans(args: argparse.Namespace, say: Callable[[str], None],
+                  started: float) -> None:
+    import hashlib
+
+    from index.file_ingest import ingest_frames
+    from index.live import LiveStore
+    from loaders.scans import convert_scans
+
+    with LiveStore(args.data, progress=say) as live:
+        for path in args.files:
+            nodes, edges, rejects = convert_scans(path)
+            source = f"scans@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+            live.keep_rejects(rejects.to_dicts(), source)
+            report = ingest_frames(live, [(f"{source}-nodes", "nodes", nodes),
+                                          (f"{source}-edges", "edges", edges)],
+                                   policy=args.policy, writer=_writer(), progress=say)
+            emit_mapping({"file": str(path), "scans rejected": rejects.height,
+                          "nodes added": report.nodes, "edges added": report.edges,
+                          "batches already applied (duplicates)": report.batches["duplicate"],
+                          "seconds": round(time.perf_counter() - started, 2)}, "table", None)
+            for row in rejects.head(20).iter_rows(named=True):
+                err.print(f"[yellow]{path} row {row['row']}: {row['field']}: "
+                          f"{row['reason']}[/yellow]")
+            for problem in report.problems[:20]:
+                err.print(f"[yellow]{problem}[/yellow]")
     _check_after(args)
 
 
