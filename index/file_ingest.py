@@ -46,6 +46,23 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)
     last_seq: int = 0
 
+    def count(self, ack: Ack) -> None:
+        """Add one batch's acknowledgement to the counts."""
+        self.batches[ack.outcome] += 1
+        self.nodes += ack.nodes
+        self.edges += ack.edges
+        self.rejected_records += len(ack.errors)
+        self.last_seq = max(self.last_seq, ack.seq)
+
+
+def _settle(report: IngestReport, label: str, first_row: int, future: Future[Ack]) -> None:
+    """Wait for one batch of a table, count it, and note its first problems by row."""
+    ack = future.result()
+    report.count(ack)
+    for error in ack.errors[:20]:
+        row = f"row {first_row + error.row - 1}" if error.row else "batch"
+        report.problems.append(f"{label} {row}: {error.field}: {error.reason}")
+
 
 def table_kind(path: Path) -> str:
     """'nodes' or 'edges', from the file's columns."""
@@ -98,18 +115,7 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
     kinds = {path: table_kind(path) for path in files}
     ordered = sorted(files, key=lambda p: kinds[p] != "nodes")
     report = IngestReport()
-    pending: deque[tuple[Path, int, Future[Ack]]] = deque()
-
-    def settle(path: Path, first_row: int, future: Future[Ack]) -> None:
-        ack = future.result()
-        report.batches[ack.outcome] += 1
-        report.nodes += ack.nodes
-        report.edges += ack.edges
-        report.rejected_records += len(ack.errors)
-        report.last_seq = max(report.last_seq, ack.seq)
-        for error in ack.errors[:20]:
-            row = f"row {first_row + error.row - 1}" if error.row else "batch"
-            report.problems.append(f"{path} {row}: {error.field}: {error.reason}")
+    pending: deque[tuple[str, int, Future[Ack]]] = deque()
 
     for path in ordered:
         source = _source_of(path)
@@ -120,14 +126,14 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
             batch = IngestBatch(source, number, frame if table == "nodes" else None,
                                 frame if table == "edges" else None, policy=policy,
                                 writer=writer)
-            pending.append((path, first_row, live.submit(batch)))
+            pending.append((str(path), first_row, live.submit(batch)))
             first_row += frame.height
             while len(pending) > IN_FLIGHT:
-                settle(*pending.popleft())
+                _settle(report, *pending.popleft())
             if number % 100 == 99:
                 say(f"{path}: {first_row - 1:,} rows sent; {dict(report.batches)}")
         while pending:
-            settle(*pending.popleft())
+            _settle(report, *pending.popleft())
     return report
 
 
@@ -141,17 +147,6 @@ def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame
     report = IngestReport()
     pending: deque[tuple[str, int, Future[Ack]]] = deque()
 
-    def settle(label: str, first_row: int, future: Future[Ack]) -> None:
-        ack = future.result()
-        report.batches[ack.outcome] += 1
-        report.nodes += ack.nodes
-        report.edges += ack.edges
-        report.rejected_records += len(ack.errors)
-        report.last_seq = max(report.last_seq, ack.seq)
-        for error in ack.errors[:20]:
-            row = f"row {first_row + error.row - 1}" if error.row else "batch"
-            report.problems.append(f"{label} {row}: {error.field}: {error.reason}")
-
     for source, table, frame in sorted(tables, key=lambda t: t[1] != "nodes"):
         say(f"{source}: {frame.height:,} {table}")
         for number, start in enumerate(range(0, frame.height, batch_rows)):
@@ -161,9 +156,9 @@ def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame
                                 writer=writer)
             pending.append((f"{source} {table}", start + 1, live.submit(batch)))
             while len(pending) > IN_FLIGHT:
-                settle(*pending.popleft())
+                _settle(report, *pending.popleft())
         while pending:
-            settle(*pending.popleft())
+            _settle(report, *pending.popleft())
     return report
 
 
@@ -207,7 +202,7 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                 continue  # an observation of a place: kept in events/, nothing to link
             ends = [EndRequest(e["src"], e["dst"], e["kind"], e["at"]) for e in event.ends]
             if ends:  # the edges it ends must be applied first
-                _settle(pending, report, problems)
+                _settle_events(pending, report, problems)
             nodes = pl.DataFrame({"key": list(event.nodes), "kind": list(event.nodes.values())})
             edges = pl.DataFrame(event.edges, schema={
                 "src": pl.String, "dst": pl.String, "kind": pl.String,
@@ -217,7 +212,7 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
             source = "epcis-" + hashlib.sha256(identity).hexdigest()[:32]
             pending.append((path, live.submit(IngestBatch(source, 0, nodes, edges, writer=writer,
                                                           ends=ends))))
-        _settle(pending, report, problems)
+        _settle_events(pending, report, problems)
     for event in declared:
         requests = [RetractionRequest(e["src"], e["dst"], e["kind"], str(event.retract_reason),
                                       e["event_time"]) for e in event.edges]
@@ -225,23 +220,19 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
             continue
         source = "epcis-retract-" + hashlib.sha256(event.event_id.encode()).hexdigest()[:24]
         ack = live.ingest(IngestBatch(source, 0, retractions=requests, writer=writer))
-        report.batches[ack.outcome] += 1
+        report.count(ack)
         if ack.outcome == "rejected":
             problems.append(f"error declaration of {event.event_id}: {ack.message}")
     return report, problems
 
 
-def _settle(pending: list[tuple[Path, Future[Ack]]], report: IngestReport,
-            problems: list[str]) -> None:
+def _settle_events(pending: list[tuple[Path, Future[Ack]]], report: IngestReport,
+                   problems: list[str]) -> None:
     """Wait for every submitted event batch and count its outcome."""
     while pending:
         path, future = pending.pop(0)
         ack = future.result()
-        report.batches[ack.outcome] += 1
-        report.nodes += ack.nodes
-        report.edges += ack.edges
-        report.rejected_records += len(ack.errors)
-        report.last_seq = max(report.last_seq, ack.seq)
+        report.count(ack)
         problems += [f"{path}: {ack.batch}: {e.table} {e.row}: {e.field}: {e.reason}"
                      for e in ack.errors[:5]]
 

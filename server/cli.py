@@ -369,13 +369,7 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
     if report.rejected_records:
         err.print(f"[yellow]{report.rejected_records:,} records rejected; all are kept with "
                   f"their reasons: `tracegraph rejects --data {args.data}`[/yellow]")
-    if not args.no_check:
-        import engine
-        from engine.quality import check_graph
-        from server.report import print_summary
-
-        graph = engine.open(args.data, warm=False)
-        print_summary(check_graph(graph, _all_rejects(args.data, graph)), err)
+    _check_after(args)
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
@@ -424,13 +418,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
     for row in converted.rejects.head(10).iter_rows(named=True):
         err.print(f"[yellow]{row['file']} row {row['row']}: {row['field']}: "
                   f"{row['reason']}[/yellow]")
-    if not args.no_check:
-        import engine
-        from engine.quality import check_graph
-        from server.report import print_summary
-
-        graph = engine.open(args.data, warm=False)
-        print_summary(check_graph(graph, _all_rejects(args.data, graph)), err)
+    _check_after(args)
 
 
 def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
