@@ -187,10 +187,8 @@ class _State:
         ids = self.snapshot.keys.lookup(keys) if self.snapshot.node_count else np.full(
             len(keys), -1, dtype=np.int32)
         if self.delta is not None and self.delta.n_nodes > self.delta.n_snap:
-            for i in np.flatnonzero(ids < 0).tolist():
-                found = self.delta.lookup_new(keys[i])
-                if found >= 0:  # a miss keeps its insertion point, for suggestions
-                    ids[i] = found
+            # Misses keep their negative insertion point (for suggestions) unless found here.
+            self.delta.resolve_new(pa.array(list(keys), pa.large_string()), ids)
         return ids
 
     def key_of(self, node: int) -> str:

@@ -130,12 +130,6 @@ class DeltaView:
         visible = missing & (new >= 0) & (new < self.n_nodes - self.n_snap)
         out[visible] = self.n_snap + new[visible]
 
-    def lookup_new(self, key: str) -> int:
-        """Local id of a node the delta added (-1 if none at this view's sequence)."""
-        out = np.full(1, -1, dtype=np.int64)
-        self.resolve_new(pa.array([key], pa.large_string()), out)
-        return int(out[0])
-
     def new_node_quantities(self) -> Array:
         """Quantity of every node the delta added, in id order (NaN where none)."""
         parts = [chunk.column("quantity").to_numpy(zero_copy_only=False).astype(np.float64)
