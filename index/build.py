@@ -27,8 +27,9 @@ Snapshot files (see `index.snapshot` for the reading side):
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,10 +40,10 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from index.csr import csr_order, duplicate_mask, locality_order, narrow_indptr
+from index.csr import csr_order, duplicate_mask, inverse, locality_order, narrow_indptr, take
 from index.files import publish_snapshot
 from index.key_table import KeyTable
-from loaders.canonical import Loaded, iter_edge_batches, load_nodes
+from loaders.canonical import EdgeBatchTask, Loaded, edge_batch_tasks, load_nodes
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -221,14 +222,15 @@ NEVER = np.iinfo(np.int64).max
 
 def build_snapshot(
     nodes: Loaded,
-    edge_batches: Iterable[Loaded],
+    edge_batches: Iterable[EdgeBatchTask],
     data_dir: Path,
     *,
     progress: Progress | None = None,
     order: str = "bfs",
     log_sequence: int = 0,
 ) -> BuildReport:
-    """Build and publish a snapshot from validated nodes and batches of validated edges.
+    """Build and publish a snapshot from validated nodes and tasks that each read and validate
+    one batch of edges (`loaders.canonical.edge_batch_tasks`), run two at a time.
 
     `order` is "bfs" (ids in breadth-first order from the roots: the fast layout) or "input"
     (ids in node-table order, for comparison).
@@ -314,11 +316,12 @@ def assemble_snapshot(
         fold_time = event_time.copy()
         gone = np.flatnonzero(retracted != NEVER)
         fold_time[gone] = NO_TIME + 1 + np.arange(len(gone), dtype=np.int64)
-    repeat = duplicate_mask(indptr, dst[by_src], kind_codes[by_src], fold_time[by_src])
+    repeat = duplicate_mask(indptr, take(dst, by_src), take(kind_codes, by_src),
+                            take(fold_time, by_src))
     del fold_time
     folded_edges = int(repeat.sum())
-    kept = np.sort(by_src[~repeat]) if folded_edges else np.arange(len(src), dtype=np.int64)
-    if folded_edges:
+    kept = np.sort(by_src[~repeat]) if folded_edges else None
+    if kept is not None:
         src, dst = src[kept], dst[kept]
         kind_codes, event_time, recorded_at = kind_codes[kept], event_time[kept], recorded_at[kept]
         if retracted is not None:
@@ -328,47 +331,51 @@ def assemble_snapshot(
         indptr, by_src = csr_order(src, dst, n)
 
     say("numbering nodes for locality")
-    new_to_old = (locality_order(indptr, dst[by_src]) if order == "bfs"
+    new_to_old = (locality_order(indptr, take(dst, by_src)) if order == "bfs"
                   else np.arange(n, dtype=np.int64))
+    del indptr, by_src
     old_to_new = np.empty(n, dtype=np.int32)
     old_to_new[new_to_old] = np.arange(n, dtype=np.int32)
-    src_new = old_to_new[src]
-    dst_new = old_to_new[dst]
+    src_new = take(old_to_new, src)
+    dst_new = take(old_to_new, dst)
     del src, dst
 
     say("sorting edges into CSR order both ways")
     indptr_down, down_order = csr_order(src_new, dst_new, n)
     indptr_up, up_by_input = csr_order(dst_new, src_new, n)
-    down_position = np.empty(len(down_order), dtype=np.int64)
-    down_position[down_order] = np.arange(len(down_order), dtype=np.int64)
-    up_edge = down_position[up_by_input]
+    down_position = inverse(down_order)
+    up_edge = take(down_position, up_by_input)
 
     say("assembling snapshot tables")
-    record_order = pa.array(kept[down_order])
+    # Row of each downstream-ordered edge in the input (kept rows only when edges folded).
+    record_index = down_order if kept is None else take(kept, down_order)
+    record_order = pa.array(record_index)
     source_codes = edges.source.astype(np.int32 if len(edges.source_names) > 65535
                                        else np.uint16)
     edge_records = pa.table({
-        "src": pa.array(src_new[down_order]),
+        "src": pa.array(take(src_new, down_order)),
         "quantity": _take(edges.quantity, pa.float64(), record_order),
         "event_id": _take(edges.event_id, pa.string(), record_order),
         "source": pa.DictionaryArray.from_arrays(
-            pa.array(source_codes[kept[down_order]]),
+            pa.array(take(source_codes, record_index)),
             pa.array(edges.source_names, pa.string())),
-        "source_row": pa.array(edges.source_row[kept[down_order]]),
+        "source_row": pa.array(take(edges.source_row, record_index)),
     })
+    del record_order, record_index, source_codes
     down = pa.table({
-        "neighbor": pa.array(dst_new[down_order]),
-        "kind": pa.array(kind_codes[down_order]),
-        "event_time": pa.array(event_time[down_order]),
-        "recorded_at": pa.array(recorded_at[down_order]),
+        "neighbor": pa.array(take(dst_new, down_order)),
+        "kind": pa.array(take(kind_codes, down_order)),
+        "event_time": pa.array(take(event_time, down_order)),
+        "recorded_at": pa.array(take(recorded_at, down_order)),
     })
     up = pa.table({
-        "neighbor": pa.array(src_new[up_by_input]),
-        "kind": pa.array(kind_codes[up_by_input]),
-        "event_time": pa.array(event_time[up_by_input]),
-        "recorded_at": pa.array(recorded_at[up_by_input]),
+        "neighbor": pa.array(take(src_new, up_by_input)),
+        "kind": pa.array(take(kind_codes, up_by_input)),
+        "event_time": pa.array(take(event_time, up_by_input)),
+        "recorded_at": pa.array(take(recorded_at, up_by_input)),
         "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
     })
+    del up_edge, event_time, recorded_at
     retractions = _retractions(retracted, down_order, up_by_input, down_position)
     ended_table = _ended(ended, down_position)
     del down_position
@@ -447,7 +454,7 @@ def _ended(ended: Array | None, down_position: Array) -> pa.Table:
         empty = np.zeros(0, dtype=np.int64)
         return pa.table({"down": empty, "ended_at": empty})
     edge_ids = np.flatnonzero(ended != NEVER)
-    positions = down_position[edge_ids]
+    positions = down_position[edge_ids].astype(np.int64)
     order = np.argsort(positions)
     return pa.table({"down": positions[order], "ended_at": ended[edge_ids][order]})
 
@@ -468,7 +475,7 @@ def _retractions(retracted: Array | None, down_order: Array, up_by_input: Array,
     up_position = np.empty(len(up_by_input), dtype=np.int64)
     up_position[up_by_input] = np.arange(len(up_by_input), dtype=np.int64)
     edge_ids = np.flatnonzero(retracted != NEVER)
-    down_pos = down_position[edge_ids]
+    down_pos = down_position[edge_ids].astype(np.int64)
     order = np.argsort(down_pos)
     return pa.table({
         "down": down_pos[order],
@@ -477,15 +484,19 @@ def _retractions(retracted: Array | None, down_order: Array, up_by_input: Array,
     })
 
 
-def _prefetched(batches: Iterable[Loaded]) -> Iterator[Loaded]:
-    """Read and validate the next batch on a worker thread while this one is resolved (Parquet
-    decoding, polars and the numba probe all release the GIL)."""
-    iterator = iter(batches)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-reader") as reader:
-        pending = reader.submit(next, iterator, None)
-        while (batch := pending.result()) is not None:
-            pending = reader.submit(next, iterator, None)
-            yield batch
+def _prefetched(tasks: Iterable[EdgeBatchTask], depth: int = 2) -> Iterator[Loaded]:
+    """Run batch tasks (read + validate) `depth` at a time on worker threads while the caller
+    resolves the batches in order: Parquet decoding, polars and the numba probe all release the
+    GIL, so the two cores stay busy. At most `depth` + 1 batches are in memory."""
+    iterator = iter(tasks)
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="edge-reader") as pool:
+        pending: deque[Future[Loaded]] = deque()
+        for task in iterator:
+            pending.append(pool.submit(task))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _compact(column: pl.Series) -> pa.Array | int:
@@ -516,5 +527,5 @@ def build_from_files(
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
     nodes = load_nodes(node_files)
-    return build_snapshot(nodes, iter_edge_batches(edge_files), data_dir, progress=progress,
+    return build_snapshot(nodes, edge_batch_tasks(edge_files), data_dir, progress=progress,
                           order=order)

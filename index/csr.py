@@ -10,37 +10,78 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from numba import njit, prange
 
-__all__ = ["csr_order", "duplicate_mask", "locality_order", "narrow_indptr"]
+__all__ = [
+    "csr_order",
+    "duplicate_mask",
+    "inverse",
+    "locality_order",
+    "narrow_indptr",
+    "take",
+]
 
 Array = npt.NDArray[Any]
 
 
 @njit(cache=True)
-def _counting_order(keys: Array, n: int) -> tuple[Array, Array]:  # pragma: no cover - numba
+def _counting_order(keys: Array, n: int, order: Array) -> Array:  # pragma: no cover - numba
+    """Fill `order` with input positions sorted stably by key; return indptr."""
     indptr = np.zeros(n + 1, dtype=np.int64)
     for k in keys:
         indptr[k + 1] += 1
     for i in range(n):
         indptr[i + 1] += indptr[i]
     position = indptr[:-1].copy()
-    order = np.empty(len(keys), dtype=np.int64)
     for e in range(len(keys)):
         k = keys[e]
         order[position[k]] = e
         position[k] += 1
-    return indptr, order
+    return indptr
 
 
 def csr_order(row: Array, col: Array, n: int) -> tuple[Array, Array]:
     """Order edges by (row, col) with two stable counting sorts; return (indptr, order).
 
-    `indptr` is int64 with n + 1 entries; `order[i]` is the input position of the i-th edge.
+    `indptr` is int64 with n + 1 entries; `order[i]` is the input position of the i-th edge
+    (int32 while the edge count allows, else int64).
     """
-    _, by_col = _counting_order(col, n)
-    indptr, by_row = _counting_order(row[by_col], n)
-    return indptr, by_col[by_row]
+    # int32 positions while they fit: half the memory traffic of every later gather
+    dtype = np.int64 if len(row) >= np.iinfo(np.int32).max else np.int32
+    by_col = np.empty(len(col), dtype=dtype)
+    _counting_order(col, n, by_col)
+    by_row = np.empty(len(row), dtype=dtype)
+    indptr = _counting_order(take(row, by_col), n, by_row)
+    return indptr, take(by_col, by_row)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _take(values: Array, index: Array, out: Array) -> None:  # pragma: no cover - numba
+    for i in prange(len(index)):
+        out[i] = values[index[i]]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _inverse(order: Array, out: Array) -> None:  # pragma: no cover - numba
+    for i in prange(len(order)):
+        out[order[i]] = i
+
+
+def inverse(order: Array) -> Array:
+    """The inverse of a permutation (out[order[i]] = i), in its dtype, on both cores."""
+    out = np.empty(len(order), dtype=order.dtype)
+    if len(order):
+        _inverse(order, out)
+    return out
+
+
+def take(values: Array, index: Array) -> Array:
+    """values[index] on both cores (numpy's fancy indexing runs on one). At tens of millions of
+    edges the build is mostly such gathers, bound by random memory reads."""
+    out = np.empty(len(index), dtype=values.dtype)
+    if len(index):
+        _take(values, index, out)
+    return out
 
 
 @njit(cache=True)

@@ -12,7 +12,7 @@ as UTC. `recorded_at` defaults to the load time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,9 @@ from loaders.errors import InvalidInput
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = [
+    "EdgeBatchTask",
     "Loaded",
+    "edge_batch_tasks",
     "iter_edge_batches",
     "load_edges",
     "load_nodes",
@@ -285,14 +287,84 @@ def load_nodes(paths: Sequence[Path]) -> Loaded:
 def iter_edge_batches(paths: Sequence[Path], loaded_at: datetime | None = None,
                       batch_rows: int = 1_000_000) -> Iterator[Loaded]:
     """Read and validate edge files batch by batch (bounded memory at any file size)."""
+    for task in edge_batch_tasks(paths, loaded_at, batch_rows):
+        yield task()
+
+
+EdgeBatchTask = Callable[[], Loaded]
+
+
+def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
+                     batch_rows: int = 1_000_000) -> Iterator[EdgeBatchTask]:
+    """The batches of `iter_edge_batches` as tasks that read and validate one batch each, in
+    file order, so that a caller can run several at once. A Parquet file whose row groups hold
+    at most 2 x `batch_rows` rows gives one task per row group, which reads it when run; other
+    files are read here, batch by batch, as the tasks are taken, and their tasks validate.
+    """
     if not paths:
         raise InvalidInput("no edge file given")
     when = loaded_at or datetime.now(UTC)
     for path in paths:
+        groups = _row_groups(path)
+        if groups is not None and all(rows <= 2 * batch_rows for rows in groups):
+            first_row = 1
+            for index, rows in enumerate(groups):
+                yield _RowGroupTask(path, index, first_row, when)
+                first_row += rows
+            continue
         first_row = 1
         for frame in _frames(path, batch_rows):
-            yield validate_edges(frame, str(path), when, first_row)
+            yield _ReadyTask(frame, str(path), when, first_row)
             first_row += frame.height
+
+
+def _row_groups(path: Path) -> list[int] | None:
+    """Row counts of a Parquet file's row groups, or None for other files."""
+    if not path.name.lower().endswith((".parquet", ".pq")):
+        return None
+    metadata = _open_parquet(path).metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path, memory_map=True)
+    except FileNotFoundError as e:
+        raise InvalidInput(f"{path}: no such file") from e
+    except (pa.ArrowException, OSError) as e:
+        raise InvalidInput(f"{path}: cannot read: {e}") from e
+
+
+@dataclass
+class _RowGroupTask:
+    """Read and validate one row group of a Parquet file (safe to run beside other tasks)."""
+
+    path: Path
+    index: int
+    first_row: int
+    loaded_at: datetime
+
+    def __call__(self) -> Loaded:
+        try:
+            table = _open_parquet(self.path).read_row_group(self.index)
+        except (pa.ArrowException, OSError) as e:
+            raise InvalidInput(f"{self.path}: cannot read row group {self.index}: {e}") from e
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return validate_edges(frame, str(self.path), self.loaded_at, self.first_row)
+
+
+@dataclass
+class _ReadyTask:
+    """Validate a batch already read by the shared, sequential reader."""
+
+    frame: pl.DataFrame
+    path: str
+    loaded_at: datetime
+    first_row: int
+
+    def __call__(self) -> Loaded:
+        return validate_edges(self.frame, self.path, self.loaded_at, self.first_row)
 
 
 def _frames(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
