@@ -41,9 +41,16 @@ import polars as pl
 import pyarrow as pa
 
 from index.csr import csr_order, duplicate_mask, inverse, locality_order, narrow_indptr, take
-from index.files import publish_snapshot
+from index.files import SnapshotWriter
 from index.key_table import KeyTable
-from loaders.canonical import EdgeBatchTask, Loaded, edge_batch_tasks, load_nodes
+from loaders.canonical import (
+    EdgeBatchTask,
+    KeyResolver,
+    Loaded,
+    count_rows,
+    edge_batch_tasks,
+    load_nodes,
+)
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -82,17 +89,19 @@ class BuildReport:
 class _EdgeColumns:
     """Edge batches resolved to ids, accumulated as arrays (the strings are dropped per batch)."""
 
-    def __init__(self) -> None:
-        self.src: list[Array] = []
-        self.dst: list[Array] = []
-        self.kind: list[Array] = []
-        self.event_time: list[Array] = []
-        self.recorded_at: list[Array] = []
+    def __init__(self, expected_rows: int | None) -> None:
+        capacity = expected_rows or 1 << 20
+        self.src = _Column(np.int32, capacity)
+        self.dst = _Column(np.int32, capacity)
+        self.kind = _Column(np.uint8, capacity)
+        self.event_time = _Column(np.int64, capacity)
+        self.recorded_at = _Column(np.int64, capacity)
         # An all-null batch column is kept as its length only (8-16 bytes/edge saved at scale).
         self.quantity: list[pa.Array | int] = []
         self.event_id: list[pa.Array | int] = []
-        self.source: list[Array] = []
-        self.source_row: list[Array] = []
+        self.source = _Column(np.uint16, capacity)
+        wide = expected_rows is None or expected_rows >= 2**31
+        self.source_row = _Column(np.int64 if wide else np.int32, capacity)
         self.kinds: dict[str, int] = {}
         self.sources: dict[str, int] = {}
         self.rejects: list[pl.DataFrame] = []
@@ -106,8 +115,11 @@ class _EdgeColumns:
         self.rows += frame.height + batch.rejects.height
         if frame.height == 0:
             return
-        src = table.resolve(frame["src"].to_arrow())
-        dst = table.resolve(frame["dst"].to_arrow())
+        if batch.resolved is not None:  # resolved by the reading task, from Arrow as read
+            src, dst = batch.resolved["src"], batch.resolved["dst"]
+        else:
+            src = table.resolve(frame["src"].to_arrow())
+            dst = table.resolve(frame["dst"].to_arrow())
         bad = (src < 0) | (dst < 0) | (src == dst)
         if bad.any():
             self.rejects.append(_resolve_rejects(frame.filter(pl.Series(bad)), src[bad] >= 0,
@@ -132,14 +144,34 @@ class _EdgeColumns:
         self.recorded_at.append(times["recorded_at"].to_numpy())
         self.quantity.append(_compact(frame["quantity"]))
         self.event_id.append(_compact(frame["event_id"]))
-        self.source.append(
-            np.full(frame.height, self.sources[files[0]], dtype=np.uint16) if len(files) == 1
-            else frame["__file"].replace_strict(self.sources, return_dtype=pl.UInt16).to_numpy())
-        self.source_row.append(frame["__row"].to_numpy().astype(np.int32)
-                               if self.rows < 2**31 else frame["__row"].to_numpy())
+        if len(files) == 1:
+            self.source.append(np.full(frame.height, self.sources[files[0]], dtype=np.uint16))
+        else:
+            self.source.append(frame["__file"].replace_strict(self.sources,
+                                                              return_dtype=pl.UInt16).to_numpy())
+        self.source_row.append(frame["__row"].to_numpy())
 
-    def concat(self, parts: list[Array], dtype: npt.DTypeLike) -> Array:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+class _Column:
+    """A column appended to batch by batch, in one array sized for the expected rows (grown
+    by half when they were more): no concatenation at the end, which at tens of millions of
+    edges would cost a second copy of every column."""
+
+    def __init__(self, dtype: npt.DTypeLike, capacity: int) -> None:
+        self.data = np.empty(capacity, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: Array) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, len(self.data) * 3 // 2), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size: end] = values
+        self.size = end
+
+    def array(self) -> Array:
+        return self.data[: self.size]
 
 
 def _epoch_us(column: str) -> pl.Expr:
@@ -222,18 +254,23 @@ NEVER = np.iinfo(np.int64).max
 
 def build_snapshot(
     nodes: Loaded,
-    edge_batches: Iterable[EdgeBatchTask],
+    edge_tasks: Callable[[KeyResolver], Iterable[EdgeBatchTask]],
     data_dir: Path,
     *,
     progress: Progress | None = None,
     order: str = "bfs",
     log_sequence: int = 0,
+    expected_edges: int | None = None,
 ) -> BuildReport:
-    """Build and publish a snapshot from validated nodes and tasks that each read and validate
-    one batch of edges (`loaders.canonical.edge_batch_tasks`), run two at a time.
+    """Build and publish a snapshot from validated nodes and batches of edges.
+
+    `edge_tasks(resolve)` gives tasks that each read, validate and resolve (with `resolve`,
+    the node key table's) one batch of edges (`loaders.canonical.edge_batch_tasks`); they run
+    two at a time.
 
     `order` is "bfs" (ids in breadth-first order from the roots: the fast layout) or "input"
-    (ids in node-table order, for comparison).
+    (ids in node-table order, for comparison). `expected_edges` (the input's row count, when
+    known) sizes the edge arrays once.
     """
     say = progress or (lambda _m: None)
     started = time.perf_counter()
@@ -245,26 +282,22 @@ def build_snapshot(
         raise InvalidInput("the node table has no valid rows; nothing to build")
     if n >= np.iinfo(np.int32).max:
         raise InvalidInput(f"{n:,} nodes exceed the 2^31 - 1 supported by int32 ids")
-    key_column = node_frame["key"].to_arrow()
-    table = KeyTable(key_column.combine_chunks() if isinstance(key_column, pa.ChunkedArray)
-                     else key_column)
+    node_arrow = node_frame.to_arrow()
+    table = KeyTable(node_arrow.column("key").combine_chunks())
 
-    columns = _EdgeColumns()
-    for batch in _prefetched(edge_batches):
+    columns = _EdgeColumns(expected_edges)
+    for batch in _prefetched(edge_tasks(table.resolve)):
         columns.add(batch, table)
         say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
-    kind_names, kind_codes = _sorted_codes(list(columns.kinds),
-                                           columns.concat(columns.kind, np.uint8))
+    kind_names, kind_codes = _sorted_codes(list(columns.kinds), columns.kind.array())
     edges = EdgeArrays(
-        src=columns.concat(columns.src, np.int32), dst=columns.concat(columns.dst, np.int32),
+        src=columns.src.array(), dst=columns.dst.array(),
         kind=kind_codes, kind_names=kind_names,
-        event_time=columns.concat(columns.event_time, np.int64),
-        recorded_at=columns.concat(columns.recorded_at, np.int64),
+        event_time=columns.event_time.array(), recorded_at=columns.recorded_at.array(),
         quantity=columns.quantity, event_id=columns.event_id,
-        source=columns.concat(columns.source, np.uint16), source_names=list(columns.sources),
-        source_row=columns.concat(columns.source_row, np.int64),
+        source=columns.source.array(), source_names=list(columns.sources),
+        source_row=columns.source_row.array(),
     )
-    node_arrow = node_frame.to_arrow()
     node_table = pa.table({name: node_arrow.column(name) for name in
                            ("key", "kind", "product", "quantity", "uom", "created_at")})
     rejects = pl.concat([nodes.rejects, *columns.rejects], how="vertical_relaxed")
@@ -341,105 +374,105 @@ def assemble_snapshot(
     del src, dst
 
     say("sorting edges into CSR order both ways")
+    edge_count = len(src_new)
     indptr_down, down_order = csr_order(src_new, dst_new, n)
     indptr_up, up_by_input = csr_order(dst_new, src_new, n)
-    down_position = inverse(down_order)
-    up_edge = take(down_position, up_by_input)
+    with SnapshotWriter(data_dir) as writer:
+        # Each file is handed to the writer as soon as it is built: the disk works while the
+        # next one is computed, and its arrays are freed once written.
+        say("assembling and writing snapshot tables")
+        writer.add("indptr", pa.table({"down": narrow_indptr(indptr_down),
+                                       "up": narrow_indptr(indptr_up)}))
+        del indptr_down, indptr_up
+        writer.add("down", pa.table({
+            "neighbor": pa.array(take(dst_new, down_order)),
+            "kind": pa.array(take(kind_codes, down_order)),
+            "event_time": pa.array(take(event_time, down_order)),
+            "recorded_at": pa.array(take(recorded_at, down_order)),
+        }))
+        # Row of each downstream-ordered edge in the input (kept rows only when edges folded).
+        record_index = down_order if kept is None else take(kept, down_order)
+        record_order = pa.array(record_index)
+        source_codes = edges.source.astype(np.int32 if len(edges.source_names) > 65535
+                                           else np.uint16)
+        writer.add("edges", pa.table({
+            "src": pa.array(take(src_new, down_order)),
+            "quantity": _take(edges.quantity, pa.float64(), record_order),
+            "event_id": _take(edges.event_id, pa.string(), record_order),
+            "source": pa.DictionaryArray.from_arrays(
+                pa.array(take(source_codes, record_index)),
+                pa.array(edges.source_names, pa.string())),
+            "source_row": pa.array(take(edges.source_row, record_index)),
+        }), compress=True)
+        del record_order, record_index, source_codes, dst_new
+        down_position = inverse(down_order)
+        writer.add("up", pa.table({
+            "neighbor": pa.array(take(src_new, up_by_input)),
+            "kind": pa.array(take(kind_codes, up_by_input)),
+            "event_time": pa.array(take(event_time, up_by_input)),
+            "recorded_at": pa.array(take(recorded_at, up_by_input)),
+            "edge": pa.array(take(down_position, up_by_input).astype(
+                np.int32 if edge_count < 2**31 else np.int64)),
+        }))
+        del event_time, recorded_at, src_new, kind_codes
+        retractions = _retractions(retracted, down_order, up_by_input, down_position)
+        writer.add("retractions", retractions)
+        writer.add("ended", _ended(ended, down_position))
+        del down_position, down_order, up_by_input
 
-    say("assembling snapshot tables")
-    # Row of each downstream-ordered edge in the input (kept rows only when edges folded).
-    record_index = down_order if kept is None else take(kept, down_order)
-    record_order = pa.array(record_index)
-    source_codes = edges.source.astype(np.int32 if len(edges.source_names) > 65535
-                                       else np.uint16)
-    edge_records = pa.table({
-        "src": pa.array(take(src_new, down_order)),
-        "quantity": _take(edges.quantity, pa.float64(), record_order),
-        "event_id": _take(edges.event_id, pa.string(), record_order),
-        "source": pa.DictionaryArray.from_arrays(
-            pa.array(take(source_codes, record_index)),
-            pa.array(edges.source_names, pa.string())),
-        "source_row": pa.array(take(edges.source_row, record_index)),
-    })
-    del record_order, record_index, source_codes
-    down = pa.table({
-        "neighbor": pa.array(take(dst_new, down_order)),
-        "kind": pa.array(take(kind_codes, down_order)),
-        "event_time": pa.array(take(event_time, down_order)),
-        "recorded_at": pa.array(take(recorded_at, down_order)),
-    })
-    up = pa.table({
-        "neighbor": pa.array(take(src_new, up_by_input)),
-        "kind": pa.array(take(kind_codes, up_by_input)),
-        "event_time": pa.array(take(event_time, up_by_input)),
-        "recorded_at": pa.array(take(recorded_at, up_by_input)),
-        "edge": pa.array(up_edge.astype(np.int32 if len(up_edge) < 2**31 else np.int64)),
-    })
-    del up_edge, event_time, recorded_at
-    retractions = _retractions(retracted, down_order, up_by_input, down_position)
-    ended_table = _ended(ended, down_position)
-    del down_position
-    indptr_table = pa.table({"down": narrow_indptr(indptr_down), "up": narrow_indptr(indptr_up)})
-    kind_values = node_table.column("kind").combine_chunks()
-    if pa.types.is_dictionary(kind_values.type):
-        kind_values = kind_values.cast(pa.string())
-    node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
-    taken = pa.array(new_to_old)
-    ts = pa.timestamp("us", tz="UTC")
-    node_out = pa.table({
-        "key": node_table.column("key").cast(pa.large_string()).take(taken),
-        "kind": pa.DictionaryArray.from_arrays(
-            pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
-            pa.array(node_kinds, pa.string())),
-        "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
-        "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
-        "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
-        "created_at": node_table.column("created_at").cast(ts).take(taken),
-        "sid": pa.array(new_to_old.astype(np.int32)),
-    })
-    say("indexing keys")
-    by_key = pl.Series(node_out.column("key")).arg_sort().to_numpy().astype(np.int32)
+        kind_values = node_table.column("kind").combine_chunks()
+        if pa.types.is_dictionary(kind_values.type):
+            kind_values = kind_values.cast(pa.string())
+        node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
+        taken = pa.array(new_to_old)
+        ts = pa.timestamp("us", tz="UTC")
+        keys = node_table.column("key").cast(pa.large_string()).take(taken).combine_chunks()
+        writer.add("nodes", pa.table({
+            "key": keys,
+            "kind": pa.DictionaryArray.from_arrays(
+                pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
+                pa.array(node_kinds, pa.string())),
+            "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
+            "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
+            "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
+            "created_at": node_table.column("created_at").cast(ts).take(taken),
+            "sid": pa.array(new_to_old.astype(np.int32)),
+        }))
+        say("indexing keys")
+        writer.add("key_index", pa.table({
+            "by_key": pl.Series(keys).arg_sort().to_numpy().astype(np.int32)}))
+        writer.add("key_hash", pa.table({
+            "slot": table.renumbered(old_to_new, keys).slots if n
+            else np.zeros(0, dtype=np.int32)}))
 
-    if rejects is None:
-        empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        rejects = empty
-    reasons = rejects.group_by("reason").len().sort("len", descending=True)
-    ignored = ignored or {}
-    manifest: dict[str, Any] = {
-        "created_at": datetime.now(UTC).isoformat(),
-        "log_sequence": log_sequence,
-        "node_count": n,
-        "edge_count": len(src_new),
-        "retracted_edges": retractions.num_rows,
-        "node_kinds": node_kinds,
-        "edge_kinds": edges.kind_names,
-        "id_order": order,
-        "build": {
-            "rejected": rejects.height,
-            "folded_nodes": folded_nodes,
-            "folded_edges": folded_edges,
-            "sources": list(sources),
-            "ignored_columns": ignored,
-        },
-    }
-    say("writing and publishing the snapshot")
-    key_slots = (table.renumbered(old_to_new, node_out.column("key").combine_chunks()).slots
-                 if n else np.zeros(0, dtype=np.int32))
-    path = publish_snapshot(data_dir, {
-        "nodes": node_out,
-        "key_index": pa.table({"by_key": by_key}),
-        "key_hash": pa.table({"slot": key_slots}),
-        "edges": edge_records,
-        "indptr": indptr_table,
-        "down": down,
-        "up": up,
-        "retractions": retractions,
-        "ended": ended_table,
-        "rejects": rejects.to_arrow().cast(REJECTS_SCHEMA),
-    }, manifest, compressed=frozenset({"edges", "rejects"}))
+        if rejects is None:
+            empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            rejects = empty
+        writer.add("rejects", rejects.to_arrow().cast(REJECTS_SCHEMA), compress=True)
+        reasons = rejects.group_by("reason").len().sort("len", descending=True)
+        ignored = ignored or {}
+        manifest: dict[str, Any] = {
+            "created_at": datetime.now(UTC).isoformat(),
+            "log_sequence": log_sequence,
+            "node_count": n,
+            "edge_count": edge_count,
+            "retracted_edges": retractions.num_rows,
+            "node_kinds": node_kinds,
+            "edge_kinds": edges.kind_names,
+            "id_order": order,
+            "build": {
+                "rejected": rejects.height,
+                "folded_nodes": folded_nodes,
+                "folded_edges": folded_edges,
+                "sources": list(sources),
+                "ignored_columns": ignored,
+            },
+        }
+        say("publishing the snapshot")
+        path = writer.publish(manifest)
     return BuildReport(
-        snapshot=path, nodes=n, edges=len(src_new), rejected=rejects.height,
+        snapshot=path, nodes=n, edges=edge_count, rejected=rejects.height,
         folded_nodes=folded_nodes, folded_edges=folded_edges,
         seconds=time.perf_counter() - started,
         reject_reasons=dict(zip(reasons["reason"].to_list(), reasons["len"].to_list(),
@@ -527,5 +560,6 @@ def build_from_files(
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
     nodes = load_nodes(node_files)
-    return build_snapshot(nodes, edge_batch_tasks(edge_files), data_dir, progress=progress,
-                          order=order)
+    return build_snapshot(nodes, lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
+                          data_dir, progress=progress, order=order,
+                          expected_edges=count_rows(edge_files))

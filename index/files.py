@@ -13,8 +13,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,10 @@ from loaders.errors import SnapshotError
 __all__ = [
     "MANIFEST",
     "SNAPSHOT_FORMAT",
+    "SnapshotWriter",
     "fsync_dir",
     "list_snapshots",
     "numpy_view",
-    "publish_snapshot",
     "read_ipc",
     "read_manifest",
     "single_chunk",
@@ -124,52 +123,73 @@ def list_snapshots(data_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[1:]), reverse=True)
 
 
-def publish_snapshot(
-    data_dir: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any],
-    compressed: frozenset[str] = frozenset(),
-) -> Path:
-    """Write `tables` (file stem -> table) and the manifest as the next snapshot version;
-    stems in `compressed` are written LZ4-compressed.
+class SnapshotWriter:
+    """Writes the files of the next snapshot as they become ready, then publishes them.
 
-    Returns the published directory. On any failure the temporary directory is removed and no
-    published snapshot changes.
+    Each `add` writes, fsyncs and checksums one file on a background thread (Arrow
+    serialisation, LZ4, SHA-256 and fsync release the GIL), so the disk works while the caller
+    computes the next table, and the caller can drop a table as soon as it is handed over.
+    `publish` waits for every file, writes the manifest and renames the directory into place.
+    Used as a context manager, a failure removes the temporary directory and no published
+    snapshot changes.
     """
-    root = data_dir / SNAPSHOTS
-    root.mkdir(parents=True, exist_ok=True)
-    existing = list_snapshots(data_dir)
-    version = int(existing[0].name[1:]) + 1 if existing else 1
-    temp = root / f".tmp-{uuid.uuid4().hex}"
-    temp.mkdir()
-    try:
-        def write(stem: str) -> tuple[str, dict[str, Any]]:
-            path = temp / f"{stem}.arrow"
-            write_ipc(path, tables[stem], compress=stem in compressed)
-            return path.name, {"bytes": path.stat().st_size, "sha256": _sha256(path),
-                               "rows": tables[stem].num_rows}
 
-        # Arrow serialisation, LZ4, SHA-256 and fsync all release the GIL: two files at a time
-        # keep both cores and the disk busy. Largest first, so the last one to finish is small.
-        largest_first = sorted(tables, key=lambda stem: -tables[stem].nbytes)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish") as pool:
-            files = dict(pool.map(write, largest_first))
-        files = {name: files[name] for name in sorted(files)}
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / SNAPSHOTS
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.temp = self.root / f".tmp-{uuid.uuid4().hex}"
+        self.temp.mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
+        self._files: dict[str, Future[dict[str, Any]]] = {}
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.abort()
+
+    def add(self, stem: str, table: pa.Table, *, compress: bool = False) -> None:
+        """Start writing `table` as `stem`.arrow (LZ4-compressed with `compress`)."""
+        path = self.temp / f"{stem}.arrow"
+
+        def write() -> dict[str, Any]:
+            write_ipc(path, table, compress=compress)
+            return {"bytes": path.stat().st_size, "sha256": _sha256(path),
+                    "rows": table.num_rows}
+
+        self._files[path.name] = self._pool.submit(write)
+
+    def publish(self, manifest: dict[str, Any]) -> Path:
+        """Wait for every file, then publish them with `manifest` as the next version."""
+        try:
+            files = {name: self._files[name].result() for name in sorted(self._files)}
+        finally:
+            self._pool.shutdown(wait=True)
         hit("publish-files")
+        existing = list_snapshots(self.data_dir)
+        version = int(existing[0].name[1:]) + 1 if existing else 1
         body = {**manifest, "format": SNAPSHOT_FORMAT, "version": version, "files": files}
-        manifest_path = temp / MANIFEST
+        manifest_path = self.temp / MANIFEST
         manifest_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         with open(manifest_path, "rb+") as handle:
             os.fsync(handle.fileno())
         hit("publish-manifest")
-        fsync_dir(temp)
+        fsync_dir(self.temp)
         hit("publish-rename")
-        final = root / f"v{version:06d}"
-        os.rename(temp, final)
+        final = self.root / f"v{version:06d}"
+        os.rename(self.temp, final)
         hit("publish-done")
-        fsync_dir(root)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return final
+        fsync_dir(self.root)
+        return final
+
+    def abort(self) -> None:
+        """Stop and remove everything written (the published snapshots stay as they were)."""
+        for future in self._files.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def read_manifest(snapshot_dir: Path) -> dict[str, Any]:

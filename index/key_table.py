@@ -207,19 +207,31 @@ class KeyTable:
                              np.frombuffer(key.encode(), dtype=np.uint8)))
 
     def resolve(self, column: pa.ChunkedArray | pa.Array) -> Array:
-        """int32 ids of the keys in `column` (-1 where null or unknown), chunk by chunk."""
+        """int32 ids of the keys in `column` (-1 where null or unknown), chunk by chunk. A
+        dictionary-encoded chunk is resolved once per dictionary entry."""
         chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
         out = np.empty(len(column), dtype=np.int32)
         position = 0
         for chunk in chunks:
-            keys = chunk if chunk.type == pa.large_string() else chunk.cast(pa.large_string())
-            probe_offsets, probe_data = string_buffers(keys)
-            valid = (np.ones(0, dtype=np.bool_) if keys.null_count == 0
-                     else keys.is_valid().to_numpy(zero_copy_only=False))
-            _probe(self.offsets, self.data, self.slots, probe_offsets, probe_data, valid,
-                   keys.null_count > 0, out[position: position + len(keys)])
-            position += len(keys)
+            part = out[position: position + len(chunk)]
+            if pa.types.is_dictionary(chunk.type):
+                entries = self.resolve(chunk.dictionary)
+                indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
+                part[:] = entries[indices] if len(entries) else -1
+                if chunk.null_count:
+                    part[~chunk.is_valid().to_numpy(zero_copy_only=False)] = -1
+            else:
+                self._probe_strings(chunk, part)
+            position += len(chunk)
         return out
+
+    def _probe_strings(self, chunk: pa.Array, out: Array) -> None:
+        keys = chunk if chunk.type == pa.large_string() else chunk.cast(pa.large_string())
+        probe_offsets, probe_data = string_buffers(keys)
+        valid = (np.ones(0, dtype=np.bool_) if keys.null_count == 0
+                 else keys.is_valid().to_numpy(zero_copy_only=False))
+        _probe(self.offsets, self.data, self.slots, probe_offsets, probe_data, valid,
+               keys.null_count > 0, out)
 
 
 @njit(nogil=True, cache=True)

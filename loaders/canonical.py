@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,7 +28,9 @@ from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = [
     "EdgeBatchTask",
+    "KeyResolver",
     "Loaded",
+    "count_rows",
     "edge_batch_tasks",
     "iter_edge_batches",
     "load_edges",
@@ -61,6 +65,12 @@ class Loaded:
     rejects: pl.DataFrame
     folded: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    # Edge batches read with a key resolver: node ids of `table`'s src and dst rows.
+    resolved: dict[str, npt.NDArray[np.int32]] | None = None
+
+
+KeyResolver = Callable[[pa.Array | pa.ChunkedArray], npt.NDArray[np.int32]]
+"""Maps a column of node keys to node ids (-1 for null or unknown), e.g. `KeyTable.resolve`."""
 
 
 
@@ -252,6 +262,11 @@ def load_nodes(paths: Sequence[Path]) -> Loaded:
         raise InvalidInput("no node file given")
     loaded = _concat([validate_nodes(read_frame(p), str(p)) for p in paths])
     table = loaded.table
+    # Equal keys have equal hashes: when no two hashes are equal, no key repeats and the exact
+    # (and at millions of keys, ten times slower) search for repeats below can be skipped.
+    hashes = np.sort(table["key"].hash().to_numpy())
+    if not (hashes[1:] == hashes[:-1]).any():
+        return loaded
     attributes = ["key", "kind", "product", "quantity", "uom", "created_at"]
     first = table.with_columns(pl.int_range(pl.len()).alias("__pos")).with_columns(
         pl.col("__pos").min().over("key").alias("__first")
@@ -295,11 +310,16 @@ EdgeBatchTask = Callable[[], Loaded]
 
 
 def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
-                     batch_rows: int = 1_000_000) -> Iterator[EdgeBatchTask]:
+                     batch_rows: int = 1_000_000,
+                     resolve: KeyResolver | None = None) -> Iterator[EdgeBatchTask]:
     """The batches of `iter_edge_batches` as tasks that read and validate one batch each, in
     file order, so that a caller can run several at once. A Parquet file whose row groups hold
     at most 2 x `batch_rows` rows gives one task per row group, which reads it when run; other
     files are read here, batch by batch, as the tasks are taken, and their tasks validate.
+
+    With `resolve`, each task also maps its valid rows' src and dst keys to node ids
+    (`Loaded.resolved`), from the Arrow columns as read: a dictionary-encoded key column (a
+    lot consumed by thousands of rows) is resolved once per distinct key.
     """
     if not paths:
         raise InvalidInput("no edge file given")
@@ -309,13 +329,24 @@ def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
         if groups is not None and all(rows <= 2 * batch_rows for rows in groups):
             first_row = 1
             for index, rows in enumerate(groups):
-                yield _RowGroupTask(path, index, first_row, when)
+                yield _RowGroupTask(path, index, first_row, when, resolve)
                 first_row += rows
             continue
         first_row = 1
         for frame in _frames(path, batch_rows):
-            yield _ReadyTask(frame, str(path), when, first_row)
+            yield _ReadyTask(frame, str(path), when, first_row, resolve)
             first_row += frame.height
+
+
+def count_rows(paths: Sequence[Path]) -> int | None:
+    """Rows in all the files, from Parquet metadata; None when a file is not Parquet."""
+    total = 0
+    for path in paths:
+        groups = _row_groups(path)
+        if groups is None:
+            return None
+        total += sum(groups)
+    return total
 
 
 def _row_groups(path: Path) -> list[int] | None:
@@ -326,13 +357,41 @@ def _row_groups(path: Path) -> list[int] | None:
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def _open_parquet(path: Path) -> pq.ParquetFile:
+def _open_parquet(path: Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path, memory_map=True)
+        return pq.ParquetFile(path, memory_map=True, read_dictionary=list(read_dictionary))
     except FileNotFoundError as e:
         raise InvalidInput(f"{path}: no such file") from e
     except (pa.ArrowException, OSError) as e:
         raise InvalidInput(f"{path}: cannot read: {e}") from e
+
+
+def _dictionary_keys(metadata: pq.FileMetaData, index: int) -> list[str]:
+    """Key columns stored dictionary-encoded in a row group (a few bytes per row in all): read
+    as Arrow dictionaries they skip building a string per row, and resolve once per key."""
+    group = metadata.row_group(index)
+    found = []
+    for i in range(group.num_columns):
+        column = group.column(i)
+        if (column.path_in_schema in ("src", "dst") and column.has_dictionary_page
+                and column.total_uncompressed_size < 8 * max(group.num_rows, 1)):
+            found.append(column.path_in_schema)
+    return found
+
+
+def _with_resolved(loaded: Loaded, resolve: KeyResolver | None, raw: pa.Table | None = None,
+                   first_row: int = 1) -> Loaded:
+    """Attach the node ids of the valid rows' keys: resolved from `raw` (the batch as read,
+    one row per input row, numbered from `first_row`) when given, else from the valid rows."""
+    if resolve is None:
+        return loaded
+    if raw is None:
+        loaded.resolved = {name: resolve(loaded.table[name].to_arrow())
+                           for name in ("src", "dst")}
+        return loaded
+    rows = (loaded.table[_ROW].to_numpy() - first_row).astype(np.int64)
+    loaded.resolved = {name: resolve(raw[name])[rows] for name in ("src", "dst")}
+    return loaded
 
 
 @dataclass
@@ -343,15 +402,21 @@ class _RowGroupTask:
     index: int
     first_row: int
     loaded_at: datetime
+    resolve: KeyResolver | None = None
 
     def __call__(self) -> Loaded:
         try:
-            table = _open_parquet(self.path).read_row_group(self.index)
+            parquet = _open_parquet(self.path)
+            dictionary = _dictionary_keys(parquet.metadata, self.index)
+            if dictionary:
+                parquet = _open_parquet(self.path, dictionary)
+            table = parquet.read_row_group(self.index)
         except (pa.ArrowException, OSError) as e:
             raise InvalidInput(f"{self.path}: cannot read row group {self.index}: {e}") from e
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        return validate_edges(frame, str(self.path), self.loaded_at, self.first_row)
+        loaded = validate_edges(frame, str(self.path), self.loaded_at, self.first_row)
+        return _with_resolved(loaded, self.resolve, table, self.first_row)
 
 
 @dataclass
@@ -362,9 +427,11 @@ class _ReadyTask:
     path: str
     loaded_at: datetime
     first_row: int
+    resolve: KeyResolver | None = None
 
     def __call__(self) -> Loaded:
-        return validate_edges(self.frame, self.path, self.loaded_at, self.first_row)
+        loaded = validate_edges(self.frame, self.path, self.loaded_at, self.first_row)
+        return _with_resolved(loaded, self.resolve)
 
 
 def _frames(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
