@@ -126,10 +126,12 @@ def locality_order(indptr: Array, indices: Array) -> Array:
 
 
 @njit(cache=True)
-def duplicate_mask(indptr: Array, col: Array, kind: Array,
+def duplicate_mask(indptr: Array, col: Array, order: Array, kind: Array,
                    time: Array) -> Array:  # pragma: no cover - numba
-    """In CSR order (rows sorted by col, ties in input order): True for an edge that repeats an
-    earlier edge of its row with the same col, kind and time."""
+    """Edges in CSR order (`order[i]`: input position of the i-th; rows sorted by `col`, ties
+    in input order): True for an edge that repeats an earlier edge of its row with the same
+    col, kind and time. `kind` and `time` are in input order and read only where a row has
+    the same col twice, which is rare."""
     repeat = np.zeros(len(col), dtype=np.bool_)
     for v in range(len(indptr) - 1):
         start = indptr[v]
@@ -141,7 +143,8 @@ def duplicate_mask(indptr: Array, col: Array, kind: Array,
                 stop += 1
             for i in range(run + 1, stop):
                 for j in range(run, i):
-                    if not repeat[j] and kind[j] == kind[i] and time[j] == time[i]:
+                    if (not repeat[j] and kind[order[j]] == kind[order[i]]
+                            and time[order[j]] == time[order[i]]):
                         repeat[i] = True
                         break
             run = stop
