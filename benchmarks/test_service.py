@@ -9,7 +9,9 @@ at least 2,000 such calls/s with 8 concurrent clients; the widest-lot downstream
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from benchmarks.conftest import MEASURED
 from server.client import TraceClient
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
+from tests.node_setup import node_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,6 +126,57 @@ def test_unit_upstream_throughput_8_clients(benchmark: BenchmarkFixture, address
 
     rate = benchmark.pedantic(run, rounds=1, iterations=1)
     MEASURED.append(f"gRPC TraceUnary with 8 concurrent clients: {rate:,.0f} calls/s")
+
+
+def _node_load(target: str, units: list[str], clients: int, calls: int,
+               tmp_path: Path) -> dict[str, Any]:
+    """Run benchmarks/load/unary_load.js against `target`; its JSON report."""
+    units_file = tmp_path / "units.json"
+    units_file.write_text(json.dumps(units))
+    node = shutil.which("node")
+    assert node, "node is needed for the Node.js load generator"
+    result = subprocess.run(
+        [node, str(ROOT / "benchmarks" / "load" / "unary_load.js"), target, str(units_file),
+         str(clients), str(calls)],
+        capture_output=True, text=True, timeout=600, check=True,
+        env={**os.environ, "NODE_PATH": str(node_modules())})
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["errors"] == 0
+    return report
+
+
+@pytest.fixture(scope="module")
+def noop_address() -> Iterator[str]:
+    """A grpcio server whose TraceUnary does nothing (benchmarks/load/noop_server.py)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.load.noop_server"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert " on 127.0.0.1:" in line, "noop server did not start"
+    yield line.rsplit(" on ", 1)[1].strip()
+    process.kill()
+    process.communicate(timeout=30)
+
+
+def test_unit_upstream_throughput_8_node_clients(benchmark: BenchmarkFixture, address: str,
+                                                 noop_address: str, samples: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    """8 concurrent callers from Node.js (about half the CPU per call of a Python client),
+    against our server and, in the same run, against a grpcio server that does nothing: the
+    ratio says how close to Python gRPC's own ceiling on this machine we are."""
+    units = list(samples["units"])
+
+    def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        return (_node_load(address, units, 8, 1500, tmp_path),
+                _node_load(noop_address, units, 8, 1500, tmp_path))
+
+    ours, floor = benchmark.pedantic(run, rounds=1, iterations=1)
+    MEASURED.append(
+        f"gRPC TraceUnary, 8 concurrent Node.js clients: {ours['calls_per_second']:,.0f} "
+        f"calls/s (p50 {ours['p50_ms']:.1f} ms, p99 {ours['p99_ms']:.1f} ms); a grpcio server "
+        f"that does nothing: {floor['calls_per_second']:,.0f} calls/s "
+        f"({ours['calls_per_second'] / floor['calls_per_second']:.0%} of it)")
 
 
 @pytest.mark.parametrize("arrow", [False, True], ids=["rows", "arrow_ipc"])

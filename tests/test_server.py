@@ -26,6 +26,7 @@ from server.client import TraceClient
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.serve import ServerConfig, TraceServer
+from tests.node_setup import node_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -306,20 +307,8 @@ def test_reflection_only_in_dev_mode(wide_data: Path, dev: bool) -> None:
         server.stop(0)
 
 
-def _node_modules() -> Path:
-    """@grpc/grpc-js and @grpc/proto-loader from npm, installed once into .node/ (ignored)."""
-    prefix = ROOT / ".node"
-    if not (prefix / "node_modules" / "@grpc" / "proto-loader").is_dir():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed for the Node.js contract test (Node.js 20 is expected)"
-        subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                        "@grpc/grpc-js@1", "@grpc/proto-loader@0"], check=True,
-                       capture_output=True, timeout=600)
-    return prefix / "node_modules"
-
-
 def test_node_client_gets_the_same_answers(address: str, client: TraceClient) -> None:
-    modules = _node_modules()
+    modules = node_modules()
     node = shutil.which("node")
     assert node, "node is needed for the Node.js contract test"
     result = subprocess.run([node, str(ROOT / "tests" / "node" / "client.js"), address,
