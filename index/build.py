@@ -247,6 +247,14 @@ class EdgeArrays:
     retracted_at: Array | None = None
     ended_at: Array | None = None
 
+    def release(self) -> tuple[Array, Array, Array, Array, Array]:
+        """Hand over (src, dst, kind, event_time, recorded_at) and drop them from here, so a
+        consumer can free each once used (at 10M units they are gigabytes)."""
+        taken = (self.src, self.dst, self.kind, self.event_time, self.recorded_at)
+        empty = np.zeros(0, dtype=np.int64)
+        self.src = self.dst = self.kind = self.event_time = self.recorded_at = empty
+        return taken
+
 
 NEVER = np.iinfo(np.int64).max
 """`retracted_at` of an edge that was never retracted."""
@@ -282,7 +290,13 @@ def build_snapshot(
         raise InvalidInput("the node table has no valid rows; nothing to build")
     if n >= np.iinfo(np.int32).max:
         raise InvalidInput(f"{n:,} nodes exceed the 2^31 - 1 supported by int32 ids")
-    node_arrow = node_frame.to_arrow()
+    node_files = node_frame["__file"].unique().to_list()
+    node_arrow = node_frame.select(
+        "key", "kind", "product", "quantity", "uom", "created_at").to_arrow()
+    node_rejects, folded_nodes, node_ignored = nodes.rejects, nodes.folded, nodes.ignored_columns
+    # The polars frame is not needed past this point: let it go before the edges arrive (at
+    # tens of millions of nodes it is gigabytes; the caller should not hold `nodes` either).
+    del nodes, node_frame
     table = KeyTable(node_arrow.column("key").combine_chunks())
 
     columns = _EdgeColumns(expected_edges)
@@ -298,14 +312,13 @@ def build_snapshot(
         source=columns.source.array(), source_names=list(columns.sources),
         source_row=columns.source_row.array(),
     )
-    node_table = pa.table({name: node_arrow.column(name) for name in
-                           ("key", "kind", "product", "quantity", "uom", "created_at")})
-    rejects = pl.concat([nodes.rejects, *columns.rejects], how="vertical_relaxed")
-    ignored = {**nodes.ignored_columns, **columns.ignored}
-    sources = sorted(set(edges.source_names) | set(node_frame["__file"].unique().to_list()))
+    rejects = pl.concat([node_rejects, *columns.rejects], how="vertical_relaxed")
+    ignored = {**node_ignored, **columns.ignored}
+    sources = sorted(set(edges.source_names) | set(node_files))
+    del columns  # `edges` holds what assemble_snapshot needs, and releases it as it goes
     return assemble_snapshot(
-        node_table, edges, table, data_dir, progress=say, order=order,
-        log_sequence=log_sequence, rejects=rejects, folded_nodes=nodes.folded,
+        node_arrow, edges, table, data_dir, progress=say, order=order,
+        log_sequence=log_sequence, rejects=rejects, folded_nodes=folded_nodes,
         sources=sources, ignored=ignored, started=started)
 
 
@@ -327,15 +340,15 @@ def assemble_snapshot(
     """Fold duplicate edges, number nodes for locality, sort both CSRs and publish.
 
     Row i of `node_table` (key, kind, product, quantity, uom, created_at) is the node with
-    stable id i (`sid`); `table` is its key hash table in the same row order. The snapshot
+    stable id i (`sid`); `table` is its key hash table in the same row order. `edges` is
+    consumed: its per-edge arrays are released as they are used. The snapshot
     records each node's sid, so live ingest can keep referring to nodes by sid. Retracted
     edges (`edges.retracted_at`) are kept, never folded, and listed in retractions.arrow.
     """
     say = progress or (lambda _m: None)
     started = time.perf_counter() if started is None else started
     n = node_table.num_rows
-    src, dst = edges.src, edges.dst
-    kind_codes, event_time, recorded_at = edges.kind, edges.event_time, edges.recorded_at
+    src, dst, kind_codes, event_time, recorded_at = edges.release()
     retracted = edges.retracted_at
     ended = edges.ended_at
 
@@ -561,7 +574,7 @@ def build_from_files(
                            "ingested. Add files with `tracegraph ingest`, or build into a new "
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
-    nodes = load_nodes(node_files)
-    return build_snapshot(nodes, lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
+    return build_snapshot(load_nodes(node_files),
+                          lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
                           data_dir, progress=progress, order=order,
                           expected_edges=count_rows(edge_files))

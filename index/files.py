@@ -134,8 +134,10 @@ class SnapshotWriter:
     snapshot changes.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, max_pending_bytes: int = 2 << 30) -> None:
         self.data_dir = data_dir
+        self.max_pending_bytes = max_pending_bytes
+        self._pending: list[tuple[Future[dict[str, Any]], int]] = []
         self.root = data_dir / SNAPSHOTS
         self.root.mkdir(parents=True, exist_ok=True)
         self.temp = self.root / f".tmp-{uuid.uuid4().hex}"
@@ -151,7 +153,12 @@ class SnapshotWriter:
             self.abort()
 
     def add(self, stem: str, table: pa.Table, *, compress: bool = False) -> None:
-        """Start writing `table` as `stem`.arrow (LZ4-compressed with `compress`)."""
+        """Start writing `table` as `stem`.arrow (LZ4-compressed with `compress`). Waits
+        first while tables of more than `max_pending_bytes` in all are still being written,
+        so that memory stays bounded when the disk is slower than the caller."""
+        self._pending = [(f, size) for f, size in self._pending if not f.done()]
+        while self._pending and sum(size for _, size in self._pending) > self.max_pending_bytes:
+            self._pending.pop(0)[0].result()
         path = self.temp / f"{stem}.arrow"
 
         def write() -> dict[str, Any]:
@@ -159,7 +166,8 @@ class SnapshotWriter:
             return {"bytes": path.stat().st_size, "sha256": _sha256(path),
                     "rows": table.num_rows}
 
-        self._files[path.name] = self._pool.submit(write)
+        self._files[path.name] = future = self._pool.submit(write)
+        self._pending.append((future, table.nbytes))
 
     def publish(self, manifest: dict[str, Any]) -> Path:
         """Wait for every file, then publish them with `manifest` as the next version."""
