@@ -256,6 +256,9 @@ class EdgeArrays:
         return taken
 
 
+_LARGE_BUILD = 50_000_000
+"""Edges from which a build saves memory before time (about 2M units and up)."""
+
 NEVER = np.iinfo(np.int64).max
 """`retracted_at` of an edge that was never retracted."""
 
@@ -292,12 +295,12 @@ def build_snapshot(
         raise InvalidInput(f"{n:,} nodes exceed the 2^31 - 1 supported by int32 ids")
     node_files = node_frame["__file"].unique().to_list()
     node_arrow = node_frame.select(
-        "key", "kind", "product", "quantity", "uom", "created_at").to_arrow()
+        "key", "kind", "product", "quantity", "uom", "created_at").to_arrow().combine_chunks()
     node_rejects, folded_nodes, node_ignored = nodes.rejects, nodes.folded, nodes.ignored_columns
     # The polars frame is not needed past this point: let it go before the edges arrive (at
     # tens of millions of nodes it is gigabytes; the caller should not hold `nodes` either).
     del nodes, node_frame
-    table = KeyTable(node_arrow.column("key").combine_chunks())
+    table = KeyTable(node_arrow.column("key").chunk(0))  # one chunk: no copy
 
     columns = _EdgeColumns(expected_edges)
     for batch in _prefetched(edge_tasks(table.resolve)):
@@ -316,8 +319,12 @@ def build_snapshot(
     ignored = {**node_ignored, **columns.ignored}
     sources = sorted(set(edges.source_names) | set(node_files))
     del columns  # `edges` holds what assemble_snapshot needs, and releases it as it goes
+    # Hand the node table and key table over without keeping a reference here: a Python call
+    # moves its arguments into the callee, so assemble_snapshot can free them once written.
+    handover = [node_arrow, table]
+    del node_arrow, table
     return assemble_snapshot(
-        node_arrow, edges, table, data_dir, progress=say, order=order,
+        handover.pop(0), edges, handover.pop(0), data_dir, progress=say, order=order,
         log_sequence=log_sequence, rejects=rejects, folded_nodes=folded_nodes,
         sources=sources, ignored=ignored, started=started)
 
@@ -387,25 +394,37 @@ def assemble_snapshot(
     dst_new = take(old_to_new, dst)
     del src, dst
 
-    say("sorting edges into CSR order both ways")
-    edge_count = len(src_new)
-    indptr_down, down_order = csr_order(src_new, dst_new, n)
-    indptr_up, up_by_input = csr_order(dst_new, src_new, n)
-    with SnapshotWriter(data_dir) as writer:
-        # Each file is handed to the writer as soon as it is built: the disk works while the
-        # next one is computed, and its arrays are freed once written.
-        say("assembling and writing snapshot tables")
+    large = len(src_new) >= _LARGE_BUILD
+    with SnapshotWriter(data_dir, max_pending_bytes=0 if large else 2 << 30) as writer:
+        # Files are handed to the writer as soon as each is built (the disk works while the
+        # next is computed) and what only that file needed is freed at once. A large build
+        # writes the node tables first and builds each big edge table only once the one
+        # before it is on disk (`one_at_a_time`), which is what keeps 10M units inside
+        # 24 GiB; a smaller one computes the node tables while the edge tables go to disk.
+
+        def one_at_a_time() -> None:
+            if large:
+                writer.drain()
+
+        node_kinds: list[str] = []
+        if large:
+            say("writing node tables")
+            node_kinds = _write_node_tables(writer, node_table, table, new_to_old, old_to_new)
+            del node_table, table, new_to_old, old_to_new
+
+        say("sorting edges into CSR order both ways")
+        edge_count = len(src_new)
+        indptr_down, down_order = csr_order(src_new, dst_new, n)
+        indptr_up, up_by_input = csr_order(dst_new, src_new, n)
         writer.add("indptr", pa.table({"down": narrow_indptr(indptr_down),
                                        "up": narrow_indptr(indptr_up)}))
         del indptr_down, indptr_up
-        writer.add("down", pa.table({
-            "neighbor": pa.array(take(dst_new, down_order)),
-            "kind": pa.array(take(kind_codes, down_order)),
-            "event_time": pa.array(take(event_time, down_order)),
-            "recorded_at": pa.array(take(recorded_at, down_order)),
-        }))
+
+        say("writing edge tables")
+        one_at_a_time()
         # Row of each downstream-ordered edge in the input (kept rows only when edges folded).
         record_index = down_order if kept is None else take(kept, down_order)
+        del kept
         record_order = pa.array(record_index)
         source_codes = edges.source.astype(np.int32 if len(edges.source_names) > 65535
                                            else np.uint16)
@@ -418,7 +437,18 @@ def assemble_snapshot(
                 pa.array(edges.source_names, pa.string())),
             "source_row": pa.array(take(edges.source_row, record_index)),
         }), compress=True)
-        del record_order, record_index, source_codes, dst_new
+        del record_order, record_index, source_codes
+        edges.source = edges.source_row = np.zeros(0, dtype=np.int32)
+        edges.quantity = edges.event_id = []
+        one_at_a_time()
+        writer.add("down", pa.table({
+            "neighbor": pa.array(take(dst_new, down_order)),
+            "kind": pa.array(take(kind_codes, down_order)),
+            "event_time": pa.array(take(event_time, down_order)),
+            "recorded_at": pa.array(take(recorded_at, down_order)),
+        }))
+        del dst_new
+        one_at_a_time()
         down_position = inverse(down_order)
         writer.add("up", pa.table({
             "neighbor": pa.array(take(src_new, up_by_input)),
@@ -433,31 +463,9 @@ def assemble_snapshot(
         writer.add("retractions", retractions)
         writer.add("ended", _ended(ended, down_position))
         del down_position, down_order, up_by_input
-
-        kind_values = node_table.column("kind").combine_chunks()
-        if pa.types.is_dictionary(kind_values.type):
-            kind_values = kind_values.cast(pa.string())
-        node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
-        taken = pa.array(new_to_old)
-        ts = pa.timestamp("us", tz="UTC")
-        keys = node_table.column("key").cast(pa.large_string()).take(taken).combine_chunks()
-        writer.add("nodes", pa.table({
-            "key": keys,
-            "kind": pa.DictionaryArray.from_arrays(
-                pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
-                pa.array(node_kinds, pa.string())),
-            "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
-            "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
-            "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
-            "created_at": node_table.column("created_at").cast(ts).take(taken),
-            "sid": pa.array(new_to_old.astype(np.int32)),
-        }))
-        say("indexing keys")
-        writer.add("key_index", pa.table({
-            "by_key": pl.Series(keys).arg_sort().to_numpy().astype(np.int32)}))
-        writer.add("key_hash", pa.table({
-            "slot": table.renumbered(old_to_new, keys).slots if n
-            else np.zeros(0, dtype=np.int32)}))
+        if not large:
+            say("writing node tables")
+            node_kinds = _write_node_tables(writer, node_table, table, new_to_old, old_to_new)
 
         if rejects is None:
             empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
@@ -493,6 +501,37 @@ def assemble_snapshot(
                                 strict=True)),
         ignored_columns=ignored,
     )
+
+
+def _write_node_tables(writer: SnapshotWriter, node_table: pa.Table, table: KeyTable,
+                       new_to_old: Array, old_to_new: Array) -> list[str]:
+    """nodes.arrow, key_index.arrow and key_hash.arrow in the new id order; returns the node
+    kind names (the dictionary of nodes.kind)."""
+    n = node_table.num_rows
+    kind_values = node_table.column("kind").combine_chunks()
+    if pa.types.is_dictionary(kind_values.type):
+        kind_values = kind_values.cast(pa.string())
+    node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
+    taken = pa.array(new_to_old)
+    ts = pa.timestamp("us", tz="UTC")
+    keys = node_table.column("key").cast(pa.large_string()).take(taken).combine_chunks()
+    writer.add("nodes", pa.table({
+        "key": keys,
+        "kind": pa.DictionaryArray.from_arrays(
+            pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
+            pa.array(node_kinds, pa.string())),
+        "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
+        "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
+        "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
+        "created_at": node_table.column("created_at").cast(ts).take(taken),
+        "sid": pa.array(new_to_old.astype(np.int32)),
+    }))
+    writer.add("key_index", pa.table({
+        "by_key": pl.Series(keys).arg_sort().to_numpy().astype(np.int32)}))
+    writer.add("key_hash", pa.table({
+        "slot": table.renumbered(old_to_new, keys).slots if n
+        else np.zeros(0, dtype=np.int32)}))
+    return node_kinds
 
 
 def _ended(ended: Array | None, down_position: Array) -> pa.Table:
@@ -567,14 +606,18 @@ def build_from_files(
     progress: Progress | None = None,
     order: str = "bfs",
 ) -> BuildReport:
-    """Read, validate and build: the `tracegraph build` command."""
+    """Read, validate and build: the `tracegraph build` command. The report's seconds count
+    from here, node files included."""
+    started = time.perf_counter()
     say = progress or (lambda _m: None)
     if (data_dir / "store" / "CURRENT").is_file():
         raise InvalidInput(f"{data_dir} holds a live store; a build would replace what was "
                            "ingested. Add files with `tracegraph ingest`, or build into a new "
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
-    return build_snapshot(load_nodes(node_files),
-                          lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
-                          data_dir, progress=progress, order=order,
-                          expected_edges=count_rows(edge_files))
+    report = build_snapshot(load_nodes(node_files),
+                            lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
+                            data_dir, progress=progress, order=order,
+                            expected_edges=count_rows(edge_files))
+    report.seconds = time.perf_counter() - started
+    return report

@@ -169,6 +169,12 @@ class SnapshotWriter:
         self._files[path.name] = future = self._pool.submit(write)
         self._pending.append((future, table.nbytes))
 
+    def drain(self) -> None:
+        """Wait until every file handed over so far is written (and its table freed)."""
+        for future, _ in self._pending:
+            future.result()
+        self._pending = []
+
     def publish(self, manifest: dict[str, Any]) -> Path:
         """Wait for every file, then publish them with `manifest` as the next version."""
         try:
