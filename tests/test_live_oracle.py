@@ -109,9 +109,13 @@ def test_live_store_matches_oracle(data: Any, split: int, batches: int,
                 assert ack.outcome == "applied", ack.message
                 when = datetime.now(UTC)
                 for edge in applied:  # every matching live edge is retracted
-                    if (edge["src"], edge["dst"], edge["kind"], edge["event_time"]) == (
-                            target["src"], target["dst"], target["kind"],
-                            target["event_time"]) and not edge.get("retracted_at"):
+                    # A retraction without an event time names the link, not one occurrence:
+                    # it retracts every live src -> dst edge of the kind (RetractionRequest).
+                    if ((edge["src"], edge["dst"], edge["kind"]) == (
+                            target["src"], target["dst"], target["kind"])
+                            and (target["event_time"] is None
+                                 or edge["event_time"] == target["event_time"])
+                            and not edge.get("retracted_at")):
                         edge["retracted_at"] = when
             graph = _graph(live)
             _check(graph, visible, applied)
