@@ -3,6 +3,8 @@
 Visited marks are epoch-stamped: node v is visited in the current query iff marks[v] == epoch, so
 no per-query clearing over all nodes is needed. `queue`, `depth` and `parent` are scratch arrays
 of node count length that are only read where written; the caller (engine.scratch) owns them.
+`depth[i]` is the depth of `queue[i]` (kept in queue order, so writing it is sequential: by node
+id it would be a second random memory access per visited node); `parent` is by node id.
 
 Edge filter (shared by every kernel): an edge is followed iff its kind is allowed (or kinds are
 unfiltered), its event time is unknown or within [since, until], it was recorded at or before
@@ -142,7 +144,7 @@ def traverse(
     for s in seeds:
         if marks[s] != epoch:
             marks[s] = epoch
-            depth[s] = 0
+            depth[count] = 0
             if want_parent:
                 parent[s] = -1
             queue[count] = s
@@ -155,7 +157,7 @@ def traverse(
         head += 1
         if (head & (CANCEL_CHECK_EVERY - 1)) == 0 and cancel[0] != 0:
             return CANCELLED, n_seeds, matched
-        d = depth[v]
+        d = depth[head - 1]
         if max_depth >= 0 and d >= max_depth:
             continue
         found = count
@@ -175,7 +177,7 @@ def traverse(
         if want_parent or filter_nodes or target >= 0:
             for i in range(count, found):
                 w = queue[i]
-                depth[w] = d + 1
+                depth[i] = d + 1
                 if want_parent:
                     parent[w] = v
                 if not filter_nodes or node_allowed[node_kind[w]]:
@@ -185,7 +187,7 @@ def traverse(
         else:
             # The common case, kept branch-free so the loop stays tight.
             for i in range(count, found):
-                depth[queue[i]] = d + 1
+                depth[i] = d + 1
             matched += found - count
         count = found
         if matched > limit:
@@ -204,7 +206,7 @@ def traverse_plain(
     for s in seeds:
         if marks[s] != epoch:
             marks[s] = epoch
-            depth[s] = 0
+            depth[count] = 0
             queue[count] = s
             count += 1
     n_seeds = count
@@ -217,14 +219,14 @@ def traverse_plain(
                 return CANCELLED, n_seeds, count - n_seeds
             if count - n_seeds > limit:
                 return count, n_seeds, count - n_seeds
-        d = depth[v] + 1
+        d = depth[head - 1] + 1
         if max_depth >= 0 and d > max_depth:
             continue
         for e in range(indptr[v], indptr[v + 1]):
             w = neighbor[e]
             if marks[w] != epoch:
                 marks[w] = epoch
-                depth[w] = d
+                depth[count] = d
                 queue[count] = w
                 count += 1
     return count, n_seeds, count - n_seeds
@@ -262,7 +264,7 @@ def select_rows(
             continue
         rows[n] = v
         codes[n] = node_kind[v]
-        depths[n] = depth[v]
+        depths[n] = depth[i]
         total += _key_length(v, n_snap, key_offsets, delta_offsets)
         offsets[n + 1] = total
         if want_parent:
