@@ -108,18 +108,16 @@ class _EdgeColumns:
         self.ignored: dict[str, list[str]] = {}
         self.rows = 0
 
-    def add(self, batch: Loaded, table: KeyTable) -> None:
+    def add(self, batch: Loaded) -> None:
         self.ignored.update(batch.ignored_columns)
         self.rejects.append(batch.rejects)
         frame = batch.table
         self.rows += frame.height + batch.rejects.height
         if frame.height == 0:
             return
-        if batch.resolved is not None:  # resolved by the reading task, from Arrow as read
-            src, dst = batch.resolved["src"], batch.resolved["dst"]
-        else:
-            src = table.resolve(frame["src"].to_arrow())
-            dst = table.resolve(frame["dst"].to_arrow())
+        # Resolved by the reading task, from Arrow as read (edge_batch_tasks with `resolve`).
+        assert batch.resolved is not None, "edge batch tasks must be given the key resolver"
+        src, dst = batch.resolved["src"], batch.resolved["dst"]
         bad = (src < 0) | (dst < 0) | (src == dst)
         if bad.any():
             self.rejects.append(_resolve_rejects(frame.filter(pl.Series(bad)), src[bad] >= 0,
@@ -304,7 +302,7 @@ def build_snapshot(
 
     columns = _EdgeColumns(expected_edges)
     for batch in _prefetched(edge_tasks(table.resolve)):
-        columns.add(batch, table)
+        columns.add(batch)
         say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
     kind_names, kind_codes = _sorted_codes(list(columns.kinds), columns.kind.array())
     edges = EdgeArrays(

@@ -137,13 +137,13 @@ class SnapshotWriter:
     def __init__(self, data_dir: Path, max_pending_bytes: int = 2 << 30) -> None:
         self.data_dir = data_dir
         self.max_pending_bytes = max_pending_bytes
-        self._pending: list[tuple[Future[dict[str, Any]], int]] = []
         self.root = data_dir / SNAPSHOTS
         self.root.mkdir(parents=True, exist_ok=True)
         self.temp = self.root / f".tmp-{uuid.uuid4().hex}"
         self.temp.mkdir()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
-        self._files: dict[str, Future[dict[str, Any]]] = {}
+        # file name -> (its write, bytes of the table it holds until written)
+        self._files: dict[str, tuple[Future[dict[str, Any]], int]] = {}
 
     def __enter__(self) -> SnapshotWriter:
         return self
@@ -156,9 +156,11 @@ class SnapshotWriter:
         """Start writing `table` as `stem`.arrow (LZ4-compressed with `compress`). Waits
         first while tables of more than `max_pending_bytes` in all are still being written,
         so that memory stays bounded when the disk is slower than the caller."""
-        self._pending = [(f, size) for f, size in self._pending if not f.done()]
-        while self._pending and sum(size for _, size in self._pending) > self.max_pending_bytes:
-            self._pending.pop(0)[0].result()
+        while True:
+            pending = [(f, size) for f, size in self._files.values() if not f.done()]
+            if not pending or sum(size for _, size in pending) <= self.max_pending_bytes:
+                break
+            pending[0][0].result()  # the oldest (dicts keep insertion order)
         path = self.temp / f"{stem}.arrow"
 
         def write() -> dict[str, Any]:
@@ -166,19 +168,17 @@ class SnapshotWriter:
             return {"bytes": path.stat().st_size, "sha256": _sha256(path),
                     "rows": table.num_rows}
 
-        self._files[path.name] = future = self._pool.submit(write)
-        self._pending.append((future, table.nbytes))
+        self._files[path.name] = (self._pool.submit(write), table.nbytes)
 
     def drain(self) -> None:
         """Wait until every file handed over so far is written (and its table freed)."""
-        for future, _ in self._pending:
+        for future, _ in self._files.values():
             future.result()
-        self._pending = []
 
     def publish(self, manifest: dict[str, Any]) -> Path:
         """Wait for every file, then publish them with `manifest` as the next version."""
         try:
-            files = {name: self._files[name].result() for name in sorted(self._files)}
+            files = {name: self._files[name][0].result() for name in sorted(self._files)}
         finally:
             self._pool.shutdown(wait=True)
         hit("publish-files")
@@ -200,7 +200,7 @@ class SnapshotWriter:
 
     def abort(self) -> None:
         """Stop and remove everything written (the published snapshots stay as they were)."""
-        for future in self._files.values():
+        for future, _ in self._files.values():
             future.cancel()
         self._pool.shutdown(wait=True)
         shutil.rmtree(self.temp, ignore_errors=True)

@@ -340,11 +340,14 @@ def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
         raise InvalidInput("no edge file given")
     when = loaded_at or datetime.now(UTC)
     for path in paths:
-        groups = _row_groups(path)
-        if groups is not None and all(rows <= 2 * batch_rows for rows in groups):
+        metadata = _parquet_metadata(path)
+        groups = [] if metadata is None else [metadata.row_group(i).num_rows
+                                               for i in range(metadata.num_row_groups)]
+        if metadata is not None and all(rows <= 2 * batch_rows for rows in groups):
             first_row = 1
             for index, rows in enumerate(groups):
-                yield _RowGroupTask(path, index, first_row, when, resolve)
+                yield _RowGroupTask(path, index, first_row, when, resolve,
+                                    _dictionary_keys(metadata, index))
                 first_row += rows
             continue
         first_row = 1
@@ -357,19 +360,18 @@ def count_rows(paths: Sequence[Path]) -> int | None:
     """Rows in all the files, from Parquet metadata; None when a file is not Parquet."""
     total = 0
     for path in paths:
-        groups = _row_groups(path)
-        if groups is None:
+        metadata = _parquet_metadata(path)
+        if metadata is None:
             return None
-        total += sum(groups)
+        total += metadata.num_rows
     return total
 
 
-def _row_groups(path: Path) -> list[int] | None:
-    """Row counts of a Parquet file's row groups, or None for other files."""
+def _parquet_metadata(path: Path) -> pq.FileMetaData | None:
+    """A Parquet file's footer (row groups and their column chunks), or None for other files."""
     if not path.name.lower().endswith((".parquet", ".pq")):
         return None
-    metadata = _open_parquet(path).metadata
-    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    return _open_parquet(path).metadata
 
 
 def _open_parquet(path: Path, read_dictionary: Sequence[str] = ()) -> pq.ParquetFile:
@@ -381,7 +383,7 @@ def _open_parquet(path: Path, read_dictionary: Sequence[str] = ()) -> pq.Parquet
         raise InvalidInput(f"{path}: cannot read: {e}") from e
 
 
-def _dictionary_keys(metadata: pq.FileMetaData, index: int) -> list[str]:
+def _dictionary_keys(metadata: pq.FileMetaData, index: int) -> tuple[str, ...]:
     """Key columns stored dictionary-encoded in a row group (a few bytes per row in all): read
     as Arrow dictionaries they skip building a string per row, and resolve once per key."""
     group = metadata.row_group(index)
@@ -391,7 +393,7 @@ def _dictionary_keys(metadata: pq.FileMetaData, index: int) -> list[str]:
         if (column.path_in_schema in ("src", "dst") and column.has_dictionary_page
                 and column.total_uncompressed_size < 8 * max(group.num_rows, 1)):
             found.append(column.path_in_schema)
-    return found
+    return tuple(found)
 
 
 def _with_resolved(loaded: Loaded, resolve: KeyResolver | None, raw: pa.Table | None = None,
@@ -411,21 +413,19 @@ def _with_resolved(loaded: Loaded, resolve: KeyResolver | None, raw: pa.Table | 
 
 @dataclass
 class _RowGroupTask:
-    """Read and validate one row group of a Parquet file (safe to run beside other tasks)."""
+    """Read, validate and (with `resolve`) resolve one row group of a Parquet file (safe to
+    run beside other tasks)."""
 
     path: Path
     index: int
     first_row: int
     loaded_at: datetime
     resolve: KeyResolver | None = None
+    dictionary: tuple[str, ...] = ()  # key columns to read as Arrow dictionaries
 
     def __call__(self) -> Loaded:
         try:
-            parquet = _open_parquet(self.path)
-            dictionary = _dictionary_keys(parquet.metadata, self.index)
-            if dictionary:
-                parquet = _open_parquet(self.path, dictionary)
-            table = parquet.read_row_group(self.index)
+            table = _open_parquet(self.path, self.dictionary).read_row_group(self.index)
         except (pa.ArrowException, OSError) as e:
             raise InvalidInput(f"{self.path}: cannot read row group {self.index}: {e}") from e
         frame = pl.from_arrow(table)
