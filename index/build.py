@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +42,10 @@ import polars as pl
 import pyarrow as pa
 
 from index.csr import csr_order, duplicate_mask, inverse, locality_order, narrow_indptr, take
+from index.edge_batch import NO_TIME, ResolvedEdges, resolve_batch
 from index.files import SnapshotWriter
 from index.key_table import KeyTable
-from loaders.canonical import (
-    EdgeBatchTask,
-    KeyResolver,
-    Loaded,
-    count_rows,
-    edge_batch_tasks,
-    load_nodes,
-)
+from loaders.canonical import EdgeRead, Loaded, count_rows, edge_batch_reads, load_nodes
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -63,9 +58,6 @@ __all__ = [
     "build_from_files",
     "build_snapshot",
 ]
-
-NO_TIME = np.iinfo(np.int64).min
-"""Kernel sentinel for an edge with no event time (Arrow null in edges.arrow)."""
 
 Progress = Callable[[str], None]
 Array = npt.NDArray[Any]
@@ -87,7 +79,7 @@ class BuildReport:
 
 
 class _EdgeColumns:
-    """Edge batches resolved to ids, accumulated as arrays (the strings are dropped per batch)."""
+    """Resolved edge batches accumulated as arrays, in input order (the strings are gone)."""
 
     def __init__(self, expected_rows: int | None) -> None:
         capacity = expected_rows or 1 << 20
@@ -108,46 +100,33 @@ class _EdgeColumns:
         self.ignored: dict[str, list[str]] = {}
         self.rows = 0
 
-    def add(self, batch: Loaded) -> None:
-        self.ignored.update(batch.ignored_columns)
+    def add(self, batch: ResolvedEdges) -> None:
+        self.ignored.update(batch.ignored)
         self.rejects.append(batch.rejects)
-        frame = batch.table
-        self.rows += frame.height + batch.rejects.height
-        if frame.height == 0:
+        self.rows += batch.read_rows
+        if len(batch.src) == 0:
             return
-        # Resolved by the reading task, from Arrow as read (edge_batch_tasks with `resolve`).
-        assert batch.resolved is not None, "edge batch tasks must be given the key resolver"
-        src, dst = batch.resolved["src"], batch.resolved["dst"]
-        bad = (src < 0) | (dst < 0) | (src == dst)
-        if bad.any():
-            self.rejects.append(_resolve_rejects(frame.filter(pl.Series(bad)), src[bad] >= 0,
-                                                 dst[bad] >= 0))
-            keep = ~bad
-            frame = frame.filter(pl.Series(keep))
-            src, dst = src[keep], dst[keep]
-        for name in frame["kind"].unique().to_list():
+        # Batch kind codes -> build codes, registering the kinds the batch's rows use.
+        used = np.bincount(batch.kind, minlength=len(batch.kind_names)) > 0
+        remap = np.zeros(max(len(batch.kind_names), 1), dtype=np.uint8)
+        for code, name in enumerate(batch.kind_names):
+            if not used[code]:
+                continue
             if name not in self.kinds:
                 if len(self.kinds) == 255:
                     raise InvalidInput("more than 255 distinct edge kinds")
                 self.kinds[name] = len(self.kinds)
-        files = frame["__file"].unique().to_list()
-        for name in files:
-            self.sources.setdefault(name, len(self.sources))
-        self.src.append(src)
-        self.dst.append(dst)
-        self.kind.append(frame["kind"].replace_strict(self.kinds, return_dtype=pl.UInt8)
-                         .to_numpy())
-        times = frame.select(_epoch_us("event_time"), _epoch_us("recorded_at"))
-        self.event_time.append(times["event_time"].to_numpy())
-        self.recorded_at.append(times["recorded_at"].to_numpy())
-        self.quantity.append(_compact(frame["quantity"]))
-        self.event_id.append(_compact(frame["event_id"]))
-        if len(files) == 1:
-            self.source.append(np.full(frame.height, self.sources[files[0]], dtype=np.uint16))
-        else:
-            self.source.append(frame["__file"].replace_strict(self.sources,
-                                                              return_dtype=pl.UInt16).to_numpy())
-        self.source_row.append(frame["__row"].to_numpy())
+            remap[code] = self.kinds[name]
+        source = self.sources.setdefault(batch.path, len(self.sources))
+        self.src.append(batch.src)
+        self.dst.append(batch.dst)
+        self.kind.append(remap[batch.kind])
+        self.event_time.append(batch.event_time)
+        self.recorded_at.append(batch.recorded_at)
+        self.quantity.append(batch.quantity)
+        self.event_id.append(batch.event_id)
+        self.source.fill(source, len(batch.src))
+        self.source_row.append(batch.rows)
 
 
 class _Column:
@@ -160,49 +139,24 @@ class _Column:
         self.size = 0
 
     def append(self, values: Array) -> None:
-        end = self.size + len(values)
+        self._reserve(len(values))
+        self.data[self.size: self.size + len(values)] = values
+        self.size += len(values)
+
+    def _reserve(self, count: int) -> None:
+        end = self.size + count
         if end > len(self.data):
             grown = np.empty(max(end, len(self.data) * 3 // 2), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size: end] = values
-        self.size = end
+
+    def fill(self, value: int, count: int) -> None:
+        self._reserve(count)
+        self.data[self.size: self.size + count] = value
+        self.size += count
 
     def array(self) -> Array:
         return self.data[: self.size]
-
-
-def _epoch_us(column: str) -> pl.Expr:
-    return pl.col(column).dt.epoch("us").fill_null(NO_TIME)
-
-
-def _resolve_rejects(frame: pl.DataFrame, src_known: Array, dst_known: Array) -> pl.DataFrame:
-    """Rejects for rows whose keys did not resolve, saying which end and why."""
-    spaced = r"\s|[\x00-\x1f]"
-
-    def why(end: str, label: str) -> pl.Expr:
-        return (pl.when(pl.col(end).str.contains(spaced))
-                .then(pl.lit(f"{label} key contains whitespace or a control character"))
-                .otherwise(pl.format(f"unknown node {{}}: {label} key is not in the node table",
-                                     pl.col(end))))
-
-    frame = frame.with_columns(pl.Series("__src_known", src_known),
-                               pl.Series("__dst_known", dst_known))
-    field = (pl.when(~pl.col("__src_known")).then(pl.lit("src"))
-             .when(~pl.col("__dst_known")).then(pl.lit("dst")).otherwise(pl.lit("dst")))
-    reason = (pl.when(~pl.col("__src_known")).then(why("src", "source"))
-              .when(~pl.col("__dst_known")).then(why("dst", "destination"))
-              .otherwise(pl.lit("self-loop: source and destination are the same node")))
-    record_columns = ["src", "dst", "kind", "event_time", "recorded_at", "quantity", "event_id"]
-    return frame.select(
-        pl.lit("edges").alias("table"),
-        pl.col("__file").alias("file"),
-        pl.col("__row").alias("row"),
-        field.alias("field"),
-        reason.alias("reason"),
-        pl.struct([pl.col(c).cast(pl.String) for c in record_columns]).struct.json_encode()
-        .alias("record"),
-    )
 
 
 def _codes(values: pl.Series) -> tuple[list[str], pl.Series]:
@@ -263,19 +217,20 @@ NEVER = np.iinfo(np.int64).max
 
 def build_snapshot(
     nodes: Loaded,
-    edge_tasks: Callable[[KeyResolver], Iterable[EdgeBatchTask]],
+    edge_reads: Iterable[EdgeRead],
     data_dir: Path,
     *,
     progress: Progress | None = None,
     order: str = "bfs",
     log_sequence: int = 0,
     expected_edges: int | None = None,
+    loaded_at: datetime | None = None,
 ) -> BuildReport:
     """Build and publish a snapshot from validated nodes and batches of edges.
 
-    `edge_tasks(resolve)` gives tasks that each read, validate and resolve (with `resolve`,
-    the node key table's) one batch of edges (`loaders.canonical.edge_batch_tasks`); they run
-    three at a time.
+    `edge_reads` (`loaders.canonical.edge_batch_reads`) each read one batch of edges; three
+    at a time run on worker threads, each followed by its validation and key resolution
+    (`index.edge_batch.resolve_batch`). `loaded_at` is the default `recorded_at` (now).
 
     `order` is "bfs" (ids in breadth-first order from the roots: the fast layout) or "input"
     (ids in node-table order, for comparison). `expected_edges` (the input's row count, when
@@ -301,7 +256,9 @@ def build_snapshot(
     table = KeyTable(node_arrow.column("key").chunk(0))  # one chunk: no copy
 
     columns = _EdgeColumns(expected_edges)
-    for batch in _prefetched(edge_tasks(table.resolve)):
+    when = loaded_at or datetime.now(UTC)
+    tasks = (partial(_read_and_resolve, read, when, table) for read in edge_reads)
+    for batch in _prefetched(tasks):
         columns.add(batch)
         say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
     kind_names, kind_codes = _sorted_codes(list(columns.kinds), columns.kind.array())
@@ -568,24 +525,25 @@ def _retractions(retracted: Array | None, down_order: Array, up_by_input: Array,
     })
 
 
-def _prefetched(tasks: Iterable[EdgeBatchTask], depth: int = 3) -> Iterator[Loaded]:
+def _read_and_resolve(read: EdgeRead, loaded_at: datetime, table: KeyTable) -> ResolvedEdges:
+    return resolve_batch(read(), loaded_at, table)
+
+
+def _prefetched(tasks: Iterable[Callable[[], ResolvedEdges]],
+                depth: int = 3) -> Iterator[ResolvedEdges]:
     """Run batch tasks (read, validate, resolve) `depth` at a time on worker threads while the
     caller collects the batches in order: Parquet decoding, polars and the numba probe all
     release the GIL. Three at a time measured faster than two on two cores (each task also
     waits on the GIL for its Python glue); at most `depth` + 1 batches are in memory."""
     iterator = iter(tasks)
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="edge-reader") as pool:
-        pending: deque[Future[Loaded]] = deque()
+        pending: deque[Future[ResolvedEdges]] = deque()
         for task in iterator:
             pending.append(pool.submit(task))
             if len(pending) >= depth:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _compact(column: pl.Series) -> pa.Array | int:
-    return len(column) if column.null_count() == len(column) else column.to_arrow()
 
 
 def _take(parts: list[pa.Array | int], dtype: pa.DataType, order: pa.Array) -> pa.Array:
@@ -613,9 +571,8 @@ def build_from_files(
                            "ingested. Add files with `tracegraph ingest`, or build into a new "
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
-    report = build_snapshot(load_nodes(node_files),
-                            lambda resolve: edge_batch_tasks(edge_files, resolve=resolve),
-                            data_dir, progress=progress, order=order,
+    report = build_snapshot(load_nodes(node_files), edge_batch_reads(edge_files), data_dir,
+                            progress=progress, order=order,
                             expected_edges=count_rows(edge_files))
     report.seconds = time.perf_counter() - started
     return report

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,10 +26,14 @@ from loaders.errors import InvalidInput
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = [
+    "FUTURE_SLACK",
+    "KIND_PATTERN",
     "EdgeBatchTask",
-    "KeyResolver",
+    "EdgeRead",
     "Loaded",
+    "RawEdges",
     "count_rows",
+    "edge_batch_reads",
     "edge_batch_tasks",
     "iter_edge_batches",
     "load_edges",
@@ -38,6 +41,7 @@ __all__ = [
     "read_frame",
     "validate_edges",
     "validate_nodes",
+    "validate_raw_edges",
 ]
 
 _TIME_FORMATS = (
@@ -48,9 +52,11 @@ _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%d",
 )
-_KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+"""Node and edge kinds: lower-case letters, digits and '_' (polars regex)."""
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_FUTURE_SLACK = timedelta(days=1)
+FUTURE_SLACK = timedelta(days=1)
+"""How far past the load time an event or record time may be (a clock a little ahead)."""
 _ROW = "__row"
 _FILE = "__file"
 _FIELD = "__field"
@@ -65,13 +71,6 @@ class Loaded:
     rejects: pl.DataFrame
     folded: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    # Edge batches read with a key resolver: node ids of `table`'s src and dst rows.
-    resolved: dict[str, npt.NDArray[np.int32]] | None = None
-
-
-KeyResolver = Callable[[pa.Array | pa.ChunkedArray], npt.NDArray[np.int32]]
-"""Maps a column of node keys to node ids (-1 for null or unknown), e.g. `KeyTable.resolve`."""
-
 
 
 def read_frame(path: Path) -> pl.DataFrame:
@@ -194,7 +193,7 @@ def validate_nodes(frame: pl.DataFrame, path: str) -> Loaded:
     checks = [
         *_key_checks("key", "key"),
         ("kind", pl.col("kind").is_null(), "missing kind"),
-        ("kind", ~pl.col("kind").str.contains(_KIND_PATTERN),
+        ("kind", ~pl.col("kind").str.contains(KIND_PATTERN),
          "kind must be lower-case letters, digits and '_' (for example 'lot')"),
         ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
          "quantity is not a number"),
@@ -222,7 +221,7 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
         pl.col("kind").cast(pl.String), pl.col("event_id").cast(pl.String),
     )
     dtypes = frame.schema
-    latest = loaded_at + _FUTURE_SLACK
+    latest = loaded_at + FUTURE_SLACK
     parsed = frame.with_columns(
         _parse_time("event_time", dtypes["event_time"]).alias("__event_time"),
         _parse_time("recorded_at", dtypes["recorded_at"]).alias("__recorded_at"),
@@ -234,7 +233,7 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
         ("dst", pl.col("dst").is_null() | (pl.col("dst").str.len_bytes() == 0),
          "missing destination key"),
         ("kind", pl.col("kind").is_null(), "missing kind"),
-        ("kind", ~pl.col("kind").str.contains(_KIND_PATTERN),
+        ("kind", ~pl.col("kind").str.contains(KIND_PATTERN),
          "kind must be lower-case letters, digits and '_' (for example 'consumed')"),
         ("event_time", pl.col("event_time").is_not_null() & pl.col("__event_time").is_null(),
          "event_time is not a timestamp (ISO 8601 expected)"),
@@ -322,23 +321,58 @@ def iter_edge_batches(paths: Sequence[Path], loaded_at: datetime | None = None,
 
 
 EdgeBatchTask = Callable[[], Loaded]
+EdgeRead = Callable[[], "RawEdges"]
+
+
+@dataclass
+class RawEdges:
+    """One batch of an edge file as read, before validation: an Arrow table for a Parquet row
+    group (its types as stored), a polars frame otherwise (CSV text, or a Parquet batch read
+    by the shared reader). Its rows are the file's data rows from `first_row` (1-based) on."""
+
+    table: pa.Table | pl.DataFrame
+    path: str
+    first_row: int
+
+    def frame(self) -> pl.DataFrame:
+        if isinstance(self.table, pl.DataFrame):
+            return self.table
+        frame = pl.from_arrow(self.table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+
+def validate_raw_edges(raw: RawEdges, loaded_at: datetime) -> Loaded:
+    """`validate_edges` for a batch as read."""
+    return validate_edges(raw.frame(), raw.path, loaded_at, raw.first_row)
 
 
 def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
-                     batch_rows: int = 1_000_000,
-                     resolve: KeyResolver | None = None) -> Iterator[EdgeBatchTask]:
+                     batch_rows: int = 1_000_000) -> Iterator[EdgeBatchTask]:
     """The batches of `iter_edge_batches` as tasks that read and validate one batch each, in
-    file order, so that a caller can run several at once. A Parquet file whose row groups hold
-    at most 2 x `batch_rows` rows gives one task per row group, which reads it when run; other
-    files are read here, batch by batch, as the tasks are taken, and their tasks validate.
+    file order, so that a caller can run several at once (see `edge_batch_reads`)."""
+    when = loaded_at or datetime.now(UTC)
+    for read in edge_batch_reads(paths, batch_rows):
+        yield _ValidateTask(read, when)
 
-    With `resolve`, each task also maps its valid rows' src and dst keys to node ids
-    (`Loaded.resolved`), from the Arrow columns as read: a dictionary-encoded key column (a
-    lot consumed by thousands of rows) is resolved once per distinct key.
-    """
+
+@dataclass
+class _ValidateTask:
+    read: EdgeRead
+    loaded_at: datetime
+
+    def __call__(self) -> Loaded:
+        return validate_raw_edges(self.read(), self.loaded_at)
+
+
+def edge_batch_reads(paths: Sequence[Path], batch_rows: int = 1_000_000) -> Iterator[EdgeRead]:
+    """Tasks that each read one batch of the edge files, in file order; safe to run several at
+    once. A Parquet file whose row groups hold at most 2 x `batch_rows` rows gives one task per
+    row group, which reads it when run (key and kind columns stored dictionary-encoded arrive
+    as Arrow dictionaries: no string per row, and keys resolve once per distinct key). Other
+    files are read here, batch by batch, as the tasks are taken."""
     if not paths:
         raise InvalidInput("no edge file given")
-    when = loaded_at or datetime.now(UTC)
     for path in paths:
         metadata = _parquet_metadata(path)
         groups = [] if metadata is None else [metadata.row_group(i).num_rows
@@ -346,13 +380,12 @@ def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
         if metadata is not None and all(rows <= 2 * batch_rows for rows in groups):
             first_row = 1
             for index, rows in enumerate(groups):
-                yield _RowGroupTask(path, index, first_row, when, resolve,
-                                    _dictionary_keys(metadata, index))
+                yield _RowGroupRead(path, index, first_row, _dictionary_columns(metadata, index))
                 first_row += rows
             continue
         first_row = 1
         for frame in _frames(path, batch_rows):
-            yield _ReadyTask(frame, str(path), when, first_row, resolve)
+            yield _ReadyRead(RawEdges(frame, str(path), first_row))
             first_row += frame.height
 
 
@@ -383,70 +416,45 @@ def _open_parquet(path: Path, read_dictionary: Sequence[str] = ()) -> pq.Parquet
         raise InvalidInput(f"{path}: cannot read: {e}") from e
 
 
-def _dictionary_keys(metadata: pq.FileMetaData, index: int) -> tuple[str, ...]:
-    """Key columns stored dictionary-encoded in a row group (a few bytes per row in all): read
-    as Arrow dictionaries they skip building a string per row, and resolve once per key."""
+def _dictionary_columns(metadata: pq.FileMetaData, index: int) -> tuple[str, ...]:
+    """Key and kind columns stored dictionary-encoded in a row group with few distinct values
+    (a few bytes per row in all): read as Arrow dictionaries they skip building a string per
+    row."""
     group = metadata.row_group(index)
     found = []
     for i in range(group.num_columns):
         column = group.column(i)
-        if (column.path_in_schema in ("src", "dst") and column.has_dictionary_page
+        if (column.path_in_schema in ("src", "dst", "kind") and column.has_dictionary_page
                 and column.total_uncompressed_size < 8 * max(group.num_rows, 1)):
             found.append(column.path_in_schema)
     return tuple(found)
 
 
-def _with_resolved(loaded: Loaded, resolve: KeyResolver | None, raw: pa.Table | None = None,
-                   first_row: int = 1) -> Loaded:
-    """Attach the node ids of the valid rows' keys: resolved from `raw` (the batch as read,
-    one row per input row, numbered from `first_row`) when given, else from the valid rows."""
-    if resolve is None:
-        return loaded
-    if raw is None:
-        loaded.resolved = {name: resolve(loaded.table[name].to_arrow())
-                           for name in ("src", "dst")}
-        return loaded
-    rows = (loaded.table[_ROW].to_numpy() - first_row).astype(np.int64)
-    loaded.resolved = {name: resolve(raw[name])[rows] for name in ("src", "dst")}
-    return loaded
-
-
 @dataclass
-class _RowGroupTask:
-    """Read, validate and (with `resolve`) resolve one row group of a Parquet file (safe to
-    run beside other tasks)."""
+class _RowGroupRead:
+    """Read one row group of a Parquet file (safe to run beside other reads)."""
 
     path: Path
     index: int
     first_row: int
-    loaded_at: datetime
-    resolve: KeyResolver | None = None
-    dictionary: tuple[str, ...] = ()  # key columns to read as Arrow dictionaries
+    dictionary: tuple[str, ...] = ()  # columns to read as Arrow dictionaries
 
-    def __call__(self) -> Loaded:
+    def __call__(self) -> RawEdges:
         try:
             table = _open_parquet(self.path, self.dictionary).read_row_group(self.index)
         except (pa.ArrowException, OSError) as e:
             raise InvalidInput(f"{self.path}: cannot read row group {self.index}: {e}") from e
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        loaded = validate_edges(frame, str(self.path), self.loaded_at, self.first_row)
-        return _with_resolved(loaded, self.resolve, table, self.first_row)
+        return RawEdges(table, str(self.path), self.first_row)
 
 
 @dataclass
-class _ReadyTask:
-    """Validate a batch already read by the shared, sequential reader."""
+class _ReadyRead:
+    """A batch already read by the shared, sequential reader."""
 
-    frame: pl.DataFrame
-    path: str
-    loaded_at: datetime
-    first_row: int
-    resolve: KeyResolver | None = None
+    raw: RawEdges
 
-    def __call__(self) -> Loaded:
-        loaded = validate_edges(self.frame, self.path, self.loaded_at, self.first_row)
-        return _with_resolved(loaded, self.resolve)
+    def __call__(self) -> RawEdges:
+        return self.raw
 
 
 def _frames(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
