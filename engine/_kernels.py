@@ -201,7 +201,16 @@ def traverse_plain(
     marks: Array, epoch: int, queue: Array, depth: Array, cancel: Array,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """`traverse` with no edge filter, node filter, parents or target: the common recall
-    query, as one tight loop (the general kernel's branches cost it up to 2x)."""
+    query, as one tight loop (the general kernel's branches cost it up to 2x).
+
+    Level by level: queue[lo:hi] holds the nodes at depth d. Ids are numbered breadth-first
+    (index.csr.locality_order), so a level is mostly runs of consecutive ids, and a run's
+    edges are one contiguous CSR range: the inner loop walks a whole run's edges with no
+    per-node branch, and writes each neighbour unconditionally (advancing the queue only for a
+    new one), which keeps it free of mispredicted branches. Depths are filled per level.
+    Same order and depths as a node-by-node BFS; 1.4x faster on the widest lot, 2.5x on
+    median lots (whose walks are short runs of long edge ranges). `queue` needs one slot more
+    than the node count: an edge to a visited node still writes at queue[count]."""
     count = 0
     for s in seeds:
         if marks[s] != epoch:
@@ -210,25 +219,33 @@ def traverse_plain(
             queue[count] = s
             count += 1
     n_seeds = count
-    head = 0
-    while head < count:
-        v = queue[head]
-        head += 1
-        if (head & (CANCEL_CHECK_EVERY - 1)) == 0:
-            if cancel[0] != 0:
-                return CANCELLED, n_seeds, count - n_seeds
-            if count - n_seeds > limit:
-                return count, n_seeds, count - n_seeds
-        d = depth[head - 1] + 1
-        if max_depth >= 0 and d > max_depth:
-            continue
-        for e in range(indptr[v], indptr[v + 1]):
-            w = neighbor[e]
-            if marks[w] != epoch:
+    lo = 0
+    hi = count
+    d = 0
+    next_check = CANCEL_CHECK_EVERY
+    while lo < hi and (max_depth < 0 or d < max_depth):
+        d += 1
+        i = lo
+        while i < hi:
+            if i >= next_check:
+                next_check = i + CANCEL_CHECK_EVERY
+                if cancel[0] != 0:
+                    return CANCELLED, n_seeds, count - n_seeds
+                if count - n_seeds > limit:
+                    return count, n_seeds, count - n_seeds
+            last = i
+            while last + 1 < hi and queue[last + 1] == queue[last] + 1:
+                last += 1
+            for e in range(indptr[queue[i]], indptr[queue[last] + 1]):
+                w = neighbor[e]
+                fresh = marks[w] != epoch
                 marks[w] = epoch
-                depth[count] = d
                 queue[count] = w
-                count += 1
+                count += fresh
+            i = last + 1
+        depth[hi:count] = d
+        lo = hi
+        hi = count
     return count, n_seeds, count - n_seeds
 
 
@@ -301,46 +318,6 @@ def gather_keys(key_offsets: Array, key_data: Array, delta_offsets: Array, delta
         i = j
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _push_containers(
-    v: int, indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
-    kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
-    check_edges: bool, node_kind: Array, affected: Array, affected_epoch: int,
-    container: Array, marks: Array, epoch: int, stack: Array, top: int, live: Any,
-) -> int:  # pragma: no cover - numba
-    """Push v's downstream neighbours that are affected containers not yet marked in this
-    epoch, over followed snapshot and delta edges; returns the new stack top."""
-    if v < len(indptr) - 1:
-        retracted = len(live[9]) > 0 and live[8][v] != 0
-        for e in range(indptr[v], indptr[v + 1]):
-            w = neighbor[e]
-            if not container[node_kind[w]] or affected[w] != affected_epoch or marks[w] == epoch:
-                continue
-            if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
-                                           since, until, as_of):
-                continue
-            if retracted and not visible(_retracted_at(e, live[9], live[10]), as_of):
-                continue
-            marks[w] = epoch
-            stack[top] = w
-            top += 1
-    head, nxt, dnbr, dkind, dtime, drec, dret, n_edges = live[:8]
-    if n_edges > 0 and v < len(head):
-        e = head[v]
-        while e >= 0:
-            if e < n_edges:
-                w = dnbr[e]
-                if (container[node_kind[w]] and affected[w] == affected_epoch
-                        and marks[w] != epoch and visible(dret[e], as_of)
-                        and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds, since,
-                                    until, as_of)):
-                    marks[w] = epoch
-                    stack[top] = w
-                    top += 1
-            e = nxt[e]
-    return top
-
-
 @njit(nogil=True, cache=True)
 def tally_units(
     indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
@@ -361,7 +338,12 @@ def tally_units(
     returns the next free epoch. An item packed into the same single container as the item
     before it reuses that walk's result (`reached`): ten units of a case walk once.
     """
+    # One loop with one place that pushes a node's containers, written out here: as a helper
+    # taking these arrays it cost a reference count per array per call, 10x the walk itself.
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    head, nxt, dnbr, dkind, dtime, drec, dret, n_edges = live[:8]
+    rflag, rpos, rtime = live[8], live[9], live[10]
+    n_snap = len(indptr) - 1
     epoch = epoch0 + 1
     last_first = -1
     n_reached = 0
@@ -369,31 +351,59 @@ def tally_units(
         u = visited[i]
         if node_kind[u] != item_kind:
             continue
-        top = _push_containers(u, indptr, neighbor, ekind, etime, erec, kind_allowed,
-                               filter_kinds, since, until, as_of, check_edges, node_kind,
-                               affected, affected_epoch, container, marks, epoch, stack, 0, live)
-        if top == 0:
-            continue
-        if top == 1 and stack[0] == last_first:
-            for j in range(n_reached):
-                tally[reached[j]] += 1
-            epoch += 1
-            continue
-        last_first = stack[0] if top == 1 else -1
-        n_reached = 0
-        while top > 0:
-            top -= 1
-            v = stack[top]
-            if counted[node_kind[v]]:
+        v = u
+        top = 0
+        first = True  # v is the item itself (it may come round again on a cycle)
+        while True:
+            if not first and counted[node_kind[v]]:
                 if tally_marks[v] != epoch0:
                     tally_marks[v] = epoch0
                     tally[v] = 0
                 tally[v] += 1
                 reached[n_reached] = v
                 n_reached += 1
-            top = _push_containers(v, indptr, neighbor, ekind, etime, erec, kind_allowed,
-                                   filter_kinds, since, until, as_of, check_edges, node_kind,
-                                   affected, affected_epoch, container, marks, epoch, stack,
-                                   top, live)
+            # Push v's unmarked affected containers over followed snapshot and delta edges.
+            if v < n_snap:
+                retracted = len(rpos) > 0 and rflag[v] != 0
+                for e in range(indptr[v], indptr[v + 1]):
+                    w = neighbor[e]
+                    if (not container[node_kind[w]] or affected[w] != affected_epoch
+                            or marks[w] == epoch):
+                        continue
+                    if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
+                                                   filter_kinds, since, until, as_of):
+                        continue
+                    if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
+                        continue
+                    marks[w] = epoch
+                    stack[top] = w
+                    top += 1
+            if n_edges > 0 and v < len(head):
+                e = head[v]
+                while e >= 0:
+                    if e < n_edges:
+                        w = dnbr[e]
+                        if (container[node_kind[w]] and affected[w] == affected_epoch
+                                and marks[w] != epoch and visible(dret[e], as_of)
+                                and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds,
+                                            since, until, as_of)):
+                            marks[w] = epoch
+                            stack[top] = w
+                            top += 1
+                    e = nxt[e]
+            if first:
+                first = False
+                if top == 0:
+                    break  # not packed into anything affected
+                if top == 1 and stack[0] == last_first:
+                    for j in range(n_reached):
+                        tally[reached[j]] += 1
+                    break
+                last_first = stack[0] if top == 1 else -1
+                n_reached = 0
+            if top == 0:
+                break
+            top -= 1
+            v = stack[top]
         epoch += 1
     return epoch

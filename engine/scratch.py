@@ -25,7 +25,7 @@ class Scratch:
     def __init__(self, nodes: int) -> None:
         self.nodes = nodes
         self.marks = np.zeros(nodes, dtype=np.uint32)
-        self.queue = np.empty(max(nodes, 1), dtype=np.int32)
+        self.queue = np.empty(nodes + 1, dtype=np.int32)  # traverse_plain: one slot spare
         self.depth = np.empty(nodes, dtype=np.int32)
         self.parent = np.empty(nodes, dtype=np.int32)
         self.rows = np.empty(max(nodes, 1), dtype=np.int32)
