@@ -45,7 +45,8 @@ from index.csr import csr_order, duplicate_mask, inverse, locality_order, narrow
 from index.edge_batch import NO_TIME, ResolvedEdges, resolve_batch
 from index.files import SnapshotWriter
 from index.key_table import KeyTable
-from loaders.canonical import EdgeRead, Loaded, count_rows, edge_batch_reads, load_nodes
+from index.node_table import NodeTable, load_node_table
+from loaders.canonical import EdgeRead, count_rows, edge_batch_reads
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -216,7 +217,7 @@ NEVER = np.iinfo(np.int64).max
 
 
 def build_snapshot(
-    nodes: Loaded,
+    nodes: NodeTable,
     edge_reads: Iterable[EdgeRead],
     data_dir: Path,
     *,
@@ -240,20 +241,17 @@ def build_snapshot(
     started = time.perf_counter()
     if order not in ("bfs", "input"):
         raise InvalidInput(f"unknown id order {order!r}; use 'bfs' or 'input'")
-    node_frame = nodes.table
-    n = node_frame.height
+    n = nodes.table.num_rows
     if n == 0:
         raise InvalidInput("the node table has no valid rows; nothing to build")
     if n >= np.iinfo(np.int32).max:
         raise InvalidInput(f"{n:,} nodes exceed the 2^31 - 1 supported by int32 ids")
-    node_files = node_frame["__file"].unique().to_list()
-    node_arrow = node_frame.select(
-        "key", "kind", "product", "quantity", "uom", "created_at").to_arrow().combine_chunks()
-    node_rejects, folded_nodes, node_ignored = nodes.rejects, nodes.folded, nodes.ignored_columns
-    # The polars frame is not needed past this point: let it go before the edges arrive (at
-    # tens of millions of nodes it is gigabytes; the caller should not hold `nodes` either).
-    del nodes, node_frame
-    table = KeyTable(node_arrow.column("key").chunk(0))  # one chunk: no copy
+    node_files = nodes.files
+    node_arrow, table = nodes.table, nodes.keys
+    node_rejects, folded_nodes, node_ignored = nodes.rejects, nodes.folded, nodes.ignored
+    # Only node_arrow and table are needed past this point (the caller should not hold
+    # `nodes` either: at tens of millions of nodes they are gigabytes).
+    del nodes
 
     columns = _EdgeColumns(expected_edges)
     when = loaded_at or datetime.now(UTC)
@@ -571,7 +569,7 @@ def build_from_files(
                            "ingested. Add files with `tracegraph ingest`, or build into a new "
                            "directory")
     say(f"reading {len(node_files)} node file(s)")
-    report = build_snapshot(load_nodes(node_files), edge_batch_reads(edge_files), data_dir,
+    report = build_snapshot(load_node_table(node_files), edge_batch_reads(edge_files), data_dir,
                             progress=progress, order=order,
                             expected_edges=count_rows(edge_files))
     report.seconds = time.perf_counter() - started

@@ -20,7 +20,7 @@ import pyarrow as pa
 from loaders.canonical import RawEdges, validate_edges, validate_raw_edges
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
-from loaders.typed_edges import typed_edges
+from loaders.typed import typed_edges
 
 __all__ = ["NO_TIME", "KeyResolver", "ResolvedEdges", "resolve_batch"]
 
