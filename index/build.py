@@ -26,6 +26,7 @@ Snapshot files (see `index.snapshot` for the reading side):
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -552,6 +553,10 @@ def _take(parts: list[pa.Array | int], dtype: pa.DataType, order: pa.Array) -> p
     return pa.concat_arrays(arrays).take(order)
 
 
+def _load_kernels() -> None:
+    KeyTable(pa.array(["a", "b"], pa.large_string())).resolve(pa.array(["a"]))
+
+
 def build_from_files(
     node_files: Sequence[Path],
     edge_files: Sequence[Path],
@@ -568,6 +573,9 @@ def build_from_files(
         raise InvalidInput(f"{data_dir} holds a live store; a build would replace what was "
                            "ingested. Add files with `tracegraph ingest`, or build into a new "
                            "directory")
+    # Numba's first use in a process costs about half a second (it sets up its typing and
+    # lowering registries) whichever kernel comes first; do it while the node files are read.
+    threading.Thread(target=_load_kernels, name="load-kernels", daemon=True).start()
     say(f"reading {len(node_files)} node file(s)")
     report = build_snapshot(load_node_table(node_files), edge_batch_reads(edge_files), data_dir,
                             progress=progress, order=order,

@@ -83,11 +83,11 @@ def test_failed_publish_leaves_previous_snapshot(tmp_path: Path,
     real_write = files.write_ipc
     calls = {"n": 0}
 
-    def failing_write(path: Path, table: pa.Table, *, compress: bool = False) -> None:
+    def failing_write(path: Path, table: pa.Table, *, compress: bool = False) -> str:
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(28, "No space left on device")
-        real_write(path, table, compress=compress)
+        return real_write(path, table, compress=compress)
 
     monkeypatch.setattr(files, "write_ipc", failing_write)
     with pytest.raises(OSError, match="No space left"):
