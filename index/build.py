@@ -161,12 +161,44 @@ class _Column:
         return self.data[: self.size]
 
 
-def _codes(values: pl.Series) -> tuple[list[str], pl.Series]:
-    names = sorted(values.unique().to_list())
+def _distinct(column: pa.ChunkedArray) -> tuple[pa.Array, Array]:
+    """(distinct string values, int32 code per row into them, -1 where null). A dictionary
+    column is coded from its indices (no string per row); its dictionary may repeat values
+    (one per row group or file), which get one code."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if not pa.types.is_dictionary(array.type):
+        array = array.cast(pa.string()).dictionary_encode()
+    entries = array.dictionary.cast(pa.string()).dictionary_encode()
+    entry_code = np.append(entries.indices.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+    rows = array.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+    return entries.dictionary, entry_code[rows].astype(np.int32)  # -1 reads the appended -1
+
+
+def _kind_codes(column: pa.ChunkedArray) -> tuple[list[str], Array]:
+    """Node kind names in sorted order and each row's int8 code into them."""
+    values, codes = _distinct(column)
+    used = np.unique(codes[codes >= 0])
+    names = sorted(values.take(pa.array(used)).to_pylist())
     if len(names) > 127:
         raise InvalidInput(f"too many distinct node kinds ({len(names)}); at most 127")
-    return names, values.replace_strict({name: i for i, name in enumerate(names)},
-                                        return_dtype=pl.Int8)
+    remap = np.zeros(max(len(values), 1), dtype=np.int8)
+    remap[used] = [names.index(name) for name in values.take(pa.array(used)).to_pylist()]
+    return names, remap[codes]
+
+
+def _encoded_take(column: pa.ChunkedArray, order: Array) -> pa.DictionaryArray:
+    """column.take(order), dictionary-encoded with values in order of first appearance (as
+    Arrow's dictionary_encode gives), computed on int codes instead of strings."""
+    values, codes = _distinct(column)
+    taken = codes[order]
+    present = taken >= 0
+    used, first = np.unique(taken[present], return_index=True)
+    by_first = used[np.argsort(first, kind="stable")]
+    remap = np.full(max(len(values), 1), -1, dtype=np.int32)
+    remap[by_first] = np.arange(len(by_first), dtype=np.int32)
+    indices = np.where(present, remap[taken], 0).astype(np.int32)
+    indices = pa.array(indices, mask=None if present.all() else ~present)
+    return pa.DictionaryArray.from_arrays(indices, values.take(pa.array(by_first)))
 
 
 def _sorted_codes(values: list[str], codes: Array) -> tuple[list[str], Array]:
@@ -462,21 +494,17 @@ def _write_node_tables(writer: SnapshotWriter, node_table: pa.Table, table: KeyT
     """nodes.arrow, key_index.arrow and key_hash.arrow in the new id order; returns the node
     kind names (the dictionary of nodes.kind)."""
     n = node_table.num_rows
-    kind_values = node_table.column("kind").combine_chunks()
-    if pa.types.is_dictionary(kind_values.type):
-        kind_values = kind_values.cast(pa.string())
-    node_kinds, node_kind_codes = _codes(pl.Series(kind_values))
+    node_kinds, node_kind_codes = _kind_codes(node_table.column("kind"))
     taken = pa.array(new_to_old)
     ts = pa.timestamp("us", tz="UTC")
     keys = node_table.column("key").cast(pa.large_string()).take(taken).combine_chunks()
     writer.add("nodes", pa.table({
         "key": keys,
-        "kind": pa.DictionaryArray.from_arrays(
-            pa.array(node_kind_codes.to_numpy()[new_to_old].astype(np.int8)),
-            pa.array(node_kinds, pa.string())),
-        "product": _plain(node_table.column("product")).take(taken).dictionary_encode(),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(node_kind_codes[new_to_old]),
+                                               pa.array(node_kinds, pa.string())),
+        "product": _encoded_take(node_table.column("product"), new_to_old),
         "quantity": node_table.column("quantity").cast(pa.float64()).take(taken),
-        "uom": _plain(node_table.column("uom")).take(taken).dictionary_encode(),
+        "uom": _encoded_take(node_table.column("uom"), new_to_old),
         "created_at": node_table.column("created_at").cast(ts).take(taken),
         "sid": pa.array(new_to_old.astype(np.int32)),
     }))

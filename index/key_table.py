@@ -198,8 +198,9 @@ class KeyTable:
 
     def renumbered(self, old_to_new: Array, keys: pa.Array) -> KeyTable:
         """The same table after ids were renumbered (keys[old_to_new[i]] == self.keys[i])."""
-        slots = np.where(self.slots >= 0, old_to_new[np.maximum(self.slots, 0)], -1)
-        return KeyTable(keys, slots.astype(np.int32))
+        slots = np.empty_like(self.slots)
+        _renumber(self.slots, old_to_new.astype(np.int32, copy=False), slots)
+        return KeyTable(keys, slots)
 
     def find(self, key: str) -> int:
         """Id of one key, or -1."""
@@ -232,6 +233,12 @@ class KeyTable:
                  else keys.is_valid().to_numpy(zero_copy_only=False))
         _probe(self.offsets, self.data, self.slots, probe_offsets, probe_data, valid,
                keys.null_count > 0, out)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _renumber(slots: Array, old_to_new: Array, out: Array) -> None:  # pragma: no cover - numba
+    for i in prange(len(slots)):
+        out[i] = old_to_new[slots[i]] if slots[i] >= 0 else -1
 
 
 @njit(nogil=True, cache=True)
