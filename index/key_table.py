@@ -53,8 +53,9 @@ def _hashes(offsets: Array, data: Array, mask: np.uint64) -> Array:  # pragma: n
 
 @njit(nogil=True, cache=True)
 def _build(offsets: Array, data: Array, slots: Array, home: Array, region_bits: int,
-           shift: int) -> int:  # pragma: no cover - numba
-    """Insert every key; returns the id of a duplicate key (the later row of a pair), or -1.
+           shift: int, repeated: Array) -> int:  # pragma: no cover - numba
+    """Insert every key; returns how many rows repeat a key inserted before them (those are
+    not inserted) and marks every row of a repeated key in `repeated`.
 
     Keys are inserted in order of their home slot's top `region_bits` bits (home >> shift, a
     counting sort), so the slot array is written front to back instead of at random: at
@@ -70,6 +71,7 @@ def _build(offsets: Array, data: Array, slots: Array, home: Array, region_bits: 
         r = home[node] >> np.uint64(shift)
         order[regions[r]] = node
         regions[r] += 1
+    repeats = 0
     for k in range(len(order)):
         node = int(order[k])
         s, e = offsets[node], offsets[node + 1]
@@ -81,9 +83,12 @@ def _build(offsets: Array, data: Array, slots: Array, home: Array, region_bits: 
                 break
             if home[other] == home[node] and _same(data, offsets[other], offsets[other + 1],
                                                    data, s, e):
-                return max(node, int(other))
+                repeated[node] = True
+                repeated[other] = True
+                repeats += 1
+                break
             slot = (slot + np.uint64(1)) & mask
-    return -1
+    return repeats
 
 
 _CHUNKS = 64  # per-call work units: enough for both cores, few enough to keep runs long
@@ -180,9 +185,14 @@ class KeyTable:
     `slots` (int32, a power of two at least twice the key count, -1 = empty) is all the table
     holds besides the keys, so a snapshot can store it and pass it back in as `slots`."""
 
-    def __init__(self, keys: pa.Array, slots: Array | None = None) -> None:
+    def __init__(self, keys: pa.Array, slots: Array | None = None, *,
+                 allow_repeats: bool = False) -> None:
+        """A repeated key is a ValueError, unless `allow_repeats`: then `repeated` marks every
+        row of a repeated key (the first included) and the table holds one of each, so it is
+        for finding repeats, not for lookups, until rebuilt without them."""
         self.keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
         self.offsets, self.data = string_buffers(self.keys)
+        self.repeated = np.zeros(0, dtype=np.bool_)
         if slots is not None:
             self.slots = slots
             return
@@ -191,10 +201,13 @@ class KeyTable:
         home = _hashes(self.offsets, self.data, np.uint64(size - 1))
         bits = size.bit_length() - 1
         region_bits = min(16, bits)  # slot regions of a few KB, written in order
-        duplicate = _build(self.offsets, self.data, self.slots, home, region_bits,
-                           bits - region_bits)
-        if duplicate >= 0:
-            raise ValueError(f"duplicate node key {self.keys[duplicate].as_py()!r}")
+        repeated = np.zeros(len(self.keys), dtype=np.bool_)
+        if _build(self.offsets, self.data, self.slots, home, region_bits, bits - region_bits,
+                  repeated):
+            if not allow_repeats:
+                first = int(np.argmax(repeated))
+                raise ValueError(f"duplicate node key {self.keys[first].as_py()!r}")
+            self.repeated = repeated
 
     def renumbered(self, old_to_new: Array, keys: pa.Array) -> KeyTable:
         """The same table after ids were renumbered (keys[old_to_new[i]] == self.keys[i])."""

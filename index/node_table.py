@@ -2,9 +2,10 @@
 
 Typed Parquet node files are checked on their Arrow columns (`loaders.typed.typed_nodes`); only
 the suspect rows go through `validate_nodes` for the verdict and the reasons, and the key hash
-table, built anyway, is what finds repeated keys. Any other input, or a repeated key (which
-`load_nodes` folds or rejects), takes `load_nodes`. Both give the same rows, in the same order,
-and the same rejects (tests/test_node_table.py compares them).
+table, built anyway, is what finds repeated keys, which are then folded or rejected by the
+same rule as `load_nodes` (`fold_repeated_keys`). Any other input takes `load_nodes`. Both give
+the same rows, in the same order, and the same rejects (tests/test_node_table.py compares
+them).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from index.key_table import KeyTable
-from loaders.canonical import Loaded, load_nodes, validate_nodes
+from loaders.canonical import Loaded, fold_repeated_keys, load_nodes, validate_nodes
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 from loaders.typed import typed_nodes
@@ -27,6 +30,8 @@ from loaders.typed import typed_nodes
 __all__ = ["NODE_COLUMNS", "NodeTable", "load_node_table", "node_table_from"]
 
 NODE_COLUMNS = ("key", "kind", "product", "quantity", "uom", "created_at")
+
+Array = npt.NDArray[Any]
 
 
 @dataclass
@@ -60,8 +65,8 @@ def node_table_from(loaded: Loaded) -> NodeTable:
 
 def _typed(paths: Sequence[Path]) -> NodeTable | None:
     parts: list[pa.Table] = []
+    kept_rows: list[Array | None] = []  # per file: 1-based rows kept, None when all were
     rejects: list[pl.DataFrame] = []
-    files: list[str] = []
     ignored: dict[str, list[str]] = {}
     for path in paths:
         table = _read_typed(path)
@@ -78,21 +83,67 @@ def _typed(paths: Sequence[Path]) -> NodeTable | None:
             checked = validate_nodes(frame, str(path))
             keep[checked.rejects["row"].to_numpy() - 1] = False
             rejects.append(checked.rejects)
+        del table
         parts.append(typed.table.filter(pa.array(keep)) if not keep.all() else typed.table)
-        if keep.any():
-            files.append(str(path))
+        kept_rows.append(None if keep.all() else np.flatnonzero(keep) + 1)
         if typed.ignored:
             ignored[str(path)] = typed.ignored
-    table = pa.concat_tables(parts, promote_options="permissive").combine_chunks()
-    try:
-        keys = KeyTable(table.column("key").chunk(0) if table.num_rows
-                        else pa.array([], pa.large_string()))
-    except ValueError:
-        return None  # a repeated key: load_nodes folds or rejects it
+    table = (parts[0] if len(parts) == 1  # one file: its columns are single arrays already
+             else pa.concat_tables(parts, promote_options="permissive").combine_chunks())
+    origin = _Origin([str(p) for p in paths], [part.num_rows for part in parts], kept_rows)
+    del parts
+    keys = KeyTable(table.column("key").chunk(0) if table.num_rows
+                    else pa.array([], pa.large_string()), allow_repeats=True)
+    folded = 0
+    if keys.repeated.any():
+        # Only the rows of repeated keys (a few, typically) are folded the load_nodes way;
+        # the table is then rebuilt without the rows that went.
+        positions = np.flatnonzero(keys.repeated)
+        files, rows = origin.of(positions)
+        subset = pl.from_arrow(table.select(list(NODE_COLUMNS)).take(pa.array(positions)))
+        assert isinstance(subset, pl.DataFrame)
+        subset = subset.with_columns(
+            *(pl.col(c).cast(pl.String) for c in ("key", "kind", "product", "uom")),
+            pl.Series("__row", rows, dtype=pl.Int64), pl.Series("__file", files),
+            pl.Series("__pos", positions, dtype=pl.Int64))
+        kept, repeat_rejects, folded = fold_repeated_keys(subset)
+        rejects.append(repeat_rejects)
+        drop = np.setdiff1d(positions, kept["__pos"].to_numpy())
+        keep = np.ones(table.num_rows, dtype=np.bool_)
+        keep[drop] = False
+        origin.drop(keep)
+        table = table.filter(pa.array(keep)).combine_chunks()
+        keys = KeyTable(table.column("key").chunk(0))
     empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
     assert isinstance(empty, pl.DataFrame)
-    return NodeTable(table, keys, files, pl.concat([empty, *rejects], how="vertical_relaxed"),
-                     0, ignored)
+    return NodeTable(table, keys, origin.nonempty(),
+                     pl.concat([empty, *rejects], how="vertical_relaxed"), folded, ignored)
+
+
+class _Origin:
+    """Which file and 1-based data row each row of the concatenated node table came from."""
+
+    def __init__(self, files: list[str], counts: list[int], kept_rows: list[Array | None]):
+        self.files = files
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.kept_rows = kept_rows
+        self.remaining = list(counts)
+
+    def of(self, positions: Array) -> tuple[list[str], Array]:
+        part = np.searchsorted(self.starts, positions, side="right") - 1
+        rows = np.empty(len(positions), dtype=np.int64)
+        for i, (p, at) in enumerate(zip(part.tolist(), positions.tolist(), strict=True)):
+            local = at - int(self.starts[p])
+            kept = self.kept_rows[p]
+            rows[i] = local + 1 if kept is None else int(kept[local])
+        return [self.files[p] for p in part.tolist()], rows
+
+    def drop(self, keep: Array) -> None:
+        for p in range(len(self.files)):
+            self.remaining[p] = int(keep[self.starts[p]: self.starts[p + 1]].sum())
+
+    def nonempty(self) -> list[str]:
+        return [f for f, left in zip(self.files, self.remaining, strict=True) if left]
 
 
 def _read_typed(path: Path) -> pa.Table | None:

@@ -23,11 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loaders.errors import InvalidInput
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [
     "FUTURE_SLACK",
     "KIND_PATTERN",
+    "NODE_ATTRIBUTES",
     "EdgeBatchTask",
     "EdgeRead",
     "Loaded",
@@ -35,6 +36,7 @@ __all__ = [
     "count_rows",
     "edge_batch_reads",
     "edge_batch_tasks",
+    "fold_repeated_keys",
     "iter_edge_batches",
     "load_edges",
     "load_nodes",
@@ -281,17 +283,31 @@ def load_nodes(paths: Sequence[Path]) -> Loaded:
     hashes = np.sort(table["key"].hash().to_numpy())
     if not (hashes[1:] == hashes[:-1]).any():
         return loaded
-    attributes = ["key", "kind", "product", "quantity", "uom", "created_at"]
-    first = table.with_columns(pl.int_range(pl.len()).alias("__pos")).with_columns(
-        pl.col("__pos").min().over("key").alias("__first")
-    )
-    repeats = first.filter(pl.col("__pos") != pl.col("__first"))
+    kept, rejects, folded = fold_repeated_keys(
+        table.with_columns(pl.int_range(pl.len()).alias(_POS)))
+    return Loaded(kept.drop(_POS), pl.concat([loaded.rejects, rejects], how="vertical"),
+                  folded, loaded.ignored_columns)
+
+
+_POS = "__pos"
+NODE_ATTRIBUTES = ("key", "kind", "product", "quantity", "uom", "created_at")
+
+
+def fold_repeated_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """(kept rows, rejects, rows folded) of validated node rows (NODE_ATTRIBUTES, `__row`,
+    `__file`, and `__pos` giving their order). The first row of a key is kept; a later row
+    with the same attributes is folded, one with different attributes rejected, naming the
+    first definition. Rejects come in `__pos` order."""
+    first = frame.with_columns(pl.col(_POS).min().over("key").alias("__first"))
+    repeats = first.filter(pl.col(_POS) != pl.col("__first"))
+    kept = first.filter(pl.col(_POS) == pl.col("__first")).drop("__first")
     if repeats.height == 0:
-        return loaded
-    originals = first.filter(pl.col("__pos") == pl.col("__first"))
-    joined = repeats.join(originals, on="key", suffix="__orig")
+        empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        return kept, empty, 0
+    joined = repeats.join(kept, on="key", suffix="__orig").sort(_POS)
     same = pl.all_horizontal(
-        [pl.col(c).eq_missing(pl.col(f"{c}__orig")) for c in attributes if c != "key"]
+        [pl.col(c).eq_missing(pl.col(f"{c}__orig")) for c in NODE_ATTRIBUTES if c != "key"]
     )
     conflicting = joined.filter(~same)
     reason = pl.format(
@@ -301,16 +317,10 @@ def load_nodes(paths: Sequence[Path]) -> Loaded:
     rejects = conflicting.select(
         pl.lit("nodes").alias("table"), pl.col(_FILE).alias("file"), pl.col(_ROW).alias("row"),
         pl.lit("key").alias("field"), reason.alias("reason"),
-        pl.struct([pl.col(c).cast(pl.String) for c in attributes]).struct.json_encode()
+        pl.struct([pl.col(c).cast(pl.String) for c in NODE_ATTRIBUTES]).struct.json_encode()
         .alias("record"),
     )
-    kept = first.filter(pl.col("__pos") == pl.col("__first")).drop("__pos", "__first")
-    return Loaded(
-        kept,
-        pl.concat([loaded.rejects, rejects], how="vertical"),
-        joined.height - conflicting.height,
-        loaded.ignored_columns,
-    )
+    return kept, rejects, joined.height - conflicting.height
 
 
 def iter_edge_batches(paths: Sequence[Path], loaded_at: datetime | None = None,

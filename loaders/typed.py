@@ -60,7 +60,7 @@ def typed_edges(table: pa.Table, loaded_at: datetime, missing_time: int) -> Type
     names = table.column_names
     if any(name.startswith("__") for name in names) or not {"src", "dst", "kind"} <= set(names):
         return None  # reserved names and missing columns: `validate_edges` says what is wrong
-    columns = {name: table.column(name).combine_chunks() for name in EDGES_SCHEMA.names
+    columns = {name: _one_chunk(table.column(name)) for name in EDGES_SCHEMA.names
                if name in names}
     n = table.num_rows
     if not all(_is_text(columns[name].type) for name in ("src", "dst", "kind")):
@@ -93,6 +93,14 @@ def typed_edges(table: pa.Table, loaded_at: datetime, missing_time: int) -> Type
         quantity=quantity, event_id=event_id, failed=failed,
         ignored=[name for name in names if name not in EDGES_SCHEMA.names],
     )
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array; zero-copy when it is one chunk already (combine_chunks would
+    copy it: gigabytes for the keys of tens of millions of nodes)."""
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks()
 
 
 def _is_plain_text(dtype: pa.DataType) -> bool:
@@ -156,7 +164,7 @@ def typed_nodes(table: pa.Table) -> TypedNodes | None:
     if any(name.startswith("__") for name in names) or not {"key", "kind"} <= set(names):
         return None
     n = table.num_rows
-    columns = {name: table.column(name).combine_chunks() for name in NODES_SCHEMA.names
+    columns = {name: _one_chunk(table.column(name)) for name in NODES_SCHEMA.names
                if name in names}
     key = columns["key"]
     if not (_is_plain_text(key.type) and _is_text(columns["kind"].type)):

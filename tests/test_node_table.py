@@ -1,6 +1,6 @@
 """Typed node files checked on Arrow (`index.node_table`) against `load_nodes` on the same
 files: the same rows in the same order, the same rejects and reports, for every kind of bad
-row; repeated keys go the `load_nodes` way."""
+row and repeated keys (folded or rejected)."""
 
 from __future__ import annotations
 
@@ -72,12 +72,9 @@ def test_typed_node_files_load_like_load_nodes(tmp_path: Path, files: list[Any])
         paths.append(path)
     slow = node_table_from(load_nodes(paths))
     fast = _typed(paths)
-    event("repeated key: load_nodes" if fast is None else "typed")
-    if fast is None:
-        # Only a key repeated among valid rows sends typed files the load_nodes way.
-        assert slow.folded or any(r["reason"].startswith("duplicate key")
-                                  for r in slow.rejects.to_dicts())
-        return
+    assert fast is not None, "typed files take the typed path, repeated keys included"
+    event("repeated keys" if slow.folded or any(
+        r["reason"].startswith("duplicate key") for r in slow.rejects.to_dicts()) else "unique")
     _same(fast, slow)
 
 
