@@ -98,15 +98,17 @@ def _scan(start: int, end: int, neighbor: Array, marks: Array, epoch: int, queue
 
 @njit(nogil=True, cache=True, inline="always")
 def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: Array,
-                   erec: Array, kind_allowed: Array, filter_kinds: bool, since: int, until: int,
-                   as_of: int, marks: Array, epoch: int, queue: Array,
-                   count: int, retracted: bool, rpos: Array,
+                   erec: Array, emap: Array, mapped: bool, kind_allowed: Array,
+                   filter_kinds: bool, since: int, until: int, as_of: int, marks: Array,
+                   epoch: int, queue: Array, count: int, retracted: bool, rpos: Array,
                    rtime: Array) -> int:  # pragma: no cover - numba
     """_scan over the edges that pass the edge filter (and, when `retracted` says this node
-    has retracted edges, are visible at as_of)."""
+    has retracted edges, are visible at as_of). With `mapped`, edge e's attributes are at
+    emap[e] (the upstream CSR reads the downstream arrays)."""
     for e in range(start, end):
         w = neighbor[e]
-        if marks[w] != epoch and edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+        if marks[w] != epoch and edge_ok(emap[e] if mapped else e, ekind, etime, erec,
+                                          kind_allowed, filter_kinds,
                                           since, until, as_of) and (
                 not retracted or visible(_retracted_at(e, rpos, rtime), as_of)):
             marks[w] = epoch
@@ -118,7 +120,7 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
 @njit(nogil=True, cache=True)
 def traverse(
     indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
-    seeds: Array, max_depth: int,
+    emap: Array, mapped: bool, seeds: Array, max_depth: int,
     kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
     node_kind: Array, node_allowed: Array, filter_nodes: bool,
     limit: int, target: int,
@@ -126,7 +128,8 @@ def traverse(
     cancel: Array, live: Any,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """Breadth-first visited-set traversal from `seeds` over the snapshot CSR plus the live
-    delta `live` (see index.delta.LiveArrays; empty arrays when there is none).
+    delta `live` (see index.delta.LiveArrays; empty arrays when there is none). The snapshot
+    edge attributes are read at emap[e] when `mapped` (see index.snapshot.Adjacency).
 
     Returns (count, n_seeds, matched): queue[:count] holds every visited node in BFS order, the
     distinct seeds first; `matched` counts non-seed nodes whose kind passes the node filter. If
@@ -166,9 +169,9 @@ def traverse(
             end = indptr[v + 1]
             retracted = has_retracted and rflag[v] != 0
             if check_edges or retracted:
-                found = _scan_filtered(start, end, neighbor, ekind, etime, erec, kind_allowed,
-                                       filter_kinds, since, until, as_of, marks, epoch, queue,
-                                       count, retracted, rpos, rtime)
+                found = _scan_filtered(start, end, neighbor, ekind, etime, erec, emap, mapped,
+                                       kind_allowed, filter_kinds, since, until, as_of, marks,
+                                       epoch, queue, count, retracted, rpos, rtime)
             else:
                 found = _scan(start, end, neighbor, marks, epoch, queue, count)
         if has_delta:

@@ -576,7 +576,8 @@ class Graph:
         else:
             count, n_seeds, matched = k.traverse(
                 adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,
-                seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
+                adj.edge, adj.mapped, seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds,
+                flt.since, flt.until,
                 flt.as_of, st.node_kind, flt.node_allowed, flt.filter_nodes,
                 flt.limit, target, scratch.marks, epoch, scratch.queue, scratch.depth,
                 scratch.parent, want_parent, cancel, st.live(adj),

@@ -379,10 +379,11 @@ class Delta:
             if src < 0:
                 up = self.snapshot.up
                 start, stop = int(up.indptr[dst]), int(up.indptr[dst + 1])
-                pick = up.kind[start:stop] == code
+                rows = up.edge[start:stop]  # downstream positions: where attributes are
+                pick = up.kind[rows] == code
                 if event_time is not None:
-                    pick &= up.event_time[start:stop] == event_time
-                positions = np.asarray(self.snapshot.up_edge[start:stop][pick], dtype=np.int64)
+                    pick &= up.event_time[rows] == event_time
+                positions = np.asarray(rows[pick], dtype=np.int64)
                 gone = self._retracted["down"].pos
                 if len(gone):
                     positions = positions[~np.isin(positions, gone)]

@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 Array = npt.NDArray[Any]
-SNAPSHOT_FORMAT = 3  # 2: key_hash.arrow, LZ4 edges.arrow; 3: nodes.sid, retractions.arrow
+SNAPSHOT_FORMAT = 4  # 2: key_hash.arrow, LZ4 edges.arrow; 3: nodes.sid, retractions.arrow;
+# 4: up.arrow holds neighbor and edge only (attributes are read at the downstream position)
 MANIFEST = "manifest.json"
 SNAPSHOTS = "snapshots"
 

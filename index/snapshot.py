@@ -35,26 +35,46 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Adjacency:
-    """CSR for one direction: neighbours of v are neighbor[indptr[v]:indptr[v + 1]], with the
-    edge attributes at the same positions."""
+    """CSR for one direction: neighbours of v are neighbor[indptr[v]:indptr[v + 1]]. The
+    edge attributes (kind, event_time, recorded_at) are in downstream order: for the
+    downstream CSR at the same position (`mapped` False), for the upstream one at
+    `edge[position]`."""
 
     indptr: Array
     neighbor: Array
     kind: Array
     event_time: Array
     recorded_at: Array
+    edge: Array
+    mapped: bool
 
 
-def _adjacency(indptr: pa.Table, column: str, table: pa.Table) -> Adjacency:
-    pointer_type = indptr.schema.field(column).type
+def _down(indptr: pa.Table, table: pa.Table, edge_dtype: type) -> Adjacency:
     return Adjacency(
-        indptr=numpy_view(indptr.column(column), np.int32 if pointer_type == pa.int32()
-                          else np.int64),
+        indptr=_pointers(indptr, "down"),
         neighbor=numpy_view(table.column("neighbor"), np.int32),
         kind=numpy_view(table.column("kind"), np.uint8),
         event_time=numpy_view(table.column("event_time"), np.int64),
         recorded_at=numpy_view(table.column("recorded_at"), np.int64),
+        edge=np.zeros(0, dtype=edge_dtype), mapped=False,
     )
+
+
+def _up(indptr: pa.Table, table: pa.Table, down: Adjacency) -> Adjacency:
+    edge = table.column("edge")
+    return Adjacency(
+        indptr=_pointers(indptr, "up"),
+        neighbor=numpy_view(table.column("neighbor"), np.int32),
+        kind=down.kind, event_time=down.event_time, recorded_at=down.recorded_at,
+        edge=numpy_view(edge, np.int32 if edge.type == pa.int32() else np.int64),
+        mapped=True,
+    )
+
+
+def _pointers(indptr: pa.Table, column: str) -> Array:
+    pointer_type = indptr.schema.field(column).type
+    return numpy_view(indptr.column(column), np.int32 if pointer_type == pa.int32()
+                      else np.int64)
 
 
 class Snapshot:
@@ -78,8 +98,10 @@ class Snapshot:
         self.node_kind = numpy_view(kind.indices, np.int8)
         self.node_keys: pa.Array = single_chunk(self.nodes.column("key"))
         indptr = read_ipc(path / "indptr.arrow")
-        self.down = _adjacency(indptr, "down", read_ipc(path / "down.arrow"))
-        self.up = _adjacency(indptr, "up", read_ipc(path / "up.arrow"))
+        up = read_ipc(path / "up.arrow")
+        edge_dtype = np.int32 if up.schema.field("edge").type == pa.int32() else np.int64
+        self.down = _down(indptr, read_ipc(path / "down.arrow"), edge_dtype)
+        self.up = _up(indptr, up, self.down)
         key_index = read_ipc(path / "key_index.arrow")
         key_hash = read_ipc(path / "key_hash.arrow")
         self.keys = KeyIndex(self.node_keys, numpy_view(key_index.column("by_key"), np.int32),
@@ -112,12 +134,10 @@ class Snapshot:
         """Edge records in downstream CSR order (src, dst ids; kind, times, source file/row)."""
         return read_ipc(self.path / "edges.arrow")
 
-    @cached_property
+    @property
     def up_edge(self) -> Array:
-        """Row in `edges` of each upstream CSR position."""
-        column = read_ipc(self.path / "up.arrow").column("edge")
-        dtype = np.int32 if column.type == pa.int32() else np.int64
-        return numpy_view(column, dtype)
+        """Row in `edges` (and downstream CSR position) of each upstream CSR position."""
+        return self.up.edge
 
     @cached_property
     def rejects(self) -> pa.Table:
