@@ -64,30 +64,21 @@ def node_table_from(loaded: Loaded) -> NodeTable:
 
 
 def _typed(paths: Sequence[Path]) -> NodeTable | None:
+    """The typed way, or None when a file is not typed Parquet."""
     parts: list[pa.Table] = []
     kept_rows: list[Array | None] = []  # per file: 1-based rows kept, None when all were
     rejects: list[pl.DataFrame] = []
     ignored: dict[str, list[str]] = {}
     for path in paths:
-        table = _read_typed(path)
-        typed = None if table is None else typed_nodes(table)
-        if table is None or typed is None:
+        checked = _check_file(path)
+        if checked is None:
             return None
-        keep = np.ones(table.num_rows, dtype=np.bool_)
-        if typed.suspect.any():
-            positions = np.flatnonzero(typed.suspect)
-            frame = pl.from_arrow(table.take(pa.array(positions)))
-            assert isinstance(frame, pl.DataFrame)
-            frame = frame.with_columns(pl.Series("__row", positions + 1, dtype=pl.Int64),
-                                       pl.lit(str(path)).alias("__file"))
-            checked = validate_nodes(frame, str(path))
-            keep[checked.rejects["row"].to_numpy() - 1] = False
-            rejects.append(checked.rejects)
-        del table
-        parts.append(typed.table.filter(pa.array(keep)) if not keep.all() else typed.table)
-        kept_rows.append(None if keep.all() else np.flatnonzero(keep) + 1)
-        if typed.ignored:
-            ignored[str(path)] = typed.ignored
+        part, keep, file_rejects, file_ignored = checked
+        parts.append(part)
+        kept_rows.append(None if keep is None else np.flatnonzero(keep) + 1)
+        rejects.extend(file_rejects)
+        if file_ignored:
+            ignored[str(path)] = file_ignored
     table = (parts[0] if len(parts) == 1  # one file: its columns are single arrays already
              else pa.concat_tables(parts, promote_options="permissive").combine_chunks())
     origin = _Origin([str(p) for p in paths], [part.num_rows for part in parts], kept_rows)
@@ -96,28 +87,54 @@ def _typed(paths: Sequence[Path]) -> NodeTable | None:
                     else pa.array([], pa.large_string()), allow_repeats=True)
     folded = 0
     if keys.repeated.any():
-        # Only the rows of repeated keys (a few, typically) are folded the load_nodes way;
-        # the table is then rebuilt without the rows that went.
-        positions = np.flatnonzero(keys.repeated)
-        files, rows = origin.of(positions)
-        subset = pl.from_arrow(table.select(list(NODE_COLUMNS)).take(pa.array(positions)))
-        assert isinstance(subset, pl.DataFrame)
-        subset = subset.with_columns(
-            *(pl.col(c).cast(pl.String) for c in ("key", "kind", "product", "uom")),
-            pl.Series("__row", rows, dtype=pl.Int64), pl.Series("__file", files),
-            pl.Series("__pos", positions, dtype=pl.Int64))
-        kept, repeat_rejects, folded = fold_repeated_keys(subset)
+        table, repeat_rejects, folded = _fold_repeats(table, keys.repeated, origin)
         rejects.append(repeat_rejects)
-        drop = np.setdiff1d(positions, kept["__pos"].to_numpy())
-        keep = np.ones(table.num_rows, dtype=np.bool_)
-        keep[drop] = False
-        origin.drop(keep)
-        table = table.filter(pa.array(keep)).combine_chunks()
         keys = KeyTable(table.column("key").chunk(0))
     empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
     assert isinstance(empty, pl.DataFrame)
     return NodeTable(table, keys, origin.nonempty(),
                      pl.concat([empty, *rejects], how="vertical_relaxed"), folded, ignored)
+
+
+def _check_file(path: Path) -> tuple[pa.Table, Array | None, list[pl.DataFrame],
+                                     list[str]] | None:
+    """(valid rows, which rows were kept or None for all, rejects, ignored columns) of one
+    typed node file, or None when it is not one."""
+    table = _read_typed(path)
+    typed = None if table is None else typed_nodes(table)
+    if table is None or typed is None:
+        return None
+    if not typed.suspect.any():
+        return typed.table, None, [], typed.ignored
+    positions = np.flatnonzero(typed.suspect)
+    frame = pl.from_arrow(table.take(pa.array(positions)))
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.Series("__row", positions + 1, dtype=pl.Int64),
+                               pl.lit(str(path)).alias("__file"))
+    checked = validate_nodes(frame, str(path))
+    keep = np.ones(table.num_rows, dtype=np.bool_)
+    keep[checked.rejects["row"].to_numpy() - 1] = False
+    part = typed.table if keep.all() else typed.table.filter(pa.array(keep))
+    return part, None if keep.all() else keep, [checked.rejects], typed.ignored
+
+
+def _fold_repeats(table: pa.Table, repeated: Array,
+                  origin: _Origin) -> tuple[pa.Table, pl.DataFrame, int]:
+    """The table without the later rows of repeated keys, their rejects and how many folded:
+    only the rows of repeated keys (a few, typically) go through `fold_repeated_keys`."""
+    positions = np.flatnonzero(repeated)
+    files, rows = origin.of(positions)
+    subset = pl.from_arrow(table.select(list(NODE_COLUMNS)).take(pa.array(positions)))
+    assert isinstance(subset, pl.DataFrame)
+    subset = subset.with_columns(
+        *(pl.col(c).cast(pl.String) for c in ("key", "kind", "product", "uom")),
+        pl.Series("__row", rows, dtype=pl.Int64), pl.Series("__file", files),
+        pl.Series("__pos", positions, dtype=pl.Int64))
+    kept, rejects, folded = fold_repeated_keys(subset)
+    keep = np.ones(table.num_rows, dtype=np.bool_)
+    keep[np.setdiff1d(positions, kept["__pos"].to_numpy())] = False
+    origin.keep(keep)
+    return table.filter(pa.array(keep)).combine_chunks(), rejects, folded
 
 
 class _Origin:
@@ -130,19 +147,24 @@ class _Origin:
         self.remaining = list(counts)
 
     def of(self, positions: Array) -> tuple[list[str], Array]:
-        part = np.searchsorted(self.starts, positions, side="right") - 1
+        """(file, row) of each table position (sorted positions)."""
+        files: list[str] = []
         rows = np.empty(len(positions), dtype=np.int64)
-        for i, (p, at) in enumerate(zip(part.tolist(), positions.tolist(), strict=True)):
-            local = at - int(self.starts[p])
-            kept = self.kept_rows[p]
-            rows[i] = local + 1 if kept is None else int(kept[local])
-        return [self.files[p] for p in part.tolist()], rows
+        bounds = np.searchsorted(positions, self.starts)
+        for p, kept in enumerate(self.kept_rows):
+            lo, hi = int(bounds[p]), int(bounds[p + 1])
+            local = positions[lo:hi] - self.starts[p]
+            rows[lo:hi] = local + 1 if kept is None else kept[local]
+            files.extend([self.files[p]] * (hi - lo))
+        return files, rows
 
-    def drop(self, keep: Array) -> None:
+    def keep(self, keep: Array) -> None:
+        """Rows were dropped from the table where `keep` is False."""
         for p in range(len(self.files)):
             self.remaining[p] = int(keep[self.starts[p]: self.starts[p + 1]].sum())
 
     def nonempty(self) -> list[str]:
+        """The files at least one node came from."""
         return [f for f, left in zip(self.files, self.remaining, strict=True) if left]
 
 
