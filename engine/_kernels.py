@@ -211,8 +211,8 @@ def traverse_plain(
     edges are one contiguous CSR range: the inner loop walks a whole run's edges with no
     per-node branch, and writes each neighbour unconditionally (advancing the queue only for a
     new one), which keeps it free of mispredicted branches. Depths are filled per level.
-    Same order and depths as a node-by-node BFS; 1.4x faster on the widest lot, 2.5x on
-    median lots (whose walks are short runs of long edge ranges). `queue` needs one slot more
+    Same order and depths as a node-by-node BFS (tests/test_kernels.py); at 1M units 1.4x
+    faster on the widest lot and 2.5x on a hundred median lots. `queue` needs one slot more
     than the node count: an edge to a visited node still writes at queue[count]."""
     count = 0
     for s in seeds:

@@ -529,13 +529,6 @@ def _ended(ended: Array | None, down_position: Array) -> pa.Table:
     return pa.table({"down": positions[order], "ended_at": ended[edge_ids][order]})
 
 
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A string column as plain strings (dictionary-encoded snapshot columns are decoded)."""
-    if pa.types.is_dictionary(column.type):
-        return column.cast(pa.string())
-    return column.cast(pa.string())
-
-
 def _retractions(retracted: Array | None, down_order: Array, up_by_input: Array,
                  down_position: Array) -> pa.Table:
     """Retracted edges by their downstream and upstream CSR positions, sorted by position."""
