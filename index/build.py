@@ -49,7 +49,7 @@ from index.edge_batch import NO_TIME, ResolvedEdges, resolve_batch
 from index.files import SnapshotWriter
 from index.key_table import KeyTable
 from index.node_table import NodeTable, load_node_table
-from loaders.canonical import EdgeRead, count_rows, edge_batch_reads
+from loaders.canonical import EdgeRead, count_rows, edge_batch_reads, no_rejects
 from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
@@ -456,9 +456,7 @@ def assemble_snapshot(
             node_kinds = _write_node_tables(writer, node_table, table, new_to_old, old_to_new)
 
         if rejects is None:
-            empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
-            assert isinstance(empty, pl.DataFrame)
-            rejects = empty
+            rejects = no_rejects()
         writer.add("rejects", rejects.to_arrow().cast(REJECTS_SCHEMA), compress=True)
         reasons = rejects.group_by("reason").len().sort("len", descending=True)
         ignored = ignored or {}

@@ -17,9 +17,8 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from loaders.canonical import RawEdges, validate_edges, validate_raw_edges
+from loaders.canonical import RawEdges, no_rejects, validate_edges, validate_raw_edges
 from loaders.errors import InvalidInput
-from loaders.schema import REJECTS_SCHEMA
 from loaders.typed import typed_edges
 
 __all__ = ["NO_TIME", "KeyResolver", "ResolvedEdges", "resolve_batch"]
@@ -80,8 +79,9 @@ def _from_typed(raw: RawEdges, table: pa.Table, loaded_at: datetime,
         return None
     src, dst = keys.resolve(typed.src), keys.resolve(typed.dst)
     bad = typed.failed | (src < 0) | (dst < 0) | (src == dst)
-    rejects = _no_rejects()
-    if bad.any():
+    rejects = no_rejects()
+    any_bad = bool(bad.any())
+    if any_bad:
         # The few bad rows go through validate_edges for their reasons; each must fail there
         # or on its keys. One that passes both means the typed checks and validate_edges
         # disagree: validate the whole batch instead (never expected; safe if it happens).
@@ -98,7 +98,7 @@ def _from_typed(raw: RawEdges, table: pa.Table, loaded_at: datetime,
             return None
         rejects = pl.concat([checked.rejects, _resolve_rejects(checked.table, s >= 0, d >= 0)],
                             how="vertical_relaxed")
-    keep = ~bad if bad.any() else None
+    keep = ~bad if any_bad else None
     mask = None if keep is None else pa.array(keep)
 
     def kept(values: Array) -> Array:
@@ -159,12 +159,6 @@ def _epoch_us(column: str) -> pl.Expr:
 
 def _compact(column: pl.Series) -> pa.Array | int:
     return len(column) if column.null_count() == len(column) else column.to_arrow()
-
-
-def _no_rejects() -> pl.DataFrame:
-    empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    return empty
 
 
 def _resolve_rejects(frame: pl.DataFrame, src_known: Array, dst_known: Array) -> pl.DataFrame:

@@ -22,9 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from index.key_table import KeyTable
-from loaders.canonical import Loaded, fold_repeated_keys, load_nodes, validate_nodes
+from loaders.canonical import (
+    Loaded,
+    fold_repeated_keys,
+    load_nodes,
+    no_rejects,
+    validate_nodes,
+)
 from loaders.errors import InvalidInput
-from loaders.schema import REJECTS_SCHEMA
 from loaders.typed import typed_nodes
 
 __all__ = ["NODE_COLUMNS", "NodeTable", "load_node_table", "node_table_from"]
@@ -90,10 +95,9 @@ def _typed(paths: Sequence[Path]) -> NodeTable | None:
         table, repeat_rejects, folded = _fold_repeats(table, keys.repeated, origin)
         rejects.append(repeat_rejects)
         keys = KeyTable(table.column("key").chunk(0))
-    empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
-    assert isinstance(empty, pl.DataFrame)
     return NodeTable(table, keys, origin.nonempty(),
-                     pl.concat([empty, *rejects], how="vertical_relaxed"), folded, ignored)
+                     pl.concat([no_rejects(), *rejects], how="vertical_relaxed"), folded,
+                     ignored)
 
 
 def _check_file(path: Path) -> tuple[pa.Table, Array | None, list[pl.DataFrame],

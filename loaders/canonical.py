@@ -40,6 +40,7 @@ __all__ = [
     "iter_edge_batches",
     "load_edges",
     "load_nodes",
+    "no_rejects",
     "read_frame",
     "validate_edges",
     "validate_nodes",
@@ -88,6 +89,13 @@ def read_frame(path: Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError) as e:
         raise InvalidInput(f"{path}: cannot read: {e}") from e
     raise InvalidInput(f"{path}: unknown file type (expected .parquet or .csv)")
+
+
+def no_rejects() -> pl.DataFrame:
+    """An empty rejects table (REJECTS_SCHEMA), to concatenate others onto."""
+    empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return empty
 
 
 def _rejects_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -302,9 +310,7 @@ def fold_repeated_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame,
     repeats = first.filter(pl.col(_POS) != pl.col("__first"))
     kept = first.filter(pl.col(_POS) == pl.col("__first")).drop("__first")
     if repeats.height == 0:
-        empty = pl.from_arrow(REJECTS_SCHEMA.empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        return kept, empty, 0
+        return kept, no_rejects(), 0
     joined = repeats.join(kept, on="key", suffix="__orig").sort(_POS)
     same = pl.all_horizontal(
         [pl.col(c).eq_missing(pl.col(f"{c}__orig")) for c in NODE_ATTRIBUTES if c != "key"]
