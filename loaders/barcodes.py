@@ -34,6 +34,9 @@ __all__ = ["Barcode", "parse"]
 
 GS = "\x1d"
 _AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+_GS1_SYMBOLOGIES = frozenset({"]C1", "]d2", "]Q3", "]e0", "]e1", "]J1"})
+"""AIM identifiers of symbols whose data is a GS1 element string (GS1-128, GS1 DataMatrix, GS1
+QR, GS1 DataBar, GS1 Composite, GS1 DotCode)."""
 _HIBC_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 # Digital Link: primary keys and the qualifiers each may carry in the path (in this order).
 # Digital Link: primary keys and the chains of qualifiers each may carry in the path (a path
@@ -102,8 +105,11 @@ def parse(text: str) -> Barcode:
                 raise _Invalid("malformed symbology identifier")
             if aim is not None and aim.group(0).startswith("]E"):
                 _ean(aim.group(0), payload)
-            # biip does not know DotCode (]J1); its data is a GS1 element string like ]d2's.
-            _gs1("]d2" + payload if aim is not None and aim.group(0) == "]J1" else body, result)
+            # A GS1 symbology identifier says only "GS1 data follows": strip it and judge the
+            # data exactly as without it (with it left on, biip stops looking for other
+            # readings, so a prefix turned an ambiguous string into a "certain" one).
+            gs1_symbology = aim is not None and aim.group(0) in _GS1_SYMBOLOGIES
+            _gs1(payload if gs1_symbology else body, result)
     except _Invalid as e:
         return Barcode(input=text, error=str(e))
     return result
@@ -285,7 +291,7 @@ def _digital_link(uri: str, out: Barcode) -> None:
         if ai in _DL_KEYS and _chains(ai, segments[i + 2:][0::2]):
             start = i
     if start is None:
-        raise _Invalid("no GS1 primary key (such as /01/<GTIN> or /00/<SSCC>) in the path")
+        raise _Invalid(_no_key_reason(segments))
     path = segments[start:]
     if len(path) % 2 or any(s == "" for s in path):
         raise _Invalid("the Digital Link path must be pairs of /AI/value")
@@ -321,7 +327,24 @@ def _digital_link(uri: str, out: Barcode) -> None:
     _fill(out, message.element_strings)
     out.agency = "GS1"
     out.key = _gs1_key(out)
-    out.confidence = "certain"
+    # One check-digit policy for every form: read, flagged, never silently "certain".
+    out.confidence = "unverified" if out.warnings else "certain"
+
+
+def _no_key_reason(segments: list[str]) -> str:
+    """Why a Digital Link path has no usable primary key: a key whose qualifiers are out of
+    order (or do not qualify it) says so, naming the order GS1 prescribes."""
+    for i in range(len(segments) - 2, -1, -2):
+        ai = segments[i]
+        if ai in _DL_KEYS:
+            qualifiers = segments[i + 2:][0::2]
+            orders = " or ".join("/".join(chain) for chain in _DL_KEYS[ai] if chain)
+            if not orders:
+                return (f"the key /{ai} takes no qualifiers; got "
+                        f"/{'/'.join(qualifiers)} after it")
+            return (f"the qualifiers after /{ai} (/{'/'.join(qualifiers)}) are not in GS1's "
+                    f"order ({orders}): write them in that order")
+    return "no GS1 primary key (such as /01/<GTIN> or /00/<SSCC>) in the path"
 
 
 def _known_ai(name: str) -> bool:

@@ -80,3 +80,28 @@ def test_cli_prints_one_result_per_input_in_order(tmp_path: Path) -> None:
     assert out[0]["lot"] == "10X3"
     assert out[1]["error"]
     assert out[2]["expiry"] == "2025-12-31"
+
+
+@pytest.mark.parametrize("aim", ["]d2", "]C1", "]Q3", "]e0", "]J1"])
+def test_a_symbology_identifier_does_not_change_the_verdict(aim: str) -> None:
+    data = "010950600013435210ABC12321456"  # lot runs to the end; its tail reads as (21)
+    bare, prefixed = parse(data), parse(aim + data)
+    assert bare.confidence == "ambiguous"
+    assert (prefixed.confidence, prefixed.key, prefixed.lot, prefixed.alternatives) == \
+        (bare.confidence, bare.key, bare.lot, bare.alternatives)
+
+
+def test_a_wrong_check_digit_reads_alike_in_every_form() -> None:
+    forms = ["(01)09506000134353(10)ABC", "010950600013435310ABC", "]d2010950600013435310ABC",
+             "https://id.gs1.org/01/09506000134353/10/ABC"]
+    results = [parse(text) for text in forms]
+    assert {(r.confidence, tuple(r.warnings), r.key) for r in results} == {(
+        "unverified", ("Invalid GTIN check digit for '09506000134353': Expected 2, got 3.",),
+        "https://id.gs1.org/01/09506000134353/10/ABC")}
+
+
+def test_digital_link_qualifiers_out_of_order_say_so() -> None:
+    result = parse("https://id.gs1.org/01/09506000134352/21/X/10/ABC")
+    assert result.error is not None
+    assert "not in GS1's order" in result.error
+    assert "22/10/21" in result.error
