@@ -43,8 +43,17 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from index.csr import csr_order, duplicate_mask, inverse, locality_order, narrow_indptr, take
+from index.csr import (
+    csr_order,
+    duplicate_mask,
+    fold_targets,
+    inverse,
+    locality_order,
+    narrow_indptr,
+    take,
+)
 from index.edge_batch import NO_TIME, ResolvedEdges, resolve_batch
 from index.files import SnapshotWriter
 from index.key_table import KeyTable
@@ -359,6 +368,13 @@ def assemble_snapshot(
         fold_time[gone] = NO_TIME + 1 + np.arange(len(gone), dtype=np.int64)
     dst_by_src = take(dst, by_src)
     repeat = duplicate_mask(indptr, dst_by_src, by_src, kind_codes, fold_time)
+    if repeat.any():
+        # Two events asserting one link are two assertions: a retraction of one (an EPCIS
+        # errorDeclaration) must leave the other standing, so only repeats of the same
+        # event_id fold.
+        targets = fold_targets(indptr, dst_by_src, by_src, kind_codes, fold_time, repeat)
+        repeat[np.flatnonzero(repeat)[_other_event(edges.event_id, by_src[repeat], targets)]] \
+            = False
     del fold_time
     folded_edges = int(repeat.sum())
     kept = np.sort(by_src[~repeat]) if folded_edges else None
@@ -572,6 +588,19 @@ def _take(parts: list[pa.Array | int], dtype: pa.DataType, order: pa.Array) -> p
         return pa.nulls(len(order), dtype)
     arrays = [pa.nulls(p, dtype) if isinstance(p, int) else p.cast(dtype) for p in parts]
     return pa.concat_arrays(arrays).take(order)
+
+
+def _other_event(parts: list[pa.Array | int], repeats: Array, targets: Array) -> Array:
+    """True where the edge at input position repeats[i] came from another event_id than the
+    edge at targets[i] (null equals null)."""
+    if all(isinstance(p, int) for p in parts):
+        return np.zeros(len(repeats), dtype=np.bool_)
+    ids = pa.concat_arrays([pa.nulls(p, pa.string()) if isinstance(p, int)
+                            else p.cast(pa.string()) for p in parts])
+    mine, theirs = ids.take(pa.array(repeats)), ids.take(pa.array(targets))
+    same = pc.fill_null(pc.equal(mine, theirs), False)
+    both_null = pc.and_(pc.is_null(mine), pc.is_null(theirs))
+    return ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _load_kernels() -> None:

@@ -15,6 +15,7 @@ from numba import njit, prange
 __all__ = [
     "csr_order",
     "duplicate_mask",
+    "fold_targets",
     "inverse",
     "locality_order",
     "narrow_indptr",
@@ -149,6 +150,28 @@ def duplicate_mask(indptr: Array, col: Array, order: Array, kind: Array,
                         break
             run = stop
     return repeat
+
+
+@njit(cache=True)
+def fold_targets(indptr: Array, col: Array, order: Array, kind: Array, time: Array,
+                 repeat: Array) -> Array:  # pragma: no cover - numba
+    """For each edge `duplicate_mask` marked (in CSR order), the input position of the earlier
+    edge it repeats (the same run, col, kind and time, not itself a repeat)."""
+    out = np.empty(int(repeat.sum()), dtype=np.int64)
+    k = 0
+    for v in range(len(indptr) - 1):
+        for i in range(indptr[v], indptr[v + 1]):
+            if not repeat[i]:
+                continue
+            j = i - 1
+            while True:  # the run of equal cols starts at or after indptr[v]
+                if (col[j] == col[i] and not repeat[j] and kind[order[j]] == kind[order[i]]
+                        and time[order[j]] == time[order[i]]):
+                    break
+                j -= 1
+            out[k] = order[j]
+            k += 1
+    return out
 
 
 def narrow_indptr(indptr: Array) -> Array:

@@ -186,6 +186,7 @@ class Delta:
         self._qty = np.empty(cap, dtype=np.float64)
         # Provenance, per applied batch: (batch id, event_id column, edge count).
         self._provenance: list[tuple[str, pa.Array, int]] = []
+        self._provenance_starts: list[int] = []  # first delta edge of each provenance entry
         self._retracted = {
             "down": self._snapshot_retractions(snapshot.retracted_down),
             "up": self._snapshot_retractions(snapshot.retracted_up, by_up=True),
@@ -314,6 +315,7 @@ class Delta:
         self._rec[start:total] = recorded_at
         self._qty[start:total] = quantity
         self._provenance.append((source, event_id, count))
+        self._provenance_starts.append(start)
         for direction, ends in (("down", self._src), ("up", self._dst)):
             self._epoch += 1
             _chain(self._head[direction], self._next[direction], ends, start, count,
@@ -323,19 +325,20 @@ class Delta:
         self._view = None
 
     def retract(self, src: int, dst: int, kind: str, event_time: int | None,
-                at: int, *, dry_run: bool = False) -> int:
-        """Retract every live edge src -> dst of `kind` (and `event_time`, if given) as of record
-        time `at`; returns how many (`dry_run`: only count them). The edges stay, visible to
-        `as_of` before `at`."""
+                at: int, *, event_id: str | None = None, dry_run: bool = False) -> int:
+        """Retract live edges src -> dst of `kind` (and `event_time`, if given) as of record
+        time `at`; returns how many (`dry_run`: only count them). Without `event_id` that is the
+        link (every live assertion of it); with one, only the assertions of that event, so a
+        link another event asserted stays. The edges stay, visible to `as_of` before `at`."""
         code = self._edge_kind_code.get(kind, -1)
         if code < 0:
             return 0
-        hits = self._delta_matches(src, dst, code, event_time)
+        hits = self._delta_matches(src, dst, code, event_time, event_id)
         if dry_run:
             found = len(hits)
             if src < self.n_snap and dst < self.n_snap:
                 found += len(self._snapshot_matches(self.snapshot.down, src, dst, code,
-                                                    event_time))
+                                                    event_time, event_id))
             return found
         found = 0
         if len(hits):
@@ -344,7 +347,8 @@ class Delta:
             self._ret = ret
             found += len(hits)
         if src < self.n_snap and dst < self.n_snap:
-            down_pos = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time)
+            down_pos = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time,
+                                              event_id)
             if len(down_pos):
                 up_pos = np.array([self._up_position(src, dst, int(p)) for p in down_pos])
                 self._retracted["down"] = self._with(self._retracted["down"], src, down_pos, at)
@@ -409,16 +413,28 @@ class Delta:
         """(snapshot down positions, their end times, end time of each delta edge)."""
         return self._ended_pos, self._ended_at, self._end[: self.n_edges]
 
-    def _delta_matches(self, src: int, dst: int, code: int, event_time: int | None) -> Array:
+    def _delta_matches(self, src: int, dst: int, code: int, event_time: int | None,
+                       event_id: str | None = None) -> Array:
         n = self.n_edges
         hit = ((self._src[:n] == src) & (self._dst[:n] == dst) & (self._kind[:n] == code)
                & (self._ret[:n] == NEVER))
         if event_time is not None:
             hit &= self._time[:n] == event_time
-        return np.flatnonzero(hit)
+        hits = np.flatnonzero(hit)
+        if event_id is not None and len(hits):
+            hits = hits[np.array([self._event_id_of(int(e)) == event_id for e in hits],
+                                 dtype=np.bool_)]
+        return hits
+
+    def _event_id_of(self, edge: int) -> str | None:
+        """The event_id that asserted delta edge `edge` (its provenance)."""
+        i = bisect.bisect_right(self._provenance_starts, edge) - 1
+        _, ids, _ = self._provenance[i]
+        value = ids[edge - self._provenance_starts[i]].as_py()
+        return None if value is None else str(value)
 
     def _snapshot_matches(self, adj: Any, src: int, dst: int, code: int,
-                          event_time: int | None) -> Array:
+                          event_time: int | None, event_id: str | None = None) -> Array:
         start, end = int(adj.indptr[src]), int(adj.indptr[src + 1])
         rows = np.arange(start, end)
         hit = (adj.neighbor[start:end] == dst) & (adj.kind[start:end] == code)
@@ -428,6 +444,9 @@ class Delta:
         current = self._retracted["down"]
         if len(current.pos):
             candidates = candidates[~np.isin(candidates, current.pos)]
+        if event_id is not None and len(candidates):
+            ids = self.snapshot.edges.column("event_id").take(pa.array(candidates)).to_pylist()
+            candidates = candidates[np.array([i == event_id for i in ids], dtype=np.bool_)]
         return np.asarray(candidates)
 
     def _up_position(self, src: int, dst: int, down_pos: int) -> int:
@@ -529,7 +548,8 @@ def apply_entry(delta: Delta, entry: LogEntry) -> int:
     retracted = 0
     for r in entry.retractions:
         src, dst = delta.local_of_sid(np.array([r.src, r.dst]))
-        retracted += delta.retract(int(src), int(dst), r.kind, r.event_time, entry.recorded_at)
+        retracted += delta.retract(int(src), int(dst), r.kind, r.event_time, entry.recorded_at,
+                                   event_id=r.event_id)
     for e in entry.ends:
         dst = int(delta.local_of_sid(np.array([e.dst]))[0])
         src = -1 if e.src < 0 else int(delta.local_of_sid(np.array([e.src]))[0])

@@ -189,6 +189,8 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                             "record": p.event_id or ""} for p in bad], f"epcis:{path.name}")
         _keep_events(live.data_dir, path, events)
         for event in events:
+            if event.retract_reason:  # also when the event itself came earlier, undeclared
+                declared.append(event)
             if (event.event_id, event.content) in seen:
                 continue  # the same event again: loads once
             seen.add((event.event_id, event.content))
@@ -196,8 +198,6 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
             if len(contents[event.event_id]) == 2:
                 problems.append(f"{path}: eventID {event.event_id} names two different events; "
                                 "both are loaded (fix the sender's eventIDs)")
-            if event.retract_reason:
-                declared.append(event)
             if not event.nodes:
                 continue  # an observation of a place: kept in events/, nothing to link
             ends = [EndRequest(e["src"], e["dst"], e["kind"], e["at"]) for e in event.ends]
@@ -214,15 +214,20 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                                                           ends=ends))))
         _settle_events(pending, report, problems)
     for event in declared:
+        # The declaration withdraws what *this* event asserted (by its eventID), never the
+        # link: another event asserting the same link keeps it, whatever the import order.
         requests = [RetractionRequest(e["src"], e["dst"], e["kind"], str(event.retract_reason),
-                                      e["event_time"]) for e in event.edges]
+                                      e["event_time"], event_id=event.event_id)
+                    for e in event.edges]
         if not requests:
             continue
-        source = "epcis-retract-" + hashlib.sha256(event.event_id.encode()).hexdigest()[:24]
+        identity = f"{event.event_id}|{event.content}".encode()
+        source = "epcis-retract-" + hashlib.sha256(identity).hexdigest()[:32]
         ack = live.ingest(IngestBatch(source, 0, retractions=requests, writer=writer))
         report.count(ack)
         if ack.outcome == "rejected":
-            problems.append(f"error declaration of {event.event_id}: {ack.message}")
+            reasons = "; ".join(f"{e.field}: {e.reason}" for e in ack.errors[:5]) or ack.message
+            problems.append(f"error declaration of event {event.event_id} not applied: {reasons}")
     return report, problems
 
 

@@ -57,13 +57,19 @@ Outcome = Literal["applied", "duplicate", "rejected"]
 
 @dataclass(frozen=True)
 class RetractionRequest:
-    """Retract the live edges src -> dst of `kind` (only the one at `event_time`, if given)."""
+    """Retract the live edges src -> dst of `kind` (only the one at `event_time`, if given).
+
+    Without `event_id` a retraction names the *link*: every live assertion of it goes. With
+    `event_id` it names *one assertion*: only the edges that event asserted go, and the link
+    stays while another event still asserts it (how an EPCIS errorDeclaration withdraws its
+    own event and nothing else)."""
 
     src: str
     dst: str
     kind: str
     reason: str
     event_time: datetime | None = None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ def batch_digest(batch: IngestBatch) -> str:
             digest.update(sink.getvalue())
         digest.update(b"|")
     digest.update(json.dumps([[r.src, r.dst, r.kind, r.reason, str(r.event_time)]
+                              + ([] if r.event_id is None else [r.event_id])
                               for r in batch.retractions]).encode())
     if batch.ends:
         digest.update(json.dumps([[e.src, e.dst, e.kind, str(e.at), str(e.event_time)]

@@ -511,7 +511,8 @@ def _record(batch: IngestBatch, error: RecordError) -> str:
     if error.table == "retractions":
         r = batch.retractions[error.row - 1]
         return json.dumps({"src": r.src, "dst": r.dst, "kind": r.kind, "reason": r.reason,
-                           "event_time": None if r.event_time is None else str(r.event_time)})
+                           "event_time": None if r.event_time is None else str(r.event_time),
+                           "event_id": r.event_id})
     frame = batch.nodes if error.table == "nodes" else batch.edges
     assert frame is not None
     row = frame.row(error.row - 1, named=True)
@@ -659,14 +660,17 @@ class _Plan:
                 continue
             when = to_micros(r.event_time)
             count = self.delta.retract(int(local[0]), int(local[1]), r.kind, when, 0,
-                                       dry_run=True)
+                                       event_id=r.event_id, dry_run=True)
             if count == 0:
-                errors.append(RecordError("retractions", number, "kind",
-                                          f"no live {r.kind!r} edge {r.src!r} -> {r.dst!r}"
-                                          + ("" if when is None else " at that event_time")))
+                errors.append(RecordError(
+                    "retractions", number, "kind",
+                    f"no live {r.kind!r} edge {r.src!r} -> {r.dst!r}"
+                    + ("" if when is None else " at that event_time")
+                    + ("" if r.event_id is None else f" asserted by event {r.event_id!r}")))
                 continue
             sids = self.delta.sid_of_local(local)
-            out.append(Retraction(int(sids[0]), int(sids[1]), r.kind, when, r.reason.strip()))
+            out.append(Retraction(int(sids[0]), int(sids[1]), r.kind, when, r.reason.strip(),
+                                  r.event_id))
             matched += count
         return out, matched
 

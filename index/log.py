@@ -41,17 +41,22 @@ def seq_key(seq: int) -> bytes:
 
 @dataclass(frozen=True)
 class Retraction:
-    """Retract the live edges src -> dst of `kind` (only the one at `event_time`, if given)."""
+    """Retract the live edges src -> dst of `kind` (only the one at `event_time`, if given):
+    every assertion of that link, or with `event_id` only the edges that event asserted."""
 
     src: int
     dst: int
     kind: str
     event_time: int | None
     reason: str
+    event_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"src": self.src, "dst": self.dst, "kind": self.kind,
-                "event_time": self.event_time, "reason": self.reason}
+        out: dict[str, Any] = {"src": self.src, "dst": self.dst, "kind": self.kind,
+                               "event_time": self.event_time, "reason": self.reason}
+        if self.event_id is not None:  # entries written before assertions existed stay as
+            out["event_id"] = self.event_id  # they were, byte for byte
+        return out
 
 
 @dataclass(frozen=True)

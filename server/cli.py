@@ -180,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dst", required=True)
     p.add_argument("--kind", required=True, help="edge kind")
     p.add_argument("--event-time", help="only the edge with this event time (ISO 8601)")
+    p.add_argument("--event-id", help="retract only what this event asserted (one assertion); "
+                                      "default: the link, every assertion of it")
     p.add_argument("--reason", required=True, help="why (recorded with the retraction)")
 
     p = sub.add_parser("parse-barcode", help="GS1 / HIBCC / ISBT 128 barcodes -> GTIN/DI, lot, "
@@ -518,13 +520,14 @@ def _cmd_retract(args: argparse.Namespace) -> None:
             when = datetime.fromisoformat(args.event_time.replace("Z", "+00:00"))
         except ValueError as e:
             raise InvalidInput(f"--event-time {args.event_time!r} is not ISO 8601") from e
-    request = RetractionRequest(args.src, args.dst, args.kind, args.reason, when)
+    request = RetractionRequest(args.src, args.dst, args.kind, args.reason, when,
+                                event_id=args.event_id)
     with LiveStore(args.data) as live:
         batch = IngestBatch(f"retract-{time.time_ns()}", 0, retractions=[request],
                             writer=_writer())
         ack = live.ingest(batch)
     if ack.outcome != "applied":
-        raise InvalidInput(ack.message)
+        raise InvalidInput("; ".join(e.reason for e in ack.errors) or ack.message)
     print(f"retracted {ack.retracted} edge(s) at log sequence {ack.seq}")
 
 

@@ -99,7 +99,8 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
         nodes = _arrow(message.nodes_arrow, "nodes_arrow")
     if message.edges_arrow:
         edges = _arrow(message.edges_arrow, "edges_arrow")
-    retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason, _time(r, "event_time"))
+    retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason, _time(r, "event_time"),
+                                     event_id=r.event_id or None)
                    for r in message.retractions]
     policy = _POLICY.get(message.policy, f"unknown ({message.policy})")
     # An unknown policy value is passed on as text: check_batch_id rejects the batch, naming it.

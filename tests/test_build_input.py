@@ -33,7 +33,7 @@ EDGES_CSV = """src,dst,kind,event_time,recorded_at,quantity,event_id
 lot-A,wo-1,consumed,2025-01-02T08:00:00Z,,5.5,ev-1
 wo-1,sn-1,produced,2025-01-03T10:00:00Z,2025-01-03T11:00:00Z,,ev-2
 wo-1,sn-2,produced,2025-01-03T10:00:00Z,,,ev-3
-wo-1,sn-2,produced,2025-01-03T10:00:00Z,,,ev-3-again
+wo-1,sn-2,produced,2025-01-03T10:00:00Z,,,ev-3
 lot-A,ghost,consumed,2025-01-02T08:00:00Z,,,ev-4
 sn-1,sn-1,reworked,2025-01-04T00:00:00Z,,,ev-5
 lot-A,wo-1,consumed,not-a-time,,,ev-6

@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17server/rpc/ingest.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\nNodeRecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x15\n\x08quantity\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\t_quantity\"\x9a\x01\n\nEdgeRecord\x12\x0b\n\x03src\x18\x01 \x01(\t\x12\x0b\n\x03\x64st\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\x08quantity\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\tB\x0b\n\t_quantity\"z\n\x10RetractionRecord\x12\x0b\n\x03src\x18\x01 \x01(\t\x12\x0b\n\x03\x64st\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x8f\x02\n\x0bIngestBatch\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12(\n\x05nodes\x18\x03 \x03(\x0b\x32\x19.tracegraph.v1.NodeRecord\x12(\n\x05\x65\x64ges\x18\x04 \x03(\x0b\x32\x19.tracegraph.v1.EdgeRecord\x12\x34\n\x0bretractions\x18\x05 \x03(\x0b\x32\x1f.tracegraph.v1.RetractionRecord\x12*\n\x06policy\x18\x06 \x01(\x0e\x32\x1a.tracegraph.v1.BatchPolicy\x12\x13\n\x0bnodes_arrow\x18\x07 \x01(\x0c\x12\x13\n\x0b\x65\x64ges_arrow\x18\x08 \x01(\x0c\"J\n\x0bRecordError\x12\r\n\x05table\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xf2\x01\n\tIngestAck\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12-\n\x07outcome\x18\x03 \x01(\x0e\x32\x1c.tracegraph.v1.IngestOutcome\x12\x14\n\x0clog_sequence\x18\x04 \x01(\x04\x12\x13\n\x0bnodes_added\x18\x05 \x01(\r\x12\x13\n\x0b\x65\x64ges_added\x18\x06 \x01(\r\x12\x17\n\x0f\x65\x64ges_retracted\x18\x07 \x01(\r\x12*\n\x06\x65rrors\x18\x08 \x03(\x0b\x32\x1a.tracegraph.v1.RecordError\x12\x0f\n\x07message\x18\t \x01(\t*P\n\x0b\x42\x61tchPolicy\x12\x1c\n\x18\x42\x41TCH_POLICY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LL_OR_NOTHING\x10\x01\x12\x0f\n\x0b\x41PPLY_VALID\x10\x02*Y\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x32L\n\x06Ingest\x12\x42\n\x06Ingest\x12\x1a.tracegraph.v1.IngestBatch\x1a\x18.tracegraph.v1.IngestAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17server/rpc/ingest.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\nNodeRecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x15\n\x08quantity\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\t_quantity\"\x9a\x01\n\nEdgeRecord\x12\x0b\n\x03src\x18\x01 \x01(\t\x12\x0b\n\x03\x64st\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\x08quantity\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\tB\x0b\n\t_quantity\"\x8c\x01\n\x10RetractionRecord\x12\x0b\n\x03src\x18\x01 \x01(\t\x12\x0b\n\x03\x64st\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\"\x8f\x02\n\x0bIngestBatch\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12(\n\x05nodes\x18\x03 \x03(\x0b\x32\x19.tracegraph.v1.NodeRecord\x12(\n\x05\x65\x64ges\x18\x04 \x03(\x0b\x32\x19.tracegraph.v1.EdgeRecord\x12\x34\n\x0bretractions\x18\x05 \x03(\x0b\x32\x1f.tracegraph.v1.RetractionRecord\x12*\n\x06policy\x18\x06 \x01(\x0e\x32\x1a.tracegraph.v1.BatchPolicy\x12\x13\n\x0bnodes_arrow\x18\x07 \x01(\x0c\x12\x13\n\x0b\x65\x64ges_arrow\x18\x08 \x01(\x0c\"J\n\x0bRecordError\x12\r\n\x05table\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xf2\x01\n\tIngestAck\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12-\n\x07outcome\x18\x03 \x01(\x0e\x32\x1c.tracegraph.v1.IngestOutcome\x12\x14\n\x0clog_sequence\x18\x04 \x01(\x04\x12\x13\n\x0bnodes_added\x18\x05 \x01(\r\x12\x13\n\x0b\x65\x64ges_added\x18\x06 \x01(\r\x12\x17\n\x0f\x65\x64ges_retracted\x18\x07 \x01(\r\x12*\n\x06\x65rrors\x18\x08 \x03(\x0b\x32\x1a.tracegraph.v1.RecordError\x12\x0f\n\x07message\x18\t \x01(\t*P\n\x0b\x42\x61tchPolicy\x12\x1c\n\x18\x42\x41TCH_POLICY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LL_OR_NOTHING\x10\x01\x12\x0f\n\x0b\x41PPLY_VALID\x10\x02*Y\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x32L\n\x06Ingest\x12\x42\n\x06Ingest\x12\x1a.tracegraph.v1.IngestBatch\x1a\x18.tracegraph.v1.IngestAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'server.rpc.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHPOLICY']._serialized_start=1107
-  _globals['_BATCHPOLICY']._serialized_end=1187
-  _globals['_INGESTOUTCOME']._serialized_start=1189
-  _globals['_INGESTOUTCOME']._serialized_end=1278
+  _globals['_BATCHPOLICY']._serialized_start=1126
+  _globals['_BATCHPOLICY']._serialized_end=1206
+  _globals['_INGESTOUTCOME']._serialized_start=1208
+  _globals['_INGESTOUTCOME']._serialized_end=1297
   _globals['_NODERECORD']._serialized_start=76
   _globals['_NODERECORD']._serialized_end=229
   _globals['_EDGERECORD']._serialized_start=232
   _globals['_EDGERECORD']._serialized_end=386
-  _globals['_RETRACTIONRECORD']._serialized_start=388
-  _globals['_RETRACTIONRECORD']._serialized_end=510
-  _globals['_INGESTBATCH']._serialized_start=513
-  _globals['_INGESTBATCH']._serialized_end=784
-  _globals['_RECORDERROR']._serialized_start=786
-  _globals['_RECORDERROR']._serialized_end=860
-  _globals['_INGESTACK']._serialized_start=863
-  _globals['_INGESTACK']._serialized_end=1105
-  _globals['_INGEST']._serialized_start=1280
-  _globals['_INGEST']._serialized_end=1356
+  _globals['_RETRACTIONRECORD']._serialized_start=389
+  _globals['_RETRACTIONRECORD']._serialized_end=529
+  _globals['_INGESTBATCH']._serialized_start=532
+  _globals['_INGESTBATCH']._serialized_end=803
+  _globals['_RECORDERROR']._serialized_start=805
+  _globals['_RECORDERROR']._serialized_end=879
+  _globals['_INGESTACK']._serialized_start=882
+  _globals['_INGESTACK']._serialized_end=1124
+  _globals['_INGEST']._serialized_start=1299
+  _globals['_INGEST']._serialized_end=1375
 # @@protoc_insertion_point(module_scope)

@@ -63,18 +63,20 @@ class EdgeRecord(_message.Message):
     def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantity: _Optional[float] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class RetractionRecord(_message.Message):
-    __slots__ = ("src", "dst", "kind", "event_time", "reason")
+    __slots__ = ("src", "dst", "kind", "event_time", "reason", "event_id")
     SRC_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     src: str
     dst: str
     kind: str
     event_time: _timestamp_pb2.Timestamp
     reason: str
-    def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    event_id: str
+    def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class IngestBatch(_message.Message):
     __slots__ = ("source", "sequence", "nodes", "edges", "retractions", "policy", "nodes_arrow", "edges_arrow")
