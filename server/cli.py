@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from loaders.errors import InvalidInput, TraceError
-from server.output import FORMATS, emit_mapping, emit_table
+from server.output import FORMATS, emit_mapping, emit_table, impact_table
 
 __all__ = ["main"]
 
@@ -292,19 +292,26 @@ def _cmd_impact(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     result = graph.impact(keys, rows=args.rows, **_filters(args))
     _timed(f"impact of {result.seeds:,} seeds: {result.affected:,} affected nodes", started)
-    if args.rows and result.rows is not None:
-        emit_table(result.rows, args.format, args.output, title="affected nodes")
-        return
     if args.format == "table":
         emit_table(result.by_kind, "table", None, title="affected nodes by kind")
         emit_table(result.by_customer, "table", None, title="affected customers")
         emit_table(result.by_shipment, "table", None, title="affected shipments")
+        if result.rows is not None:
+            emit_table(result.rows, "table", None, title="affected nodes")
         return
-    emit_mapping({
+    if args.format in ("csv", "parquet"):
+        emit_table(impact_table(result.by_kind, result.by_customer, result.by_shipment,
+                                result.rows), args.format, args.output)
+        return
+    summary: dict[str, Any] = {
         "seeds": result.seeds, "affected": result.affected,
         "by_kind": result.by_kind.to_pylist(), "by_customer": result.by_customer.to_pylist(),
         "by_shipment": result.by_shipment.to_pylist(),
-    }, "json", args.output)
+    }
+    if result.rows is not None:
+        summary["rows"] = [{"key": r["key"], "kind": r["kind"], "depth": r["depth"]}
+                           for r in result.rows.to_pylist()]
+    emit_mapping(summary, "json", args.output)
 
 
 def _cmd_path(args: argparse.Namespace) -> None:

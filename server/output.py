@@ -17,7 +17,7 @@ from rich.table import Table
 
 from loaders.errors import InvalidInput
 
-__all__ = ["FORMATS", "emit_mapping", "emit_table"]
+__all__ = ["FORMATS", "IMPACT_SCHEMA", "emit_mapping", "emit_table", "impact_table"]
 
 FORMATS = ("table", "csv", "json", "parquet")
 TERMINAL_ROWS = 25
@@ -63,6 +63,51 @@ def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "
     more = table.num_rows - TERMINAL_ROWS
     tail = f" (first {TERMINAL_ROWS} shown; --format csv|json|parquet for all)" if more > 0 else ""
     out.print(f"{table.num_rows:,} rows{tail}")
+
+
+IMPACT_SCHEMA = pa.schema([
+    ("section", pa.string()),  # by_kind, by_customer, by_shipment, rows
+    ("key", pa.large_string()),  # customer, shipment or affected node key (null in by_kind)
+    ("kind", pa.string()),  # by_kind and rows
+    ("nodes", pa.int64()),  # by_kind: affected nodes of that kind
+    ("units", pa.int64()),  # by_customer, by_shipment: affected units there
+    ("shipments", pa.int64()),  # by_customer: affected shipments delivered to it
+    ("depth", pa.int32()),  # rows: edges from the nearest seed
+])
+"""`impact --format csv|parquet`: the summary tables and (with `--rows`) the affected nodes as
+one table, told apart by `section`; a column a section does not use is null. One file stays
+one file (a spreadsheet filters by section), and every count keeps its name."""
+
+
+def impact_table(by_kind: pa.Table, by_customer: pa.Table, by_shipment: pa.Table,
+                 rows: pa.Table | None) -> pa.Table:
+    """The impact summary (and rows) in the `IMPACT_SCHEMA` layout, sections in that order."""
+    def part(section: str, count: int, **columns: pa.Array | pa.ChunkedArray) -> pa.Table:
+        data = {name: columns.get(name, pa.nulls(count, field.type)) for name, field in
+                zip(IMPACT_SCHEMA.names, IMPACT_SCHEMA, strict=True)}
+        data["section"] = pa.array([section] * count, pa.string())
+        return pa.table({name: _cast(value, IMPACT_SCHEMA.field(name).type)
+                         for name, value in data.items()}, schema=IMPACT_SCHEMA)
+
+    parts = [
+        part("by_kind", by_kind.num_rows, kind=by_kind["kind"], nodes=by_kind["nodes"]),
+        part("by_customer", by_customer.num_rows, key=by_customer["customer"],
+             units=by_customer["units"], shipments=by_customer["shipments"]),
+        part("by_shipment", by_shipment.num_rows, key=by_shipment["shipment"],
+             units=by_shipment["units"]),
+    ]
+    if rows is not None:
+        parts.append(part("rows", rows.num_rows, key=rows["key"], kind=rows["kind"],
+                          depth=rows["depth"]))
+    return pa.concat_tables(parts)
+
+
+def _cast(values: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(dtype)
 
 
 def emit_mapping(data: dict[str, Any], fmt: str, output: Path | None,

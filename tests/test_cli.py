@@ -124,3 +124,37 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
                  "upstream (where-from)", "impact of recalling"):
         assert step in result.stdout
     assert "ms" in result.stdout
+
+
+def test_impact_writes_real_csv_and_parquet_with_the_summary(
+        data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import engine
+
+    lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
+    expected = engine.open(data_dir).impact([lot])
+    assert main(["impact", lot, "--data", str(data_dir), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["section", "key", "kind", "nodes", "units", "shipments", "depth"]
+    by_kind = {r["kind"]: int(r["nodes"]) for r in rows if r["section"] == "by_kind"}
+    assert by_kind == {r["kind"]: r["nodes"] for r in expected.by_kind.to_pylist()}
+    customers = {r["key"]: (int(r["units"]), int(r["shipments"]))
+                 for r in rows if r["section"] == "by_customer"}
+    assert customers == {r["customer"]: (r["units"], r["shipments"])
+                         for r in expected.by_customer.to_pylist()}
+    assert not [r for r in rows if r["section"] == "rows"]
+
+    out = tmp_path / "impact.parquet"
+    assert main(["impact", lot, "--data", str(data_dir), "--format", "parquet", "--rows",
+                 "-o", str(out)]) == 0
+    table = pq.read_table(out)
+    sections = table.column("section").to_pylist()
+    assert sections.count("rows") == expected.affected
+    assert sections.count("by_shipment") == expected.by_shipment.num_rows
+    assert set(table.filter(table.column("section").to_numpy(zero_copy_only=False) == "rows")
+               .column("key").to_pylist()) == set(expected.rows.column("key").to_pylist())
+
+    assert main(["impact", lot, "--data", str(data_dir), "--format", "json", "--rows"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["affected"] == expected.affected
+    assert both["by_kind"]
+    assert len(both["rows"]) == expected.affected
