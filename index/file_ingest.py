@@ -55,13 +55,32 @@ class IngestReport:
         self.last_seq = max(self.last_seq, ack.seq)
 
 
-def _settle(report: IngestReport, label: str, first_row: int, future: Future[Ack]) -> None:
-    """Wait for one batch of a table, count it, and note its first problems by row."""
+Where = Callable[[int], str]
+"""Where record n (1-based) of a batch came from, for messages: "FILE row R" of the source."""
+
+
+def _settle(report: IngestReport, label: str, where: Where, future: Future[Ack]) -> None:
+    """Wait for one batch of a table, count it, and note its first problems by source row."""
     ack = future.result()
     report.count(ack)
     for error in ack.errors[:20]:
-        row = f"row {first_row + error.row - 1}" if error.row else "batch"
-        report.problems.append(f"{label} {row}: {error.field}: {error.reason}")
+        place = where(error.row) if error.row else f"{label} batch"
+        report.problems.append(f"{place}: {error.field}: {error.reason}")
+
+
+def _rows_of_file(path: str, first_row: int) -> Where:
+    return lambda n: f"{path} row {first_row + n - 1}"
+
+
+def _rows_of_frame(label: str, frame: pl.DataFrame, start: int) -> Where:
+    """A converted frame that says where each record came from (`source_file`, `source_row`,
+    as ERP conversion writes them) is reported by those; another by its own row number."""
+    if {"source_file", "source_row"} <= set(frame.columns):
+        def where(n: int) -> str:
+            record = frame.row(n - 1, named=True)
+            return f"{record['source_file']} row {record['source_row']}"
+        return where
+    return lambda n: f"{label} row {start + n}"
 
 
 def table_kind(path: Path) -> str:
@@ -115,7 +134,7 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
     kinds = {path: table_kind(path) for path in files}
     ordered = sorted(files, key=lambda p: kinds[p] != "nodes")
     report = IngestReport()
-    pending: deque[tuple[str, int, Future[Ack]]] = deque()
+    pending: deque[tuple[str, Where, Future[Ack]]] = deque()
 
     for path in ordered:
         source = _source_of(path)
@@ -126,7 +145,8 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
             batch = IngestBatch(source, number, frame if table == "nodes" else None,
                                 frame if table == "edges" else None, policy=policy,
                                 writer=writer)
-            pending.append((str(path), first_row, live.submit(batch)))
+            pending.append((str(path), _rows_of_file(str(path), first_row),
+                            live.submit(batch)))
             first_row += frame.height
             while len(pending) > IN_FLIGHT:
                 _settle(report, *pending.popleft())
@@ -145,7 +165,7 @@ def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame
     mapping's hashes), so that a re-run re-sends the same batch ids."""
     say = progress or (lambda _m: None)
     report = IngestReport()
-    pending: deque[tuple[str, int, Future[Ack]]] = deque()
+    pending: deque[tuple[str, Where, Future[Ack]]] = deque()
 
     for source, table, frame in sorted(tables, key=lambda t: t[1] != "nodes"):
         say(f"{source}: {frame.height:,} {table}")
@@ -154,7 +174,8 @@ def ingest_frames(live: LiveStore, tables: Sequence[tuple[str, str, pl.DataFrame
             batch = IngestBatch(source, number, part if table == "nodes" else None,
                                 part if table == "edges" else None, policy=policy,
                                 writer=writer)
-            pending.append((f"{source} {table}", start + 1, live.submit(batch)))
+            pending.append((f"{source} {table}", _rows_of_frame(f"{source} {table}", part,
+                                                                start), live.submit(batch)))
             while len(pending) > IN_FLIGHT:
                 _settle(report, *pending.popleft())
         while pending:

@@ -42,6 +42,7 @@ _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NODE_FIELDS = {"key", "kind", "product", "uom", "quantity", "when"}
 _EDGE_FIELDS = {"src", "dst", "kind", "time", "quantity", "event_id", "when"}
 _ROW = "__row"
+_RAW = "__raw_"  # the export's own value of a template column, for reject reasons
 
 
 @dataclass(frozen=True)
@@ -225,14 +226,17 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
             if absent:
                 raise InvalidInput(f"{path}: {source.name} {rule.table[:-1]} rule {rule.number} "
                                    f"needs column(s) {', '.join(absent)} the export lacks")
-            picked = frame.filter(condition).select(pl.col(_ROW), **exprs)
+            raw_columns = sorted({c for c in needed if c in columns})
+            picked = frame.filter(condition).select(
+                pl.col(_ROW), *[pl.col(c).cast(pl.String).alias(_RAW + c) for c in raw_columns],
+                **exprs)
             if "time" in exprs:
                 picked = picked.with_columns(_times(pl.col("time"), mapping).alias("__time"))
             if "quantity" in exprs:
                 picked = picked.with_columns(pl.col("quantity").str.replace(",", ".")
                                              .cast(pl.Float64, strict=False).alias("__qty"))
             result = picked.collect()
-            problems = _problems(result, rule)
+            problems = _problems(result, rule, mapping)
             bad = result.filter(problems.is_not_null())
             if bad.height:
                 # The export rows themselves, so nothing is lost (bad rows are few).
@@ -247,9 +251,11 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
                  .with_columns(pl.lit(f"{source.name} {rule.table[:-1]} rule {rule.number}")
                                .alias("field")))
             good = result.filter(problems.is_null())
+            origin = (pl.lit(str(path)).alias("source_file"),
+                      pl.col(_ROW).cast(pl.Int64).alias("source_row"))
             if rule.table == "nodes":
                 nodes.append(good.select(
-                    "key", "kind",
+                    *origin, "key", "kind",
                     (pl.col("product") if "product" in exprs else pl.lit(None, pl.String))
                     .alias("product"),
                     (pl.col("__qty") if "quantity" in exprs else pl.lit(None, pl.Float64))
@@ -257,41 +263,68 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
                     (pl.col("uom") if "uom" in exprs else pl.lit(None, pl.String)).alias("uom")))
             else:
                 edges.append(good.select(
-                    "src", "dst", "kind",
+                    *origin, "src", "dst", "kind",
                     (pl.col("__time") if "time" in exprs
                      else pl.lit(None, pl.Datetime("us", "UTC"))).alias("event_time"),
                     (pl.col("__qty") if "quantity" in exprs else pl.lit(None, pl.Float64))
                     .alias("quantity"),
                     (pl.col("event_id") if "event_id" in exprs else pl.lit(None, pl.String))
                     .alias("event_id")))
-    node_frame = (pl.concat(nodes, how="vertical_relaxed").unique("key", keep="first",
-                                                                   maintain_order=True)
-                  if nodes else pl.DataFrame(schema={"key": pl.String, "kind": pl.String}))
-    edge_frame = (pl.concat(edges, how="vertical_relaxed").unique(
-        ["src", "dst", "kind", "event_time"], keep="first", maintain_order=True)
-        if edges else pl.DataFrame(schema={"src": pl.String, "dst": pl.String,
-                                           "kind": pl.String}))
     reject_frame = (pl.concat(rejects, how="vertical_relaxed").select(REJECTS_SCHEMA.names)
                     if rejects else pl.from_arrow(REJECTS_SCHEMA.empty_table()))
     assert isinstance(reject_frame, pl.DataFrame)
+    # An export row is loaded whole or not at all: when one of its rules fails, the nodes and
+    # edges its other rules made go too (no orphan nodes from a half-read row). A node another
+    # row also defines stays, from that row.
+    bad_rows = reject_frame.select(pl.col("file").alias("source_file"),
+                                   pl.col("row").alias("source_row")).unique()
+    keys = ["source_file", "source_row"]
+    node_frame = (pl.concat(nodes, how="vertical_relaxed").join(bad_rows, on=keys, how="anti")
+                  .unique("key", keep="first", maintain_order=True)
+                  if nodes else pl.DataFrame(schema={
+                      "source_file": pl.String, "source_row": pl.Int64, "key": pl.String,
+                      "kind": pl.String}))
+    # One link from two documents (event_id) is two assertions: both are kept.
+    edge_frame = (pl.concat(edges, how="vertical_relaxed").join(bad_rows, on=keys, how="anti")
+                  .unique(["src", "dst", "kind", "event_time", "event_id"], keep="first",
+                          maintain_order=True)
+                  if edges else pl.DataFrame(schema={
+                      "source_file": pl.String, "source_row": pl.Int64, "src": pl.String,
+                      "dst": pl.String, "kind": pl.String}))
     return Converted(node_frame, edge_frame, reject_frame, rows)
 
 
-def _problems(frame: pl.DataFrame, rule: Rule) -> pl.Series:
-    """Per row, the first reason the rule cannot complete it (null when it can)."""
+def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
+    """Per row, the first reason the rule cannot complete it (null when it can), naming the
+    export column and its value ("BUDAT+CPUTM='2025030X090000' does not parse as ...")."""
     reason = pl.lit(None, pl.String)
-    checks: list[tuple[pl.Expr, str]] = []
+    checks: list[tuple[pl.Expr, pl.Expr]] = []
     for name, text in rule.fields.items():
         if name in ("product", "uom", "event_id", "quantity"):
             continue
+        for column in _TEMPLATE.findall(text.replace("{system}", mapping.system)):
+            raw = pl.col(_RAW + column)
+            checks.append((raw.is_null() | (raw.str.strip_chars() == ""),
+                           pl.lit(f"{name} template {text!r}: column {column} is empty")))
         checks.append((pl.col(name).is_null() | (pl.col(name) == ""),
-                       f"{name} template {text!r}: a column it uses is empty"))
+                       pl.lit(f"{name} template {text!r} gives an empty value")))
     if "time" in rule.fields:
+        fmt = mapping.time_format or "ISO 8601"
         checks.append((pl.col("time").is_not_null() & pl.col("__time").is_null(),
-                       "time does not parse (see the mapping's time_format and timezone)"))
+                       pl.format(f"{_label(rule.fields['time'])}='{{}}' does not parse as {fmt} "
+                                 f"(time zone {mapping.timezone})", pl.col("time"))))
     if "quantity" in rule.fields:
         checks.append((pl.col("quantity").is_not_null() & pl.col("__qty").is_null(),
-                       "quantity is not a number"))
-    for failed, text in reversed(checks):
-        reason = pl.when(failed).then(pl.lit(text)).otherwise(reason)
+                       pl.format(f"{_label(rule.fields['quantity'], bare=True)}='{{}}' is not "
+                                 "a number", pl.col("quantity"))))
+    for failed, message in reversed(checks):
+        reason = pl.when(failed).then(message).otherwise(reason)
     return frame.select(reason.alias("reason")).to_series()
+
+
+def _label(template: str, *, bare: bool = False) -> str:
+    """The export column(s) a template reads, for messages: BUDAT, or BUDAT+CPUTM."""
+    columns = _TEMPLATE.findall(template)
+    if not columns:
+        return template if bare else repr(template)
+    return "+".join(columns)

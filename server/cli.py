@@ -24,6 +24,9 @@ __all__ = ["main"]
 
 err = Console(stderr=True, highlight=False)
 EXIT_ERROR = 1
+EXIT_REJECTED = 3
+"""ingest / import finished, but records were rejected under `--policy all` (what loaded is
+printed; every rejected record is kept with its reason: `tracegraph rejects`)."""
 
 
 def _progress(prefix: str) -> Callable[[str], None]:
@@ -353,7 +356,7 @@ def _writer() -> str:
     return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
-def _cmd_ingest(args: argparse.Namespace) -> None:
+def _cmd_ingest(args: argparse.Namespace) -> int:
     from index.file_ingest import ingest_files
     from index.live import LiveStore
 
@@ -375,13 +378,12 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
     }, "table", None)
     for problem in report.problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
-    if report.rejected_records:
-        err.print(f"[yellow]{report.rejected_records:,} records rejected; all are kept with "
-                  f"their reasons: `tracegraph rejects --data {args.data}`[/yellow]")
     _check_after(args)
+    return _rejected_exit(args, report.rejected_records + report.batches["rejected"],
+                          report.nodes, report.edges)
 
 
-def _cmd_import(args: argparse.Namespace) -> None:
+def _cmd_import(args: argparse.Namespace) -> int:
     import hashlib
 
     from index.file_ingest import ingest_frames
@@ -391,11 +393,9 @@ def _cmd_import(args: argparse.Namespace) -> None:
     say = _progress("import")
     started = time.perf_counter()
     if args.format == "epcis":
-        _import_epcis(args, say, started)
-        return
+        return _import_epcis(args, say, started)
     if args.format == "scans":
-        _import_scans(args, say, started)
-        return
+        return _import_scans(args, say, started)
     if args.mapping is None:
         raise InvalidInput("import erp needs --mapping M.toml")
     mapping = load_mapping(args.mapping)
@@ -428,10 +428,23 @@ def _cmd_import(args: argparse.Namespace) -> None:
         err.print(f"[yellow]{row['file']} row {row['row']}: {row['field']}: "
                   f"{row['reason']}[/yellow]")
     _check_after(args)
+    return _rejected_exit(args, converted.rejects.height + report.rejected_records
+                          + report.batches["rejected"], report.nodes, report.edges)
+
+
+def _rejected_exit(args: argparse.Namespace, rejected: int, nodes: int, edges: int) -> int:
+    """The exit code of a load: EXIT_REJECTED when anything was rejected under --policy all
+    (the last line says what loaded and where the rejects are), else 0."""
+    if rejected and getattr(args, "policy", "all") == "all":
+        print(f"tracegraph: {rejected:,} record(s) rejected, {nodes:,} nodes and {edges:,} "
+              f"edges loaded; every reject is kept with its reason: "
+              f"tracegraph rejects --data {args.data}", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
 
 
 def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
-                  started: float) -> None:
+                  started: float) -> int:
     from index.file_ingest import ingest_epcis
     from index.live import LiveStore
 
@@ -448,16 +461,19 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
     for problem in problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
     _check_after(args)
+    return _rejected_exit(args, report.batches["rejected"] + sum(
+        1 for p in problems if ": event " in p), report.nodes, report.edges)
 
 
 def _import_scans(args: argparse.Namespace, say: Callable[[str], None],
-                  started: float) -> None:
+                  started: float) -> int:
     import hashlib
 
     from index.file_ingest import ingest_frames
     from index.live import LiveStore
     from loaders.scans import convert_scans
 
+    rejected = loaded_nodes = loaded_edges = 0
     with LiveStore(args.data, progress=say) as live:
         for path in args.files:
             nodes, edges, rejects = convert_scans(path)
@@ -475,7 +491,10 @@ def _import_scans(args: argparse.Namespace, say: Callable[[str], None],
                           f"{row['reason']}[/yellow]")
             for problem in report.problems[:20]:
                 err.print(f"[yellow]{problem}[/yellow]")
+            rejected += rejects.height + report.rejected_records + report.batches["rejected"]
+            loaded_nodes, loaded_edges = loaded_nodes + report.nodes, loaded_edges + report.edges
     _check_after(args)
+    return _rejected_exit(args, rejected, loaded_nodes, loaded_edges)
 
 
 def _check_after(args: argparse.Namespace) -> None:
@@ -614,7 +633,7 @@ def _cmd_rejects(args: argparse.Namespace) -> None:
                title=f"{len(rows):,} rejected records")
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "ingest": _cmd_ingest,
     "import": _cmd_import,
     "events": _cmd_events,
@@ -639,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tracegraph` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except TraceError as e:
         # Plain print: one line, never wrapped or styled, easy to grep in a job log.
         print(f"tracegraph: error: {e}", file=sys.stderr)
@@ -647,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("tracegraph: interrupted")
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

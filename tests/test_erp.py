@@ -15,7 +15,7 @@ import pytest
 
 import engine
 from loaders.erp import convert, load_mapping
-from loaders.errors import InvalidInput
+from loaders.errors import InvalidInput, UnknownNode
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPINGS = ROOT / "loaders" / "mappings"
@@ -49,7 +49,9 @@ def test_sap_goods_movements_become_the_genealogy(tmp_path: Path) -> None:
     args = ("import", "erp", str(export), "--mapping",
             str(MAPPINGS / "sap_goods_movements.toml"), "--data", str(data), "--no-check")
     first = _cli(*args)
-    assert first.returncode == 0, first.stderr
+    # Two rows are rejected: the import says what loaded and exits 3, not 0.
+    assert first.returncode == 3, first.stderr
+    assert "2 record(s) rejected, 6 nodes and 5 edges loaded" in first.stderr
     graph = engine.open(data)
     lot = "erp:sap:lot:RESIN-A:R100"
     down = dict(zip(graph.trace(lot).column("key").to_pylist(),
@@ -65,11 +67,17 @@ def test_sap_goods_movements_become_the_genealogy(tmp_path: Path) -> None:
     listed = _cli("rejects", "--data", str(data), "--format", "json")
     rejects = {(r["row"], r["reason"].split(":")[0]): json.loads(r["record"])
                for r in json.loads(listed.stdout)}
-    assert set(rejects) == {(6, "src template 'erp"), (7, "time does not parse (see the "
-                                                         "mapping's time_format and timezone)")}
+    assert set(rejects) == {(6, "src template 'erp"), (7, "BUDAT+CPUTM='2025030X090000' does "
+                                                         "not parse as %Y%m%d%H%M%S (time zone "
+                                                         "Europe/Berlin)")}
+    assert "column CHARG is empty" in next(r["reason"] for r in json.loads(listed.stdout)
+                                           if r["row"] == 6)
+    # Row 6 named order 1000002 and nothing else did: its node goes with the row.
+    with pytest.raises(UnknownNode):
+        graph.node("erp:sap:work_order:1000002")
     assert rejects[(6, "src template 'erp")]["MBLNR"] == "4900000005"
     again = _cli(*args)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 3, again.stderr
     assert "batches already applied (duplicates) │ 2" in again.stdout
     assert engine.open(data).edge_count == graph.edge_count
 
@@ -115,3 +123,19 @@ def test_an_export_the_mapping_does_not_describe_is_refused(tmp_path: Path) -> N
     mapping = load_mapping(MAPPINGS / "sap_goods_movements.toml")
     with pytest.raises(InvalidInput, match=r"no source of sap_goods_movements\.toml matches"):
         convert(mapping, [export])
+
+
+def test_a_store_reject_names_the_export_row_and_fails_the_import(tmp_path: Path) -> None:
+    export = tmp_path / "mseg.csv"
+    export.write_text(HEADER + "4900000001,1,101,RESIN-A,R100,,,,,500,KG,20250301,080000\n"
+                      "4900000002,1,261,RESIN-A,R100,1000001,,,,-5,KG,20250302,090000\n")
+    result = _cli("import", "erp", str(export), "--mapping",
+                  str(MAPPINGS / "sap_goods_movements.toml"), "--data", str(tmp_path / "data"),
+                  "--no-check")
+    assert result.returncode == 3
+    assert f"{export} row 2: quantity" in " ".join(result.stderr.split())
+    assert "0 edges loaded" in result.stderr
+    valid = _cli("import", "erp", str(export), "--mapping",
+                 str(MAPPINGS / "sap_goods_movements.toml"), "--data", str(tmp_path / "v"),
+                 "--no-check", "--policy", "valid")
+    assert valid.returncode == 0, valid.stderr

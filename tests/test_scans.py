@@ -29,7 +29,9 @@ def test_a_scan_log_becomes_packing_edges(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "server.cli", "import", "scans", str(log),
                           "--data", str(data), "--no-check"], capture_output=True, text=True,
                          env=ENV, check=False, timeout=120)
-    assert run.returncode == 0, run.stderr
+    # Two scans are rejected (kept with their reasons): exit 3, with what loaded.
+    assert run.returncode == 3, run.stderr
+    assert "2 record(s) rejected, 4 nodes and 3 edges loaded" in run.stderr
     graph = engine.open(data)
     pallet = "urn:epc:id:sscc:0614141.1234567890"
     inside = set(graph.trace(pallet, "upstream").column("key").to_pylist())
