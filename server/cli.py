@@ -19,6 +19,7 @@ from rich.console import Console
 
 from loaders.errors import InvalidInput, TraceError
 from server.output import FORMATS, emit_mapping, emit_table, impact_table
+from server.seeds import seed_key, seed_keys
 
 __all__ = ["main"]
 
@@ -264,7 +265,7 @@ def _cmd_build(args: argparse.Namespace) -> None:
 def _cmd_trace(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.trace(args.keys, args.direction, via=args.via, **_filters(args))
+    table = graph.trace(seed_keys(args.keys), args.direction, via=args.via, **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
     title = f"{args.direction} of {len(args.keys)} key(s)"
     emit_table(table, args.format, args.output, title=title)
@@ -273,7 +274,7 @@ def _cmd_trace(args: argparse.Namespace) -> None:
 def _cmd_hourglass(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.hourglass(args.key, **_filters(args))
+    table = graph.hourglass(seed_key(args.key), **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
     emit_table(table, args.format, args.output, title=f"hourglass of {args.key}")
 
@@ -286,7 +287,7 @@ def _read_keys(args: argparse.Namespace) -> list[str]:
         except OSError as e:
             raise InvalidInput(f"{args.keys_file}: cannot read: {e.strerror}") from e
         keys += [line.strip() for line in text.splitlines() if line.strip()]
-    return keys
+    return seed_keys(keys)
 
 
 def _cmd_impact(args: argparse.Namespace) -> None:
@@ -320,8 +321,8 @@ def _cmd_impact(args: argparse.Namespace) -> None:
 def _cmd_path(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.path(args.src, args.dst, edge_kinds=args.edge_kinds, since=args.since,
-                       until=args.until, as_of=args.as_of)
+    table = graph.path(seed_key(args.src), seed_key(args.dst), edge_kinds=args.edge_kinds,
+                       since=args.since, until=args.until, as_of=args.as_of)
     _timed(f"chain of {table.num_rows} nodes", started)
     emit_table(table, args.format, args.output, title=f"{args.src} -> {args.dst}")
 
@@ -511,13 +512,16 @@ def _check_after(args: argparse.Namespace) -> None:
 def _cmd_events(args: argparse.Namespace) -> None:
     import polars as pl
 
+    import engine
     from index.file_ingest import events_of_node
 
-    events = events_of_node(args.data, args.key)
+    key = seed_key(args.key)
+    engine.open(args.data).node(key)  # an unknown key is an error, with suggestions
+    events = events_of_node(args.data, key)
     if "keys" in events.columns:  # flat text for CSV and terminals
         events = events.with_columns(pl.col("keys").list.join(" "))
     emit_table(events.to_arrow(), args.format, args.output,
-               title=f"EPCIS events naming {args.key}")
+               title=f"EPCIS events naming {key}")
 
 
 def _cmd_compact(args: argparse.Namespace) -> None:

@@ -158,3 +158,43 @@ def test_impact_writes_real_csv_and_parquet_with_the_summary(
     assert both["affected"] == expected.affected
     assert both["by_kind"]
     assert len(both["rows"]) == expected.affected
+
+
+def test_events_of_an_unknown_key_is_an_error_with_suggestions(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    assert main(["events", unit[:-1] + "x", "--data", str(data_dir)]) == 1
+    message = capsys.readouterr().err
+    assert "unknown node key" in message
+    assert "did you mean" in message
+
+
+def test_every_verb_reads_a_scanned_barcode_as_its_key(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from loaders.barcodes import parse
+
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    # urn:epc:id:sgtin:4012345.1ITEM.SERIAL -> its GTIN and serial as a Digital Link and a scan
+    company, item, serial = unit.removeprefix("urn:epc:id:sgtin:").split(".")
+    body = item[0] + company + item[1:]
+    check = (10 - sum(int(d) * (3 if i % 2 == 0 else 1)
+                      for i, d in enumerate(reversed(body))) % 10) % 10
+    gtin = body + str(check)
+    link, scan = f"https://id.gs1.org/01/{gtin}/21/{serial}", f"]d201{gtin}21{serial}"
+    assert parse(link).key == parse(scan).key == unit
+    outputs = []
+    for form in (unit, link, scan):
+        assert main(["trace", form, "--data", str(data_dir), "--direction", "upstream",
+                     "--format", "json"]) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0]
+    assert main(["events", link, "--data", str(data_dir)]) == 0
+
+
+def test_an_ambiguous_scan_is_an_error_listing_its_readings(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trace", "010950600013435210ABC12321456", "--data", str(data_dir)]) == 1
+    message = capsys.readouterr().err
+    assert "reads more than one way" in message
+    assert "lgtin" in message
