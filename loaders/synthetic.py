@@ -201,6 +201,19 @@ def _gtin_item(part: I64) -> I64:
     return 100000 + part  # indicator digit 1 + five-digit item reference
 
 
+def _gtins(company: str, item: I64) -> pa.Array:
+    """The GTIN-14 of each EPC item reference (indicator digit + item number) under a 7-digit
+    company prefix, with its check digit: the `product` of a node is its key's GTIN."""
+    item = np.asarray(item, dtype=np.int64)
+    body = (item // 100_000) * 10**12 + int(company) * 100_000 + item % 100_000  # 13 digits
+    total = np.zeros(len(body), dtype=np.int64)
+    rest = body.copy()
+    for position in range(13):  # from the right: weights 3, 1, 3, ...
+        total += (rest % 10) * (3 if position % 2 == 0 else 1)
+        rest //= 10
+    return _keys("{}{}", body, (10 - total % 10) % 10, widths=(13, 0))
+
+
 def generate(
     config: GenealogyConfig, progress: Callable[[str], None] | None = None
 ) -> tuple[pa.Table, pa.Table]:
@@ -251,7 +264,7 @@ def _generate(
         _keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}", unit_product, unit_serial, widths=(6, 9)),
         "serial",
         unit_time,
-        product=_keys(f"0{COMPANY}{{}}", unit_product),
+        product=_gtins(COMPANY, unit_product),
     )
     edges.add(final_wos[unit_wo], units, "produced", unit_time)
 
@@ -282,7 +295,7 @@ def _generate(
         ),
         "serial",
         sub_time,
-        product=_keys(f"0{COMPANY}{{}}", _gtin_item(sub_part)),
+        product=_gtins(COMPANY, _gtin_item(sub_part)),
     )
     edges.add(sub_wos[sub_wo_index], subs, "produced", sub_time)
     edges.add(subs, units[sub_unit], "assembled", unit_time[sub_unit])
@@ -421,7 +434,7 @@ def _add_lots(
               widths=(6, 6)),
         "lot",
         received,
-        product=_keys(f"0{SUPPLIER_COMPANY}{{}}", item),
+        product=_gtins(SUPPLIER_COMPANY, item),
         quantity=qty,
     )
 
@@ -523,7 +536,7 @@ def _add_rework(
               widths=(6, 9)),
         "serial",
         made,
-        product=_keys(f"0{COMPANY}{{}}", _gtin_item(part)),
+        product=_gtins(COMPANY, _gtin_item(part)),
     )
     edges.add(rework_wos[batch], spares, "produced", made)
     # The replacement is built from the same component lots as the part it replaces.

@@ -113,3 +113,20 @@ def test_customers_have_skewed_popularity(tables: tuple[pa.Table, pa.Table]) -> 
 def test_rejects_nonsense_configuration() -> None:
     with pytest.raises(ValueError, match="units"):
         generate(GenealogyConfig(units=0))
+
+
+def test_a_nodes_product_is_the_gtin_of_its_key(tables: tuple[pa.Table, pa.Table]) -> None:
+    """Serials and lots carry their key's GTIN-14 (valid check digit) as `product`: the
+    element string of product + serial (or lot) reads back as the node's own key."""
+    from loaders.barcodes import parse
+
+    nodes, _ = _frames(tables)
+    gs1 = nodes.filter(pl.col("key").str.starts_with("urn:epc:"))
+    assert gs1.height > 1000
+    sample = pl.concat([gs1.filter(pl.col("kind") == kind).head(50)
+                        for kind in ("serial", "lot")])
+    for key, product in sample.select("key", "product").iter_rows():
+        assert len(product) == 14
+        ai = "21" if key.startswith("urn:epc:id:sgtin:") else "10"
+        reading = parse(f"(01){product}({ai}){key.rsplit('.', 1)[1]}")
+        assert (reading.key, reading.confidence) == (key, "certain"), product
