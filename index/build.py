@@ -620,9 +620,10 @@ def build_from_files(
     started = time.perf_counter()
     say = progress or (lambda _m: None)
     if (data_dir / "store" / "CURRENT").is_file():
-        raise InvalidInput(f"{data_dir} holds a live store; a build would replace what was "
-                           "ingested. Add files with `tracegraph ingest`, or build into a new "
-                           "directory")
+        raise InvalidInput(f"{data_dir} holds a live store (made by ingest, import or serve); "
+                           "a build would replace what was ingested. Add these files with "
+                           f"`tracegraph ingest --data {data_dir} NODES EDGES` (kept with the "
+                           "log and its history), or build into a new directory")
     # Numba's first use in a process costs about half a second (it sets up its typing and
     # lowering registries) whichever kernel comes first; do it while the node files are read.
     threading.Thread(target=_load_kernels, name="load-kernels", daemon=True).start()

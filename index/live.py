@@ -137,7 +137,14 @@ class LiveStore:
         Compaction runs in a child process at `compact_nice`; `compact_in_process` runs it in
         this process instead (small stores and tests: no interpreter start-up)."""
         self.data_dir = data_dir
+        adopting = bool(list_snapshots(data_dir)) and not (data_dir / "store" / "CURRENT").exists()
         self.store = Store(data_dir, writable=True)
+        if adopting and progress is not None:
+            # Say it once, loudly: from here on `build` refuses this directory.
+            progress(f"{data_dir} was made by `tracegraph build`: it now also holds a live store "
+                     "(its snapshot is the base, its node ids are kept). Add data with "
+                     "`tracegraph ingest` / `import` or the Ingest RPC; `build` into this "
+                     "directory is refused from now on")
         self._compact_nice = compact_nice
         self._compact_in_process = compact_in_process
         try:

@@ -282,6 +282,11 @@ def test_a_built_directory_is_adopted_and_extended(tmp_path: Path) -> None:
     pl.DataFrame({"src": ["case:1"], "dst": ["pallet:1"], "kind": ["packed"]}).write_csv(pallet)
     result = _cli("ingest", "--data", str(data), str(extra_nodes), str(pallet))
     assert result.returncode == 0, result.stderr
+    assert "was made by `tracegraph build`: it now also holds a live store" in " ".join(
+        result.stderr.split())
+    again = _cli("build", "--nodes", str(nodes), "--edges", str(edges), "--data", str(data))
+    assert again.returncode == 1
+    assert f"tracegraph ingest --data {data} NODES EDGES" in again.stderr
     graph = engine.open(data)
     assert "pallet:1" in graph.trace("lot:1").column("key").to_pylist()
     assert graph.node_count == NODES.height + 1
