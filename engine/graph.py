@@ -452,7 +452,9 @@ class Graph:
             "nodes_by_kind": dict(sorted(zip(st.node_kinds, node_counts.tolist(),
                                              strict=True))),
             "edges_by_kind": dict(sorted((k, v) for k, v in edges_by_kind.items() if v)),
-            "rejected": base["rejected"], "folded_edges": base["folded_edges"],
+            # One count everywhere: the build's rejects plus the store's (import, ingest).
+            "rejected": base["rejected"] + (0 if st.delta is None else st.delta.store_rejects),
+            "folded_edges": base["folded_edges"],
             "log_sequence": st.seq,
             "delta_edges": 0 if st.delta is None else st.delta.n_edges,
             "retracted_edges": (len(snap.retracted_at) if st.delta is None

@@ -103,6 +103,7 @@ class DeltaView:
     down: LiveArrays
     up: LiveArrays
     retracted_edges: int
+    store_rejects: int  # records the store's rejects log holds (ingest and loaders)
     edge_quantity: Array = field(repr=False)
     edge_ended: Array = field(repr=False)
     ended_pos: Array = field(repr=False)
@@ -195,6 +196,7 @@ class Delta:
         # Ended snapshot edges (by downstream CSR position), copy-on-write like retractions.
         self._ended_pos = np.asarray(snapshot.ended_down, dtype=np.int64)
         self._ended_at = np.asarray(snapshot.ended_at, dtype=np.int64)
+        self.store_rejects = 0
         self._view: DeltaView | None = None
 
     def _snapshot_retractions(self, positions: Array, *, by_up: bool = False) -> _Retracted:
@@ -484,11 +486,17 @@ class Delta:
                 key_offsets=self._keys.offsets, key_data=self._keys.data,
                 key_slots=self._keys.slots,
                 down=arrays("down", self._dst), up=arrays("up", self._src),
-                retracted_edges=self.retracted_edges, edge_quantity=self._qty,
+                retracted_edges=self.retracted_edges, store_rejects=self.store_rejects,
+                edge_quantity=self._qty,
                 edge_ended=self._end, ended_pos=self._ended_pos, ended_at=self._ended_at,
                 _node_chunks=tuple(self._node_chunks),
             )
         return self._view
+
+    def set_store_rejects(self, count: int) -> None:
+        """How many rejected records the store holds (`stats` adds them to the build's)."""
+        self.store_rejects = count
+        self._view = None
 
     def set_seq(self, seq: int) -> None:
         self.seq = seq

@@ -106,6 +106,7 @@ def _replay(snapshot: Snapshot, store: Store, progress: Progress | None = None,
         apply_entry(delta, entry)
         if progress and entries % 1000 == 0:
             progress(f"replayed {entries:,} log entries (sequence {entry.seq:,})")
+    delta.set_store_rejects(store.reject_count())
     return delta
 
 
@@ -254,6 +255,7 @@ class LiveStore:
             self._keep_rejects(batch, [error], rejects, datetime.now(UTC))
             with self._write_lock:  # kept like every other reject
                 self.store.commit([], [], [], rejects, self._next_sid)
+                self._delta.set_store_rejects(self.store.reject_count())
             return [(group[0], Ack(batch.batch_id, "rejected", 0, errors=(error,),
                                    message=f"batch rejected, nothing applied: {why}"))]
 
@@ -333,6 +335,8 @@ class LiveStore:
             self._writing = True  # from here on a failure is the store's, not the input's
             self.store.commit(entries, batch_rows, new_keys, rejects, next_sid)
             hit("after-commit")
+            if rejects:
+                delta.set_store_rejects(self.store.reject_count())
         for entry in entries:
             apply_entry(delta, entry)
         self._next_sid, self._last_seq = next_sid, seq
@@ -377,6 +381,7 @@ class LiveStore:
         rows = [{"batch": source, "writer": "loader", "at": now, **r} for r in rejects]
         with self._write_lock:
             self.store.commit([], [], [], rows, self._next_sid)
+            self._delta.set_store_rejects(self.store.reject_count())
 
     # -- compaction ---------------------------------------------------------------------------
 

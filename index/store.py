@@ -7,7 +7,8 @@ Column families (all keys and values are bytes; nothing is pickled):
     nodes     u32 stable id -> node key (the other direction of the dictionary)
     log       u64 sequence -> `index.log.LogEntry` bytes: the append-only ingest log; a node's
               attributes are in the entry that created it, an edge's in the entry that added it
-    batches   batch id (source/sequence) -> u64 sequence | SHA-256 of the batch content
+    batches   batch id (source/sequence) -> u64 sequence | SHA-256 of the batch content;
+              b"reject:" + SHA-256 of a reject (without its time and writer) -> b"" (kept once)
     rejects   u64 reject number -> JSON (batch, table, row, field, reason, record)
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`).
@@ -21,6 +22,7 @@ Readers open RocksDB read-only and take no lock.
 from __future__ import annotations
 
 import errno
+import hashlib
 import fcntl
 import json
 import os
@@ -214,7 +216,15 @@ class Store:
                 batch.put(key_bytes, sid_bytes, h["keys"])
                 batch.put(sid_bytes, key_bytes, h["nodes"])
         count = self.reject_count()
+        seen: set[bytes] = set()
         for reject in rejects:
+            # The same record rejected again for the same reason (a re-run, a retry) is kept
+            # once, so every count of rejects (import summary, stats, check) agrees.
+            marker = _reject_marker(reject)
+            if marker in seen or self.cf["batches"].get(marker) is not None:
+                continue
+            seen.add(marker)
+            batch.put(marker, b"", h["batches"])
             batch.put(_U64.pack(count), json.dumps(reject).encode(), h["rejects"])
             count += 1
         if entries:
@@ -222,3 +232,10 @@ class Store:
         batch.put(b"next_sid", _U64.pack(next_sid), h["meta"])
         batch.put(b"rejects", _U64.pack(count), h["meta"])
         self.db.write(batch, SYNC_WRITE)
+
+
+def _reject_marker(reject: dict[str, Any]) -> bytes:
+    """Identity of a reject: what was rejected, where and why (not when, nor by whom)."""
+    identity = {k: v for k, v in reject.items() if k not in ("at", "writer")}
+    return b"reject:" + hashlib.sha256(
+        json.dumps(identity, sort_keys=True, default=str).encode()).digest()

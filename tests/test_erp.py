@@ -76,8 +76,16 @@ def test_sap_goods_movements_become_the_genealogy(tmp_path: Path) -> None:
     with pytest.raises(UnknownNode):
         graph.node("erp:sap:work_order:1000002")
     assert rejects[(6, "src template 'erp")]["MBLNR"] == "4900000005"
+    # One count of rejects everywhere: the import's summary, stats, check and rejects.
+    stats = json.loads(_cli("stats", "--data", str(data), "--format", "json").stdout)
+    check = json.loads(_cli("check", "--data", str(data), "--format", "json").stdout)
+    checked = next(f for f in check["findings"] if f["check"] == "rejected_records")
+    assert stats["rejected"] == checked["count"] == len(rejects) == 2
     again = _cli(*args)
     assert again.returncode == 3, again.stderr
+    # The same rejects seen again are kept once.
+    assert json.loads(_cli("stats", "--data", str(data), "--format", "json").stdout)[
+        "rejected"] == 2
     assert "batches already applied (duplicates) │ 2" in again.stdout
     assert engine.open(data).edge_count == graph.edge_count
 
