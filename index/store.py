@@ -22,8 +22,8 @@ Readers open RocksDB read-only and take no lock.
 from __future__ import annotations
 
 import errno
-import hashlib
 import fcntl
+import hashlib
 import json
 import os
 import socket
