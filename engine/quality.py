@@ -3,7 +3,8 @@
 Each check yields a `Finding`: what was checked, how many cases, and up to `EXAMPLES` of them by
 key, so an investigator can go and look:
 
-    orphans             nodes with no edge at all
+    orphans             nodes with no edge at all (parties: customers, suppliers and locations
+                        are master data, listed before anything is shipped to them: not orphans)
     cycles              groups of nodes that reach each other (rework makes some; review them)
     serial_in_two_places a serial assembled or packed into two different parents
     time_runs_backwards an edge that leaves a node before anything arrived there
@@ -33,6 +34,8 @@ __all__ = ["EXAMPLES", "Finding", "QualityReport", "check_graph"]
 
 Array = npt.NDArray[Any]
 EXAMPLES = 20
+PARTY_KINDS = ("customer", "supplier", "location")
+"""Master-data kinds: a party nothing was shipped to yet is not an orphan."""
 
 
 @dataclass
@@ -45,16 +48,28 @@ class Finding:
     severity: str
     count: int
     examples: list[dict[str, Any]] = field(default_factory=list)
+    of: int | None = None
+    """How many items the examples are drawn from, when that is not `count` (rejected records
+    are counted by record but shown by reason): "showing len(examples) of `of`"."""
+
+    @property
+    def example_pool(self) -> int:
+        return self.count if self.of is None else self.of
 
 
 @dataclass
 class QualityReport:
+    """Findings over one view; `version` and `log_sequence` say which (stamped on reports)."""
+
     nodes: int
     edges: int
     findings: list[Finding]
+    version: int = 0
+    log_sequence: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": self.nodes, "edges": self.edges,
+        return {"nodes": self.nodes, "edges": self.edges, "snapshot_version": self.version,
+                "log_sequence": self.log_sequence,
                 "findings": [vars(f) for f in self.findings]}
 
 
@@ -175,7 +190,8 @@ def check_graph(graph: Graph, rejects: Iterable[dict[str, Any]] = ()) -> Quality
 
     findings = []
     degree = (np.bincount(edges.src, minlength=n) + np.bincount(edges.dst, minlength=n))
-    orphans = np.flatnonzero(degree == 0)
+    parties = np.isin(kinds, [kind_code(name, st.node_kinds) for name in PARTY_KINDS])
+    orphans = np.flatnonzero((degree == 0) & ~parties)
     findings.append(Finding("orphans", "Nodes with no edge at all", "warning", len(orphans),
                             [{"key": key(v), "kind": names[kinds[v]]}
                              for v in orphans[:EXAMPLES]]))
@@ -252,8 +268,10 @@ def check_graph(graph: Graph, rejects: Iterable[dict[str, Any]] = ()) -> Quality
     findings.append(Finding("rejected_records", "Rejected input records, by reason", "warning",
                             len(rejected), [{"reason": reason, "records": count}
                                             for reason, count in sorted(
-                                                reasons.items(), key=lambda x: -x[1])]))
-    return QualityReport(nodes=n, edges=len(edges.src), findings=findings)
+                                                reasons.items(), key=lambda x: -x[1])][:EXAMPLES],
+                            of=len(reasons)))
+    return QualityReport(nodes=n, edges=len(edges.src), findings=findings,
+                         version=int(st.snapshot.version), log_sequence=int(st.seq))
 
 
 def _overlapping(edges: _Edges, mine: Array) -> list[int]:
@@ -281,4 +299,4 @@ def _node_quantities(st: _State, n: int) -> Array:
 
 
 def _iso(micros: int) -> str:
-    return str(np.datetime_as_string(np.datetime64(micros, "us"))) + "Z"
+    return str(np.datetime_as_string(np.datetime64(micros, "us"))) + "+00:00"

@@ -99,3 +99,31 @@ def test_cli_writes_json_and_html(tmp_path: Path) -> None:
     assert text.startswith("<!doctype html>")
     assert "Lots consumed beyond their quantity (1)" in text
     assert "<code>lot:big</code>" in text
+
+
+def test_the_html_report_is_stamped_and_honest(tmp_path: Path) -> None:
+    import re
+
+    from server.report import render_html
+
+    data = _planted(tmp_path)
+    graph = engine.open(data)
+    # A customer nothing was shipped to yet is master data, not an orphan.
+    with LiveStore(data) as live:
+        assert live.ingest(IngestBatch("md", 1, pl.DataFrame({
+            "key": ["cust:new"], "kind": ["customer"]}))).outcome == "applied"
+    graph = engine.open(data)
+    rejects = [{"reason": f"reason {i % 25}"} for i in range(60)]
+    report = check_graph(graph, rejects)
+    found = {f.check: f for f in report.findings}
+    assert [e["key"] for e in found["orphans"].examples] == ["lonely"]
+    page = render_html(report, str(data))
+    stats = graph.stats()
+    assert f"snapshot version {stats['version']}, log sequence {stats['log_sequence']}" in page
+    assert re.search(r"by tracegraph \d+\.\d+", page)
+    # 60 records under 25 reasons: 20 reasons shown of 25, not "of 60".
+    assert "Showing 20 of 25." in page
+    # A check that found nothing is "ok", never styled as an error.
+    zero = next(f for f in report.findings if f.count == 0 and f.severity == "error")
+    assert f'<h2 id="{zero.check}" class="ok">' in page
+    assert f'<h2 id="{zero.check}" class="error">' not in page
