@@ -25,6 +25,8 @@ __all__ = ["main"]
 
 err = Console(stderr=True, highlight=False)
 EXIT_ERROR = 1
+_POLICY = ("all: a batch with a bad record applies nothing (exit 3 when anything is rejected); "
+           "valid: apply the valid records of each batch")
 EXIT_REJECTED = 3
 """ingest / import finished, but records were rejected under `--policy all` (what loaded is
 printed; every rejected record is kept with its reason: `tracegraph rejects`)."""
@@ -39,9 +41,22 @@ def _progress(prefix: str) -> Callable[[str], None]:
     return say
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option that has a default says it in `--help` (store_true flags, which default
+    to off, and options without a default do not)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default is None or default is False
+                or default == argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def _add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="table",
-                   help="table (terminal, default), csv, json or parquet")
+                   help="table (terminal), csv, json or parquet")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
 
 
@@ -73,14 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="generate a sample genealogy, build it, run recall queries")
-    p.add_argument("--units", type=int, default=1_000_000, help="finished units (1,000,000)")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--units", type=int, default=1_000_000, help="finished units")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
     p.add_argument("--work", type=Path, default=Path("demo-data"),
                    help="folder for the generated tables and the data directory")
 
     p = sub.add_parser("generate", help="write a synthetic genealogy as Parquet")
-    p.add_argument("--units", type=int, default=1_000_000)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--units", type=int, default=1_000_000, help="finished units")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
     p.add_argument("--out", type=Path, required=True, help="folder for nodes/edges.parquet")
 
     p = sub.add_parser("build", help="build a snapshot from canonical node and edge tables")
@@ -90,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="edge table, Parquet or CSV (repeatable)")
     p.add_argument("--data", type=Path, required=True, help="data directory to publish into")
     p.add_argument("--order", choices=("bfs", "input"), default="bfs",
-                   help="node id order: bfs (locality, default) or input")
+                   help="node id order: bfs (locality) or input")
 
     p = sub.add_parser("trace", help="downstream or upstream trace from one or more keys")
     p.add_argument("keys", nargs="+", help="seed node keys")
@@ -131,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     p = sub.add_parser("serve", help="serve a data directory over gRPC (tracegraph.v1)")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     p.add_argument("--workers", type=int, default=16, help="RPC worker threads")
     p.add_argument("--grace", type=float, default=10.0,
@@ -149,10 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE",
                    help="node tables (key, kind, ...) and edge tables (src, dst, kind, ...)")
-    p.add_argument("--batch-rows", type=int, default=10_000, help="rows per batch (10,000)")
-    p.add_argument("--policy", choices=("all", "valid"), default="all",
-                   help="all: a batch with a bad record applies nothing (default); "
-                        "valid: apply the valid records of each batch")
+    p.add_argument("--batch-rows", type=int, default=10_000, help="rows per batch")
+    p.add_argument("--policy", choices=("all", "valid"), default="all", help=_POLICY)
     p.add_argument("--no-check", action="store_true",
                    help="skip the data-quality summary printed after the ingest")
 
@@ -165,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", type=Path,
                    help="erp only: the data dictionary (see loaders/mappings/*.toml)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--policy", choices=("all", "valid"), default="all")
+    p.add_argument("--policy", choices=("all", "valid"), default="all", help=_POLICY)
     p.add_argument("--no-check", action="store_true",
                    help="skip the data-quality summary printed after the import")
 
@@ -193,18 +206,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="STRING",
                    help="barcode text (GS as ASCII 29 or the text {GS}); '-' reads one per line "
                         "from stdin")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (terminal) or json")
 
     p = sub.add_parser("check", help="data-quality report: orphans, cycles, serials in two "
                                      "places, times running backwards, over-consumed lots, "
                                      "unknown references, rejected records")
     p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--format", choices=("table", "json", "html"), default="table")
+    p.add_argument("--format", choices=("table", "json", "html"), default="table",
+                   help="table (terminal summary), json or html (a self-contained page)")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
 
     p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     _add_output(p)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpWithDefaults
     return parser
 
 

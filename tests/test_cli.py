@@ -198,3 +198,21 @@ def test_an_ambiguous_scan_is_an_error_listing_its_readings(
     message = capsys.readouterr().err
     assert "reads more than one way" in message
     assert "lgtin" in message
+
+
+def test_every_option_with_a_default_states_it_in_help() -> None:
+    import argparse
+
+    from server.cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    checked = 0
+    for name, command in commands.choices.items():
+        text = " ".join(command.format_help().split())
+        for action in command._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+                continue
+            checked += 1
+            assert f"(default: {action.default})" in text, (name, action.option_strings)
+    assert checked >= 15
