@@ -34,8 +34,17 @@ __all__ = [
     "SnapshotError",
     "TraceError",
     "UnknownNode",
+    "kernels_compiled",
     "open",
 ]
+
+
+def kernels_compiled() -> bool:
+    """True when numba's on-disk cache (beside the installed sources, so once per install)
+    holds the query kernels: the first query of a process then takes milliseconds, not the
+    seconds compilation takes."""
+    cache = Path(__file__).resolve().parent / "__pycache__"
+    return any(cache.glob("_kernels.*.nbi"))
 
 
 def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:

@@ -236,6 +236,8 @@ def _open(args: argparse.Namespace) -> Any:
         return TraceClient(args.server)
     import engine
 
+    if not engine.kernels_compiled():
+        err.print("[dim]compiling query kernels, once per install (a few seconds)...[/dim]")
     return engine.open(args.data, verify="full" if getattr(args, "verify", False) else "size")
 
 

@@ -119,6 +119,8 @@ class TraceServer:
             self.live = LiveStore(self.data_dir, compact_edges=self.config.compact_edges,
                                   progress=log.info)
             graph = Graph(self.live.view().snapshot, self.live.view)
+        if not engine.kernels_compiled():
+            log.info("compiling query kernels, once per install (a few seconds)")
         graph.warm()
         self.graph = graph
         self.service.graph = graph

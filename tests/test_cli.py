@@ -216,3 +216,17 @@ def test_every_option_with_a_default_states_it_in_help() -> None:
             checked += 1
             assert f"(default: {action.default})" in text, (name, action.option_strings)
     assert checked >= 15
+
+
+def test_first_use_says_it_compiles_kernels_once(
+        data_dir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine
+
+    lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
+    assert main(["trace", lot, "--data", str(data_dir), "--format", "csv"]) == 0
+    assert engine.kernels_compiled()  # cached on disk beside the sources
+    assert "compiling" not in capsys.readouterr().err
+    monkeypatch.setattr(engine, "kernels_compiled", lambda: False)
+    assert main(["trace", lot, "--data", str(data_dir), "--format", "csv"]) == 0
+    assert "compiling query kernels, once per install" in capsys.readouterr().err
