@@ -300,9 +300,11 @@ def build_snapshot(
     columns = _EdgeColumns(expected_edges)
     when = loaded_at or datetime.now(UTC)
     tasks = (partial(_read_and_resolve, read, when, table) for read in edge_reads)
+    say(f"resolving edge rows against {n:,} nodes")
     for batch in _prefetched(tasks):
         columns.add(batch)
-        say(f"resolved {columns.rows:,} edge rows against {n:,} nodes")
+        _count(progress, columns.rows, expected_edges,
+               f"resolved {columns.rows:,} edge rows against {n:,} nodes")
     kind_names, kind_codes = _sorted_codes(list(columns.kinds), columns.kind.array())
     edges = EdgeArrays(
         src=columns.src.array(), dst=columns.dst.array(),
@@ -601,6 +603,16 @@ def _other_event(parts: list[pa.Array | int], repeats: Array, targets: Array) ->
     same = pc.fill_null(pc.equal(mine, theirs), False)
     both_null = pc.and_(pc.is_null(mine), pc.is_null(theirs))
     return ~np.asarray(pc.or_(same, both_null).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _count(progress: Progress | None, done: int, total: int | None, message: str) -> None:
+    """Report `done` of `total`: as counts to a progress that takes them (the CLI's progress
+    bar has `count(done, total)`), else as one line of text."""
+    counter = getattr(progress, "count", None)
+    if callable(counter):
+        counter(done, total)
+    elif progress is not None:
+        progress(message)
 
 
 def _load_kernels() -> None:

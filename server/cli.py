@@ -19,6 +19,7 @@ from rich.console import Console
 
 from loaders.errors import InvalidInput, TraceError
 from server.output import FORMATS, emit_mapping, emit_table, impact_table
+from server.progress import ProgressBar
 from server.seeds import seed_key, seed_keys
 
 __all__ = ["main"]
@@ -267,8 +268,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_build(args: argparse.Namespace) -> None:
     from index.build import build_from_files
 
-    report = build_from_files(args.nodes, args.edges, args.data, progress=_progress("build"),
-                              order=args.order)
+    with ProgressBar(err, "build") as bar:
+        report = build_from_files(args.nodes, args.edges, args.data, progress=bar,
+                                  order=args.order)
     emit_mapping({
         "snapshot": str(report.snapshot), "nodes": report.nodes, "edges": report.edges,
         "rejected": report.rejected, "folded duplicate nodes": report.folded_nodes,

@@ -230,3 +230,14 @@ def test_first_use_says_it_compiles_kernels_once(
     monkeypatch.setattr(engine, "kernels_compiled", lambda: False)
     assert main(["trace", lot, "--data", str(data_dir), "--format", "csv"]) == 0
     assert "compiling query kernels, once per install" in capsys.readouterr().err
+
+
+def test_build_shows_one_progress_bar_not_a_line_per_batch(tmp_path: Path) -> None:
+    assert main(["generate", "--units", "400", "--seed", "5", "--out", str(tmp_path / "s")]) == 0
+    run = subprocess.run([*SCRIPT, "build", "--nodes", str(tmp_path / "s" / "nodes.parquet"),
+                          "--edges", str(tmp_path / "s" / "edges.parquet"), "--data",
+                          str(tmp_path / "d")], capture_output=True, text=True, check=False,
+                         timeout=120, env={**os.environ, "COLUMNS": "120"})
+    assert run.returncode == 0, run.stderr
+    assert "resolved" not in run.stderr
+    assert run.stderr.count("build: done in") == 1
