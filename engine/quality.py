@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -299,4 +300,5 @@ def _node_quantities(st: _State, n: int) -> Array:
 
 
 def _iso(micros: int) -> str:
-    return str(np.datetime_as_string(np.datetime64(micros, "us"))) + "+00:00"
+    """ISO 8601 with the offset, as every output writes times."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)).isoformat()

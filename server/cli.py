@@ -297,7 +297,17 @@ def _cmd_hourglass(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     table = graph.hourglass(seed_key(args.key), **_filters(args))
     _timed(f"{table.num_rows:,} rows", started)
-    emit_table(table, args.format, args.output, title=f"hourglass of {args.key}")
+    if args.format != "table":
+        emit_table(table, args.format, args.output, title=f"hourglass of {args.key}")
+        return
+    # On a terminal each half gets its own first rows, downstream first: one cut over both
+    # would hide the downstream part behind a long upstream list (or the reverse).
+    import pyarrow as pa
+
+    direction = table.column("direction").to_numpy(zero_copy_only=False).astype(str)
+    for part in ("downstream", "upstream"):
+        rows = table.filter(pa.array(direction == part)).drop_columns(["direction"])
+        emit_table(rows, "table", None, title=f"{part} of {args.key}")
 
 
 def _read_keys(args: argparse.Namespace) -> list[str]:

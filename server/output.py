@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
@@ -17,16 +18,37 @@ from rich.table import Table
 
 from loaders.errors import InvalidInput
 
-__all__ = ["FORMATS", "IMPACT_SCHEMA", "emit_mapping", "emit_table", "impact_table"]
+__all__ = ["FORMATS", "IMPACT_SCHEMA", "KEY_COLUMNS", "emit_mapping", "emit_table", "impact_table",
+           "iso", "iso_column"]
 
 FORMATS = ("table", "csv", "json", "parquet")
+KEY_COLUMNS = frozenset({"key", "via", "src", "dst", "customer", "shipment", "seed", "parent",
+                         "source"})
+"""Columns that hold node keys: shown whole on a terminal, whatever its width."""
 TERMINAL_ROWS = 25
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     return value
+
+
+def iso(value: datetime) -> str:
+    """The one time format of every output: ISO 8601 with an explicit offset (UTC: +00:00;
+    naive datetimes are UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def iso_column(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A timestamp column as text in `iso`'s format (what Python's isoformat gives)."""
+    if times.type.tz is None:
+        times = pc.assume_timezone(times, "UTC")
+    text = pc.strftime(pc.cast(times, pa.timestamp("us", "UTC")),
+                       format="%Y-%m-%dT%H:%M:%S+00:00")
+    return pc.replace_substring(text, ".000000+00:00", "+00:00")
 
 
 def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "",
@@ -41,6 +63,9 @@ def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "
         plain = table.cast(pa.schema([
             pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
             for f in table.schema]))
+        for i, f in enumerate(plain.schema):
+            if pa.types.is_timestamp(f.type):
+                plain = plain.set_column(i, f.name, iso_column(plain.column(i)))
         if output is not None:
             pacsv.write_csv(plain, output)
         else:
@@ -54,12 +79,27 @@ def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "
     if fmt != "table":
         raise InvalidInput(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = console or Console()
-    view = Table(title=title or None, show_lines=False)
-    for name in table.column_names:
-        view.add_column(name)
-    for row in table.slice(0, TERMINAL_ROWS).to_pylist():
-        view.add_row(*("" if v is None else str(_plain(v)) for v in row.values()))
-    out.print(view)
+    shown = [["" if v is None else str(_plain(v)) for v in row.values()]
+             for row in table.slice(0, TERMINAL_ROWS).to_pylist()]
+    view = Table(show_lines=False)
+    needed = 1
+    for i, name in enumerate(table.column_names):
+        longest = max([len(name), *(len(r[i]) for r in shown)])
+        if name in KEY_COLUMNS:
+            # A key that cannot be copied is useless: never cut or fold it; other columns
+            # give way, and a table wider than the terminal is printed wider (the terminal
+            # wraps the line, which copies whole).
+            view.add_column(name, no_wrap=True, min_width=longest)
+            needed += longest + 3
+        else:
+            view.add_column(name, overflow="fold", min_width=min(longest, 14))
+            needed += min(longest, 14) + 3
+    for row in shown:
+        view.add_row(*row)
+    if title:
+        out.print(title, soft_wrap=True, markup=False)  # titles name keys too: never cut
+    (out if needed <= out.width else Console(file=out.file, width=needed, highlight=False,
+                                             force_terminal=out.is_terminal)).print(view)
     more = table.num_rows - TERMINAL_ROWS
     tail = f" (first {TERMINAL_ROWS} shown; --format csv|json|parquet for all)" if more > 0 else ""
     out.print(f"{table.num_rows:,} rows{tail}")
@@ -114,7 +154,7 @@ def emit_mapping(data: dict[str, Any], fmt: str, output: Path | None,
                  console: Console | None = None) -> None:
     """Print a small key/value result (stats, impact summary) as JSON or a two-column table."""
     if fmt in ("json", "csv", "parquet"):
-        _write_text(json.dumps(data, indent=2, default=str) + "\n", output)
+        _write_text(json.dumps(data, indent=2, default=_json_default) + "\n", output)
         return
     out = console or Console()
     view = Table(show_header=False)
@@ -139,3 +179,7 @@ def _write_text(text: str, output: Path | None, stream: TextIO | None = None) ->
         output.write_text(text)
     else:
         (stream or sys.stdout).write(text)
+
+
+def _json_default(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else str(value)

@@ -241,3 +241,37 @@ def test_build_shows_one_progress_bar_not_a_line_per_batch(tmp_path: Path) -> No
     assert run.returncode == 0, run.stderr
     assert "resolved" not in run.stderr
     assert run.stderr.count("build: done in") == 1
+
+
+def test_times_have_one_format_in_every_output(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00")
+    any_time = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[^\",\s│]*")
+    unit = _first(data_dir, "urn:epc:id:sgtin:4012345.11")
+    lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
+    # path rows carry event times; stats carries the snapshot's time
+    outputs = []
+    for fmt in ("csv", "json", "table"):
+        assert main(["path", lot, unit, "--data", str(data_dir), "--format", fmt]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert main(["stats", "--data", str(data_dir), "--format", "json"]) == 0
+    outputs.append(capsys.readouterr().out)
+    times = [t for text in outputs for t in any_time.findall(text)]
+    assert len(times) >= 4
+    assert [t for t in times if not iso.fullmatch(t)] == []
+
+
+def test_a_terminal_table_never_cuts_a_key(data_dir: Path) -> None:
+    import pyarrow as pa
+    from rich.console import Console
+
+    from server.output import emit_table
+
+    long_key = "urn:epc:id:sgtin:4012345.110003.000000000000000000000000000000000001"
+    printed = io.StringIO()
+    emit_table(pa.table({"key": [long_key], "kind": ["serial"], "depth": [3]}), "table", None,
+               title=f"upstream of {long_key}", console=Console(width=40, file=printed))
+    text = printed.getvalue()
+    assert text.count(long_key) == 2  # the title and the row, both whole
