@@ -374,9 +374,14 @@ def assemble_snapshot(
         # Two events asserting one link are two assertions: a retraction of one (an EPCIS
         # errorDeclaration) must leave the other standing, so only repeats of the same
         # event_id fold.
+        positions = np.flatnonzero(repeat)
         targets = fold_targets(indptr, dst_by_src, by_src, kind_codes, fold_time, repeat)
-        repeat[np.flatnonzero(repeat)[_other_event(edges.event_id, by_src[repeat], targets)]] \
-            = False
+        other = _other_event(edges.event_id, by_src[positions], targets)
+        repeat[positions[other]] = False
+        # The kept copy was known since the first copy was recorded: `as_of` between the two
+        # record times must still see the link.
+        folds = ~other
+        np.minimum.at(recorded_at, targets[folds], recorded_at[by_src[positions[folds]]])
     del fold_time
     folded_edges = int(repeat.sum())
     kept = np.sort(by_src[~repeat]) if folded_edges else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Graph
@@ -21,7 +21,7 @@ from index.ingest import IngestBatch, RetractionRequest
 from index.live import LiveStore
 from tests import oracle
 from tests.conftest import T0, write_tables
-from tests.test_queries_oracle import genealogies
+from tests.test_queries_oracle import _dedupe, genealogies
 
 EDGE_COLUMNS = ("src", "dst", "kind", "event_time", "recorded_at")
 
@@ -60,12 +60,24 @@ def _check(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]
         assert row["units"] == units.get(key, 0), key
 
 
+_SAME_EDGE_TWICE = (  # split=3 puts the first three nodes, and so both copies, in the base
+    [{"key": "urn:test:000", "kind": "lot"}, {"key": "urn:test:001", "kind": "serial"},
+     {"key": "urn:test:002", "kind": "serial"}, {"key": "urn:test:003", "kind": "serial"}],
+    [{"src": "urn:test:000", "dst": "urn:test:001", "kind": "consumed", "event_time": None,
+      "recorded_at": T0 + timedelta(hours=h)} for h in (5, 1)],
+)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=genealogies(), split=st.integers(0, 3), batches=st.integers(1, 4),
        retract=st.lists(st.integers(0, 200), max_size=3))
+# A fresh clone's CI found this: a base holding the same edge twice (the build folds it into
+# one, which keeps the earlier record time), then a retraction of it: one retracted edge.
+@example(data=_SAME_EDGE_TWICE, split=3, batches=1, retract=[0])
+@example(data=_SAME_EDGE_TWICE, split=3, batches=1, retract=[])
 def test_live_store_matches_oracle(data: Any, split: int, batches: int,
                                    retract: list[int]) -> None:
-    nodes, edges = data
+    nodes, edges = data[0], [dict(e) for e in data[1]]  # the model marks its own copies
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # The first `split` quarter of the nodes (and their edges) is a built base.
@@ -79,7 +91,9 @@ def test_live_store_matches_oracle(data: Any, split: int, batches: int,
         rest = [e for e in edges if e not in base_edges]
         with LiveStore(root / "data", compact_in_process=True) as live:
             known = set(base_keys)
-            applied = list(base_edges)
+            # The build folds a repeated edge into one (the earliest record time kept): it is
+            # one edge, so one retracted edge when retracted (`stats` counts it once).
+            applied = _dedupe(base_edges)
             per = max(1, len(live_nodes) // batches)
             for number, start in enumerate(range(0, max(len(live_nodes), 1), per)):
                 chunk = live_nodes[start: start + per]
