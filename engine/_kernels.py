@@ -237,7 +237,10 @@ def traverse_plain(
                 if count - n_seeds > limit:
                     return count, n_seeds, count - n_seeds
             last = i
-            while last + 1 < hi and queue[last + 1] == queue[last] + 1:
+            # A run ends at the next poll too: the widest lot is a few long runs, and a cancel
+            # must not wait for a whole one (the extra compare costs nothing measurable).
+            stop = min(hi, next_check)
+            while last + 1 < stop and queue[last + 1] == queue[last] + 1:
                 last += 1
             for e in range(indptr[queue[i]], indptr[queue[last] + 1]):
                 w = neighbor[e]

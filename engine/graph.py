@@ -33,6 +33,7 @@ import pyarrow as pa
 from engine import _kernels as k
 from engine.scratch import Scratch, ScratchPool
 from index.delta import DeltaView, LiveArrays
+from index.faults import hit
 from index.snapshot import Adjacency, Snapshot
 from loaders.errors import (
     EmptySeeds,
@@ -214,6 +215,8 @@ class Graph:
         self._cached: _State | None = None
         self._scratch = ScratchPool(snapshot.node_count)
         self._warm_lock = threading.Lock()
+        self.walks_cancelled = 0
+        """Walks a cancellation stopped inside the kernel (not before they began)."""
 
     def _state(self) -> _State:
         if self._views is None:
@@ -566,6 +569,7 @@ class Graph:
              cancellation: Cancellation | None = None) -> tuple[int, int]:
         if cancellation is not None and cancellation.cancelled:
             raise QueryCancelled("query cancelled before it started")
+        hit("before-walk")  # tests widen this window so a cancel lands while the walk runs
         epoch = scratch.next_epoch()
         cancel = scratch.cancel if cancellation is None else cancellation.flag
         plain = (not want_parent and target < 0 and not flt.filter_nodes and not flt.filter_kinds
@@ -585,6 +589,7 @@ class Graph:
                 scratch.parent, want_parent, cancel, st.live(adj),
             )
         if count == k.CANCELLED:
+            self.walks_cancelled += 1
             raise QueryCancelled("query cancelled before it finished")
         if matched > flt.limit:
             raise ResultLimitExceeded(

@@ -10,6 +10,7 @@
     publish-rename   directory fsynced, not yet renamed into place
     publish-done     renamed, parent directory not yet fsynced
     compact-start    compaction has exported the delta, the build has not begun
+    before-walk      a query passed its cancellation check, its kernel has not begun
 
 Unset in production: `hit` is then one dictionary lookup.
 """
