@@ -418,7 +418,7 @@ class Graph:
         kinds = pa.array([st.node_kinds[c] for c in st.node_kind[chain_ids]], pa.string())
         return pa.table({
             "key": self._keys(st, chain_ids),
-            "kind": kinds.dictionary_encode(),
+            "kind": kinds.dictionary_encode().cast(_KIND_TYPE),  # one kind type everywhere
             "edge_kind": pa.array(edge_kind, pa.string()),
             "event_time": pa.array(edge_time, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import settings
 
 import engine
 from engine import Graph
@@ -18,6 +20,12 @@ from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 from loaders.synthetic import GenealogyConfig, write_genealogy
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# CI runs are reproducible: the same examples every run (`derandomize`), no example database.
+# Developers' runs explore at random; every failure they find becomes an explicit @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev")
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

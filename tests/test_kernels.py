@@ -72,3 +72,13 @@ def test_plain_kernel_matches_node_by_node_bfs(
     assert n_seeds == len(set(seeds.tolist()))
     assert matched == count - n_seeds
     assert queue[n + 1] == -7
+
+
+def test_ci_runs_hypothesis_derandomized() -> None:
+    """CI=true selects the reproducible profile (tests/conftest.py)."""
+    import os
+
+    from hypothesis import settings
+
+    ci = os.environ.get("CI", "").lower() in ("true", "1")
+    assert settings.default.derandomize is ci
