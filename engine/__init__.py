@@ -51,7 +51,9 @@ def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Gr
     """Open the newest loadable snapshot in `data_dir` (plus, for a live store, every batch
     acknowledged after it: a fixed view at that log sequence) and (by default) warm the kernels.
 
-    `verify="full"` also checks every file's SHA-256 against the manifest (reads every byte).
+    Every file's SHA-256 is checked the first time this host opens it and whenever its size,
+    mtime or inode changed since (index.verified); `verify="full"` checks every file again.
+    ("size" is the default, kept as a name: sizes are always checked, checksums as above.)
     """
     if verify not in ("size", "full"):
         raise InvalidInput(f"verify must be 'size' or 'full', got {verify!r}")

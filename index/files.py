@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from index.faults import hit
+from index.verified import verify_files
 from loaders.errors import SnapshotError
 
 __all__ = [
@@ -132,14 +133,6 @@ def string_buffers(array: pa.Array) -> tuple[Array, Array]:
     return offsets_view, data_view
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def list_snapshots(data_dir: Path) -> list[Path]:
     """Published snapshot directories, newest first (temporary ones are not listed)."""
     root = data_dir / SNAPSHOTS
@@ -245,14 +238,6 @@ def read_manifest(snapshot_dir: Path) -> dict[str, Any]:
 
 
 def verify_snapshot(snapshot_dir: Path, manifest: dict[str, Any], *, full: bool) -> None:
-    """Check every file's size (cheap, always) and, with `full`, its SHA-256."""
-    for name, meta in manifest["files"].items():
-        path = snapshot_dir / name
-        try:
-            size = path.stat().st_size
-        except OSError as e:
-            raise SnapshotError(f"{path}: missing snapshot file") from e
-        if size != meta["bytes"]:
-            raise SnapshotError(f"{path}: torn file: {size} bytes, manifest says {meta['bytes']}")
-        if full and _sha256(path) != meta["sha256"]:
-            raise SnapshotError(f"{path}: checksum mismatch (file is corrupt)")
+    """Check every file's size and SHA-256: each time with `full`, else whenever this host has
+    not yet hashed the file as it is now (index.verified)."""
+    verify_files(snapshot_dir, manifest, full=full)

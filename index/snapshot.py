@@ -108,6 +108,13 @@ class Snapshot:
                              numpy_view(key_hash.column("slot"), np.int32))
         if len(self.down.neighbor) != self.edge_count:
             raise SnapshotError(f"{path}: edge arrays disagree with the manifest")
+        for adjacency in (self.down, self.up):
+            # O(1) bounds that keep a kernel inside its arrays whatever the files hold (their
+            # contents are checksummed when they change: index.verified).
+            pointers = adjacency.indptr
+            if (len(pointers) != self.node_count + 1 or int(pointers[0]) != 0
+                    or int(pointers[-1]) != self.edge_count):
+                raise SnapshotError(f"{path}: CSR row pointers disagree with the manifest")
         self.sid = numpy_view(self.nodes.column("sid"), np.int32)
         retractions = read_ipc(path / "retractions.arrow")
         self.retracted_down = numpy_view(retractions.column("down"), np.int64)
@@ -155,9 +162,12 @@ def open_snapshot(data_dir: Path, *, verify: str = "size") -> Snapshot:
     problems = []
     for candidate in list_snapshots(data_dir):
         try:
-            return Snapshot(candidate, verify=verify)
+            snapshot = Snapshot(candidate, verify=verify)
         except SnapshotError as e:
-            log.warning("skipping snapshot %s: %s", candidate, e)
             problems.append(str(e))
+            continue
+        for problem in problems:  # said once the fallback is known to work (else: the error)
+            log.warning("skipped a newer snapshot: %s; answering from %s", problem, candidate)
+        return snapshot
     detail = ("; ".join(problems)) if problems else "it holds no snapshot"
     raise SnapshotError(f"{data_dir}: no loadable snapshot ({detail})")

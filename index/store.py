@@ -39,7 +39,7 @@ import rocksdict as rd
 from index.log import LogEntry, seq_key
 from loaders.errors import SnapshotError, TraceError
 
-__all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreLocked", "has_store"]
+__all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store"]
 
 STORE_DIR = "store"
 LOCK_FILE = "writer.lock"
@@ -76,8 +76,24 @@ def _options(*, create: bool) -> rd.Options:
     options.set_max_background_jobs(2)
     options.set_write_buffer_size(64 << 20)
     options.set_max_total_wal_size(256 << 20)
-    options.set_wal_recovery_mode(rd.DBRecoveryMode.point_in_time())
+    # Every write is synced, so the only record a crash can tear is the last, unacknowledged
+    # one: tolerate that, and refuse to open on damage anywhere else (point_in_time would
+    # silently drop every record after the damage, and their sequences would be reused).
+    options.set_wal_recovery_mode(rd.DBRecoveryMode.tolerate_corrupted_tail_records())
     return options
+
+
+def _verifying_reads() -> rd.ReadOptions:
+    options = rd.ReadOptions()
+    options.set_verify_checksums(True)  # every block read is checked against its checksum
+    options.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the flag; scans
+    # must not evict what queries keep warm
+    return options
+
+
+class StoreCorrupt(SnapshotError):
+    """The store's files are damaged: a block checksum failed, a record does not decode, or
+    the log has a hole. The writer stops; `tracegraph repair` says what is lost."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,9 @@ class BatchRecord:
 class Store:
     """The RocksDB side of a data directory. Writes happen on one thread (the caller's)."""
 
-    def __init__(self, data_dir: Path, *, writable: bool) -> None:
+    def __init__(self, data_dir: Path, *, writable: bool, salvage: bool = False) -> None:
+        """`salvage` (read-only only) opens a store whose WAL is damaged, skipping every bad
+        record: for `tracegraph repair` to list what survived, never for serving."""
         self.data_dir = data_dir
         self.writable = writable
         self._lock_handle: Any = None
@@ -103,9 +121,12 @@ class Store:
             raise SnapshotError(f"{data_dir}: no store (nothing was ingested here)")
         access = rd.AccessType.read_write() if writable else rd.AccessType.read_only()
         families = {name: _options(create=writable) for name in COLUMN_FAMILIES}
+        options = _options(create=writable)
+        if salvage and not writable:
+            options.set_wal_recovery_mode(rd.DBRecoveryMode.skip_any_corrupted_record())
         try:
-            self.db = rd.Rdict(str(path), options=_options(create=writable),
-                               column_families=families, access_type=access)
+            self.db = rd.Rdict(str(path), options=options, column_families=families,
+                               access_type=access)
         except Exception as e:
             self._unlock()
             raise SnapshotError(f"{path}: cannot open the store: {e}") from e
@@ -163,7 +184,7 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def meta_int(self, name: str, default: int = 0) -> int:
-        value = self.cf["meta"].get(name.encode())
+        value = self._get("meta", name.encode())
         return default if value is None else int(_U64.unpack(value)[0])
 
     @property
@@ -174,23 +195,81 @@ class Store:
     def next_sid(self) -> int:
         return self.meta_int("next_sid")
 
+    def _get(self, family: str, key: bytes) -> bytes | None:
+        """One read; a storage error (a failed block checksum) is StoreCorrupt, never None."""
+        try:
+            value: bytes | None = self.cf[family].get(key)
+        except Exception as e:  # rocksdict raises a plain Exception for RocksDB errors
+            raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: cannot read {family}: {e}") from e
+        return value
+
     def batch(self, batch_id: str) -> BatchRecord | None:
-        value = self.cf["batches"].get(batch_id.encode())
+        value = self._get("batches", batch_id.encode())
         if value is None:
             return None
         return BatchRecord(int(_U64.unpack_from(value, 0)[0]), value[8:].decode())
 
-    def entries(self, after: int = 0) -> Iterator[LogEntry]:
-        """Log entries with sequence > `after`, in order."""
-        it = self.cf["log"].iter()
-        it.seek(seq_key(after + 1))
+    def _scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a column family from `start`, checksums verified. An error
+        that ends the scan early raises StoreCorrupt: a scan that stops at damage must never
+        look like the end of the data (RocksDB's iterator just turns invalid)."""
+        it = self.cf[family].iter(_verifying_reads())
+        if start is None:
+            it.seek_to_first()
+        else:
+            it.seek(start)
         while it.valid():
-            yield LogEntry.decode(it.value())
+            yield it.key(), it.value()
             it.next()
+        try:
+            it.status()
+        except Exception as e:
+            raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: the {family} column family is "
+                               f"damaged: {e}; run `tracegraph repair --data "
+                               f"{self.data_dir}` to see what is lost") from e
+
+    def entries(self, after: int = 0) -> Iterator[LogEntry]:
+        """Log entries with sequence > `after`, in order; a damaged or missing entry up to the
+        last acknowledged sequence raises StoreCorrupt (never a shorter replay)."""
+        expected = after + 1
+        last = self.last_seq
+        for key, value in self._scan("log", seq_key(after + 1)):
+            seq = int.from_bytes(key, "big")
+            if seq != expected:
+                raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: log entries {expected} to "
+                                   f"{seq - 1} are missing; run `tracegraph repair --data "
+                                   f"{self.data_dir}` to see which batches to re-send")
+            try:
+                entry = LogEntry.decode(value)
+            except Exception as e:
+                raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: log entry {seq} does not "
+                                   f"decode ({e})") from e
+            yield entry
+            expected = seq + 1
+        if expected <= last:
+            raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: the log ends at {expected - 1} "
+                               f"but {last} entries were acknowledged; run `tracegraph repair "
+                               f"--data {self.data_dir}` to see which batches to re-send")
 
     def rejects(self) -> Iterator[dict[str, Any]]:
-        for value in self.cf["rejects"].values():
+        for _key, value in self._scan("rejects"):
             yield json.loads(value)
+
+    def verify(self) -> list[str]:
+        """Read every record of every column family with checksums verified, and check the
+        log is whole (1..last_seq, each entry decodes). Returns the problems (empty: intact)."""
+        problems = []
+        for family in COLUMN_FAMILIES:
+            try:
+                if family == "log":
+                    for _entry in self.entries():
+                        pass
+                else:
+                    for _record in self._scan(family):
+                        pass
+            except StoreCorrupt as e:
+                problems.append(str(e))
+        return problems
 
     def reject_count(self) -> int:
         return self.meta_int("rejects")
@@ -221,7 +300,7 @@ class Store:
             # The same record rejected again for the same reason (a re-run, a retry) is kept
             # once, so every count of rejects (import summary, stats, check) agrees.
             marker = _reject_marker(reject)
-            if marker in seen or self.cf["batches"].get(marker) is not None:
+            if marker in seen or self._get("batches", marker) is not None:
                 continue
             seen.add(marker)
             batch.put(marker, b"", h["batches"])

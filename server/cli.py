@@ -218,6 +218,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="table (terminal summary), json or html (a self-contained page)")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
 
+    p = sub.add_parser("repair", help="report which acknowledged log entries and batches a "
+                                      "damaged store has lost (read-only; exit 1 if any)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (terminal) or json")
+    p.add_argument("--output", "-o", type=Path, help="write the JSON report to this file")
+
     p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     _add_output(p)
@@ -360,7 +367,53 @@ def _cmd_path(args: argparse.Namespace) -> None:
 
 def _cmd_stats(args: argparse.Namespace) -> None:
     graph = _open(args)
-    emit_mapping(graph.stats(), args.format, args.output)
+    stats = graph.stats()
+    if args.verify and args.data is not None:
+        from index.store import Store, StoreCorrupt, has_store
+
+        if has_store(args.data):
+            store = Store(args.data, writable=False)
+            try:
+                problems = store.verify()
+            finally:
+                store.close()
+            if problems:
+                raise StoreCorrupt("; ".join(problems))
+            stats["verified"] = "every snapshot file's SHA-256 and every store record's checksum"
+        else:
+            stats["verified"] = "every snapshot file's SHA-256"
+    emit_mapping(stats, args.format, args.output)
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from index.repair import inspect_store
+    from index.store import has_store
+
+    if not has_store(args.data):
+        raise InvalidInput(f"{args.data}: no store here (nothing was ingested); a built "
+                           "directory is checked by `tracegraph stats --verify`")
+    report = inspect_store(args.data)
+    if args.format == "json":
+        emit_mapping(report.to_dict(), "json", args.output)
+    else:
+        emit_mapping({"store": str(report.store), "opened": report.opened,
+                      "acknowledged log entries": report.last_seq,
+                      "entries intact": report.entries_ok,
+                      "entries lost or damaged": len(report.lost),
+                      "other damage": len(report.families)}, "table", None)
+        for lost in report.lost[:50]:
+            batches = ", ".join(lost.batches) or "batch id unknown"
+            err.print(f"log entry {lost.seq}: {lost.state} ({lost.detail}); re-send: {batches}")
+        for problem in report.families:
+            err.print(problem)
+    if report.intact:
+        err.print("the store is intact: every acknowledged log entry reads back")
+        return 0
+    print(f"tracegraph: the store is damaged: {len(report.lost)} log entries lost or damaged"
+          f"{'' if not report.families else ', other column families damaged'}; keep this "
+          "directory, rebuild from the sources or a backup and re-send the listed batches "
+          "(README: Guarantees)", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -685,6 +738,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "impact": _cmd_impact,
     "path": _cmd_path,
     "stats": _cmd_stats,
+    "repair": _cmd_repair,
     "serve": _cmd_serve,
 }
 

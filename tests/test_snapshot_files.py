@@ -118,7 +118,7 @@ def test_exported_names() -> None:
     assert set(engine.__all__) == {
         "Cancellation", "Direction", "EmptySeeds", "Graph", "Impact", "InvalidInput",
         "NotConnected", "QueryCancelled", "ResultLimitExceeded", "SnapshotError", "TraceError",
-        "UnknownNode", "open",
+        "UnknownNode", "kernels_compiled", "open",
     }
     for name in engine.__all__:
         assert hasattr(engine, name)
