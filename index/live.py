@@ -205,8 +205,10 @@ class LiveStore:
         return self.submit(batch).result(timeout)
 
     def _run(self) -> None:
+        carry: Any = None  # a batch that starts the next group
         while True:
-            first = self._queue.get()
+            first = carry if carry is not None else self._queue.get()
+            carry = None
             if first is _STOP:
                 return
             group = [first]
@@ -219,6 +221,12 @@ class LiveStore:
                     break
                 if item is _STOP:
                     stop = True
+                    break
+                if item.batch.retractions or item.batch.ends:
+                    # Retractions and ends are matched against what is applied: the batches
+                    # before one are committed first, so a stream that adds an edge and then
+                    # retracts it means what it says, however the batches group.
+                    carry = item
                     break
                 group.append(item)
                 records += item.batch.records

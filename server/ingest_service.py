@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -22,6 +22,7 @@ import pyarrow as pa
 from index.ingest import Ack, IngestBatch, RecordError, RetractionRequest
 from index.live import LiveStore
 from loaders.errors import TraceError
+from server.calls import CallGuard, WatchedCall
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 
@@ -35,43 +36,61 @@ _POLICY = {ipb.BATCH_POLICY_UNSPECIFIED: "all", ipb.ALL_OR_NOTHING: "all",
 _UTC_US = pl.Datetime("us", "UTC")
 
 
-def _micros(message: Any, name: str) -> int | None:
+# google.protobuf.Timestamp's own valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+class _Rejected(Exception):
+    """A batch that cannot be read at all; becomes a REJECTED acknowledgement naming why."""
+
+    def __init__(self, error: RecordError) -> None:
+        super().__init__(f"{error.table} {error.row}: {error.field}: {error.reason}")
+        self.error = error
+
+
+def _micros(message: Any, name: str, table: str = "batch", row: int = 0) -> int | None:
+    """A Timestamp field as microseconds; one outside Timestamp's range (or with nanos outside
+    0..999,999,999) rejects the batch, naming the record and field (never an overflow in the
+    reader thread). Times before 1970 or in the future are the row checks' to reject."""
     if not message.HasField(name):
         return None
     stamp = getattr(message, name)
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 10**9):
+        raise _Rejected(RecordError(table, row, name, f"{name} is not a valid Timestamp "
+                                    f"(seconds {stamp.seconds}, nanos {stamp.nanos})"))
     return int(stamp.seconds) * 1_000_000 + int(stamp.nanos) // 1000
 
 
-def _time(message: Any, name: str) -> datetime | None:
-    micros = _micros(message, name)
+def _time(message: Any, name: str, table: str, row: int) -> datetime | None:
+    micros = _micros(message, name, table, row)
     if micros is None:
         return None
-    return datetime.fromtimestamp(micros / 1e6, UTC)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
-class _BadArrow(Exception):
-    """An Arrow payload that cannot be read; becomes a REJECTED acknowledgement."""
+def _bad_arrow(name: str, reason: str) -> _Rejected:
+    return _Rejected(RecordError("batch", 0, name, reason))
 
 
 def _arrow(payload: bytes, name: str) -> pl.DataFrame:
     try:
         frame = pl.from_arrow(pa.ipc.open_stream(payload).read_all())
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise _BadArrow(f"{name}: not a readable Arrow IPC stream: {e}") from e
+        raise _bad_arrow(name, f"not a readable Arrow IPC stream: {e}") from e
     if not isinstance(frame, pl.DataFrame):
-        raise _BadArrow(f"{name}: not a table")
+        raise _bad_arrow(name, "not a table")
     return frame
 
 
 def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
     """The engine's batch for a protobuf one (empty strings are absent values). Raises
-    _BadArrow for an unreadable or doubly given table."""
+    _Rejected for an unreadable or doubly given table or an invalid Timestamp."""
     nodes = edges = None
     for records, payload, name in ((message.nodes, message.nodes_arrow, "nodes_arrow"),
                                    (message.edges, message.edges_arrow, "edges_arrow")):
         if records and payload:
-            raise _BadArrow(f"{name}: a batch sends a table either as records or as Arrow, "
-                            "not both")
+            raise _bad_arrow(name, "a batch sends a table either as records or as Arrow, "
+                                   "not both")
     if message.nodes:
         node_rows = message.nodes
         nodes = pl.DataFrame({
@@ -80,7 +99,8 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
             "product": [n.product or None for n in node_rows],
             "quantity": [n.quantity if n.HasField("quantity") else None for n in node_rows],
             "uom": [n.uom or None for n in node_rows],
-            "created_at": pl.Series([_micros(n, "created_at") for n in node_rows],
+            "created_at": pl.Series([_micros(n, "created_at", "nodes", i)
+                                     for i, n in enumerate(node_rows, start=1)],
                                     dtype=pl.Int64).cast(_UTC_US),
         })
     if message.edges:
@@ -89,7 +109,8 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
             "src": [e.src for e in rows],
             "dst": [e.dst for e in rows],
             "kind": [e.kind for e in rows],
-            "event_time": pl.Series([_micros(e, "event_time") for e in rows],
+            "event_time": pl.Series([_micros(e, "event_time", "edges", i)
+                                     for i, e in enumerate(rows, start=1)],
                                     dtype=pl.Int64).cast(_UTC_US),
             "quantity": pl.Series([e.quantity if e.HasField("quantity") else None
                                    for e in rows], dtype=pl.Float64),
@@ -99,9 +120,10 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
         nodes = _arrow(message.nodes_arrow, "nodes_arrow")
     if message.edges_arrow:
         edges = _arrow(message.edges_arrow, "edges_arrow")
-    retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason, _time(r, "event_time"),
+    retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason,
+                                     _time(r, "event_time", "retractions", i),
                                      event_id=r.event_id or None)
-                   for r in message.retractions]
+                   for i, r in enumerate(message.retractions, start=1)]
     policy = _POLICY.get(message.policy, f"unknown ({message.policy})")
     # An unknown policy value is passed on as text: check_batch_id rejects the batch, naming it.
     return IngestBatch(message.source, message.sequence, nodes, edges, retractions,
@@ -126,8 +148,9 @@ def _writer(context: grpc.ServicerContext) -> str:
 class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
     """tracegraph.v1.Ingest over a LiveStore (None: the server is read-only)."""
 
-    def __init__(self, live: LiveStore | None) -> None:
+    def __init__(self, live: LiveStore | None, calls: CallGuard | None = None) -> None:
         self.live = live
+        self.calls = calls or CallGuard()
 
     def Ingest(self, requests: Iterator[ipb.IngestBatch],  # noqa: N802 - gRPC method name
                context: grpc.ServicerContext) -> Iterator[ipb.IngestAck]:
@@ -137,11 +160,19 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                           "this server is read-only (started with --read-only); send batches to "
                           "the server that owns the data directory")
             return
-        writer = _writer(context)
-        pending: queue.Queue[tuple[str, int, Future[Ack]] | BaseException | None] = queue.Queue(
-            IN_FLIGHT)
+        with self.calls.stream(context, "Ingest", idle_allowed=True) as call:
+            yield from self._acks(live, requests, context, call)
 
-        def put(item: tuple[str, int, Future[Ack]] | BaseException | None) -> None:
+    def _acks(self, live: LiveStore, requests: Iterator[ipb.IngestBatch],
+              context: grpc.ServicerContext, call: WatchedCall) -> Iterator[ipb.IngestAck]:
+        """A reader thread submits each batch as it arrives; this loop yields each ack in
+        order once its batch is durable. Every batch read is answered (a bad one REJECTED,
+        naming why); the stream never ends OK with a batch unanswered, and no thread waits
+        forever on a client that went away."""
+        writer = _writer(context)
+        pending: queue.Queue[_Item] = queue.Queue(IN_FLIGHT)
+
+        def put(item: _Item) -> None:
             # Bounded, but never stuck: a client that went away stops this reader.
             while context.is_active():
                 try:
@@ -153,35 +184,67 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
         def read() -> None:
             try:
                 for message in requests:
-                    try:
-                        future = live.submit(batch_from_proto(message, writer))
-                    except _BadArrow as e:
-                        future = Future()
-                        future.set_result(Ack(f"{message.source}/{message.sequence}",
-                                              "rejected", 0, errors=(RecordError(
-                                                  "batch", 0, "arrow", str(e)),),
-                                              message=f"batch rejected, nothing applied: {e}"))
-                    put((message.source, message.sequence, future))
-                put(None)
+                    call.owed += 1
+                    call.progress()
+                    put((message.source, message.sequence, _submit(live, message, writer)))
+                put(_END)
             except BaseException as e:  # a broken stream or a store that stopped writing
                 put(e)
 
         reader = threading.Thread(target=read, name="tracegraph-ingest-reader", daemon=True)
         reader.start()
         while True:
-            item = pending.get()
-            if item is None:
+            try:
+                item = pending.get(timeout=1.0)
+            except queue.Empty:
+                if context.is_active():
+                    continue
+                return  # the client went away (or the watchdog cancelled the call)
+            if item is _END:
                 return
             if isinstance(item, BaseException):
                 if isinstance(item, TraceError):
                     context.abort(grpc.StatusCode.UNAVAILABLE, str(item))
                 if context.is_active():
                     log.warning("ingest stream ended: %s", item)
+                    context.abort(grpc.StatusCode.INTERNAL, "the request stream broke; "
+                                  "batches without an acknowledgement were not applied")
                 return
+            assert isinstance(item, tuple)
             source, sequence, future = item
             try:
                 ack = future.result()
             except TraceError as e:
                 context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
                 return
+            call.owed -= 1
             yield ack_to_proto(ack, source, sequence)
+            call.progress()
+
+
+_END = object()
+_Item = Any  # (source, sequence, Future[Ack]) | an exception | _END
+
+
+def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str) -> Future[Ack]:
+    """Submit one batch; one that cannot even be read is answered REJECTED at once, naming
+    why, and anything unexpected INTERNAL for that batch alone (logged), never the stream."""
+    try:
+        return live.submit(batch_from_proto(message, writer))
+    except _Rejected as e:
+        return _answered(message, [e.error], f"batch rejected, nothing applied: {e}")
+    except TraceError:
+        raise
+    except Exception as e:
+        log.exception("internal error reading batch %s/%s", message.source, message.sequence)
+        kind = type(e).__name__
+        error = RecordError("batch", 0, "batch",
+                            f"internal error reading the batch ({kind}); see the server log")
+        return _answered(message, [error], "batch rejected, nothing applied: internal error")
+
+
+def _answered(message: ipb.IngestBatch, errors: list[RecordError], text: str) -> Future[Ack]:
+    future: Future[Ack] = Future()
+    future.set_result(Ack(f"{message.source}/{message.sequence}", "rejected", 0,
+                          errors=tuple(errors), message=text))
+    return future

@@ -9,6 +9,7 @@ in-flight calls finish within the grace period.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 import engine
 from engine import Graph
 from index.live import LiveStore
+from server.calls import CallGuard, CallLimits
 from server.ingest_service import IngestService
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import ingest_pb2 as ipb
@@ -60,6 +62,7 @@ class ServerConfig:
     # Compact in the background once the delta holds this many edges (0: never).
     compact_edges: int = 1_000_000
     limits: Limits = field(default_factory=Limits)
+    calls: CallLimits = field(default_factory=CallLimits)
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -88,9 +91,10 @@ class TraceServer:
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.service = GenealogyService(None, config.limits)
+        self.calls = CallGuard(config.calls)
+        self.service = GenealogyService(None, config.limits, self.calls)
         add_service(self.service, self.server)
-        self.ingest = IngestService(None)
+        self.ingest = IngestService(None, self.calls)
         ipb_grpc.add_IngestServicer_to_server(self.ingest, self.server)
         if config.dev:
             reflection.enable_server_reflection(
@@ -100,6 +104,7 @@ class TraceServer:
         if self.port == 0:
             raise OSError(f"cannot bind {config.host}:{config.port}")
         self.server.start()
+        self.calls.start()
         self.data_dir = data_dir
         self.graph: engine.Graph | None = None
         self.live: LiveStore | None = None
@@ -132,6 +137,7 @@ class TraceServer:
         the store finishes queued batches and lets go of its lock."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        self.calls.stop()
         if self.live is not None:
             self.live.close()
         self._stopped.set()
@@ -169,3 +175,9 @@ def serve(data_dir: Path, config: ServerConfig,
              f"{server.graph.edge_count:,} edges) on {config.host}:{server.port}")
     server.wait()
     announce("stopped")
+    # Whatever a handler thread is still blocked on (grpc's pool threads are joined at
+    # interpreter exit), the process ends now: the store is closed, the calls are over.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -26,6 +26,7 @@ from engine import (
     SnapshotError,
     TraceError,
 )
+from server.calls import CallGuard, WatchedCall
 from server.convert import (
     DEFAULT_CHUNK_ROWS,
     MAX_CHUNK_ROWS,
@@ -104,14 +105,20 @@ class _Status(Exception):
 
 def _rpc(method: Callable[..., T]) -> Callable[..., T]:
     """Map TraceErrors to status codes, cancellation to CANCELLED or DEADLINE_EXCEEDED, and
-    anything unexpected to INTERNAL with a short message (the traceback goes to the log)."""
+    anything unexpected to INTERNAL with a short message (the traceback goes to the log).
+    A streaming method holds a stream slot (server.calls) from before its query runs until
+    its last message went out."""
 
     @functools.wraps(method)
     def wrapper(self: GenealogyService, request: Any, context: grpc.ServicerContext) -> Any:
+        call = (self.calls.acquire(context, method.__name__)
+                if method.__name__ in _STREAMING else None)
         try:
             result = method(self, request, context)
-            if isinstance(result, Iterator):
-                return _guard_stream(result, context)
+            if call is not None:
+                assert isinstance(result, Iterator)
+                stream, call = _guard_stream(result, context, self.calls, call), None
+                return stream
             return result
         except TraceError as e:
             _abort(context, e)
@@ -120,19 +127,32 @@ def _rpc(method: Callable[..., T]) -> Callable[..., T]:
         except Exception:
             log.exception("internal error in %s", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        finally:
+            if call is not None:  # the query failed before its stream began
+                self.calls.release(call)
         raise AssertionError("unreachable")  # context.abort always raises
 
     return wrapper
 
 
-def _guard_stream(stream: Iterator[T], context: grpc.ServicerContext) -> Iterator[T]:
+_STREAMING = frozenset({"Trace", "Hourglass", "Impact"})
+
+
+def _guard_stream(stream: Iterator[T], context: grpc.ServicerContext, calls: CallGuard,
+                  call: WatchedCall) -> Iterator[T]:
+    """Yield the stream's messages, each one progress (the watchdog cancels a stream whose
+    client stopped reading); give the slot back however the stream ends."""
     try:
-        yield from stream
+        for message in stream:
+            yield message
+            call.progress()  # resumed: the previous message was taken
     except TraceError as e:
         _abort(context, e)
     except Exception:
         log.exception("internal error while streaming")
         context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+    finally:
+        calls.release(call)
 
 
 def _abort(context: grpc.ServicerContext, error: TraceError) -> None:
@@ -155,9 +175,11 @@ def _cancellation(context: grpc.ServicerContext) -> Cancellation:
 class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     """tracegraph.v1.Genealogy over one opened Graph."""
 
-    def __init__(self, graph: Graph | None, limits: Limits | None = None) -> None:
+    def __init__(self, graph: Graph | None, limits: Limits | None = None,
+                 calls: CallGuard | None = None) -> None:
         self._graph = graph
         self.limits = limits or Limits()
+        self.calls = calls or CallGuard()
 
     @property
     def graph(self) -> Graph:

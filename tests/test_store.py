@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -430,3 +431,21 @@ def test_an_unpacked_link_gets_an_end_time_that_survives_compaction(tmp_path: Pa
         again = live.ingest(IngestBatch("pack", 5, ends=[EndRequest(
             None, "case:B", "packed", datetime.fromisoformat(t[2]))]))  # empty case B
         assert again.outcome == "applied", again.message
+
+
+def test_a_retraction_sees_the_edges_sent_just_before_it(tmp_path: Path) -> None:
+    """Batches queued together commit as a group; a retraction queued right behind the batch
+    that adds its edge must still find it (the group is cut before a retraction)."""
+    with LiveStore(tmp_path / "data") as live:
+        nodes = pl.DataFrame({"key": ["lot:1", "sn:1"], "kind": ["lot", "serial"]})
+        with live._write_lock:  # the writer waits here with the first batch; the rest queue
+            first = live.submit(IngestBatch("mes", 0, nodes))
+            time.sleep(0.2)
+            added = live.submit(IngestBatch("mes", 1, None, pl.DataFrame({
+                "src": ["lot:1"], "dst": ["sn:1"], "kind": ["consumed"]})))
+            retracted = live.submit(IngestBatch("qa", 1, retractions=[RetractionRequest(
+                "lot:1", "sn:1", "consumed", "wrong lot")]))
+        assert [f.result(30).outcome for f in (first, added, retracted)] == [
+            "applied", "applied", "applied"]
+        assert retracted.result().retracted == 1
+        assert _graph(live).trace("lot:1").num_rows == 0
