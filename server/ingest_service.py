@@ -7,6 +7,7 @@ the response iterator yields each acknowledgement when its batch is durable and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -191,6 +192,11 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
             except BaseException as e:  # a broken stream or a store that stopped writing
                 put(e)
 
+        def ended() -> None:  # the call is over (client gone, cancelled): wake the loop now
+            with contextlib.suppress(queue.Full):
+                pending.put_nowait(_END)
+
+        context.add_callback(ended)
         reader = threading.Thread(target=read, name="tracegraph-ingest-reader", daemon=True)
         reader.start()
         while True:
