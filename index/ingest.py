@@ -138,9 +138,11 @@ class Ack:
 def check_batch_id(batch: IngestBatch) -> RecordError | None:
     source = batch.source
     if not isinstance(source, str) or not source or len(source) > MAX_SOURCE_LENGTH or any(
-            c.isspace() or c == "/" for c in source):
-        return RecordError("batch", 0, "source", f"batch source {source!r} must be 1 to "
-                           f"{MAX_SOURCE_LENGTH} characters without spaces or '/'")
+            c.isspace() or c == "/" or not c.isprintable() for c in source):
+        shown = repr(source[:MAX_SOURCE_LENGTH]) + ("..." if len(source) > MAX_SOURCE_LENGTH
+                                                    else "")
+        return RecordError("batch", 0, "source", f"batch source {shown} must be 1 to "
+                           f"{MAX_SOURCE_LENGTH} printable characters without spaces or '/'")
     if isinstance(batch.sequence, bool) or not isinstance(batch.sequence, int) or not (
             0 <= batch.sequence < 2**63):
         return RecordError("batch", 0, "sequence", f"batch sequence {batch.sequence!r} must be "

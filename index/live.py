@@ -654,7 +654,9 @@ class _Plan:
             "dst": pa.array(dst[keep].astype(np.int32), pa.int32()),
             "kind": picked["kind"].to_arrow().cast(pa.string()),
             "event_time": epoch_micros(picked["event_time"]),
-            "recorded_at": epoch_micros(picked["recorded_at"]),
+            # The record time is this commit's, always: a client's own recorded_at would let
+            # it back-date history, and `as_of` answers about the past would change afterwards.
+            "recorded_at": pa.array(np.full(picked.height, now_us, dtype=np.int64)),
             "quantity": picked["quantity"].to_arrow().cast(pa.float64()),
             "event_id": picked["event_id"].to_arrow().cast(pa.string()),
         }, schema=EDGE_LOG_SCHEMA)

@@ -28,6 +28,7 @@ from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 __all__ = [
     "FUTURE_SLACK",
     "KIND_PATTERN",
+    "MAX_KEY_BYTES",
     "NODE_ATTRIBUTES",
     "EdgeBatchTask",
     "EdgeRead",
@@ -55,6 +56,8 @@ _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%d",
 )
+MAX_KEY_BYTES = 512
+"""Longest node key accepted (GS1 keys are under 100 bytes; ERP keys under 200)."""
 KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
 """Node and edge kinds: lower-case letters, digits and '_' (polars regex)."""
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -166,9 +169,28 @@ def _key_checks(name: str, label: str) -> list[tuple[str, pl.Expr, str]]:
     text = pl.col(name)
     return [
         (name, text.is_null() | (text.str.len_chars() == 0), f"missing {label}"),
-        (name, text.str.contains(r"\s|[\x00-\x1f]"), f"{label} contains whitespace or a control "
-         "character"),
+        (name, text.str.len_bytes() > MAX_KEY_BYTES,
+         f"{label} is longer than {MAX_KEY_BYTES} bytes"),
+        (name, text.str.contains(r"\s|[\x00-\x1f\x7f]"), f"{label} contains whitespace or a "
+         "control character"),
     ]
+
+
+def _finite(column: str) -> tuple[str, pl.Expr, str]:
+    return (column, pl.col(f"__{column}").is_nan() | pl.col(f"__{column}").is_infinite(),
+            f"{column} is not a finite number")
+
+
+def _text_columns(frame: pl.DataFrame, path: str, columns: Sequence[str]) -> None:
+    """Keys, kinds and ids must arrive as text (or whole numbers, which read as their digits):
+    a float, struct or list column would be stored as "1.0" or "{1}" (a key nobody can find),
+    so the whole table is refused, naming the column."""
+    for name in columns:
+        dtype = frame.schema.get(name)
+        if dtype is not None and not (dtype in (pl.String, pl.Categorical, pl.Null)
+                                      or isinstance(dtype, pl.Enum) or dtype.is_integer()):
+            raise InvalidInput(f"{path}: column {name} is {dtype}; it must be text (utf8) "
+                               "or whole numbers")
 
 
 def _optional_columns(
@@ -190,6 +212,7 @@ def _optional_columns(
 def validate_nodes(frame: pl.DataFrame, path: str) -> Loaded:
     """Validate one node file's rows; duplicates are folded or rejected across the frame."""
     _require(frame, path, ("key", "kind"), "nodes")
+    _text_columns(frame, path, ("key", "kind", "product", "uom"))
     frame, ignored = _optional_columns(frame, NODES_SCHEMA, path)
     frame = frame.with_columns(
         pl.col("key").cast(pl.String), pl.col("kind").cast(pl.String),
@@ -207,9 +230,13 @@ def validate_nodes(frame: pl.DataFrame, path: str) -> Loaded:
          "kind must be lower-case letters, digits and '_' (for example 'lot')"),
         ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
          "quantity is not a number"),
+        _finite("quantity"),
         ("quantity", pl.col("__quantity") < 0, "quantity is negative"),
         ("created_at", pl.col("created_at").is_not_null() & pl.col("__created_at").is_null(),
          "created_at is not a timestamp (ISO 8601 expected)"),
+        ("created_at", pl.col("__created_at") < _EARLIEST, "created_at is before 1970"),
+        ("created_at", pl.col("__created_at") > datetime.now(UTC) + FUTURE_SLACK,
+         "created_at is in the future"),
     ]
     checked = _checks(parsed, checks)
     good, bad = _partition(checked)
@@ -225,6 +252,7 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
     """Validate a batch of one edge file's rows (numbered from `first_row`). Checks that need
     the node table (unknown keys, self-loops) happen at resolve time: see `index.build`."""
     _require(frame, path, ("src", "dst", "kind"), "edges")
+    _text_columns(frame, path, ("src", "dst", "kind", "event_id"))
     frame, ignored = _optional_columns(frame, EDGES_SCHEMA, path, first_row)
     frame = frame.with_columns(
         pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String),
@@ -242,6 +270,12 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
          "missing source key"),
         ("dst", pl.col("dst").is_null() | (pl.col("dst").str.len_bytes() == 0),
          "missing destination key"),
+        ("src", pl.col("src").str.len_bytes() > MAX_KEY_BYTES,
+         f"source key is longer than {MAX_KEY_BYTES} bytes"),
+        ("dst", pl.col("dst").str.len_bytes() > MAX_KEY_BYTES,
+         f"destination key is longer than {MAX_KEY_BYTES} bytes"),
+        ("event_id", pl.col("event_id").str.len_bytes() > MAX_KEY_BYTES,
+         f"event_id is longer than {MAX_KEY_BYTES} bytes"),
         ("kind", pl.col("kind").is_null(), "missing kind"),
         ("kind", ~pl.col("kind").str.contains(KIND_PATTERN),
          "kind must be lower-case letters, digits and '_' (for example 'consumed')"),
@@ -254,6 +288,7 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
         ("recorded_at", pl.col("__recorded_at") > latest, "recorded_at is in the future"),
         ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
          "quantity is not a number"),
+        _finite("quantity"),
         ("quantity", pl.col("__quantity") < 0, "quantity is negative"),
     ]
     checked = _checks(parsed, checks)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from loaders.canonical import FUTURE_SLACK, KIND_PATTERN
+from loaders.canonical import FUTURE_SLACK, KIND_PATTERN, MAX_KEY_BYTES
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = ["TypedEdges", "TypedNodes", "typed_edges", "typed_nodes"]
@@ -84,8 +84,10 @@ def typed_edges(table: pa.Table, loaded_at: datetime, missing_time: int) -> Type
     recorded_values, recorded_known = recorded_at
     failed |= recorded_known & (recorded_values > latest)
     if quantity.type == pa.float64() and quantity.null_count < n:
-        negative = pc.fill_null(pc.less(quantity, 0.0), False)
-        failed |= negative.to_numpy(zero_copy_only=False)
+        failed |= _bad_quantities(quantity)
+    for text in (columns["src"], columns["dst"], event_id):
+        if text.type != pa.null():
+            failed |= _too_long(text)
 
     return TypedEdges(
         src=columns["src"], dst=columns["dst"], kind=kind, kind_names=kind_names,
@@ -184,7 +186,11 @@ def typed_nodes(table: pa.Table) -> TypedNodes | None:
     kind_names, kind = _kind_codes(columns["kind"])
     suspect |= _bad_kinds(kind_names, kind)
     if quantity.type == pa.float64() and quantity.null_count < n:
-        suspect |= pc.fill_null(pc.less(quantity, 0.0), False).to_numpy(zero_copy_only=False)
+        suspect |= _bad_quantities(quantity)
+    if created.type != pa.null() and created.null_count < n:
+        micros = pc.fill_null(created.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        latest = _microseconds(datetime.now(UTC) + FUTURE_SLACK)
+        suspect |= (micros < 0) | (micros > latest)
     ts = pa.timestamp("us", tz="UTC")
     out = pa.table({
         "key": key,
@@ -197,6 +203,20 @@ def typed_nodes(table: pa.Table) -> TypedNodes | None:
         else created.cast(ts),
     })
     return TypedNodes(out, suspect, [name for name in names if name not in NODES_SCHEMA.names])
+
+
+def _bad_quantities(quantity: pa.Array) -> Array:
+    """Negative, NaN or infinite quantities (nulls are fine)."""
+    bad = pc.or_(pc.less(quantity, 0.0), pc.invert(pc.is_finite(quantity)))
+    return np.asarray(pc.fill_null(bad, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _too_long(text: pa.Array) -> Array:
+    """Values longer than MAX_KEY_BYTES (dictionary columns: by their dictionary)."""
+    lengths = pc.binary_length(text.dictionary_decode() if pa.types.is_dictionary(text.type)
+                               else text)
+    return np.asarray(pc.fill_null(pc.greater(lengths, MAX_KEY_BYTES), False)
+                      .to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _as_dictionary(column: pa.Array) -> pa.DictionaryArray:
@@ -216,19 +236,19 @@ def _suspect_keys(keys: pa.Array) -> Array:
                                  offset=keys.offset * 8)
     data_view = (np.frombuffer(data, dtype=np.uint8) if data is not None
                  else np.zeros(0, dtype=np.uint8))
-    suspect = _key_scan(offsets_view, data_view)
+    suspect = _key_scan(offsets_view, data_view, MAX_KEY_BYTES)
     if keys.null_count:
         suspect |= ~keys.is_valid().to_numpy(zero_copy_only=False)
     return suspect
 
 
 @njit(nogil=True, cache=True)
-def _key_scan(offsets: Array, data: Array) -> Array:  # pragma: no cover - numba
+def _key_scan(offsets: Array, data: Array, longest: int) -> Array:  # pragma: no cover - numba
     n = len(offsets) - 1
     out = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         start, end = offsets[i], offsets[i + 1]
-        if start == end:
+        if start == end or end - start > longest:
             out[i] = True
             continue
         for j in range(start, end):

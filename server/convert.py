@@ -14,6 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from loaders.errors import InvalidInput
 from server.rpc import genealogy_pb2 as pb
 from server.wire import encode_row_chunks
 
@@ -45,9 +46,20 @@ def timestamp(value: datetime) -> Timestamp:
     return stamp
 
 
-def from_timestamp(stamp: Timestamp, present: bool) -> datetime | None:
+# google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+
+
+def from_timestamp(stamp: Timestamp, present: bool, name: str = "time") -> datetime | None:
+    """A request's Timestamp as a datetime; one outside Timestamp's range or with nanos
+    outside 0..999,999,999 is InvalidInput naming the field (never an INTERNAL overflow)."""
     if not present:
         return None
+    low, high = TIMESTAMP_SECONDS
+    if not (low <= stamp.seconds <= high and 0 <= stamp.nanos < 10**9):
+        raise InvalidInput(f"{name} is not a valid Timestamp (seconds {stamp.seconds}, nanos "
+                           f"{stamp.nanos}): seconds must lie in {low}..{high}, nanos in "
+                           "0..999,999,999")
     value: datetime = stamp.ToDatetime(tzinfo=UTC)
     return value
 

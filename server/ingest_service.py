@@ -20,9 +20,10 @@ import grpc
 import polars as pl
 import pyarrow as pa
 
-from index.ingest import Ack, IngestBatch, RecordError, RetractionRequest
+from index.ingest import MAX_BATCH_RECORDS, Ack, IngestBatch, RecordError, RetractionRequest
 from index.live import LiveStore
 from loaders.errors import TraceError
+from server.arrow_limits import MAX_ARROW_BYTES, ArrowTooLarge, check_arrow_payload
 from server.calls import CallGuard, WatchedCall
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
@@ -73,11 +74,27 @@ def _bad_arrow(name: str, reason: str) -> _Rejected:
     return _Rejected(RecordError("batch", 0, name, reason))
 
 
+_TEXT_COLUMNS = ("key", "kind", "product", "uom", "src", "dst", "event_id")
+
+
 def _arrow(payload: bytes, name: str) -> pl.DataFrame:
+    """An Arrow IPC stream as a frame, checked before it is decoded (arrow_limits: record
+    count and decompressed size) and after (text columns must be text)."""
     try:
-        frame = pl.from_arrow(pa.ipc.open_stream(payload).read_all())
+        check_arrow_payload(payload, max_rows=MAX_BATCH_RECORDS, max_bytes=MAX_ARROW_BYTES)
+        table = pa.ipc.open_stream(payload).read_all()
+    except ArrowTooLarge as e:
+        raise _bad_arrow(name, str(e)) from e
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise _bad_arrow(name, f"not a readable Arrow IPC stream: {e}") from e
+        raise _bad_arrow(name, f"not a readable Arrow IPC stream: {str(e)[:200]}") from e
+    for column in table.schema:
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if column.name in _TEXT_COLUMNS and not (
+                pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_null(kind)):
+            raise _bad_arrow(name, f"column {column.name} is {column.type}; keys, kinds and "
+                                   "ids are sent as utf8")
+    frame = pl.from_arrow(table)
     if not isinstance(frame, pl.DataFrame):
         raise _bad_arrow(name, "not a table")
     return frame

@@ -84,9 +84,9 @@ def _filters(message: Any, *, depth_and_nodes: bool = True) -> dict[str, Any]:
     f = message.filters
     out: dict[str, Any] = {
         "edge_kinds": list(f.edge_kinds) or None,
-        "since": from_timestamp(f.since, f.HasField("since")),
-        "until": from_timestamp(f.until, f.HasField("until")),
-        "as_of": from_timestamp(f.as_of, f.HasField("as_of")),
+        "since": from_timestamp(f.since, f.HasField("since"), "filters.since"),
+        "until": from_timestamp(f.until, f.HasField("until"), "filters.until"),
+        "as_of": from_timestamp(f.as_of, f.HasField("as_of"), "filters.as_of"),
     }
     if depth_and_nodes:
         out["max_depth"] = f.max_depth if f.HasField("max_depth") else None
