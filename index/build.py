@@ -28,6 +28,7 @@ Snapshot files (see `index.snapshot` for the reading side):
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import deque
@@ -54,6 +55,7 @@ from index.csr import (
     narrow_indptr,
     take,
 )
+from index.dirlock import lock_directory
 from index.edge_batch import NO_TIME, ResolvedEdges, resolve_batch
 from index.files import SnapshotWriter
 from index.key_table import KeyTable
@@ -636,6 +638,21 @@ def build_from_files(
     from here, node files included."""
     started = time.perf_counter()
     say = progress or (lambda _m: None)
+    created = not data_dir.exists()
+    lock = lock_directory(data_dir, "build")  # two builds into one directory: one fails
+    try:
+        return _build_locked(node_files, edge_files, data_dir, say, progress, order, started)
+    except BaseException:
+        if created:  # a failed build of a new directory leaves nothing behind
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    finally:
+        lock.close()
+
+
+def _build_locked(node_files: Sequence[Path], edge_files: Sequence[Path], data_dir: Path,
+                  say: Callable[[str], None], progress: Progress | None, order: str,
+                  started: float) -> BuildReport:
     if (data_dir / "store" / "CURRENT").is_file():
         raise InvalidInput(f"{data_dir} holds a live store (made by ingest, import or serve); "
                            "a build would replace what was ingested. Add these files with "

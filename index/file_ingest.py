@@ -118,7 +118,11 @@ def _batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
             assert isinstance(frame, pl.DataFrame)
             yield frame
         return
-    frame = pl.read_csv(path, infer_schema=False, null_values=[""])
+    try:
+        frame = pl.read_csv(path, infer_schema=False, null_values=[""])
+    except (OSError, pl.exceptions.PolarsError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InvalidInput(f"{path}: cannot read: {first}") from e
     for start in range(0, frame.height, rows):
         yield frame.slice(start, rows)
 
@@ -202,7 +206,11 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
     contents: dict[str, set[str]] = {}
     pending: list[tuple[Path, Future[Ack]]] = []
     for path in paths:
+        if not path.is_file():
+            raise InvalidInput(f"{path}: not a file (give EPCIS documents, not a directory)"
+                               if path.is_dir() else f"{path}: no such file")
         events, bad = read_any(path)
+        report.rejected_records += len(bad)
         say(f"{path}: {len(events)} events, {len(bad)} rejected")
         problems += [p.message() for p in bad]
         live.keep_rejects([{"table": "epcis", "file": str(path), "row": p.event,

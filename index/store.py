@@ -21,12 +21,8 @@ Readers open RocksDB read-only and take no lock.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
-import os
-import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,13 +32,14 @@ from typing import Any
 
 import rocksdict as rd
 
+from index.dirlock import StoreLocked, lock_directory
 from index.log import LogEntry, seq_key
-from loaders.errors import SnapshotError, TraceError
+from loaders.errors import SnapshotError
 
-__all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store"]
+__all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store",
+           "lock_directory"]
 
 STORE_DIR = "store"
-LOCK_FILE = "writer.lock"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects")
 _U64 = struct.Struct(">Q")
@@ -56,10 +53,6 @@ def _sync_write() -> rd.WriteOptions:
 
 SYNC_WRITE = _sync_write()
 """The write options of every ingest WriteBatch (tests assert `.sync`)."""
-
-
-class StoreLocked(TraceError):
-    """Another process has the data directory open for writing."""
 
 
 def has_store(data_dir: Path) -> bool:
@@ -147,25 +140,7 @@ class Store:
     # -- the single-writer lock ----------------------------------------------------------------
 
     def _lock(self) -> None:
-        path = self.data_dir / LOCK_FILE
-        handle = open(path, "a+")  # noqa: SIM115 - held open for the store's lifetime
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise StoreLocked(
-                    f"{self.data_dir} is already open for writing by {holder}; only one "
-                    "writer may hold a data directory (send batches to its Ingest RPC, or "
-                    "stop it first)") from None
-            raise
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
-        self._lock_handle = handle
+        self._lock_handle = lock_directory(self.data_dir, "writing")
 
     def _unlock(self) -> None:
         if self._lock_handle is not None:

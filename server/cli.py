@@ -9,6 +9,7 @@ progress and timings go to stderr, results to stdout, so pipes get clean CSV/JSO
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from loaders.errors import InvalidInput, TraceError
-from server.output import FORMATS, emit_mapping, emit_table, impact_table
+from server.output import FORMATS, emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
 from server.seeds import seed_key, seed_keys
 
@@ -464,8 +465,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     for problem in report.problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
     _check_after(args)
-    return _rejected_exit(args, report.rejected_records + report.batches["rejected"],
-                          report.nodes, report.edges)
+    return _rejected_exit(args, report.rejected_records, report.nodes, report.edges)
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -513,8 +513,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         err.print(f"[yellow]{row['file']} row {row['row']}: {row['field']}: "
                   f"{row['reason']}[/yellow]")
     _check_after(args)
-    return _rejected_exit(args, converted.rejects.height + report.rejected_records
-                          + report.batches["rejected"], report.nodes, report.edges)
+    return _rejected_exit(args, converted.rejects.height + report.rejected_records,
+                          report.nodes, report.edges)
 
 
 def _rejected_exit(args: argparse.Namespace, rejected: int, nodes: int, edges: int) -> int:
@@ -538,16 +538,14 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
     emit_mapping({
         "events applied": report.batches["applied"],
         "events already loaded (duplicates)": report.batches["duplicate"],
-        "events rejected": report.batches["rejected"] + sum(
-            1 for p in problems if ": event " in p),
+        "events rejected": report.batches["rejected"] + report.rejected_records,
         "nodes added": report.nodes, "edges added": report.edges,
         "seconds": round(time.perf_counter() - started, 2),
     }, "table", None)
     for problem in problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
     _check_after(args)
-    return _rejected_exit(args, report.batches["rejected"] + sum(
-        1 for p in problems if ": event " in p), report.nodes, report.edges)
+    return _rejected_exit(args, report.rejected_records, report.nodes, report.edges)
 
 
 def _import_scans(args: argparse.Namespace, say: Callable[[str], None],
@@ -576,7 +574,7 @@ def _import_scans(args: argparse.Namespace, say: Callable[[str], None],
                           f"{row['reason']}[/yellow]")
             for problem in report.problems[:20]:
                 err.print(f"[yellow]{problem}[/yellow]")
-            rejected += rejects.height + report.rejected_records + report.batches["rejected"]
+            rejected += rejects.height + report.rejected_records
             loaded_nodes, loaded_edges = loaded_nodes + report.nodes, loaded_edges + report.edges
     _check_after(args)
     return _rejected_exit(args, rejected, loaded_nodes, loaded_edges)
@@ -663,7 +661,7 @@ def _cmd_parse_barcode(args: argparse.Namespace) -> None:
         return
     for result in results:
         shown = {k: v for k, v in result.items() if v not in (None, [], "")}
-        emit_mapping(shown, "table", None)
+        emit_mapping(shown, "table", None)  # control characters escaped (GS as {GS})
 
 
 def _all_rejects(data: Path, graph: Any) -> list[dict[str, Any]]:
@@ -746,16 +744,44 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tracegraph` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    data: Path | None = getattr(args, "data", None)
+    new_directory = data is not None and not data.exists()
     try:
         code = COMMANDS[args.command](args)
-    except TraceError as e:
-        # Plain print: one line, never wrapped or styled, easy to grep in a job log.
-        print(f"tracegraph: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("tracegraph: interrupted")
         return 130
+    except Exception as e:
+        if data is not None and new_directory and args.command in _CREATES_DIRECTORY:
+            _remove_new_directory(data)  # a failed first load leaves no empty store behind
+        if os.environ.get("TRACEGRAPH_DEBUG"):
+            raise
+        # Plain print: one line, never wrapped or styled, easy to grep in a job log.
+        print(f"tracegraph: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
     return code or 0
+
+
+_CREATES_DIRECTORY = frozenset({"ingest", "import", "build"})
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one line: its own message (a library's, too, first lines only), control
+    characters escaped, at most 500 characters; errors we did not foresee name their type."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        text = f"{where}{error.strerror}"
+    elif not isinstance(error, TraceError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    text = printable(text)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _remove_new_directory(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from rich.table import Table
 from loaders.errors import InvalidInput
 
 __all__ = ["FORMATS", "IMPACT_SCHEMA", "KEY_COLUMNS", "emit_mapping", "emit_table", "impact_table",
-           "iso", "iso_column"]
+           "iso", "iso_column", "printable"]
 
 FORMATS = ("table", "csv", "json", "parquet")
 KEY_COLUMNS = frozenset({"key", "via", "src", "dst", "customer", "shipment", "seed", "parent",
@@ -79,7 +79,7 @@ def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "
     if fmt != "table":
         raise InvalidInput(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = console or Console()
-    shown = [["" if v is None else str(_plain(v)) for v in row.values()]
+    shown = [["" if v is None else printable(str(_plain(v))) for v in row.values()]
              for row in table.slice(0, TERMINAL_ROWS).to_pylist()]
     view = Table(show_lines=False)
     needed = 1
@@ -97,7 +97,7 @@ def emit_table(table: pa.Table, fmt: str, output: Path | None, *, title: str = "
     for row in shown:
         view.add_row(*row)
     if title:
-        out.print(title, soft_wrap=True, markup=False)  # titles name keys too: never cut
+        out.print(printable(title), soft_wrap=True, markup=False)  # keys too: never cut
     (out if needed <= out.width else Console(file=out.file, width=needed, highlight=False,
                                              force_terminal=out.is_terminal)).print(view)
     more = table.num_rows - TERMINAL_ROWS
@@ -161,8 +161,18 @@ def emit_mapping(data: dict[str, Any], fmt: str, output: Path | None,
     view.add_column("field")
     view.add_column("value")
     for key, value in data.items():
-        view.add_row(key, _readable(value))
+        view.add_row(printable(str(key)), printable(_readable(value)))
     out.print(view)
+
+
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
+_CONTROL[0x1D] = "{GS}"  # GS1's group separator, written as parse-barcode reads it
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters escaped (a scanned barcode carries GS and
+    may carry worse), so output never moves the cursor or rings the bell."""
+    return text.translate(_CONTROL)
 
 
 def _readable(value: Any) -> str:

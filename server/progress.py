@@ -28,9 +28,10 @@ class ProgressBar:
     def __init__(self, console: Console, label: str) -> None:
         self._label = label
         self._started = time.perf_counter()
+        self._console = console
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                              MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                             transient=False)
+                             transient=True)
         self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressBar:
@@ -40,10 +41,10 @@ class ProgressBar:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        if self._task is not None and kind is None:
+        self._bar.stop()  # transient: the bar goes; an error's one line stays alone
+        if kind is None:
             seconds = time.perf_counter() - self._started
-            self._bar.update(self._task, description=f"{self._label}: done in {seconds:.1f} s")
-        self._bar.stop()
+            self._console.print(f"{self._label}: done in {seconds:.1f} s")
 
     def __call__(self, message: str) -> None:
         if self._task is not None:

@@ -8,9 +8,11 @@ in-flight calls finish within the grace period.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from grpc_reflection.v1alpha import reflection
 import engine
 from engine import Graph
 from index.live import LiveStore
+from index.verified import verify_files
+from loaders.errors import InvalidInput, SnapshotError
 from server.calls import CallGuard, CallLimits
 from server.ingest_service import IngestService
 from server.rpc import genealogy_pb2 as pb
@@ -63,6 +67,8 @@ class ServerConfig:
     compact_edges: int = 1_000_000
     limits: Limits = field(default_factory=Limits)
     calls: CallLimits = field(default_factory=CallLimits)
+    # Re-hash the served snapshot's files this often, in the background (0: never).
+    scrub_hours: float = 6.0
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -75,6 +81,23 @@ class ServerConfig:
             ("grpc.max_connection_idle_ms", self.max_connection_idle_ms),
             ("grpc.so_reuseport", 0),
         ]
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Say what is wrong with --host / --port in one line, before gRPC tries (and logs its own
+    multi-line complaint): an address this machine does not have, or a port in use."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise InvalidInput(f"--host {host!r} is not an address of this machine ({e})") from e
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as e:
+            what = ("is in use (another server?)" if e.errno == errno.EADDRINUSE
+                    else f"cannot be used: {e.strerror}")
+            raise InvalidInput(f"port {port} on {host} {what}") from e
 
 
 class TraceServer:
@@ -100,13 +123,15 @@ class TraceServer:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
                 self.server)
+        _check_bindable(config.host, config.port)
         self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
         if self.port == 0:
-            raise OSError(f"cannot bind {config.host}:{config.port}")
+            raise InvalidInput(f"cannot listen on {config.host}:{config.port}")
         self.server.start()
         self.calls.start()
         self.data_dir = data_dir
         self.graph: engine.Graph | None = None
+        self.scrub_failed: str | None = None
         self.live: LiveStore | None = None
         self._stopped = threading.Event()
 
@@ -131,6 +156,32 @@ class TraceServer:
         self.service.graph = graph
         self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.config.scrub_hours > 0:
+            threading.Thread(target=self._scrub_forever, name="tracegraph-scrub",
+                             daemon=True).start()
+
+    def scrub(self) -> str | None:
+        """Re-hash every file of the snapshot being served against its manifest (what an open
+        cannot see: a change that kept size, mtime and inode). On a mismatch health turns
+        NOT_SERVING, the error is logged, and returned; None when every file checks out."""
+        graph = self.graph
+        if graph is None:
+            return None
+        snapshot = graph.snapshot
+        try:
+            verify_files(snapshot.path, snapshot.manifest, full=True)
+        except SnapshotError as e:
+            self.scrub_failed = str(e)
+            log.error("scrub: %s; serving stopped (NOT_SERVING): restart to fall back to an "
+                      "intact snapshot, or rebuild", e)
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            return self.scrub_failed
+        return None
+
+    def _scrub_forever(self) -> None:
+        while not self._stopped.wait(self.config.scrub_hours * 3600):
+            if self.scrub() is not None:
+                return
 
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first, then stop; in-flight calls get the grace period to finish; then

@@ -172,3 +172,25 @@ def test_a_change_that_hides_its_mtime_is_caught_by_verify(built: Path) -> None:
     verified = _cli("stats", "--data", str(built), "--verify")
     assert verified.returncode == 1
     assert "checksum mismatch" in verified.stderr
+
+
+def test_the_servers_scrub_catches_what_an_open_cannot(built: Path) -> None:
+    from grpc_health.v1 import health_pb2
+
+    from server.serve import ServerConfig, TraceServer
+
+    server = TraceServer(built, ServerConfig(port=0, read_only=True))
+    server.load()
+    try:
+        assert server.scrub() is None
+        down = next((built / "snapshots").glob("v*/down.arrow"))
+        before = down.stat()
+        _flip(down, 0.6)
+        os.utime(down, ns=(before.st_atime_ns, before.st_mtime_ns))
+        problem = server.scrub()
+        assert problem is not None
+        assert "checksum mismatch" in problem
+        status = server.health.Check(health_pb2.HealthCheckRequest(service=""), None).status
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        server.stop(0)
