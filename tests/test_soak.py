@@ -71,7 +71,8 @@ def test_200_careless_clients_cannot_wedge_the_server(data: Path,  # noqa: F811
     assert failures == []
     assert p99 < 0.100
     assert sum(seen.values()) > CLIENTS  # every client made calls
-    assert seen.get("0:OK", 0) > 0 and seen.get("3:OK", 0) > 0  # real work got done
+    assert seen.get("0:OK", 0) > 0
+    assert seen.get("3:OK", 0) > 0
     assert not [k for k in seen if k.endswith((":UNKNOWN", ":INTERNAL"))], seen
     assert server.returncode == 0
     assert stopped_in < GRACE + 5
