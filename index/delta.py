@@ -33,6 +33,7 @@ from numba import njit
 
 from index.key_table import GrowingKeyTable, fill_misses
 from index.log import NODE_LOG_SCHEMA, LogEntry
+from index.repeats import DeltaEdgeIndex, snapshot_repeats
 from index.snapshot import Snapshot
 from loaders.errors import InvalidInput
 
@@ -197,6 +198,7 @@ class Delta:
         self._ended_pos = np.asarray(snapshot.ended_down, dtype=np.int64)
         self._ended_at = np.asarray(snapshot.ended_at, dtype=np.int64)
         self.store_rejects = 0
+        self._index = DeltaEdgeIndex()  # delta edges by (src, dst, kind, time): repeats
         self._view: DeltaView | None = None
 
     def _snapshot_retractions(self, positions: Array, *, by_up: bool = False) -> _Retracted:
@@ -318,6 +320,7 @@ class Delta:
         self._qty[start:total] = quantity
         self._provenance.append((source, event_id, count))
         self._provenance_starts.append(start)
+        self._index.add(self._src, self._dst, self._kind, self._time, start, count)
         for direction, ends in (("down", self._src), ("up", self._dst)):
             self._epoch += 1
             _chain(self._head[direction], self._next[direction], ends, start, count,
@@ -414,6 +417,47 @@ class Delta:
     def ended(self) -> tuple[Array, Array, Array]:
         """(snapshot down positions, their end times, end time of each delta edge)."""
         return self._ended_pos, self._ended_at, self._end[: self.n_edges]
+
+    def repeats(self, src: Array, dst: Array, kinds: pa.Array, times: Array,
+                event_ids: pa.Array) -> Array:
+        """True for each edge (local ids, kind names, times, event ids) that repeats a live
+        edge exactly: the same assertion again, not to be appended (index.repeats)."""
+        count = len(src)
+        found = np.zeros(count, dtype=np.bool_)
+        if count == 0:
+            return found
+        encoded = kinds.dictionary_encode()
+        codes = np.array([self._edge_kind_code.get(k, -1) for k in
+                          encoded.dictionary.to_pylist()] or [-1], dtype=np.int64)
+        kind = codes[encoded.indices.to_numpy(zero_copy_only=False)]
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        times = np.asarray(times, dtype=np.int64)
+        ids = event_ids.to_pylist()
+        known = kind >= 0
+        down = self.snapshot.down
+        if self.n_snap and known.any():
+            positions = np.empty(count, dtype=np.int64)
+            snapshot_repeats(down.indptr, down.neighbor, down.kind, down.event_time, src, dst,
+                             kind, times, positions)
+            hits = np.flatnonzero(positions >= 0)
+            gone = self._retracted["down"].pos
+            if len(hits):
+                live = ~np.isin(positions[hits], gone) if len(gone) else np.ones(len(hits),
+                                                                                 np.bool_)
+                stored = self.snapshot.edges.column("event_id").take(
+                    pa.array(positions[hits])).to_pylist()
+                for j, i in enumerate(hits.tolist()):
+                    found[i] = bool(live[j]) and stored[j] == ids[i]
+        if self.n_edges:
+            rest = np.flatnonzero(~found & known)
+            at = self._index.find(self._src, self._dst, self._kind,
+                                  self._time, self._ret, self.n_edges, src[rest], dst[rest],
+                                  kind[rest], times[rest])
+            for i, e in zip(rest.tolist(), at.tolist(), strict=True):
+                if e >= 0 and self._event_id_of(e) == ids[i]:
+                    found[i] = True
+        return found
 
     def _delta_matches(self, src: int, dst: int, code: int, event_time: int | None,
                        event_id: str | None = None) -> Array:

@@ -102,13 +102,17 @@ def table_kind(path: Path) -> str:
                        f"(src, dst, kind, ...); it has: {', '.join(columns)}")
 
 
-def _source_of(path: Path) -> str:
+def _source_of(path: Path, batch_rows: int) -> str:
+    """Batch ids of a file: its name (for people), its content hash and the batch size, so a
+    re-run of the same ingest re-sends the same ids (answered `duplicate`), and another batch
+    size or file name makes new ids whose rows the store recognises by content (an edge it
+    holds is not added twice, a node folds), never a clash."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)[:100]
-    return f"{name}@{digest.hexdigest()[:16]}"
+    return f"{name}@{digest.hexdigest()[:16]}.b{batch_rows}"
 
 
 def _batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
@@ -141,7 +145,7 @@ def ingest_files(live: LiveStore, files: Sequence[Path], *, batch_rows: int = 10
     pending: deque[tuple[str, Where, Future[Ack]]] = deque()
 
     for path in ordered:
-        source = _source_of(path)
+        source = _source_of(path, batch_rows)
         say(f"{path}: {kinds[path]} as batches {source}/0..")
         first_row = 1
         for number, frame in enumerate(_batches(path, batch_rows)):

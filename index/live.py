@@ -649,11 +649,27 @@ class _Plan:
                 problem = ("kind", _unknown("edge kind", row["kind"], self.known_edges))
             errors.append(RecordError("edges", row["__row"], *problem))
         picked = frame if keep.all() else frame.filter(pl.Series(keep))
+        src, dst = src[keep], dst[keep]
+        kinds = picked["kind"].to_arrow().cast(pa.string())
+        times = epoch_micros(picked["event_time"])
+        event_ids = picked["event_id"].to_arrow().cast(pa.string())
+        # An edge the store already holds live (same link, time and event id) is the same
+        # assertion again: not appended, so re-ingesting rows under another file name or batch
+        # size adds nothing. Repeats within the batch fold into their first copy too.
+        delta = self.delta
+        repeat = delta.repeats(delta.local_of_sid(src), delta.local_of_sid(dst),
+                               _plain_arrow(kinds), times.to_numpy(zero_copy_only=False),
+                               _plain_arrow(event_ids))
+        repeat |= _repeated_in_batch(src, dst, kinds, times, event_ids)
+        if repeat.any():
+            fresh = ~repeat
+            src, dst, picked = src[fresh], dst[fresh], picked.filter(pl.Series(fresh))
+            kinds, times = kinds.filter(pa.array(fresh)), times.filter(pa.array(fresh))
         return pa.table({
-            "src": pa.array(src[keep].astype(np.int32), pa.int32()),
-            "dst": pa.array(dst[keep].astype(np.int32), pa.int32()),
-            "kind": picked["kind"].to_arrow().cast(pa.string()),
-            "event_time": epoch_micros(picked["event_time"]),
+            "src": pa.array(src.astype(np.int32), pa.int32()),
+            "dst": pa.array(dst.astype(np.int32), pa.int32()),
+            "kind": kinds,
+            "event_time": times,
             # The record time is this commit's, always: a client's own recorded_at would let
             # it back-date history, and `as_of` answers about the past would change afterwards.
             "recorded_at": pa.array(np.full(picked.height, now_us, dtype=np.int64)),
@@ -695,6 +711,22 @@ class _Plan:
                                   r.event_id))
             matched += count
         return out, matched
+
+
+def _plain_arrow(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _repeated_in_batch(src: Array, dst: Array, kinds: pa.Array, times: pa.Array,
+                       event_ids: pa.Array) -> Array:
+    """True for an edge equal to an earlier one of the same batch (the first copy stays)."""
+    if len(src) < 2:
+        return np.zeros(len(src), dtype=np.bool_)
+    frame = pl.DataFrame({"s": src, "d": dst, "k": pl.Series(_plain_arrow(kinds)),
+                          "t": pl.Series(_plain_arrow(times)),
+                          "e": pl.Series(_plain_arrow(event_ids))})
+    first = frame.select(pl.struct(pl.all()).is_first_distinct()).to_series().to_numpy()
+    return np.asarray(~first, dtype=np.bool_)
 
 
 def _unknown_mask(kinds: pl.Series, known: set[str]) -> Array:
