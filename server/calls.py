@@ -5,8 +5,9 @@ never reads (the send blocks on flow control), one that idles (the receive block
 went away without a word. With a fixed pool, a handful of such clients would leave nothing for
 anyone else, health checks included. So every stream (Trace, Hourglass, Impact, Ingest):
 
-- takes a slot, at most `max_streams` in all (the pool's workers less `reserved_workers`, which
-  keep unary calls, health and Stats answerable) and `max_streams_per_peer` per client host;
+- takes a slot, at most `max_streams` in all (12 of the 16 workers: the other 4 keep unary
+  calls, health and Stats answerable), `max_streams_per_peer` per client host and
+  `max_streams_per_connection` per connection;
   none free is RESOURCE_EXHAUSTED at once, before any work;
 - reports progress each time a message goes out or comes in; a watchdog thread cancels a
   stream that made none for `stall_seconds` (a reader that stopped reading) or, for Ingest,
@@ -37,7 +38,8 @@ class CallLimits:
     """The knobs, each with the value the server uses."""
 
     max_streams: int = 12  # of 16 workers: 4 stay for unary calls and health
-    max_streams_per_peer: int = 6
+    max_streams_per_peer: int = 6  # per client host, whatever its connections
+    max_streams_per_connection: int = 4
     stall_seconds: float = 60.0  # a stream that sends nothing the client takes, for this long
     idle_seconds: float = 120.0  # an Ingest stream with no batch and nothing owed, this long
     watch_every: float = 0.5
@@ -92,15 +94,18 @@ class CallGuard:
         call = WatchedCall(context, method, peer, idle_allowed)
         with self._lock:
             open_here = sum(1 for c in self._by_id.values() if _host(c.peer) == host)
+            on_connection = sum(1 for c in self._by_id.values() if c.peer == peer)
             full = (len(self._by_id) >= self.limits.max_streams
-                    or open_here >= self.limits.max_streams_per_peer)
+                    or open_here >= self.limits.max_streams_per_peer
+                    or on_connection >= self.limits.max_streams_per_connection)
             if not full:
                 self._by_id[id(call)] = call
         if full:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"too many open streams ({self.limits.max_streams} in all, "
-                          f"{self.limits.max_streams_per_peer} per client host); finish or "
-                          "cancel one and retry")
+                          f"{self.limits.max_streams_per_peer} per client host, "
+                          f"{self.limits.max_streams_per_connection} per connection); "
+                          "finish or cancel one and retry")
         return call
 
     def release(self, call: WatchedCall) -> None:

@@ -30,7 +30,8 @@ def _client(address: str, kind: int, index: int, until: float, seen: Counter[str
     sequence = 0
     while time.monotonic() < until:
         code = "OK"
-        channel = grpc.insecure_channel(address, options=[("grpc.http2.bdp_probe", 0)])
+        channel = grpc.insecure_channel(address, options=[
+            ("grpc.http2.bdp_probe", 0), ("grpc.use_local_subchannel_pool", 1)])
         try:
             if kind == 0:  # ingests a few batches and reads every ack
                 batches = [ipb.IngestBatch(source=f"soak-{index}", sequence=sequence + i,

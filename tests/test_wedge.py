@@ -24,7 +24,8 @@ from server.serve import ServerConfig, TraceServer
 from tests.conftest import T0, write_tables
 
 LOT = "lot:wide"
-LIMITS = CallLimits(max_streams=8, max_streams_per_peer=4, stall_seconds=1.5,
+LIMITS = CallLimits(max_streams=8, max_streams_per_peer=4, max_streams_per_connection=3,
+                    stall_seconds=1.5,
                     idle_seconds=1.5, watch_every=0.1)
 
 
@@ -107,7 +108,8 @@ def test_clients_that_drop_after_their_ack_leak_nothing(server: TraceServer) -> 
 
 def test_idle_ingest_streams_are_limited_and_closed(server: TraceServer) -> None:
     address = _address(server)
-    channels = [grpc.insecure_channel(address) for _ in range(6)]
+    own = [("grpc.use_local_subchannel_pool", 1)]  # a connection per channel
+    channels = [grpc.insecure_channel(address, options=own) for _ in range(6)]
     stop = threading.Event()
 
     def idle() -> Iterator[ipb.IngestBatch]:
@@ -136,7 +138,7 @@ def test_trace_streams_that_are_never_read_are_cancelled(server: TraceServer) ->
     address = _address(server)
     # A small, fixed receive window (no BDP growth): the server's sends block on flow control
     # once the client stops reading, as they do for any client that reads slower than it asks.
-    small_window = [("grpc.http2.bdp_probe", 0)]
+    small_window = [("grpc.http2.bdp_probe", 0), ("grpc.use_local_subchannel_pool", 1)]
     channels = [grpc.insecure_channel(address, options=small_window) for _ in range(4)]
     calls = [pb_grpc.GenealogyStub(c).Trace(
         pb.TraceRequest(seeds=[LOT], direction=pb.DOWNSTREAM, chunk_rows=500), timeout=60)
@@ -192,3 +194,23 @@ def test_sigterm_stops_a_busy_server_within_its_grace(data: Path, tmp_path: Path
     stop.set()
     for channel in channels:
         channel.close()
+
+
+def test_streams_are_limited_per_connection(server: TraceServer) -> None:
+    address = _address(server)
+    stop = threading.Event()
+
+    def idle() -> Iterator[ipb.IngestBatch]:
+        stop.wait(30)
+        yield from ()
+
+    limit = LIMITS.max_streams_per_connection
+    with grpc.insecure_channel(address) as channel:  # one connection, many streams
+        stub = ipb_grpc.IngestStub(channel)
+        calls = [stub.Ingest(idle(), timeout=30) for _ in range(limit + 1)]
+        time.sleep(0.5)
+        assert server.calls.open_streams() == limit
+        _answerable(address)
+        stop.set()
+        for call in calls:
+            call.cancel()
