@@ -66,7 +66,9 @@ def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kind
                since: int, until: int, as_of: int, marks: Array, epoch: int, queue: Array,
                count: int) -> int:  # pragma: no cover - numba
     """_scan over v's delta edges (newest first; edges beyond the view are skipped)."""
-    head, nxt, neighbor, dkind, dtime, drec, dret, n_edges = live[:8]
+    head, nxt, neighbor = live.head, live.next_edge, live.neighbor
+    dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
+                                         live.retracted_at, live.n_edges)
     if v >= len(head):
         return count
     e = head[v]
@@ -140,9 +142,9 @@ def traverse(
     # attribute arrays at all (LLVM would otherwise speculate their loads: 5x slower walks).
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     n_snap = len(indptr) - 1
-    rflag, rpos, rtime = live[8], live[9], live[10]
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     has_retracted = len(rpos) > 0
-    has_delta = live[7] > 0
+    has_delta = live.n_edges > 0
     count = 0
     for s in seeds:
         if marks[s] != epoch:
@@ -175,7 +177,7 @@ def traverse(
             else:
                 found = _scan(start, end, neighbor, marks, epoch, queue, count)
         if has_delta:
-            found = _scan_live(v, live, live[3], kind_allowed, filter_kinds, since, until,
+            found = _scan_live(v, live, live.kind, kind_allowed, filter_kinds, since, until,
                                as_of, marks, epoch, queue, found)
         if want_parent or filter_nodes or target >= 0:
             for i in range(count, found):
@@ -347,8 +349,10 @@ def tally_units(
     # One loop with one place that pushes a node's containers, written out here: as a helper
     # taking these arrays it cost a reference count per array per call, 10x the walk itself.
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
-    head, nxt, dnbr, dkind, dtime, drec, dret, n_edges = live[:8]
-    rflag, rpos, rtime = live[8], live[9], live[10]
+    head, nxt, dnbr = live.head, live.next_edge, live.neighbor
+    dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
+                                         live.retracted_at, live.n_edges)
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     n_snap = len(indptr) - 1
     epoch = epoch0 + 1
     last_first = -1

@@ -144,9 +144,9 @@ class Impact:
 
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
-_EMPTY_LIVE: LiveArrays = (_EMPTY_I32, _EMPTY_I32, _EMPTY_I32, np.zeros(0, dtype=np.uint8),
-                           _EMPTY_I64, _EMPTY_I64, _EMPTY_I64, 0, np.zeros(0, dtype=np.uint8),
-                           _EMPTY_I64, _EMPTY_I64)
+_EMPTY_LIVE = LiveArrays(_EMPTY_I32, _EMPTY_I32, _EMPTY_I32, np.zeros(0, dtype=np.uint8),
+                         _EMPTY_I64, _EMPTY_I64, _EMPTY_I64, 0, np.zeros(0, dtype=np.uint8),
+                         _EMPTY_I64, _EMPTY_I64)
 _EMPTY_KEYS = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8))
 
 
@@ -445,7 +445,7 @@ class Graph:
         edges_by_kind = dict(base["edges_by_kind"])
         if st.delta is not None and st.delta.n_edges:
             delta = st.delta
-            edge_counts = np.bincount(delta.down[3][: delta.n_edges],
+            edge_counts = np.bincount(delta.down.kind[: delta.n_edges],
                                       minlength=len(st.edge_kinds))
             for name, n in zip(st.edge_kinds, edge_counts.tolist(), strict=True):
                 edges_by_kind[name] = edges_by_kind.get(name, 0) + n
@@ -677,7 +677,7 @@ class Graph:
         live = st.down_live
         if a < st.snapshot.node_count:
             start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])
-            rflag, rpos, rtime = live[8], live[9], live[10]
+            rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
             for e in np.flatnonzero(adj.neighbor[start:end] == b) + start:
                 # The kernels' own edge filter, so the chain reports an edge the walk could take.
                 if not k.edge_ok(int(e), adj.kind, adj.event_time, adj.recorded_at,
@@ -690,7 +690,9 @@ class Graph:
                     if not k.visible(retracted, flt.as_of):
                         continue
                 return int(adj.kind[e]), int(adj.event_time[e])
-        head, nxt, neighbor, kind, etime, erec, ret, n_edges = live[:8]
+        head, nxt, neighbor, kind = live.head, live.next_edge, live.neighbor, live.kind
+        etime, erec, ret, n_edges = (live.event_time, live.recorded_at, live.retracted_at,
+                                     live.n_edges)
         d = int(head[a]) if a < len(head) else -1
         while d >= 0:
             if (d < n_edges and neighbor[d] == b and k.visible(int(ret[d]), flt.as_of)

@@ -94,8 +94,8 @@ def _edges(graph: Graph) -> tuple[_Edges, _State]:
         if snap.edge_count else np.zeros(0)
     keep = np.ones(snap.edge_count, dtype=bool)
     live = st.down_live
-    if len(live[9]):  # retracted snapshot edges (as of now)
-        keep[live[9]] = False
+    if len(live.retracted_pos):  # retracted snapshot edges (as of now)
+        keep[live.retracted_pos] = False
     ended = np.full(snap.edge_count, k.NEVER, dtype=np.int64)
     ended_pos, ended_at = ((st.delta.ended_pos, st.delta.ended_at) if st.delta is not None
                            else (snap.ended_down, snap.ended_at))
@@ -104,9 +104,10 @@ def _edges(graph: Graph) -> tuple[_Edges, _State]:
               quantity[keep], ended[keep])]
     if st.delta is not None and st.delta.n_edges:
         n = st.delta.n_edges
-        dst, kind, time, ret = live[2], live[3], live[4], live[6]
+        dst, kind, time, ret = live.neighbor, live.kind, live.event_time, live.retracted_at
         alive = ret[:n] == k.NEVER
-        parts.append((st.delta.up[2][:n][alive], dst[:n][alive], kind[:n][alive],
+        # Upstream, a delta edge's neighbour is its source.
+        parts.append((st.delta.up.neighbor[:n][alive], dst[:n][alive], kind[:n][alive],
                       time[:n][alive], st.delta.edge_quantity[:n][alive],
                       st.delta.edge_ended[:n][alive]))
     columns = [np.concatenate([p[i] for p in parts]) for i in range(6)]

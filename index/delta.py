@@ -24,7 +24,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -43,10 +43,24 @@ Array = npt.NDArray[Any]
 NEVER = np.iinfo(np.int64).max
 """`retracted_at` of an edge that is not retracted."""
 
-LiveArrays = tuple[Array, Array, Array, Array, Array, Array, Array, int, Array, Array, Array]
-"""What a kernel reads of one direction: (head, next, neighbor, kind, event_time, recorded_at,
-retracted_at, n_edges, retracted_flag, retracted_pos, retracted_time). The last three list
-retracted snapshot edges: flag[v] != 0 iff v has one; pos (sorted CSR positions) and time."""
+class LiveArrays(NamedTuple):
+    """What a kernel reads of one direction of the delta (numba takes a NamedTuple in nopython
+    mode: fields by name, never by position). Delta edges of node v, newest first: head[v],
+    then next_edge[e]; only edges < n_edges belong to the view. The last three list retracted
+    snapshot edges: retracted_flag[v] != 0 iff v has one; their sorted CSR positions and
+    retraction times."""
+
+    head: Array
+    next_edge: Array
+    neighbor: Array  # the other end of each delta edge (dst downstream, src upstream)
+    kind: Array
+    event_time: Array
+    recorded_at: Array
+    retracted_at: Array
+    n_edges: int
+    retracted_flag: Array
+    retracted_pos: Array
+    retracted_time: Array
 
 
 @njit(nogil=True, cache=True)
@@ -520,8 +534,9 @@ class Delta:
         if self._view is None:
             def arrays(direction: str, neighbor: Array) -> LiveArrays:
                 r = self._retracted[direction]
-                return (self._head[direction], self._next[direction], neighbor, self._kind,
-                        self._time, self._rec, self._ret, self.n_edges, r.flag, r.pos, r.time)
+                return LiveArrays(self._head[direction], self._next[direction], neighbor,
+                                  self._kind, self._time, self._rec, self._ret, self.n_edges,
+                                  r.flag, r.pos, r.time)
 
             self._view = DeltaView(
                 snapshot=self.snapshot, seq=self.seq, n_nodes=self.n_nodes,
