@@ -270,7 +270,15 @@ class Graph:
     ) -> pa.Table:
         """Nodes reachable from `keys`: columns key, kind, depth (and via: one predecessor key
         on a shortest chain, when asked). See the module docstring for the filters."""
-        st = self._state()
+        return self._trace_in(self._state(), keys, direction, max_depth, edge_kinds,
+                              node_kinds, since, until, as_of, limit, via, cancellation)
+
+    def _trace_in(self, st: _State, keys: str | Sequence[str], direction: str,
+                  max_depth: int | None, edge_kinds: Iterable[str] | None,
+                  node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
+                  as_of: TimeLike, limit: int | None, via: bool,
+                  cancellation: Cancellation | None) -> pa.Table:
+        """`trace` on one given view (so callers that walk twice read one log sequence)."""
         adjacency = self._adjacency(st, direction)
         flt = self._filter(st, max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
@@ -317,9 +325,10 @@ class Graph:
         if not isinstance(key, str):
             raise InvalidInput("hourglass takes one key (a string)")
         parts = []
+        st = self._state()  # both halves from one view: one log sequence, even while ingesting
         for direction in ("upstream", "downstream"):
-            table = self.trace(key, direction, max_depth, edge_kinds, node_kinds, since, until,
-                               as_of, limit, cancellation=cancellation)
+            table = self._trace_in(st, key, direction, max_depth, edge_kinds, node_kinds, since,
+                                   until, as_of, limit, False, cancellation)
             labels = pa.array([direction] * table.num_rows, pa.string()).dictionary_encode()
             parts.append(table.add_column(0, "direction", labels))
         return pa.concat_tables(parts, promote_options="permissive")

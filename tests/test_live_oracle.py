@@ -155,3 +155,26 @@ def test_as_of_before_the_edges_arrived_sees_none_of_them(tmp_path: Path) -> Non
         graph = _graph(live)
         assert graph.trace("lot:a").column("key").to_pylist() == ["sn:a"]
         assert graph.trace("lot:a", as_of=T0).num_rows == 0
+
+
+def test_hourglass_reads_both_halves_from_one_view(tmp_path: Path) -> None:
+    """Under live ingest every view is a log sequence: hourglass takes one, not one per half."""
+    with LiveStore(tmp_path / "data") as live:
+        nodes = [{"key": "lot:a", "kind": "lot"}, {"key": "sn:a", "kind": "serial"},
+                 {"key": "case:a", "kind": "logistic_unit"}]
+        edges = [{"src": "lot:a", "dst": "sn:a", "kind": "consumed", "event_time": T0},
+                 {"src": "sn:a", "dst": "case:a", "kind": "packed", "event_time": T0}]
+        live.ingest(IngestBatch("t", 1, _frame(nodes, ("key", "kind")),
+                                _frame(edges, EDGE_COLUMNS)))
+        taken = []
+
+        def views() -> Any:
+            taken.append(1)
+            return live.view()
+
+        graph = Graph(live.view().snapshot, views)
+        table = graph.hourglass("sn:a")
+        assert sorted(zip(table.column("direction").to_pylist(),
+                          table.column("key").to_pylist(), strict=True)) == [
+            ("downstream", "case:a"), ("upstream", "lot:a")]
+        assert len(taken) == 1
