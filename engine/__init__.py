@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.graph import Cancellation, Direction, Graph, Impact
-from index.snapshot import open_snapshot
-from loaders.errors import (
+from domain.errors import (
     EmptySeeds,
     InvalidInput,
     NotConnected,
@@ -20,6 +18,8 @@ from loaders.errors import (
     TraceError,
     UnknownNode,
 )
+from engine.graph import Cancellation, Direction, Graph, Impact
+from index.snapshot import open_snapshot
 
 __all__ = [
     "Cancellation",

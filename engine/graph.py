@@ -30,12 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from engine import _kernels as k
-from engine.scratch import Scratch, ScratchPool
-from index.delta import DeltaView, LiveArrays
-from index.faults import hit
-from index.snapshot import Adjacency, Snapshot
-from loaders.errors import (
+from domain.errors import (
     EmptySeeds,
     InvalidInput,
     NotConnected,
@@ -43,6 +38,11 @@ from loaders.errors import (
     ResultLimitExceeded,
     UnknownNode,
 )
+from engine import _kernels as k
+from engine.scratch import Scratch, ScratchPool
+from index.delta import DeltaView, LiveArrays
+from index.faults import hit
+from index.snapshot import Adjacency, Snapshot
 
 __all__ = ["Cancellation", "Direction", "Graph", "Impact"]
 

@@ -46,6 +46,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.errors import InvalidInput
 from index.csr import (
     csr_order,
     duplicate_mask,
@@ -61,7 +62,6 @@ from index.files import SnapshotWriter
 from index.key_table import KeyTable
 from index.node_table import NodeTable, load_node_table
 from loaders.canonical import EdgeRead, count_rows, edge_batch_reads, no_rejects
-from loaders.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
 __all__ = [

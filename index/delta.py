@@ -31,11 +31,11 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit
 
+from domain.errors import InvalidInput
 from index.key_table import GrowingKeyTable, fill_misses
 from index.log import NODE_LOG_SCHEMA, LogEntry
 from index.repeats import DeltaEdgeIndex, snapshot_repeats
 from index.snapshot import Snapshot
-from loaders.errors import InvalidInput
 
 __all__ = ["NEVER", "Delta", "DeltaView", "LiveArrays", "apply_entry"]
 

@@ -11,15 +11,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from loaders.errors import TraceError
+from domain.errors import StoreLocked
 
 __all__ = ["LOCK_FILE", "StoreLocked", "lock_directory"]
 
 LOCK_FILE = "writer.lock"
-
-
-class StoreLocked(TraceError):
-    """Another process has the data directory open for writing."""
 
 
 def lock_directory(data_dir: Path, what: str) -> Any:

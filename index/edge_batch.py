@@ -17,8 +17,8 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
+from domain.errors import InvalidInput
 from loaders.canonical import RawEdges, no_rejects, validate_edges, validate_raw_edges
-from loaders.errors import InvalidInput
 from loaders.typed import typed_edges
 
 __all__ = ["NO_TIME", "KeyResolver", "ResolvedEdges", "resolve_batch"]

@@ -23,10 +23,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from domain.errors import InvalidInput
 from index.ingest import Ack, EndRequest, IngestBatch, Policy, RetractionRequest
 from index.live import LiveStore
 from loaders.epcis import EpcisEvent, read_any
-from loaders.errors import InvalidInput
 
 __all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "ingest_frames",
            "table_kind"]

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from domain.errors import SnapshotError
 from index.faults import hit
 from index.verified import verify_files
-from loaders.errors import SnapshotError
 
 __all__ = [
     "MANIFEST",

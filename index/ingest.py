@@ -32,8 +32,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.errors import InvalidInput
 from loaders.canonical import validate_edges, validate_nodes
-from loaders.errors import InvalidInput
 
 __all__ = [
     "MAX_BATCH_RECORDS",

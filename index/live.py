@@ -38,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.errors import CompactionError, SnapshotError, Unavailable, WriteFailed
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import Delta, DeltaView, apply_entry
 from index.faults import hit
@@ -56,7 +57,6 @@ from index.key_table import KeyTable, fill_misses
 from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, End, LogEntry, Retraction
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
-from loaders.errors import SnapshotError, TraceError
 from loaders.schema import EDGE_KINDS, NODE_KINDS
 
 __all__ = ["CompactionError", "LiveStore", "open_view"]
@@ -67,10 +67,6 @@ Progress = Callable[[str], None]
 GROUP_RECORDS = 200_000  # most records one group commit takes
 KEEP_SNAPSHOTS = 2  # the newest and one fallback; older ones go once no reader holds them
 COMPACTION_DIR = "compaction"
-
-
-class CompactionError(TraceError):
-    """Compaction failed; the previous snapshot and the log are untouched."""
 
 
 @dataclass
@@ -193,10 +189,10 @@ class LiveStore:
     def submit(self, batch: IngestBatch) -> Future[Ack]:
         """Queue a batch; the future resolves once it is durable and visible (or rejected)."""
         if self._failed is not None:
-            raise SnapshotError(f"the store stopped accepting writes after an error: "
+            raise WriteFailed(f"the store stopped accepting writes after an error: "
                                 f"{self._failed}")
         if self._closing.is_set():
-            raise SnapshotError("the store is closing")
+            raise Unavailable("the store is closing")
         pending = _Pending(batch)
         self._queue.put(pending)
         return pending.future
@@ -252,7 +248,7 @@ class LiveStore:
             if self._writing:
                 log.exception("ingest write failed; the store stops accepting writes")
                 self._failed = e
-                return [(p, SnapshotError(f"write failed: {e}")) for p in group]
+                return [(p, WriteFailed(f"write failed: {e}")) for p in group]
             if len(group) > 1:
                 return [pair for p in group for pair in self._settle([p])]
             batch = group[0].batch

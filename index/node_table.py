@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from domain.errors import InvalidInput
 from index.key_table import KeyTable
 from loaders.canonical import (
     Loaded,
@@ -29,7 +30,6 @@ from loaders.canonical import (
     no_rejects,
     validate_nodes,
 )
-from loaders.errors import InvalidInput
 from loaders.typed import typed_nodes
 
 __all__ = ["NODE_COLUMNS", "NodeTable", "load_node_table", "node_table_from"]

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from domain.errors import SnapshotError
 from index.files import (
     list_snapshots,
     numpy_view,
@@ -25,7 +26,6 @@ from index.files import (
     verify_snapshot,
 )
 from index.keys import KeyIndex
-from loaders.errors import SnapshotError
 
 __all__ = ["Adjacency", "Snapshot", "open_snapshot"]
 

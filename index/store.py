@@ -32,9 +32,9 @@ from typing import Any
 
 import rocksdict as rd
 
+from domain.errors import SnapshotError, StoreCorrupt
 from index.dirlock import StoreLocked, lock_directory
 from index.log import LogEntry, seq_key
-from loaders.errors import SnapshotError
 
 __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store",
            "lock_directory"]
@@ -82,11 +82,6 @@ def _verifying_reads() -> rd.ReadOptions:
     options.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the flag; scans
     # must not evict what queries keep warm
     return options
-
-
-class StoreCorrupt(SnapshotError):
-    """The store's files are damaged: a block checksum failed, a record does not decode, or
-    the log has a hole. The writer stops; `tracegraph repair` says what is lost."""
 
 
 @dataclass(frozen=True)

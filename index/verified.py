@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from loaders.errors import SnapshotError
+from domain.errors import SnapshotError
 
 __all__ = ["VERIFIED_DIR", "sha256_of", "verify_files"]
 

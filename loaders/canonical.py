@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loaders.errors import InvalidInput
+from domain.errors import InvalidInput
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [

@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from domain.errors import InvalidInput
 from loaders.barcodes import parse as parse_barcode
-from loaders.errors import InvalidInput
 
 __all__ = ["EpcisEvent", "EventProblem", "read_any", "read_document", "read_xml_document"]
 

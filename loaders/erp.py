@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from loaders.errors import InvalidInput
+from domain.errors import InvalidInput
 from loaders.schema import REJECTS_SCHEMA
 
 __all__ = ["Converted", "Mapping", "convert", "load_mapping"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from loaders.errors import InvalidInput, TraceError
+from domain.errors import InvalidInput, TraceError
 from server.output import FORMATS, emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
 from server.seeds import seed_key, seed_keys

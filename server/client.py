@@ -19,12 +19,12 @@ import grpc
 import pyarrow as pa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from domain.errors import InvalidInput, SnapshotError
 from engine.graph import Impact, TimeLike
-from loaders.errors import InvalidInput, SnapshotError
 from server.convert import rows_from_chunks, to_timestamp
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
-from server.status import error_from_status
+from server.status import error_from_rpc
 
 __all__ = ["TraceClient"]
 
@@ -101,13 +101,13 @@ class TraceClient:
         try:
             return call(request, timeout=timeout or self.timeout)
         except grpc.RpcError as e:
-            raise error_from_status(e.code(), e.details() or "") from None
+            raise error_from_rpc(e) from None
 
     def _stream(self, stream: Iterator[T]) -> Iterator[T]:
         try:
             yield from stream
         except grpc.RpcError as e:
-            raise error_from_status(e.code(), e.details() or "") from None
+            raise error_from_rpc(e) from None
 
     def trace(self, keys: str | Sequence[str], direction: str = "downstream",
               max_depth: int | None = None, edge_kinds: Iterable[str] | None = None,
@@ -134,7 +134,7 @@ class TraceClient:
                                                               timeout=timeout or self.timeout)])
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.OUT_OF_RANGE:
-                    raise error_from_status(e.code(), e.details() or "") from None
+                    raise error_from_rpc(e) from None
         stream = self._call(self.stub.Trace, request, timeout)
         return rows_from_chunks(self._stream(stream))
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from loaders.errors import InvalidInput
+from domain.errors import InvalidInput
 from server.rpc import genealogy_pb2 as pb
 from server.wire import encode_row_chunks
 

@@ -20,13 +20,14 @@ import grpc
 import polars as pl
 import pyarrow as pa
 
+from domain.errors import TraceError
 from index.ingest import MAX_BATCH_RECORDS, Ack, IngestBatch, RecordError, RetractionRequest
 from index.live import LiveStore
-from loaders.errors import TraceError
 from server.arrow_limits import MAX_ARROW_BYTES, ArrowTooLarge, check_arrow_payload
 from server.calls import CallGuard, WatchedCall
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
+from server.status import abort_for
 
 __all__ = ["IngestService", "batch_from_proto"]
 
@@ -227,7 +228,7 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                 return
             if isinstance(item, BaseException):
                 if isinstance(item, TraceError):
-                    context.abort(grpc.StatusCode.UNAVAILABLE, str(item))
+                    abort_for(context, item)
                 if context.is_active():
                     log.warning("ingest stream ended: %s", item)
                     context.abort(grpc.StatusCode.INTERNAL, "the request stream broke; "
@@ -238,7 +239,7 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
             try:
                 ack = future.result()
             except TraceError as e:
-                context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
+                abort_for(context, e)
                 return
             call.owed -= 1
             yield ack_to_proto(ack, source, sequence)

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from loaders.errors import InvalidInput
+from domain.errors import InvalidInput
 
 __all__ = ["FORMATS", "IMPACT_SCHEMA", "KEY_COLUMNS", "emit_mapping", "emit_table", "impact_table",
            "iso", "iso_column", "printable"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from loaders.errors import InvalidInput
+from domain.errors import InvalidInput
 
 __all__ = ["seed_key", "seed_keys"]
 

@@ -26,10 +26,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import engine
+from domain.errors import InvalidInput, SnapshotError
 from engine import Graph
 from index.live import LiveStore
 from index.verified import verify_files
-from loaders.errors import InvalidInput, SnapshotError
 from server.calls import CallGuard, CallLimits
 from server.ingest_service import IngestService
 from server.rpc import genealogy_pb2 as pb

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 import grpc
 import pyarrow as pa
 
+from domain.errors import Unavailable
 from engine import (
     Cancellation,
     Graph,
     InvalidInput,
     QueryCancelled,
     ResultLimitExceeded,
-    SnapshotError,
     TraceError,
 )
 from server.calls import CallGuard, WatchedCall
@@ -36,7 +36,7 @@ from server.convert import (
 )
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
-from server.status import status_of
+from server.status import abort_for, abort_with
 from server.wire import varint
 
 __all__ = ["GenealogyService", "Limits", "add_service"]
@@ -156,14 +156,13 @@ def _guard_stream(stream: Iterator[T], context: grpc.ServicerContext, calls: Cal
 
 
 def _abort(context: grpc.ServicerContext, error: TraceError) -> None:
-    code = status_of(error)
     if isinstance(error, QueryCancelled):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
-            code = grpc.StatusCode.DEADLINE_EXCEEDED
-            context.abort(code, "deadline exceeded while the query ran; raise the deadline "
-                                "or narrow the query")
-    context.abort(code, str(error))
+            abort_with(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while "
+                       "the query ran; raise the deadline or narrow the query",
+                       "QUERY_CANCELLED")
+    abort_for(context, error)
 
 
 def _cancellation(context: grpc.ServicerContext) -> Cancellation:
@@ -185,7 +184,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     def graph(self) -> Graph:
         """The graph being served; until it is loaded every call is UNAVAILABLE."""
         if self._graph is None:
-            raise SnapshotError("warming up: the snapshot is not loaded yet; retry shortly")
+            raise Unavailable("warming up: the snapshot is not loaded yet; retry shortly")
         return self._graph
 
     @graph.setter

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import engine
+from domain.errors import InvalidInput
 from index.build import build_from_files
-from loaders.errors import InvalidInput
 from tests.conftest import write_tables
 
 NODES_CSV = """key,kind,product,quantity,uom,created_at

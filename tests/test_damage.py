@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 import engine
+from domain.errors import SnapshotError
 from index.ingest import IngestBatch
 from index.live import LiveStore
 from index.repair import inspect_store
 from index.store import Store, StoreCorrupt
-from loaders.errors import SnapshotError
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 import engine
+from domain.errors import InvalidInput, UnknownNode
 from loaders.erp import convert, load_mapping
-from loaders.errors import InvalidInput, UnknownNode
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPINGS = ROOT / "loaders" / "mappings"

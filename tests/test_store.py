@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import engine
+from domain.errors import InvalidInput, TraceError
 from engine import Graph
 from index.file_ingest import ingest_files
 from index.ingest import MAX_BATCH_RECORDS, IngestBatch, RetractionRequest
 from index.live import LiveStore
 from index.log import LogEntry
 from index.store import SYNC_WRITE, Store
-from loaders.errors import InvalidInput, TraceError
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
