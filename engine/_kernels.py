@@ -22,12 +22,15 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain.time import NEVER as _NEVER
+from domain.time import NO_TIME as _NO_TIME
+
 Array = npt.NDArray[Any]
 
-NO_TIME = np.iinfo(np.int64).min
+NO_TIME = _NO_TIME  # an edge without an event time (domain.time)
 MIN_TIME = NO_TIME + 1  # `since` when unbounded
-MAX_TIME = np.iinfo(np.int64).max  # `until` and `as_of` when unbounded
-NEVER = MAX_TIME  # `retracted_at` of an edge that is not retracted
+MAX_TIME = _NEVER  # `until` and `as_of` when unbounded
+NEVER = _NEVER  # `retracted_at` of an edge that is not retracted (domain.time)
 CANCEL_CHECK_EVERY = 4096
 
 # Kernel return codes in the `count` slot.

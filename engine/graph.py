@@ -24,12 +24,13 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from domain.direction import Direction, direction_of
 from domain.errors import (
     EmptySeeds,
     InvalidInput,
@@ -38,6 +39,7 @@ from domain.errors import (
     ResultLimitExceeded,
     UnknownNode,
 )
+from domain.time import TimeLike, to_micros
 from engine import _kernels as k
 from engine.scratch import Scratch, ScratchPool
 from index.delta import DeltaView, LiveArrays
@@ -47,17 +49,6 @@ from index.snapshot import Adjacency, Snapshot
 __all__ = ["Cancellation", "Direction", "Graph", "Impact"]
 
 Array = npt.NDArray[Any]
-Direction = Literal["downstream", "upstream"]
-TimeLike = datetime | str | None
-
-_DIRECTIONS: dict[str, Direction] = {
-    "downstream": "downstream",
-    "forward": "downstream",
-    "where-used": "downstream",
-    "upstream": "upstream",
-    "backward": "upstream",
-    "where-from": "upstream",
-}
 _NO_LIMIT = np.iinfo(np.int64).max
 _MIN_TIME = k.MIN_TIME
 _MAX_TIME = k.MAX_TIME
@@ -68,23 +59,6 @@ _KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
 _NODE_FIELDS = ("key", "kind", "product", "quantity", "uom", "created_at")
 _ROW_SCHEMA = pa.schema([("key", pa.large_string()), ("kind", _KIND_TYPE), ("depth", pa.int32())])
 _VIA_SCHEMA = _ROW_SCHEMA.append(pa.field("via", pa.large_string()))
-
-
-def _to_micros(value: TimeLike, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as e:
-            raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 time") from e
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{name}: expected a datetime or ISO 8601 text, got "
-                           f"{type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class Cancellation:
@@ -497,12 +471,7 @@ class Graph:
     # -- dense-id layer -----------------------------------------------------------------------
 
     def _adjacency(self, st: _State, direction: str) -> Adjacency:
-        try:
-            name = _DIRECTIONS[direction]
-        except (KeyError, TypeError):
-            raise InvalidInput(
-                f"direction {direction!r} is not one of downstream (forward, where-used) or "
-                "upstream (backward, where-from)") from None
+        name = direction_of(direction)
         return st.snapshot.down if name == "downstream" else st.snapshot.up
 
     def _resolve(self, st: _State, keys: str | Sequence[str]) -> Array:
@@ -559,11 +528,11 @@ class Graph:
                                                      "edge kind")
         node_allowed, filter_nodes = self._kind_mask(node_kinds, st.node_kind_index,
                                                      "node kind")
-        lo = _to_micros(since, "since")
-        hi = _to_micros(until, "until")
+        lo = to_micros(since, "since")
+        hi = to_micros(until, "until")
         if lo is not None and hi is not None and lo > hi:
             raise InvalidInput(f"since ({since}) is after until ({until})")
-        as_of_us = _to_micros(as_of, "as_of")
+        as_of_us = to_micros(as_of, "as_of")
         return _Filter(
             kind_allowed=kind_allowed, filter_kinds=filter_kinds,
             since=_MIN_TIME if lo is None else lo, until=_MAX_TIME if hi is None else hi,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain.time import from_micros, iso
 from engine import _kernels as k
 from engine.graph import Graph, _State
 from index.csr import csr_order
@@ -302,4 +302,4 @@ def _node_quantities(st: _State, n: int) -> Array:
 
 def _iso(micros: int) -> str:
     """ISO 8601 with the offset, as every output writes times."""
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)).isoformat()
+    return iso(from_micros(micros))

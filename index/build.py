@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.errors import InvalidInput
+from domain.time import NEVER
 from index.csr import (
     csr_order,
     duplicate_mask,
@@ -258,7 +259,6 @@ class EdgeArrays:
 _LARGE_BUILD = 50_000_000
 """Edges from which a build saves memory before time (about 2M units and up)."""
 
-NEVER = np.iinfo(np.int64).max
 """`retracted_at` of an edge that was never retracted."""
 
 

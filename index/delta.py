@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,6 +32,7 @@ import pyarrow as pa
 from numba import njit
 
 from domain.errors import InvalidInput
+from domain.time import NEVER, from_micros
 from index.key_table import GrowingKeyTable, fill_misses
 from index.log import NODE_LOG_SCHEMA, LogEntry
 from index.repeats import DeltaEdgeIndex, snapshot_repeats
@@ -40,8 +41,7 @@ from index.snapshot import Snapshot
 __all__ = ["NEVER", "Delta", "DeltaView", "LiveArrays", "apply_entry"]
 
 Array = npt.NDArray[Any]
-NEVER = np.iinfo(np.int64).max
-"""`retracted_at` of an edge that is not retracted."""
+
 
 class LiveArrays(NamedTuple):
     """What a kernel reads of one direction of the delta (numba takes a NamedTuple in nopython
@@ -628,4 +628,4 @@ def apply_entry(delta: Delta, entry: LogEntry) -> int:
 def _time_or_none(micros: int | None) -> datetime | None:
     if micros is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    return from_micros(micros)

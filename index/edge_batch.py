@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from domain.errors import InvalidInput
+from domain.time import NO_TIME
 from loaders.canonical import RawEdges, no_rejects, validate_edges, validate_raw_edges
 from loaders.typed import typed_edges
 
@@ -25,7 +26,6 @@ __all__ = ["NO_TIME", "KeyResolver", "ResolvedEdges", "resolve_batch"]
 
 Array = npt.NDArray[Any]
 
-NO_TIME = np.iinfo(np.int64).min
 """Kernel sentinel for an edge with no event time (Arrow null in edges.arrow)."""
 
 

@@ -24,7 +24,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.errors import InvalidInput
+from domain.time import NO_TIME, to_micros
 from loaders.canonical import validate_edges, validate_nodes
 
 __all__ = [
@@ -178,15 +179,6 @@ def batch_digest(batch: IngestBatch) -> str:
     return digest.hexdigest()
 
 
-def to_micros(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 @dataclass
 class Checked:
     """One batch after the row checks: valid rows (row numbers kept) and the errors."""
@@ -252,7 +244,7 @@ def epoch_micros(column: pl.Series, *, nulls: bool = False) -> pa.Array:
     if pa.types.is_timestamp(times.type) and times.type.unit != "us":
         times = times.cast(pa.timestamp("us", tz=times.type.tz))
     micros = times.cast(pa.int64())
-    return micros if nulls else pc.fill_null(micros, np.iinfo(np.int64).min)
+    return micros if nulls else pc.fill_null(micros, NO_TIME)
 
 
 def frame_from_arrow(table: pa.Table) -> pl.DataFrame:

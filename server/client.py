@@ -19,8 +19,10 @@ import grpc
 import pyarrow as pa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from domain.direction import ALIASES
 from domain.errors import InvalidInput, SnapshotError
-from engine.graph import Impact, TimeLike
+from domain.time import TimeLike, parse_time
+from engine.graph import Impact
 from server.convert import rows_from_chunks, to_timestamp
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
@@ -30,18 +32,12 @@ __all__ = ["TraceClient"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-_DIRECTIONS = {"downstream": pb.DOWNSTREAM, "forward": pb.DOWNSTREAM,
-               "where-used": pb.DOWNSTREAM, "upstream": pb.UPSTREAM,
-               "backward": pb.UPSTREAM, "where-from": pb.UPSTREAM}
+_WIRE = {"downstream": pb.DOWNSTREAM, "upstream": pb.UPSTREAM}
+_DIRECTIONS = {alias: _WIRE[name] for alias, name in ALIASES.items()}
 
 
 def _time(value: TimeLike, name: str) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 time") from e
+    return parse_time(value, name)
 
 
 def _filters(max_depth: int | None = None, edge_kinds: Iterable[str] | None = None,

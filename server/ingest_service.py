@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from domain.errors import TraceError
+from domain.time import from_micros
 from index.ingest import MAX_BATCH_RECORDS, Ack, IngestBatch, RecordError, RetractionRequest
 from index.live import LiveStore
 from server.arrow_limits import MAX_ARROW_BYTES, ArrowTooLarge, check_arrow_payload
@@ -68,7 +69,7 @@ def _time(message: Any, name: str, table: str, row: int) -> datetime | None:
     micros = _micros(message, name, table, row)
     if micros is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    return from_micros(micros)
 
 
 def _bad_arrow(name: str, reason: str) -> _Rejected:

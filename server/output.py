@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.errors import InvalidInput
+from domain.time import iso
 
 __all__ = ["FORMATS", "IMPACT_SCHEMA", "KEY_COLUMNS", "emit_mapping", "emit_table", "impact_table",
            "iso", "iso_column", "printable"]
@@ -32,14 +33,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     return value
-
-
-def iso(value: datetime) -> str:
-    """The one time format of every output: ISO 8601 with an explicit offset (UTC: +00:00;
-    naive datetimes are UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 def iso_column(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
