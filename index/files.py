@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from domain.errors import SnapshotError
 from index.faults import hit
-from index.verified import verify_files
+from index.verified import record_written, verify_files
 
 __all__ = [
     "MANIFEST",
@@ -215,6 +215,9 @@ class SnapshotWriter:
         os.rename(self.temp, final)
         hit("publish-done")
         fsync_dir(self.root)
+        # This process hashed every byte as it wrote it: the first reader on this host need
+        # not hash them again (a file changed after this record is re-hashed: index.verified).
+        record_written(final, body)
         return final
 
     def abort(self) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from domain.errors import SnapshotError
 
-__all__ = ["VERIFIED_DIR", "sha256_of", "verify_files"]
+__all__ = ["VERIFIED_DIR", "record_written", "sha256_of", "verify_files"]
 
 VERIFIED_DIR = ".verified"
 _IN_PROCESS: dict[str, list[int | str]] = {}
@@ -93,3 +93,19 @@ def verify_files(snapshot_dir: Path, manifest: dict[str, Any], *, full: bool) ->
         with _LOCK:
             _IN_PROCESS.update(records)
             _save(record_path, {**_load(record_path), **records})
+
+
+def record_written(snapshot_dir: Path, manifest: dict[str, Any]) -> None:
+    """Record the files a writer just published (it computed their SHA-256 from the bytes it
+    wrote) as verified on this host, as they are now."""
+    records: dict[str, list[int | str]] = {}
+    for name, meta in manifest["files"].items():
+        try:
+            stat = (snapshot_dir / name).stat()
+        except OSError:
+            return  # a reader will find out and say so
+        records[f"{snapshot_dir.name}/{name}"] = _identity(stat, meta["sha256"])
+    record_path = _record_path(snapshot_dir)
+    with _LOCK:
+        _IN_PROCESS.update(records)
+        _save(record_path, {**_load(record_path), **records})
