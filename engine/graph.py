@@ -46,7 +46,7 @@ from index.delta import DeltaView, LiveArrays
 from index.faults import hit
 from index.snapshot import Adjacency, Snapshot
 
-__all__ = ["Cancellation", "Direction", "Graph", "Impact"]
+__all__ = ["Cancellation", "Direction", "Graph", "Impact", "View"]
 
 Array = npt.NDArray[Any]
 _NO_LIMIT = np.iinfo(np.int64).max
@@ -124,8 +124,10 @@ _EMPTY_LIVE = LiveArrays(_EMPTY_I32, _EMPTY_I32, _EMPTY_I32, np.zeros(0, dtype=n
 _EMPTY_KEYS = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8))
 
 
-class _State:
-    """Everything one query reads: a snapshot and the delta at one log sequence number."""
+class View:
+    """Everything one query reads: a snapshot and the delta at one log sequence number
+    (immutable once made: a query that walks twice, like hourglass, reads one View, so both
+    walks see the same log sequence). `Graph.view()` gives the current one."""
 
     def __init__(self, snapshot: Snapshot, delta: DeltaView | None) -> None:
         self.snapshot = snapshot
@@ -185,25 +187,29 @@ class Graph:
             from index.delta import Delta  # noqa: PLC0415 - only snapshots with retractions
             fixed = Delta(snapshot).view()
             self._views = lambda: fixed
-        self._static = _State(snapshot, None) if self._views is None else None
-        self._cached: _State | None = None
+        self._static = View(snapshot, None) if self._views is None else None
+        self._cached: View | None = None
         self._scratch = ScratchPool(snapshot.node_count)
         self._warm_lock = threading.Lock()
         self.walks_cancelled = 0
         """Walks a cancellation stopped inside the kernel (not before they began)."""
 
-    def _state(self) -> _State:
+    def _state(self) -> View:
         if self._views is None:
             assert self._static is not None
             return self._static
         view = self._views()
         state = self._cached
         if state is None or state.delta is not view:
-            state = _State(view.snapshot, view)
+            state = View(view.snapshot, view)
             self._cached = state
         return state
 
     # -- public API ---------------------------------------------------------------------------
+
+    def view(self) -> View:
+        """The current View: snapshot and delta at the newest acknowledged log sequence."""
+        return self._state()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -247,7 +253,7 @@ class Graph:
         return self._trace_in(self._state(), keys, direction, max_depth, edge_kinds,
                               node_kinds, since, until, as_of, limit, via, cancellation)
 
-    def _trace_in(self, st: _State, keys: str | Sequence[str], direction: str,
+    def _trace_in(self, st: View, keys: str | Sequence[str], direction: str,
                   max_depth: int | None, edge_kinds: Iterable[str] | None,
                   node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
                   as_of: TimeLike, limit: int | None, via: bool,
@@ -470,11 +476,11 @@ class Graph:
 
     # -- dense-id layer -----------------------------------------------------------------------
 
-    def _adjacency(self, st: _State, direction: str) -> Adjacency:
+    def _adjacency(self, st: View, direction: str) -> Adjacency:
         name = direction_of(direction)
         return st.snapshot.down if name == "downstream" else st.snapshot.up
 
-    def _resolve(self, st: _State, keys: str | Sequence[str]) -> Array:
+    def _resolve(self, st: View, keys: str | Sequence[str]) -> Array:
         if isinstance(keys, str):
             keys = [keys]
         if not isinstance(keys, Sequence):
@@ -512,7 +518,7 @@ class Graph:
             mask[index[name]] = True
         return mask, True
 
-    def _filter(self, st: _State, max_depth: int | None, edge_kinds: Iterable[str] | None,
+    def _filter(self, st: View, max_depth: int | None, edge_kinds: Iterable[str] | None,
                 node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
                 as_of: TimeLike, limit: int | None) -> _Filter:
         if (max_depth is None and edge_kinds is None and node_kinds is None and since is None
@@ -542,7 +548,7 @@ class Graph:
             limit=_NO_LIMIT - 1 if limit is None else limit,
         )
 
-    def _run(self, st: _State, adj: Adjacency, seeds: Array, flt: _Filter, scratch: Scratch, *,
+    def _run(self, st: View, adj: Adjacency, seeds: Array, flt: _Filter, scratch: Scratch, *,
              want_parent: bool, target: int = -1,
              cancellation: Cancellation | None = None) -> tuple[int, int]:
         if cancellation is not None and cancellation.cancelled:
@@ -577,7 +583,7 @@ class Graph:
             )
         return count, n_seeds
 
-    def _rows(self, st: _State, scratch: Scratch, n_seeds: int, count: int, flt: _Filter, *,
+    def _rows(self, st: View, scratch: Scratch, n_seeds: int, count: int, flt: _Filter, *,
               via: bool) -> pa.Table:
         snap = st.snapshot
         delta_offsets, delta_data = st.delta_keys
@@ -608,7 +614,7 @@ class Graph:
             return pa.Table.from_arrays(arrays, schema=_VIA_SCHEMA)
         return pa.Table.from_arrays(arrays, schema=_ROW_SCHEMA)
 
-    def _tally(self, st: _State, scratch: Scratch, visited: Array, flt: _Filter,
+    def _tally(self, st: View, scratch: Scratch, visited: Array, flt: _Filter,
                item_kind: str, counted_kinds: Sequence[str], *targets: Array) -> list[Array]:
         """For each array of target nodes, how many affected `item_kind` nodes reach each
         target through containers (see `_kernels.tally_units`)."""
@@ -627,21 +633,21 @@ class Graph:
         )
         return [np.where(tally_marks[t] == epoch0, tally[t], 0) for t in targets]
 
-    def _kind_flags(self, st: _State, names: Sequence[str]) -> Array:
+    def _kind_flags(self, st: View, names: Sequence[str]) -> Array:
         flags = np.zeros(256, dtype=np.bool_)
         for name in names:
             if (code := st.kind_code(name)) >= 0:
                 flags[code] = True
         return flags
 
-    def _of_kind(self, st: _State, visited: Array, kinds: Array, kind: str) -> Array:
+    def _of_kind(self, st: View, visited: Array, kinds: Array, kind: str) -> Array:
         code = st.kind_code(kind)
         if code < 0:
             return np.zeros(0, dtype=np.int32)
         selected: Array = visited[kinds == code]
         return selected
 
-    def _keys(self, st: _State, ids: Array) -> pa.Array:
+    def _keys(self, st: View, ids: Array) -> pa.Array:
         """Keys of node ids as a large_string array (snapshot and delta nodes alike)."""
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         if not st.delta or not (ids >= st.snapshot.node_count).any():
@@ -649,7 +655,7 @@ class Graph:
                 [], pa.large_string())
         return pa.array([st.key_of(int(i)) for i in ids], pa.large_string())
 
-    def _first_edge(self, st: _State, a: int, b: int, flt: _Filter) -> tuple[int, int]:
+    def _first_edge(self, st: View, a: int, b: int, flt: _Filter) -> tuple[int, int]:
         """(kind code, event time) of an edge a -> b the kernels would follow under `flt`."""
         adj = st.snapshot.down
         live = st.down_live

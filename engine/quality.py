@@ -28,7 +28,7 @@ from numba import njit
 
 from domain.time import from_micros, iso
 from engine import _kernels as k
-from engine.graph import Graph, _State
+from engine.graph import Graph, View
 from index.csr import csr_order
 
 __all__ = ["EXAMPLES", "Finding", "QualityReport", "check_graph"]
@@ -84,9 +84,9 @@ class _Edges:
     ended: Array  # when the link ended (unpacked), NEVER = still holds
 
 
-def _edges(graph: Graph) -> tuple[_Edges, _State]:
+def _edges(graph: Graph) -> tuple[_Edges, View]:
     """Every live (not retracted) edge of the current view, by dense id."""
-    st = graph._state()
+    st = graph.view()
     snap = st.snapshot
     down = snap.down
     src = np.repeat(np.arange(snap.node_count, dtype=np.int32), np.diff(down.indptr))
@@ -289,7 +289,7 @@ def _overlapping(edges: _Edges, mine: Array) -> list[int]:
     return []
 
 
-def _node_quantities(st: _State, n: int) -> Array:
+def _node_quantities(st: View, n: int) -> Array:
     quantities = np.full(n, np.nan)
     snap = st.snapshot
     if snap.node_count:
