@@ -60,7 +60,7 @@ def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Gr
     path = Path(data_dir)
     if (path / "store" / "CURRENT").is_file():
         # A live store: the snapshot plus every acknowledged batch after it, read from the log.
-        from index.live import open_view  # noqa: PLC0415 - rocksdict only for store directories
+        from index.replay import open_view  # noqa: PLC0415 - rocksdict only for store dirs
 
         view = open_view(path, verify=verify)
         graph = Graph(view.snapshot, lambda: view)
