@@ -203,9 +203,9 @@ def test_an_ambiguous_scan_is_an_error_listing_its_readings(
 def test_every_option_with_a_default_states_it_in_help() -> None:
     import argparse
 
-    from server.cli import _parser
+    from server.cli_args import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     checked = 0
     for name, command in commands.choices.items():
