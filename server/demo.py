@@ -17,6 +17,7 @@ import engine
 from index.build import build_from_files
 from loaders.synthetic import GenealogyConfig, sample_keys, write_genealogy
 from server.output import emit_table
+from server.progress import ProgressBar
 
 __all__ = ["run_demo"]
 
@@ -46,8 +47,8 @@ def run_demo(units: int, seed: int, work: Path, log: Console) -> None:
     out.print(f"generated in {time.perf_counter() - started:.1f} s -> {source}")
 
     out.rule("2. build the snapshot")
-    report = build_from_files([nodes_path], [edges_path], data,
-                              progress=lambda m: log.print(f"  build: {m}"))
+    with ProgressBar(log, "build") as bar:
+        report = build_from_files([nodes_path], [edges_path], data, progress=bar)
     out.print(f"{report.nodes:,} nodes, {report.edges:,} edges, {report.rejected} rejected, "
               f"built in {report.seconds:.1f} s -> {report.snapshot}")
 
