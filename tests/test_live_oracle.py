@@ -37,6 +37,10 @@ def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pl.DataFrame
                                     else pl.String) for c in columns})
 
 
+def _same_link(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a[k] == b[k] for k in ("src", "dst", "kind", "event_time"))
+
+
 def _check(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
            as_of: datetime | None = None) -> None:
     """Every node's downstream and upstream trace, and impact of the first nodes, match."""
@@ -74,6 +78,10 @@ _SAME_EDGE_TWICE = (  # split=3 puts the first three nodes, and so both copies, 
 # A fresh clone's CI found this: a base holding the same edge twice (the build folds it into
 # one, which keeps the earlier record time), then a retraction of it: one retracted edge.
 @example(data=_SAME_EDGE_TWICE, split=3, batches=1, retract=[0])
+# Found exploring: the same edge twice in one live batch is one assertion (folded on ingest).
+@example(data=([{"key": "urn:test:000", "kind": "lot"}, {"key": "urn:test:001", "kind": "lot"}],
+               [{"src": "urn:test:001", "dst": "urn:test:000", "kind": "consumed",
+                 "event_time": None, "recorded_at": T0}] * 2), split=0, batches=1, retract=[0])
 @example(data=_SAME_EDGE_TWICE, split=3, batches=1, retract=[])
 def test_live_store_matches_oracle(data: Any, split: int, batches: int,
                                    retract: list[int]) -> None:
@@ -106,7 +114,12 @@ def test_live_store_matches_oracle(data: Any, split: int, batches: int,
                     "test", number, _frame(chunk, ("key", "kind")) if chunk else None,
                     _frame(ready, EDGE_COLUMNS) if ready else None))
                 assert ack.outcome == "applied", ack.message
-                applied += ready
+                # A live edge that repeats one the store holds live (same link and time; no
+                # event ids here) is the same assertion again: the store does not add it.
+                for edge in ready:
+                    if not any(_same_link(edge, held) and not held.get("retracted_at")
+                               for held in applied):
+                        applied.append(edge)
                 _check(_graph(live), [n for n in nodes if n["key"] in known], applied)
             visible = [n for n in nodes if n["key"] in known]
             before = datetime.now(UTC)
