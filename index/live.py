@@ -263,6 +263,7 @@ class LiveStore:
         known_nodes = set(NODE_KINDS) | set(delta.node_kinds)
         known_edges = set(EDGE_KINDS) | set(delta.edge_kinds)
         group_new: list[NewNodes] = []
+        group_edges: list[pa.Table] = []  # edges planned by earlier batches of this group
         next_sid, seq = self._next_sid, self._last_seq
         entries: list[LogEntry] = []
         batch_rows: list[tuple[str, int, str]] = []
@@ -270,7 +271,7 @@ class LiveStore:
         for i, check in zip(live, checked, strict=True):
             batch = batches[i]
             errors = check.errors
-            plan = Plan(delta, group_new, next_sid, known_nodes, known_edges)
+            plan = Plan(delta, group_new, next_sid, known_nodes, known_edges, group_edges)
             nodes = plan.nodes(check.nodes, errors)
             edges = plan.edges(check.edges, errors, now_us)
             retractions, retracted = plan.retractions(batch, errors)
@@ -283,6 +284,8 @@ class LiveStore:
             next_sid = plan.next_sid
             if plan.new is not None:
                 group_new.append(plan.new)
+            if edges.num_rows:
+                group_edges.append(edges)
             entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
                                     recorded_at=now_us, nodes=nodes, edges=edges,
                                     retractions=tuple(retractions), digest=digests[i],

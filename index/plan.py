@@ -87,13 +87,15 @@ class Plan:
     per-record work is vectorised (numba hash probes, numpy masks); Python runs per error."""
 
     def __init__(self, delta: Delta, group_new: list[NewNodes], next_sid: int,
-                 known_nodes: set[str], known_edges: set[str]) -> None:
+                 known_nodes: set[str], known_edges: set[str],
+                 group_edges: list[pa.Table] | None = None) -> None:
         self.delta = delta
         self.group_new = group_new
         self.next_sid = next_sid
         self.known_nodes = known_nodes
         self.known_edges = known_edges
         self.new: NewNodes | None = None
+        self.group_edges = group_edges or []  # edges of earlier batches of the group
 
     def _resolve(self, keys: pa.Array, kinds: Array | None = None) -> Array:
         """Stable ids of keys (-1 where unknown): the store (snapshot + delta), this batch's
@@ -184,6 +186,8 @@ class Plan:
                                _plain_arrow(kinds), times.to_numpy(zero_copy_only=False),
                                _plain_arrow(event_ids))
         repeat |= _repeated_in_batch(src, dst, kinds, times, event_ids)
+        if self.group_edges:  # not applied yet, so the delta cannot see them
+            repeat |= _in_group(src, dst, kinds, times, event_ids, self.group_edges)
         if repeat.any():
             fresh = ~repeat
             src, dst, picked = src[fresh], dst[fresh], picked.filter(pl.Series(fresh))
@@ -250,6 +254,27 @@ def _repeated_in_batch(src: Array, dst: Array, kinds: pa.Array, times: pa.Array,
                           "e": pl.Series(_plain_arrow(event_ids))})
     first = frame.select(pl.struct(pl.all()).is_first_distinct()).to_series().to_numpy()
     return np.asarray(~first, dtype=np.bool_)
+
+
+_LINK = ["src", "dst", "kind", "event_time", "event_id"]
+
+
+def _in_group(src: Array, dst: Array, kinds: pa.Array, times: pa.Array, event_ids: pa.Array,
+              earlier: list[pa.Table]) -> Array:
+    """True for an edge an earlier batch of the same group already planned (sids, kind,
+    time, event id): the second copy is a repeat too."""
+    mine = pl.DataFrame({"src": src.astype(np.int64), "dst": dst.astype(np.int64),
+                         "kind": pl.Series(_plain_arrow(kinds)),
+                         "event_time": pl.Series(_plain_arrow(times)),
+                         "event_id": pl.Series(_plain_arrow(event_ids), dtype=pl.String)})
+    seen = pl.concat([
+        pl.from_arrow(table.select(_LINK)).with_columns(  # type: ignore[union-attr]
+            pl.col("src").cast(pl.Int64), pl.col("dst").cast(pl.Int64),
+            pl.col("event_id").cast(pl.String)) for table in earlier]).unique()
+    found = mine.with_row_index("__i").join(seen, on=_LINK, how="semi", nulls_equal=True)
+    out = np.zeros(len(src), dtype=np.bool_)
+    out[found["__i"].to_numpy()] = True
+    return out
 
 
 def _unknown_mask(kinds: pl.Series, known: set[str]) -> Array:

@@ -477,3 +477,17 @@ def test_re_ingest_is_idempotent_by_content(tmp_path: Path) -> None:
         assert ack.retracted >= 1
         back = live.ingest(IngestBatch("resend", 1, None, pl.read_csv(edges).head(1)))
         assert back.edges == 1  # re-asserted after its retraction: added
+
+
+def test_one_edge_sent_twice_in_one_group_is_added_once(tmp_path: Path) -> None:
+    """Two batches committed in one group, both carrying the same edge: one assertion."""
+    with LiveStore(tmp_path / "data") as live:
+        nodes = pl.DataFrame({"key": ["lot:1", "sn:1"], "kind": ["lot", "serial"]})
+        edge = pl.DataFrame({"src": ["lot:1"], "dst": ["sn:1"], "kind": ["consumed"]})
+        with live._write_lock:  # the writer waits with the first batch; the next two group
+            first = live.submit(IngestBatch("mes", 0, nodes))
+            time.sleep(0.2)
+            copies = [live.submit(IngestBatch("mes", n, None, edge)) for n in (1, 2)]
+        assert first.result(30).outcome == "applied"
+        assert [f.result(30).edges for f in copies] == [1, 0]
+        assert _graph(live).edge_count == 1
