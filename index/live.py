@@ -52,7 +52,7 @@ from index.ingest import (
 )
 from index.key_table import KeyTable
 from index.log import LogEntry
-from index.plan import NewNodes, Plan, reject_record, shape_problem
+from index.plan import NewNodes, Plan, links, reject_record, shape_problem
 from index.replay import open_view, replay
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
@@ -264,6 +264,7 @@ class LiveStore:
         known_edges = set(EDGE_KINDS) | set(delta.edge_kinds)
         group_new: list[NewNodes] = []
         group_edges: list[pa.Table] = []  # edges planned by earlier batches of this group
+        group_links: set[int] = set()  # and their (src << 32 | dst), for a quick first test
         next_sid, seq = self._next_sid, self._last_seq
         entries: list[LogEntry] = []
         batch_rows: list[tuple[str, int, str]] = []
@@ -271,7 +272,8 @@ class LiveStore:
         for i, check in zip(live, checked, strict=True):
             batch = batches[i]
             errors = check.errors
-            plan = Plan(delta, group_new, next_sid, known_nodes, known_edges, group_edges)
+            plan = Plan(delta, group_new, next_sid, known_nodes, known_edges, group_edges,
+                        group_links)
             nodes = plan.nodes(check.nodes, errors)
             edges = plan.edges(check.edges, errors, now_us)
             retractions, retracted = plan.retractions(batch, errors)
@@ -286,6 +288,7 @@ class LiveStore:
                 group_new.append(plan.new)
             if edges.num_rows:
                 group_edges.append(edges)
+                group_links.update(links(edges))
             entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
                                     recorded_at=now_us, nodes=nodes, edges=edges,
                                     retractions=tuple(retractions), digest=digests[i],

@@ -25,7 +25,7 @@ from index.ingest import IngestBatch, RecordError, epoch_micros, to_micros
 from index.key_table import KeyTable, fill_misses
 from index.log import EDGE_LOG_SCHEMA, NODE_LOG_SCHEMA, End, Retraction
 
-__all__ = ["NewNodes", "Plan", "reject_record", "shape_problem"]
+__all__ = ["NewNodes", "Plan", "links", "reject_record", "shape_problem"]
 
 Array = npt.NDArray[Any]
 
@@ -88,14 +88,17 @@ class Plan:
 
     def __init__(self, delta: Delta, group_new: list[NewNodes], next_sid: int,
                  known_nodes: set[str], known_edges: set[str],
-                 group_edges: list[pa.Table] | None = None) -> None:
+                 group_edges: list[pa.Table] | None = None,
+                 group_links: set[int] | None = None) -> None:
         self.delta = delta
         self.group_new = group_new
         self.next_sid = next_sid
         self.known_nodes = known_nodes
         self.known_edges = known_edges
         self.new: NewNodes | None = None
-        self.group_edges = group_edges or []  # edges of earlier batches of the group
+        self.group_edges = group_edges if group_edges is not None else []
+        # (src << 32 | dst) of those edges (`links`): a cheap first test before the exact one
+        self.group_links = group_links if group_links is not None else set()
 
     def _resolve(self, keys: pa.Array, kinds: Array | None = None) -> Array:
         """Stable ids of keys (-1 where unknown): the store (snapshot + delta), this batch's
@@ -186,8 +189,16 @@ class Plan:
                                _plain_arrow(kinds), times.to_numpy(zero_copy_only=False),
                                _plain_arrow(event_ids))
         repeat |= _repeated_in_batch(src, dst, kinds, times, event_ids)
-        if self.group_edges:  # not applied yet, so the delta cannot see them
-            repeat |= _in_group(src, dst, kinds, times, event_ids, self.group_edges)
+        if self.group_links:  # earlier batches of the group: not applied, the delta cannot see
+            links = ((src.astype(np.int64) << 32) | dst.astype(np.int64)).tolist()
+            maybe = np.fromiter((link in self.group_links for link in links), np.bool_,
+                                len(links))
+            if maybe.any():  # rare: only then the exact comparison
+                rows = np.flatnonzero(maybe)
+                pick = pa.array(rows)
+                exact = _in_group(src[rows], dst[rows], kinds.take(pick), times.take(pick),
+                                  event_ids.take(pick), self.group_edges)
+                repeat[rows[exact]] = True
         if repeat.any():
             fresh = ~repeat
             src, dst, picked = src[fresh], dst[fresh], picked.filter(pl.Series(fresh))
@@ -257,6 +268,14 @@ def _repeated_in_batch(src: Array, dst: Array, kinds: pa.Array, times: pa.Array,
 
 
 _LINK = ["src", "dst", "kind", "event_time", "event_id"]
+
+
+def links(table: pa.Table) -> list[int]:
+    """(src << 32 | dst) of each edge of a planned edge table (sids)."""
+    src = table.column("src").to_numpy().astype(np.int64)
+    dst = table.column("dst").to_numpy().astype(np.int64)
+    keys: list[int] = ((src << 32) | dst).tolist()
+    return keys
 
 
 def _in_group(src: Array, dst: Array, kinds: pa.Array, times: pa.Array, event_ids: pa.Array,
