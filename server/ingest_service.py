@@ -232,8 +232,8 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                     abort_for(context, item)
                 if context.is_active():
                     log.warning("ingest stream ended: %s", item)
-                    context.abort(grpc.StatusCode.INTERNAL, "the request stream broke; "
-                                  "batches without an acknowledgement were not applied")
+                    context.abort(grpc.StatusCode.INTERNAL, "the request stream broke: every "
+                                  "batch received was acknowledged above; send the rest again")
                 return
             assert isinstance(item, tuple)
             source, sequence, future = item
