@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from index.log import LogEntry, seq_key
-from index.store import _U64, COLUMN_FAMILIES, Store, StoreCorrupt
+from index.store import COLUMN_FAMILIES, Store, StoreCorrupt
 
 __all__ = ["DamageReport", "LostEntry", "inspect_store"]
 
@@ -77,15 +77,13 @@ def _inspect(store: Store, opened: str) -> DamageReport:
     families: list[str] = []
     by_seq: dict[int, list[str]] = defaultdict(list)
     try:
-        for key, value in store._scan("batches"):
-            if key.startswith(b"reject:") or len(value) < 8:
-                continue
-            by_seq[int(_U64.unpack_from(value, 0)[0])].append(key.decode(errors="replace"))
+        for batch_id, record in store.batch_records():
+            by_seq[record.seq].append(batch_id)
     except StoreCorrupt as e:
         families.append(str(e))
     highest = 0
     try:
-        for key, _value in store._scan("log"):
+        for key, _value in store.scan("log"):
             highest = max(highest, int.from_bytes(key, "big"))
     except StoreCorrupt as e:
         families.append(str(e))
@@ -99,7 +97,7 @@ def _inspect(store: Store, opened: str) -> DamageReport:
     for seq in range(1, last + 1):
         batches = tuple(by_seq.get(seq, ()))
         try:
-            found = store._get("log", seq_key(seq))
+            found = store.read("log", seq_key(seq))
         except StoreCorrupt as e:
             report.lost.append(LostEntry(seq, "damaged", batches, str(e)))
             continue
@@ -121,7 +119,7 @@ def _inspect(store: Store, opened: str) -> DamageReport:
         if family in ("log", "batches"):
             continue
         try:
-            for _record in store._scan(family):
+            for _record in store.scan(family):
                 pass
         except StoreCorrupt as e:
             report.families.append(str(e))

@@ -154,7 +154,7 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def meta_int(self, name: str, default: int = 0) -> int:
-        value = self._get("meta", name.encode())
+        value = self.read("meta", name.encode())
         return default if value is None else int(_U64.unpack(value)[0])
 
     @property
@@ -165,7 +165,7 @@ class Store:
     def next_sid(self) -> int:
         return self.meta_int("next_sid")
 
-    def _get(self, family: str, key: bytes) -> bytes | None:
+    def read(self, family: str, key: bytes) -> bytes | None:
         """One read; a storage error (a failed block checksum) is StoreCorrupt, never None."""
         try:
             value: bytes | None = self.cf[family].get(key)
@@ -174,12 +174,10 @@ class Store:
         return value
 
     def batch(self, batch_id: str) -> BatchRecord | None:
-        value = self._get("batches", batch_id.encode())
-        if value is None:
-            return None
-        return BatchRecord(int(_U64.unpack_from(value, 0)[0]), value[8:].decode())
+        value = self.read("batches", batch_id.encode())
+        return None if value is None else _batch_record(value)
 
-    def _scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) of a column family from `start`, checksums verified. An error
         that ends the scan early raises StoreCorrupt: a scan that stops at damage must never
         look like the end of the data (RocksDB's iterator just turns invalid)."""
@@ -203,7 +201,7 @@ class Store:
         last acknowledged sequence raises StoreCorrupt (never a shorter replay)."""
         expected = after + 1
         last = self.last_seq
-        for key, value in self._scan("log", seq_key(after + 1)):
+        for key, value in self.scan("log", seq_key(after + 1)):
             seq = int.from_bytes(key, "big")
             if seq != expected:
                 raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: log entries {expected} to "
@@ -221,8 +219,14 @@ class Store:
                                f"but {last} entries were acknowledged; run `tracegraph repair "
                                f"--data {self.data_dir}` to see which batches to re-send")
 
+    def batch_records(self) -> Iterator[tuple[str, BatchRecord]]:
+        """Every applied batch id with its record (reject markers skipped), checksums verified."""
+        for key, value in self.scan("batches"):
+            if not key.startswith(b"reject:"):
+                yield key.decode(errors="replace"), _batch_record(value)
+
     def rejects(self) -> Iterator[dict[str, Any]]:
-        for _key, value in self._scan("rejects"):
+        for _key, value in self.scan("rejects"):
             yield json.loads(value)
 
     def verify(self) -> list[str]:
@@ -235,7 +239,7 @@ class Store:
                     for _entry in self.entries():
                         pass
                 else:
-                    for _record in self._scan(family):
+                    for _record in self.scan(family):
                         pass
             except StoreCorrupt as e:
                 problems.append(str(e))
@@ -270,7 +274,7 @@ class Store:
             # The same record rejected again for the same reason (a re-run, a retry) is kept
             # once, so every count of rejects (import summary, stats, check) agrees.
             marker = _reject_marker(reject)
-            if marker in seen or self._get("batches", marker) is not None:
+            if marker in seen or self.read("batches", marker) is not None:
                 continue
             seen.add(marker)
             batch.put(marker, b"", h["batches"])
@@ -288,3 +292,7 @@ def _reject_marker(reject: dict[str, Any]) -> bytes:
     identity = {k: v for k, v in reject.items() if k not in ("at", "writer")}
     return b"reject:" + hashlib.sha256(
         json.dumps(identity, sort_keys=True, default=str).encode()).digest()
+
+
+def _batch_record(value: bytes) -> BatchRecord:
+    return BatchRecord(int(_U64.unpack_from(value, 0)[0]), value[8:].decode())
