@@ -5,6 +5,9 @@ no per-query clearing over all nodes is needed. `queue`, `depth` and `parent` ar
 of node count length that are only read where written; the caller (engine.scratch) owns them.
 `depth[i]` is the depth of `queue[i]` (kept in queue order, so writing it is sequential: by node
 id it would be a second random memory access per visited node); `parent` is by node id.
+`parent_edge` (by node id, when parents are asked for) is the edge the walk came in by: a
+downstream snapshot position (>= 0), a delta edge d as `delta_edge(d)` (< -1), or -1 for a seed,
+so a path reports the edge the walk took without walking again.
 
 Edge filter (shared by every kernel): an edge is followed iff its kind is allowed (or kinds are
 unfiltered), its event time is unknown or within [since, until], it was recorded at or before
@@ -38,6 +41,12 @@ CANCELLED = -2
 
 
 @njit(nogil=True, cache=True, inline="always")
+def delta_edge(d: int) -> int:  # pragma: no cover - numba
+    """The `parent_edge` code of delta edge d (its own inverse: delta_edge(delta_edge(d)) == d)."""
+    return -2 - d
+
+
+@njit(nogil=True, cache=True, inline="always")
 def edge_ok(e: int, ekind: Array, etime: Array, erec: Array, kind_allowed: Array,
              filter_kinds: bool, since: int, until: int, as_of: int) -> bool:  # pragma: no cover
     # Each array is read only when its filter is on: unfiltered walks touch no edge attributes.
@@ -67,7 +76,8 @@ def _retracted_at(e: int, pos: Array, times: Array) -> int:  # pragma: no cover 
 @njit(nogil=True, cache=True, inline="always")
 def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kinds: bool,
                since: int, until: int, as_of: int, marks: Array, epoch: int, queue: Array,
-               count: int) -> int:  # pragma: no cover - numba
+               count: int, want_parent: bool,
+               parent_edge: Array) -> int:  # pragma: no cover - numba
     """_scan over v's delta edges (newest first; edges beyond the view are skipped)."""
     head, nxt, neighbor = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
@@ -84,6 +94,8 @@ def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kind
                 marks[w] = epoch
                 queue[count] = w
                 count += 1
+                if want_parent:
+                    parent_edge[w] = delta_edge(e)
         e = nxt[e]
     return count
 
@@ -106,7 +118,8 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
                    erec: Array, emap: Array, mapped: bool, kind_allowed: Array,
                    filter_kinds: bool, since: int, until: int, as_of: int, marks: Array,
                    epoch: int, queue: Array, count: int, retracted: bool, rpos: Array,
-                   rtime: Array) -> int:  # pragma: no cover - numba
+                   rtime: Array, want_parent: bool,
+                   parent_edge: Array) -> int:  # pragma: no cover - numba
     """_scan over the edges that pass the edge filter (and, when `retracted` says this node
     has retracted edges, are visible at as_of). With `mapped`, edge e's attributes are at
     emap[e] (the upstream CSR reads the downstream arrays)."""
@@ -119,6 +132,8 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
             marks[w] = epoch
             queue[count] = w
             count += 1
+            if want_parent:
+                parent_edge[w] = emap[e] if mapped else e
     return count
 
 
@@ -129,8 +144,8 @@ def traverse(
     kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
     node_kind: Array, node_allowed: Array, filter_nodes: bool,
     limit: int, target: int,
-    marks: Array, epoch: int, queue: Array, depth: Array, parent: Array, want_parent: bool,
-    cancel: Array, live: Any,
+    marks: Array, epoch: int, queue: Array, depth: Array, parent: Array, parent_edge: Array,
+    want_parent: bool, cancel: Array, live: Any,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """Breadth-first visited-set traversal from `seeds` over the snapshot CSR plus the live
     delta `live` (see index.delta.LiveArrays; empty arrays when there is none). The snapshot
@@ -143,7 +158,9 @@ def traverse(
     """
     # Decide once whether edges need checking: with no edge filter the loop must not touch the
     # attribute arrays at all (LLVM would otherwise speculate their loads: 5x slower walks).
-    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    # Parents are recorded by the filtered scan (it knows each edge's position).
+    check_edges = (filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+                   or want_parent)
     n_snap = len(indptr) - 1
     rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     has_retracted = len(rpos) > 0
@@ -155,6 +172,7 @@ def traverse(
             depth[count] = 0
             if want_parent:
                 parent[s] = -1
+                parent_edge[s] = -1
             queue[count] = s
             count += 1
     n_seeds = count
@@ -176,12 +194,13 @@ def traverse(
             if check_edges or retracted:
                 found = _scan_filtered(start, end, neighbor, ekind, etime, erec, emap, mapped,
                                        kind_allowed, filter_kinds, since, until, as_of, marks,
-                                       epoch, queue, count, retracted, rpos, rtime)
+                                       epoch, queue, count, retracted, rpos, rtime,
+                                       want_parent, parent_edge)
             else:
                 found = _scan(start, end, neighbor, marks, epoch, queue, count)
         if has_delta:
             found = _scan_live(v, live, live.kind, kind_allowed, filter_kinds, since, until,
-                               as_of, marks, epoch, queue, found)
+                               as_of, marks, epoch, queue, found, want_parent, parent_edge)
         if want_parent or filter_nodes or target >= 0:
             for i in range(count, found):
                 w = queue[i]

@@ -18,7 +18,6 @@ Semantics shared by the queries:
 
 from __future__ import annotations
 
-import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -31,30 +30,19 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.direction import Direction, direction_of
-from domain.errors import (
-    EmptySeeds,
-    InvalidInput,
-    NotConnected,
-    QueryCancelled,
-    ResultLimitExceeded,
-    UnknownNode,
-)
-from domain.time import TimeLike, to_micros
+from domain.errors import EmptySeeds, InvalidInput, NotConnected, QueryCancelled, UnknownNode
+from domain.time import TimeLike
 from engine import _kernels as k
+from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
+from engine.filters import Filter, make_filter
 from engine.scratch import Scratch, ScratchPool
-from index.delta import DeltaView, LiveArrays
-from index.faults import hit
+from engine.view import View
+from index.delta import DeltaView
 from index.snapshot import Adjacency, Snapshot
 
 __all__ = ["Cancellation", "Direction", "Graph", "Impact", "View"]
 
 Array = npt.NDArray[Any]
-_NO_LIMIT = np.iinfo(np.int64).max
-_MIN_TIME = k.MIN_TIME
-_MAX_TIME = k.MAX_TIME
-CONTAINER_KINDS = ("logistic_unit", "shipment", "customer")
-_NO_KINDS = np.zeros(256, dtype=np.bool_)  # read-only placeholder when a filter is off
-_NO_KINDS.flags.writeable = False
 _KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
 _NODE_FIELDS = ("key", "kind", "product", "quantity", "uom", "created_at")
 _ROW_SCHEMA = pa.schema([("key", pa.large_string()), ("kind", _KIND_TYPE), ("depth", pa.int32())])
@@ -78,28 +66,6 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
-class _Filter:
-    """Validated, kernel-ready edge and node filters."""
-
-    kind_allowed: Array
-    filter_kinds: bool
-    since: int
-    until: int
-    as_of: int
-    node_allowed: Array
-    filter_nodes: bool
-    max_depth: int
-    limit: int
-
-
-_UNFILTERED = _Filter(
-    kind_allowed=_NO_KINDS, filter_kinds=False, since=_MIN_TIME, until=_MAX_TIME,
-    as_of=_MAX_TIME, node_allowed=_NO_KINDS, filter_nodes=False, max_depth=-1,
-    limit=_NO_LIMIT - 1,
-)
-
-
-@dataclass(frozen=True)
 class Impact:
     """Downstream closure of many seeds: counts first, then the rows.
 
@@ -114,65 +80,6 @@ class Impact:
     by_shipment: pa.Table
     by_customer: pa.Table
     rows: pa.Table | None
-
-
-_EMPTY_I32 = np.zeros(0, dtype=np.int32)
-_EMPTY_I64 = np.zeros(0, dtype=np.int64)
-_EMPTY_LIVE = LiveArrays(_EMPTY_I32, _EMPTY_I32, _EMPTY_I32, np.zeros(0, dtype=np.uint8),
-                         _EMPTY_I64, _EMPTY_I64, _EMPTY_I64, 0, np.zeros(0, dtype=np.uint8),
-                         _EMPTY_I64, _EMPTY_I64)
-_EMPTY_KEYS = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8))
-
-
-class View:
-    """Everything one query reads: a snapshot and the delta at one log sequence number
-    (immutable once made: a query that walks twice, like hourglass, reads one View, so both
-    walks see the same log sequence). `Graph.view()` gives the current one."""
-
-    def __init__(self, snapshot: Snapshot, delta: DeltaView | None) -> None:
-        self.snapshot = snapshot
-        self.delta = delta
-        if delta is None:
-            self.node_count = int(snapshot.node_count)
-            self.edge_count = snapshot.edge_count
-            self.node_kind: Array = snapshot.node_kind
-            self.node_kinds: tuple[str, ...] = tuple(snapshot.node_kinds)
-            self.edge_kinds: tuple[str, ...] = tuple(snapshot.edge_kinds)
-            self.down_live, self.up_live = _EMPTY_LIVE, _EMPTY_LIVE
-            self.delta_keys = _EMPTY_KEYS
-            self.changed = False
-        else:
-            self.node_count = delta.n_nodes
-            self.edge_count = snapshot.edge_count + delta.n_edges
-            self.node_kind = delta.node_kind
-            self.node_kinds, self.edge_kinds = delta.node_kinds, delta.edge_kinds
-            self.down_live, self.up_live = delta.down, delta.up
-            self.delta_keys = (delta.key_offsets, delta.key_data)
-            self.changed = delta.changed
-        self.node_kind_index = {name: i for i, name in enumerate(self.node_kinds)}
-        self.edge_kind_index = {name: i for i, name in enumerate(self.edge_kinds)}
-        self.kind_names = pa.array(self.node_kinds, pa.string())
-        self.seq = snapshot.log_sequence if delta is None else delta.seq
-
-    def kind_code(self, name: str) -> int:
-        return self.node_kind_index.get(name, -1)
-
-    def live(self, adj: Adjacency) -> LiveArrays:
-        return self.down_live if adj is self.snapshot.down else self.up_live
-
-    def lookup(self, keys: Sequence[str]) -> Array:
-        ids = self.snapshot.keys.lookup(keys) if self.snapshot.node_count else np.full(
-            len(keys), -1, dtype=np.int32)
-        if self.delta is not None and self.delta.n_nodes > self.delta.n_snap:
-            # Misses keep their negative insertion point (for suggestions) unless found here.
-            self.delta.resolve_new(pa.array(list(keys), pa.large_string()), ids)
-        return ids
-
-    def key_of(self, node: int) -> str:
-        if node < self.snapshot.node_count:
-            return str(self.snapshot.node_keys[node].as_py())
-        assert self.delta is not None
-        return str(self.delta.new_node(node)["key"])
 
 
 class Graph:
@@ -191,8 +98,12 @@ class Graph:
         self._cached: View | None = None
         self._scratch = ScratchPool(snapshot.node_count)
         self._warm_lock = threading.Lock()
-        self.walks_cancelled = 0
+        self._walks = Walks()
+
+    @property
+    def walks_cancelled(self) -> int:
         """Walks a cancellation stopped inside the kernel (not before they began)."""
+        return self._walks.cancelled
 
     def _state(self) -> View:
         if self._views is None:
@@ -260,11 +171,11 @@ class Graph:
                   cancellation: Cancellation | None) -> pa.Table:
         """`trace` on one given view (so callers that walk twice read one log sequence)."""
         adjacency = self._adjacency(st, direction)
-        flt = self._filter(st, max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
+        flt = make_filter(st, max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
         scratch = self._scratch.get(st.node_count)
-        count, n_seeds = self._run(st, adjacency, seeds, flt, scratch, want_parent=via,
-                                   cancellation=cancellation)
+        count, n_seeds = trace_ids(st, adjacency, seeds, flt, scratch, self._walks,
+                                   want_parent=via, cancel=_flag(cancellation))
         return self._rows(st, scratch, n_seeds, count, flt, via=via)
 
     def count(
@@ -282,10 +193,10 @@ class Graph:
         the rows: the cheapest "how far does this reach" question."""
         st = self._state()
         adjacency = self._adjacency(st, direction)
-        flt = self._filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
+        flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
         seeds = self._resolve(st, keys)
-        count, n_seeds = self._run(st, adjacency, seeds, flt, self._scratch.get(st.node_count),
-                                   want_parent=False, cancellation=cancellation)
+        count, n_seeds = trace_ids(st, adjacency, seeds, flt, self._scratch.get(st.node_count),
+                                   self._walks, cancel=_flag(cancellation))
         return count - n_seeds
 
     def hourglass(
@@ -328,42 +239,31 @@ class Graph:
         """Downstream closure of many seeds, deduplicated, with counts by node kind, shipment
         and customer; `rows=False` skips materialising the affected rows' keys."""
         st = self._state()
-        flt = self._filter(st, max_depth, edge_kinds, None, since, until, as_of, limit)
+        flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
         scratch = self._scratch.get(st.node_count)
-        count, n_seeds = self._run(st, st.snapshot.down, seeds, flt, scratch, want_parent=False,
-                                   cancellation=cancellation)
-        visited = scratch.queue[:count].copy()
-        all_kinds = st.node_kind[visited]
-        per_kind = np.bincount(all_kinds[n_seeds:].astype(np.int64),
-                               minlength=len(st.node_kinds))
-        present = np.flatnonzero(per_kind)
+        found = impact_ids(st, seeds, flt, scratch, self._walks, _flag(cancellation))
+        present = np.flatnonzero(found.per_kind)
         by_kind = pa.table({
             "kind": pa.array([st.node_kinds[i] for i in present], pa.string()),
-            "nodes": pa.array(per_kind[present].astype(np.int64)),
+            "nodes": pa.array(found.per_kind[present].astype(np.int64)),
         })
-        shipments = self._of_kind(st, visited, all_kinds, "shipment")
-        customers = self._of_kind(st, visited, all_kinds, "customer")
-        ship_units, customer_units = self._tally(
-            st, scratch, visited, flt, "serial", ("shipment", "customer"), shipments, customers)
-        [customer_shipments] = self._tally(st, scratch, visited, flt, "shipment", ("customer",),
-                                           customers)
-        ship_order = np.lexsort((shipments, -ship_units))
-        customer_order = np.lexsort((customers, -customer_units))
+        count = len(found.visited)
         return Impact(
-            seeds=n_seeds,
-            affected=count - n_seeds,
+            seeds=found.n_seeds,
+            affected=count - found.n_seeds,
             by_kind=by_kind,
             by_shipment=pa.table({
-                "shipment": self._keys(st, shipments[ship_order]),
-                "units": pa.array(ship_units[ship_order]),
+                "shipment": st.keys(found.shipments),
+                "units": pa.array(found.shipment_units),
             }),
             by_customer=pa.table({
-                "customer": self._keys(st, customers[customer_order]),
-                "units": pa.array(customer_units[customer_order]),
-                "shipments": pa.array(customer_shipments[customer_order]),
+                "customer": st.keys(found.customers),
+                "units": pa.array(found.customer_units),
+                "shipments": pa.array(found.customer_shipments),
             }),
-            rows=self._rows(st, scratch, n_seeds, count, flt, via=False) if rows else None,
+            rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
+                  else None),
         )
 
     def path(
@@ -380,36 +280,23 @@ class Graph:
         the kind and event time of the edge that led to it (null on the first row).
         Raises NotConnected when dst is not downstream of src."""
         st = self._state()
-        flt = self._filter(st, None, edge_kinds, None, since, until, as_of, None)
+        flt = make_filter(st, None, edge_kinds, None, since, until, as_of, None)
         ids = self._resolve(st, [src_key, dst_key])
-        source, target = int(ids[0]), int(ids[1])
-        scratch = self._scratch.get(st.node_count)
-        down = st.snapshot.down
-        if source == target:
-            chain = [source]
-        else:
-            self._run(st, down, ids[:1], flt, scratch, want_parent=True, target=target,
-                      cancellation=cancellation)
-            if scratch.marks[target] != scratch.epoch:
-                raise NotConnected(
-                    f"{dst_key!r} is not downstream of {src_key!r} under the given filters")
-            chain = [target]
-            while chain[-1] != source:
-                chain.append(int(scratch.parent[chain[-1]]))
-            chain.reverse()
-        edge_kind: list[str | None] = [None]
-        edge_time: list[int | None] = [None]
-        for a, b in itertools.pairwise(chain):
-            code, t = self._first_edge(st, a, b, flt)
-            edge_kind.append(st.edge_kinds[code])
-            edge_time.append(None if t == k.NO_TIME else t)
-        chain_ids = np.asarray(chain, dtype=np.int32)
-        kinds = pa.array([st.node_kinds[c] for c in st.node_kind[chain_ids]], pa.string())
+        try:
+            chain, codes, times = path_ids(st, int(ids[0]), int(ids[1]), flt,
+                                           self._scratch.get(st.node_count), self._walks,
+                                           _flag(cancellation))
+        except NotConnected:
+            raise NotConnected(f"{dst_key!r} is not downstream of {src_key!r} under the given "
+                               "filters") from None
+        edge_kinds_ = [None if c < 0 else st.edge_kinds[c] for c in codes.tolist()]
+        kinds = pa.array([st.node_kinds[c] for c in st.node_kind[chain]], pa.string())
         return pa.table({
-            "key": self._keys(st, chain_ids),
+            "key": st.keys(chain),
             "kind": kinds.dictionary_encode().cast(_KIND_TYPE),  # one kind type everywhere
-            "edge_kind": pa.array(edge_kind, pa.string()),
-            "event_time": pa.array(edge_time, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "edge_kind": pa.array(edge_kinds_, pa.string()),
+            "event_time": pa.array([None if t == k.NO_TIME else t for t in times.tolist()],
+                                   pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         })
 
     def node(self, key: str) -> dict[str, Any]:
@@ -468,11 +355,6 @@ class Graph:
                            edge_kinds=list(st.edge_kinds[:1]) or None, since="1970-01-01",
                            as_of=datetime.now(UTC))
             self.impact([first], max_depth=1)
-            # path() checks each step's edge with the kernels' filter.
-            down = st.snapshot.down
-            k.edge_ok(0, down.kind, down.event_time, down.recorded_at, _NO_KINDS, False,
-                      _MIN_TIME, _MAX_TIME, _MAX_TIME)
-            k.visible(k.NEVER, _MAX_TIME)
 
     # -- dense-id layer -----------------------------------------------------------------------
 
@@ -501,89 +383,7 @@ class Graph:
             raise UnknownNode(key, suggestions)
         return ids
 
-    def _kind_mask(self, names: Iterable[str] | None, index: dict[str, int],
-                   what: str) -> tuple[Array, bool]:
-        if names is None:
-            return _NO_KINDS, False
-        mask = np.zeros(256, dtype=np.bool_)
-        if isinstance(names, str):
-            names = [names]
-        names = list(names)
-        if not names:
-            raise InvalidInput(f"{what} filter is empty; pass None for no filter")
-        for name in names:
-            if name not in index:
-                raise InvalidInput(f"unknown {what} {name!r}; this graph has: "
-                                   f"{', '.join(sorted(index)) or 'none'}")
-            mask[index[name]] = True
-        return mask, True
-
-    def _filter(self, st: View, max_depth: int | None, edge_kinds: Iterable[str] | None,
-                node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
-                as_of: TimeLike, limit: int | None) -> _Filter:
-        if (max_depth is None and edge_kinds is None and node_kinds is None and since is None
-                and until is None and as_of is None and limit is None):
-            return _UNFILTERED
-        if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
-                                      or max_depth < 0):
-            raise InvalidInput(f"max_depth must be a non-negative integer, got {max_depth!r}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 1):
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-        kind_allowed, filter_kinds = self._kind_mask(edge_kinds, st.edge_kind_index,
-                                                     "edge kind")
-        node_allowed, filter_nodes = self._kind_mask(node_kinds, st.node_kind_index,
-                                                     "node kind")
-        lo = to_micros(since, "since")
-        hi = to_micros(until, "until")
-        if lo is not None and hi is not None and lo > hi:
-            raise InvalidInput(f"since ({since}) is after until ({until})")
-        as_of_us = to_micros(as_of, "as_of")
-        return _Filter(
-            kind_allowed=kind_allowed, filter_kinds=filter_kinds,
-            since=_MIN_TIME if lo is None else lo, until=_MAX_TIME if hi is None else hi,
-            as_of=_MAX_TIME if as_of_us is None else as_of_us,
-            node_allowed=node_allowed, filter_nodes=filter_nodes,
-            max_depth=-1 if max_depth is None else max_depth,
-            limit=_NO_LIMIT - 1 if limit is None else limit,
-        )
-
-    def _run(self, st: View, adj: Adjacency, seeds: Array, flt: _Filter, scratch: Scratch, *,
-             want_parent: bool, target: int = -1,
-             cancellation: Cancellation | None = None) -> tuple[int, int]:
-        if cancellation is not None and cancellation.cancelled:
-            raise QueryCancelled("query cancelled before it started")
-        hit("before-walk")  # tests widen this window so a cancel lands while the walk runs
-        epoch = scratch.next_epoch()
-        cancel = scratch.cancel if cancellation is None else cancellation.flag
-        plain = (not want_parent and target < 0 and not flt.filter_nodes and not flt.filter_kinds
-                 and flt.since == _MIN_TIME and flt.until == _MAX_TIME and flt.as_of == _MAX_TIME
-                 and not st.changed)
-        if plain:
-            count, n_seeds, matched = k.traverse_plain(
-                adj.indptr, adj.neighbor, seeds, flt.max_depth, flt.limit, scratch.marks, epoch,
-                scratch.queue, scratch.depth, cancel)
-        else:
-            count, n_seeds, matched = k.traverse(
-                adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,
-                adj.edge, adj.mapped, seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds,
-                flt.since, flt.until,
-                flt.as_of, st.node_kind, flt.node_allowed, flt.filter_nodes,
-                flt.limit, target, scratch.marks, epoch, scratch.queue, scratch.depth,
-                scratch.parent, want_parent, cancel, st.live(adj),
-            )
-        if count == k.CANCELLED:
-            self.walks_cancelled += 1
-            raise QueryCancelled("query cancelled before it finished")
-        if matched > flt.limit:
-            raise ResultLimitExceeded(
-                flt.limit,
-                f"the answer has more than {flt.limit:,} rows; narrow it (max_depth, edge_kinds, "
-                "node_kinds, since/until) or raise the limit",
-            )
-        return count, n_seeds
-
-    def _rows(self, st: View, scratch: Scratch, n_seeds: int, count: int, flt: _Filter, *,
+    def _rows(self, st: View, scratch: Scratch, n_seeds: int, count: int, flt: Filter, *,
               via: bool) -> pa.Table:
         snap = st.snapshot
         delta_offsets, delta_data = st.delta_keys
@@ -614,77 +414,13 @@ class Graph:
             return pa.Table.from_arrays(arrays, schema=_VIA_SCHEMA)
         return pa.Table.from_arrays(arrays, schema=_ROW_SCHEMA)
 
-    def _tally(self, st: View, scratch: Scratch, visited: Array, flt: _Filter,
-               item_kind: str, counted_kinds: Sequence[str], *targets: Array) -> list[Array]:
-        """For each array of target nodes, how many affected `item_kind` nodes reach each
-        target through containers (see `_kernels.tally_units`)."""
-        code = st.kind_code(item_kind)
-        if code < 0:
-            return [np.zeros(len(t), dtype=np.int64) for t in targets]
-        container = self._kind_flags(st, CONTAINER_KINDS)
-        counted = self._kind_flags(st, counted_kinds)
-        marks, stack, tally_marks, tally, reached, epoch0 = scratch.tally_arrays(len(visited))
-        down = st.snapshot.down
-        scratch.tally_epoch = k.tally_units(
-            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at,
-            flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
-            st.node_kind, scratch.marks, scratch.epoch, visited, code, container, counted,
-            marks, epoch0, stack, tally_marks, tally, reached, st.down_live,
-        )
-        return [np.where(tally_marks[t] == epoch0, tally[t], 0) for t in targets]
-
-    def _kind_flags(self, st: View, names: Sequence[str]) -> Array:
-        flags = np.zeros(256, dtype=np.bool_)
-        for name in names:
-            if (code := st.kind_code(name)) >= 0:
-                flags[code] = True
-        return flags
-
-    def _of_kind(self, st: View, visited: Array, kinds: Array, kind: str) -> Array:
-        code = st.kind_code(kind)
-        if code < 0:
-            return np.zeros(0, dtype=np.int32)
-        selected: Array = visited[kinds == code]
-        return selected
-
-    def _keys(self, st: View, ids: Array) -> pa.Array:
-        """Keys of node ids as a large_string array (snapshot and delta nodes alike)."""
-        ids = np.ascontiguousarray(ids, dtype=np.int32)
-        if not st.delta or not (ids >= st.snapshot.node_count).any():
-            return st.snapshot.node_keys.take(pa.array(ids)) if len(ids) else pa.array(
-                [], pa.large_string())
-        return pa.array([st.key_of(int(i)) for i in ids], pa.large_string())
-
-    def _first_edge(self, st: View, a: int, b: int, flt: _Filter) -> tuple[int, int]:
-        """(kind code, event time) of an edge a -> b the kernels would follow under `flt`."""
-        adj = st.snapshot.down
-        live = st.down_live
-        if a < st.snapshot.node_count:
-            start, end = int(adj.indptr[a]), int(adj.indptr[a + 1])
-            rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
-            for e in np.flatnonzero(adj.neighbor[start:end] == b) + start:
-                # The kernels' own edge filter, so the chain reports an edge the walk could take.
-                if not k.edge_ok(int(e), adj.kind, adj.event_time, adj.recorded_at,
-                                 flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
-                                 flt.as_of):
-                    continue
-                if len(rpos) and rflag[a]:
-                    i = int(np.searchsorted(rpos, e))
-                    retracted = int(rtime[i]) if i < len(rpos) and rpos[i] == e else k.NEVER
-                    if not k.visible(retracted, flt.as_of):
-                        continue
-                return int(adj.kind[e]), int(adj.event_time[e])
-        head, nxt, neighbor, kind = live.head, live.next_edge, live.neighbor, live.kind
-        etime, erec, ret, n_edges = (live.event_time, live.recorded_at, live.retracted_at,
-                                     live.n_edges)
-        d = int(head[a]) if a < len(head) else -1
-        while d >= 0:
-            if (d < n_edges and neighbor[d] == b and k.visible(int(ret[d]), flt.as_of)
-                    and k.edge_ok(d, kind, etime, erec, flt.kind_allowed, flt.filter_kinds,
-                                  flt.since, flt.until, flt.as_of)):
-                return int(kind[d]), int(etime[d])
-            d = int(nxt[d])
-        raise AssertionError("internal: path step has no edge")  # the BFS just followed one
+def _flag(cancellation: Cancellation | None) -> Array | None:
+    """The flag a walk polls; raises QueryCancelled if the request is already cancelled."""
+    if cancellation is None:
+        return None
+    if cancellation.cancelled:
+        raise QueryCancelled("query cancelled before it started")
+    return cancellation.flag
 
 
 _STATS: weakref.WeakKeyDictionary[Snapshot, dict[str, Any]] = weakref.WeakKeyDictionary()

@@ -28,7 +28,9 @@ from numba import njit
 
 from domain.time import from_micros, iso
 from engine import _kernels as k
-from engine.graph import Graph, View
+from engine.algorithms import Edges, live_edges
+from engine.graph import Graph
+from engine.view import View
 from index.csr import csr_order
 
 __all__ = ["EXAMPLES", "Finding", "QualityReport", "check_graph"]
@@ -72,48 +74,6 @@ class QualityReport:
         return {"nodes": self.nodes, "edges": self.edges, "snapshot_version": self.version,
                 "log_sequence": self.log_sequence,
                 "findings": [vars(f) for f in self.findings]}
-
-
-@dataclass(frozen=True)
-class _Edges:
-    src: Array
-    dst: Array
-    kind: Array  # codes into kind_names
-    time: Array
-    quantity: Array  # float, NaN = none
-    ended: Array  # when the link ended (unpacked), NEVER = still holds
-
-
-def _edges(graph: Graph) -> tuple[_Edges, View]:
-    """Every live (not retracted) edge of the current view, by dense id."""
-    st = graph.view()
-    snap = st.snapshot
-    down = snap.down
-    src = np.repeat(np.arange(snap.node_count, dtype=np.int32), np.diff(down.indptr))
-    quantity = snap.edges.column("quantity").to_numpy(zero_copy_only=False).astype(np.float64) \
-        if snap.edge_count else np.zeros(0)
-    keep = np.ones(snap.edge_count, dtype=bool)
-    live = st.down_live
-    if len(live.retracted_pos):  # retracted snapshot edges (as of now)
-        keep[live.retracted_pos] = False
-    ended = np.full(snap.edge_count, k.NEVER, dtype=np.int64)
-    ended_pos, ended_at = ((st.delta.ended_pos, st.delta.ended_at) if st.delta is not None
-                           else (snap.ended_down, snap.ended_at))
-    ended[ended_pos] = ended_at
-    parts = [(src[keep], down.neighbor[keep], down.kind[keep], down.event_time[keep],
-              quantity[keep], ended[keep])]
-    if st.delta is not None and st.delta.n_edges:
-        n = st.delta.n_edges
-        dst, kind, time, ret = live.neighbor, live.kind, live.event_time, live.retracted_at
-        alive = ret[:n] == k.NEVER
-        # Upstream, a delta edge's neighbour is its source.
-        parts.append((st.delta.up.neighbor[:n][alive], dst[:n][alive], kind[:n][alive],
-                      time[:n][alive], st.delta.edge_quantity[:n][alive],
-                      st.delta.edge_ended[:n][alive]))
-    columns = [np.concatenate([p[i] for p in parts]) for i in range(6)]
-    return _Edges(columns[0].astype(np.int32), columns[1].astype(np.int32),
-                  columns[2].astype(np.uint8), columns[3].astype(np.int64),
-                  columns[4].astype(np.float64), columns[5].astype(np.int64)), st
 
 
 @njit(cache=True)
@@ -179,7 +139,8 @@ def _scc(indptr: Array, indices: Array) -> Array:  # pragma: no cover - numba
 def check_graph(graph: Graph, rejects: Iterable[dict[str, Any]] = ()) -> QualityReport:
     """Run every check on the graph's current view; `rejects` are the rejected input records
     (build and ingest), each with at least `reason` (and `source`, `row`, `record`)."""
-    edges, st = _edges(graph)
+    st = graph.view()
+    edges = live_edges(st)
     n = st.node_count
     names = np.asarray(st.node_kinds, dtype=object)
     kinds = st.node_kind[:n]
@@ -276,7 +237,7 @@ def check_graph(graph: Graph, rejects: Iterable[dict[str, Any]] = ()) -> Quality
                          version=int(st.snapshot.version), log_sequence=int(st.seq))
 
 
-def _overlapping(edges: _Edges, mine: Array) -> list[int]:
+def _overlapping(edges: Edges, mine: Array) -> list[int]:
     """Parents of two links from one node that held at the same time (a link holds from its
     event time, unknown = always, to its end, if it ended)."""
     start = np.where(edges.time[mine] == k.NO_TIME, np.iinfo(np.int64).min, edges.time[mine])

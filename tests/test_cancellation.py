@@ -84,13 +84,13 @@ def test_the_kernels_stop_part_way(wide: tuple[engine.Graph, Path], plain: bool)
         count, _, _ = k.traverse_plain(down.indptr, down.neighbor, seeds, -1, 2**62,
                                        scratch.marks, epoch, scratch.queue, scratch.depth, flag)
     else:
-        live = graph._state().live(down)
+        live = graph.view().live(down)
         count, _, _ = k.traverse(
             down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, down.edge,
             down.mapped, seeds, -1, np.ones(256, dtype=np.bool_), False, k.MIN_TIME,
             k.MAX_TIME, k.MAX_TIME, snap.node_kind, np.ones(256, dtype=np.bool_), True,
             2**62, -1, scratch.marks, epoch, scratch.queue, scratch.depth, scratch.parent,
-            True, flag, live)
+            scratch.parent_edge, True, flag, live)
     assert count == k.CANCELLED
     marked = int((scratch.marks == epoch).sum())
     whole = 1 + WORK_ORDERS + 2 * UNITS

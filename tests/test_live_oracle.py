@@ -5,6 +5,7 @@ agree with the oracle: on the delta, after compaction, and after a restart that 
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import engine
 from engine import Graph
 from index.build import build_from_files
 from index.ingest import IngestBatch, RetractionRequest
@@ -53,6 +56,19 @@ def _check(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]
             got = dict(zip(table.column("key").to_pylist(), table.column("depth").to_pylist(),
                            strict=True))
             assert got == oracle.trace(nx_graph, [key], downstream, flt), (key, downstream)
+    for src in sorted(known)[:2]:  # path: the chain and the edges the walk took (delta too)
+        for dst in sorted(known):
+            expected = oracle.shortest_path_length(nx_graph, src, dst, flt)
+            if expected is None:
+                with pytest.raises(engine.NotConnected):
+                    graph.path(src, dst, as_of=as_of)
+                continue
+            chain = graph.path(src, dst, as_of=as_of).to_pylist()
+            assert len(chain) == expected + 1
+            for a, b in itertools.pairwise(chain):
+                assert any(flt.allows(d) and d["kind"] == b["edge_kind"]
+                           and d.get("event_time") == b["event_time"]
+                           for d in nx_graph.get_edge_data(a["key"], b["key"]).values())
     seeds = sorted(known)[:3]
     impact = graph.impact(seeds, as_of=as_of)
     affected = set(oracle.trace(nx_graph, seeds, True, flt)) | set(seeds)
