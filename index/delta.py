@@ -8,11 +8,8 @@ Ids: a node the snapshot holds keeps its snapshot id; a new node gets the next i
 snapshot's, which equals its stable id (sid), because a snapshot at sequence S holds exactly the
 sids 0..n-1 assigned up to S. So `local == sid` for every node the delta adds.
 
-Adjacency of delta edges, per direction, is a linked list newest-first: head[v] is v's newest
-delta edge, next[e] the one before it (-1 ends the list). A reader whose view covers edges
-[0, n_edges) skips any edge >= n_edges it meets at the front of a list. Lists are linked in two
-numba calls, `next` first and `head` second, so a reader that sees a new head finds its `next`
-already written.
+Delta edges are linked into per-node lists newest-first (index.live_arrays); queries read
+them through `DeltaView` (index.delta_view).
 
 Retractions are copy-on-write (they are rare): a view holds the retraction arrays of its own
 moment, so an older view still follows an edge retracted after it.
@@ -22,74 +19,44 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from numba import njit
 
 from domain.errors import InvalidInput
-from domain.time import NEVER, from_micros
+from domain.time import NEVER
+from index.delta_view import DeltaView
 from index.key_table import GrowingKeyTable, fill_misses
-from index.log import NODE_LOG_SCHEMA, LogEntry
+from index.live_arrays import LiveArrays, chain, grow, publish_heads
+from index.log import NODE_LOG_SCHEMA
 from index.repeats import DeltaEdgeIndex, snapshot_repeats
 from index.snapshot import Snapshot
 
-__all__ = ["NEVER", "Delta", "DeltaView", "LiveArrays", "apply_entry"]
+__all__ = ["NEVER", "Delta", "DeltaView", "LiveArrays", "Match"]
 
 Array = npt.NDArray[Any]
 
 
-class LiveArrays(NamedTuple):
-    """What a kernel reads of one direction of the delta (numba takes a NamedTuple in nopython
-    mode: fields by name, never by position). Delta edges of node v, newest first: head[v],
-    then next_edge[e]; only edges < n_edges belong to the view. The last three list retracted
-    snapshot edges: retracted_flag[v] != 0 iff v has one; their sorted CSR positions and
-    retraction times."""
+@dataclass(frozen=True)
+class Match:
+    """The edges one retraction or end names, found once and used by both the ingest check
+    (is there anything to retract?) and the apply: delta edge indices and snapshot downstream
+    CSR positions. Valid until the delta's next write."""
 
-    head: Array
-    next_edge: Array
-    neighbor: Array  # the other end of each delta edge (dst downstream, src upstream)
-    kind: Array
-    event_time: Array
-    recorded_at: Array
-    retracted_at: Array
-    n_edges: int
-    retracted_flag: Array
-    retracted_pos: Array
-    retracted_time: Array
+    src: int
+    dst: int
+    delta: Array
+    snapshot: Array
+
+    def __len__(self) -> int:
+        return len(self.delta) + len(self.snapshot)
 
 
-@njit(nogil=True, cache=True)
-def _chain(head: Array, nxt: Array, ends: Array, start: int, count: int, last: Array,
-           seen: Array, epoch: int) -> None:  # pragma: no cover - numba
-    """Write next[e] for the new edges [start, start + count): each points at the edge before it
-    in its node's list (an earlier new edge, else the current head). Leaves each node's newest
-    edge in last[v] (valid where seen[v] == epoch). Does not touch `head`."""
-    for e in range(start, start + count):
-        v = ends[e]
-        nxt[e] = last[v] if seen[v] == epoch else head[v]
-        last[v] = e
-        seen[v] = epoch
-
-
-@njit(nogil=True, cache=True)
-def _publish_heads(head: Array, ends: Array, start: int, count: int,
-                   last: Array) -> None:  # pragma: no cover - numba
-    for e in range(start, start + count):
-        head[ends[e]] = last[ends[e]]
-
-
-def _grow(array: Array, size: int, fill: Any = None) -> Array:
-    """A copy of `array` with capacity for at least `size` items (doubling)."""
-    capacity = max(size, 2 * len(array), 1024)
-    grown = np.empty(capacity, dtype=array.dtype) if fill is None else np.full(
-        capacity, fill, dtype=array.dtype)
-    grown[: len(array)] = array
-    return grown
+_EMPTY_POS = np.zeros(0, dtype=np.int64)
+_NO_MATCH = Match(-1, -1, _EMPTY_POS, _EMPTY_POS)
 
 
 @dataclass(frozen=True)
@@ -99,71 +66,6 @@ class _Retracted:
     flag: Array  # uint8 per snapshot node
     pos: Array  # sorted int64 CSR positions
     time: Array  # int64 retraction record times
-
-
-@dataclass(frozen=True)
-class DeltaView:
-    """The delta at one log sequence number. Arrays may hold more than the view covers; read
-    only nodes < n_nodes and edges < n_edges."""
-
-    snapshot: Snapshot
-    seq: int
-    n_nodes: int
-    n_edges: int
-    node_kind: Array
-    node_kinds: tuple[str, ...]
-    edge_kinds: tuple[str, ...]
-    key_offsets: Array
-    key_data: Array
-    down: LiveArrays
-    up: LiveArrays
-    retracted_edges: int
-    store_rejects: int  # records the store's rejects log holds (ingest and loaders)
-    edge_quantity: Array = field(repr=False)
-    edge_ended: Array = field(repr=False)
-    ended_pos: Array = field(repr=False)
-    ended_at: Array = field(repr=False)
-    key_slots: Array = field(repr=False)
-    _node_chunks: tuple[tuple[int, pa.Table], ...] = field(repr=False)
-
-    @property
-    def n_snap(self) -> int:
-        return int(self.snapshot.node_count)
-
-    @property
-    def changed(self) -> bool:
-        """True when queries must read the delta (new nodes or edges, or any retraction): the
-        snapshot-only kernel would index past its arrays or follow retracted edges."""
-        return self.n_edges > 0 or self.retracted_edges > 0 or self.n_nodes > self.n_snap
-
-    def resolve_new(self, keys: pa.Array, out: Array) -> None:
-        """Fill the negative entries of `out` with local ids of nodes the delta added (at this
-        view's sequence; -1 where none)."""
-        missing = out < 0
-        new = np.where(missing, -1, 0)
-        fill_misses(self.key_offsets, self.key_data, self.key_slots, keys, new)
-        # A key added after this view was taken is not there yet.
-        visible = missing & (new >= 0) & (new < self.n_nodes - self.n_snap)
-        out[visible] = self.n_snap + new[visible]
-
-    def new_node_quantities(self) -> Array:
-        """Quantity of every node the delta added, in id order (NaN where none)."""
-        parts = [chunk.column("quantity").to_numpy(zero_copy_only=False).astype(np.float64)
-                 for start, chunk in self._node_chunks if start < self.n_nodes]
-        values = np.concatenate(parts) if parts else np.zeros(0)
-        return values[: self.n_nodes - self.n_snap]
-
-    def new_node(self, local: int) -> dict[str, Any]:
-        """Attributes of a node the delta added: key, kind, product, quantity, uom,
-        created_at."""
-        starts = [start for start, _ in self._node_chunks]
-        i = bisect.bisect_right(starts, local) - 1
-        start, chunk = self._node_chunks[i]
-        row: dict[str, Any] = chunk.slice(local - start, 1).to_pylist()[0]
-        created = row.pop("created_at")
-        row.pop("sid", None)
-        row["created_at"] = _time_or_none(created)
-        return row
 
 
 class Delta:
@@ -296,10 +198,10 @@ class Delta:
             raise AssertionError(f"internal: new sids {sids[0]}.. do not follow {self.n_nodes}")
         total = self.n_nodes + count
         if total > len(self._head["down"]):
-            self._node_kind = _grow(self._node_kind, total)
-            self._head = {d: _grow(h, total, -1) for d, h in self._head.items()}
-            self._last = _grow(self._last, total)
-            self._seen = _grow(self._seen, total, 0)
+            self._node_kind = grow(self._node_kind, total)
+            self._head = {d: grow(h, total, -1) for d, h in self._head.items()}
+            self._last = grow(self._last, total)
+            self._seen = grow(self._seen, total, 0)
         kinds = nodes.column("kind").combine_chunks().dictionary_encode()
         codes = np.array([self.node_kind_code(k) for k in kinds.dictionary.to_pylist()],
                          dtype=np.int8)
@@ -317,12 +219,12 @@ class Delta:
             return
         start, total = self.n_edges, self.n_edges + count
         if total > len(self._src):
-            self._src, self._dst = _grow(self._src, total), _grow(self._dst, total)
-            self._kind, self._time = _grow(self._kind, total), _grow(self._time, total)
-            self._rec, self._qty = _grow(self._rec, total), _grow(self._qty, total)
-            self._ret = _grow(self._ret, total, NEVER)
-            self._end = _grow(self._end, total, NEVER)
-            self._next = {d: _grow(a, total, -1) for d, a in self._next.items()}
+            self._src, self._dst = grow(self._src, total), grow(self._dst, total)
+            self._kind, self._time = grow(self._kind, total), grow(self._time, total)
+            self._rec, self._qty = grow(self._rec, total), grow(self._qty, total)
+            self._ret = grow(self._ret, total, NEVER)
+            self._end = grow(self._end, total, NEVER)
+            self._next = {d: grow(a, total, -1) for d, a in self._next.items()}
         encoded = kinds.dictionary_encode()
         codes = np.array([self.edge_kind_code(k) for k in encoded.dictionary.to_pylist()],
                          dtype=np.uint8)
@@ -337,56 +239,52 @@ class Delta:
         self._index.add(self._src, self._dst, self._kind, self._time, start, count)
         for direction, ends in (("down", self._src), ("up", self._dst)):
             self._epoch += 1
-            _chain(self._head[direction], self._next[direction], ends, start, count,
-                   self._last, self._seen, self._epoch)
-            _publish_heads(self._head[direction], ends, start, count, self._last)
+            chain(self._head[direction], self._next[direction], ends, start, count,
+                  self._last, self._seen, self._epoch)
+            publish_heads(self._head[direction], ends, start, count, self._last)
         self.n_edges = total
         self._view = None
 
-    def retract(self, src: int, dst: int, kind: str, event_time: int | None,
-                at: int, *, event_id: str | None = None, dry_run: bool = False) -> int:
-        """Retract live edges src -> dst of `kind` (and `event_time`, if given) as of record
-        time `at`; returns how many (`dry_run`: only count them). Without `event_id` that is the
-        link (every live assertion of it); with one, only the assertions of that event, so a
-        link another event asserted stays. The edges stay, visible to `as_of` before `at`."""
+    def match_retraction(self, src: int, dst: int, kind: str, event_time: int | None, *,
+                         event_id: str | None = None) -> Match:
+        """The live edges src -> dst of `kind` (and `event_time`, if given) a retraction names.
+        Without `event_id` that is the link (every live assertion of it); with one, only the
+        assertions of that event, so a link another event asserted stays. Changes nothing:
+        the ingest check counts it, `retract` applies it."""
         code = self._edge_kind_code.get(kind, -1)
         if code < 0:
-            return 0
+            return _NO_MATCH
         hits = self._delta_matches(src, dst, code, event_time, event_id)
-        if dry_run:
-            found = len(hits)
-            if src < self.n_snap and dst < self.n_snap:
-                found += len(self._snapshot_matches(self.snapshot.down, src, dst, code,
-                                                    event_time, event_id))
-            return found
-        found = 0
-        if len(hits):
-            ret = self._ret.copy()
-            ret[hits] = at
-            self._ret = ret
-            found += len(hits)
+        positions = _EMPTY_POS
         if src < self.n_snap and dst < self.n_snap:
-            down_pos = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time,
-                                              event_id)
-            if len(down_pos):
-                up_pos = np.array([self._up_position(src, dst, int(p)) for p in down_pos])
-                self._retracted["down"] = self._with(self._retracted["down"], src, down_pos, at)
-                self._retracted["up"] = self._with(self._retracted["up"], dst, up_pos, at)
-                found += len(down_pos)
-        if found:
-            self.retracted_edges += found
-            self._view = None
-        return found
+            positions = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time,
+                                               event_id)
+        return Match(src, dst, hits, positions)
 
-    def end(self, src: int, dst: int, kind: str, event_time: int | None, at: int, *,
-            dry_run: bool = False) -> int:
-        """End the open, live edges src -> dst of `kind` (and `event_time`, if given; every
-        source when `src` < 0) at event time `at`; returns how many (`dry_run`: only count).
-        Traversal still follows them (a recall over-includes rather than misses); the end time
-        tells how long they held."""
+    def retract(self, match: Match, at: int) -> int:
+        """Retract the matched edges as of record time `at`; returns how many. They stay,
+        visible to `as_of` before `at`."""
+        if len(match.delta):
+            ret = self._ret.copy()
+            ret[match.delta] = at
+            self._ret = ret
+        if len(match.snapshot):
+            up_pos = np.array([self._up_position(match.src, match.dst, int(p))
+                               for p in match.snapshot])
+            self._retracted["down"] = self._with(self._retracted["down"], match.src,
+                                                 match.snapshot, at)
+            self._retracted["up"] = self._with(self._retracted["up"], match.dst, up_pos, at)
+        if len(match):
+            self.retracted_edges += len(match)
+            self._view = None
+        return len(match)
+
+    def match_end(self, src: int, dst: int, kind: str, event_time: int | None) -> Match:
+        """The open, live edges src -> dst of `kind` (and `event_time`, if given; every source
+        when `src` < 0) an end names. Changes nothing (see `end`)."""
         code = self._edge_kind_code.get(kind, -1)
         if code < 0:
-            return 0
+            return _NO_MATCH
         if src < 0:  # every source: a DELETE that names only the parent
             n = self.n_edges
             hit = ((self._dst[:n] == dst) & (self._kind[:n] == code)
@@ -397,7 +295,7 @@ class Delta:
         else:
             hits = self._delta_matches(src, dst, code, event_time)
         hits = hits[self._end[hits] == NEVER]
-        positions = np.zeros(0, dtype=np.int64)
+        positions = _EMPTY_POS
         if dst < self.n_snap and src < self.n_snap:
             if src < 0:
                 up = self.snapshot.up
@@ -414,19 +312,25 @@ class Delta:
                 positions = self._snapshot_matches(self.snapshot.down, src, dst, code,
                                                    event_time)
             positions = positions[~np.isin(positions, self._ended_pos)]
-        if dry_run or not (len(hits) or len(positions)):
-            return len(hits) + len(positions)
-        if len(hits):
+        return Match(src, dst, hits, positions)
+
+    def end(self, match: Match, at: int) -> int:
+        """End the matched edges at event time `at`; returns how many. Traversal still
+        follows them (a recall over-includes rather than misses); the end time tells how long
+        they held."""
+        if len(match.delta):
             ended = self._end.copy()
-            ended[hits] = at
+            ended[match.delta] = at
             self._end = ended
-        if len(positions):
-            pos = np.concatenate([self._ended_pos, positions])
-            times = np.concatenate([self._ended_at, np.full(len(positions), at, np.int64)])
+        if len(match.snapshot):
+            pos = np.concatenate([self._ended_pos, match.snapshot])
+            times = np.concatenate([self._ended_at,
+                                    np.full(len(match.snapshot), at, np.int64)])
             order = np.argsort(pos, kind="stable")
             self._ended_pos, self._ended_at = pos[order], times[order]
-        self._view = None
-        return len(hits) + len(positions)
+        if len(match):
+            self._view = None
+        return len(match)
 
     def ended(self) -> tuple[Array, Array, Array]:
         """(snapshot down positions, their end times, end time of each delta edge)."""
@@ -594,38 +498,3 @@ class Delta:
             pa.array([name for name, _, _ in self._provenance], pa.string()))
         rows = np.concatenate([np.arange(n, dtype=np.int64) for _, _, n in self._provenance])
         return event_ids, sources.cast(pa.string()), rows
-
-
-def apply_entry(delta: Delta, entry: LogEntry) -> int:
-    """Apply one log entry (acknowledged or replayed) to the delta; returns edges retracted."""
-    if entry.nodes.num_rows:
-        delta.add_nodes(entry.nodes)
-    edges = entry.edges
-    if edges.num_rows:
-        delta.add_edges(
-            delta.local_of_sid(edges.column("src").to_numpy()),
-            delta.local_of_sid(edges.column("dst").to_numpy()),
-            edges.column("kind").combine_chunks(),
-            edges.column("event_time").to_numpy(),
-            edges.column("recorded_at").to_numpy(),
-            edges.column("quantity").to_numpy(zero_copy_only=False),
-            edges.column("event_id").combine_chunks(),
-            entry.batch,
-        )
-    retracted = 0
-    for r in entry.retractions:
-        src, dst = delta.local_of_sid(np.array([r.src, r.dst]))
-        retracted += delta.retract(int(src), int(dst), r.kind, r.event_time, entry.recorded_at,
-                                   event_id=r.event_id)
-    for e in entry.ends:
-        dst = int(delta.local_of_sid(np.array([e.dst]))[0])
-        src = -1 if e.src < 0 else int(delta.local_of_sid(np.array([e.src]))[0])
-        delta.end(src, dst, e.kind, e.event_time, e.at)
-    delta.set_seq(entry.seq)
-    return retracted
-
-
-def _time_or_none(micros: int | None) -> datetime | None:
-    if micros is None:
-        return None
-    return from_micros(micros)

@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from domain.errors import CompactionError, Unavailable, WriteFailed
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
-from index.delta import DeltaView, apply_entry
+from index.delta import DeltaView
 from index.faults import hit
 from index.files import SNAPSHOTS, list_snapshots
 from index.ingest import (
@@ -53,7 +53,7 @@ from index.ingest import (
 from index.key_table import KeyTable
 from index.log import LogEntry
 from index.plan import NewNodes, Plan, links, reject_record, shape_problem
-from index.replay import open_view, replay
+from index.replay import apply_entry, open_view, replay
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
 from loaders.schema import EDGE_KINDS, NODE_KINDS

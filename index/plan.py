@@ -235,8 +235,8 @@ class Plan:
                                           f"unknown node {key!r}"))
                 continue
             when = to_micros(r.event_time)
-            count = self.delta.retract(int(local[0]), int(local[1]), r.kind, when, 0,
-                                       event_id=r.event_id, dry_run=True)
+            count = len(self.delta.match_retraction(int(local[0]), int(local[1]), r.kind, when,
+                                                    event_id=r.event_id))
             if count == 0:
                 errors.append(RecordError(
                     "retractions", number, "kind",
@@ -322,7 +322,7 @@ def _ends(plan: Plan, batch: IngestBatch, errors: list[RecordError]) -> list[End
             continue
         when, at = to_micros(e.event_time), to_micros(e.at)
         assert at is not None
-        if plan.delta.end(int(local[0]), int(local[1]), e.kind, when, at, dry_run=True) == 0:
+        if not plan.delta.match_end(int(local[0]), int(local[1]), e.kind, when):
             errors.append(RecordError("ends", number, "kind", f"no open {e.kind!r} edge "
                                       f"{e.src or 'from anything'!r} -> {e.dst!r} to end"))
             continue

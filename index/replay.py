@@ -8,12 +8,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from domain.errors import SnapshotError
-from index.delta import Delta, DeltaView, apply_entry
+from index.delta import Delta, DeltaView
+from index.log import LogEntry
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
 
-__all__ = ["open_view", "replay"]
+__all__ = ["apply_entry", "open_view", "replay"]
 
 Progress = Callable[[str], None]
 
@@ -48,3 +51,33 @@ def open_view(data_dir: Path, *, verify: str = "size") -> DeltaView:
                 raise
             time.sleep(0.1)
     raise AssertionError("unreachable")
+
+
+def apply_entry(delta: Delta, entry: LogEntry) -> int:
+    """Apply one log entry (acknowledged or replayed) to the delta; returns edges retracted."""
+    if entry.nodes.num_rows:
+        delta.add_nodes(entry.nodes)
+    edges = entry.edges
+    if edges.num_rows:
+        delta.add_edges(
+            delta.local_of_sid(edges.column("src").to_numpy()),
+            delta.local_of_sid(edges.column("dst").to_numpy()),
+            edges.column("kind").combine_chunks(),
+            edges.column("event_time").to_numpy(),
+            edges.column("recorded_at").to_numpy(),
+            edges.column("quantity").to_numpy(zero_copy_only=False),
+            edges.column("event_id").combine_chunks(),
+            entry.batch,
+        )
+    retracted = 0
+    for r in entry.retractions:
+        src, dst = delta.local_of_sid(np.array([r.src, r.dst]))
+        match = delta.match_retraction(int(src), int(dst), r.kind, r.event_time,
+                                       event_id=r.event_id)
+        retracted += delta.retract(match, entry.recorded_at)
+    for e in entry.ends:
+        dst = int(delta.local_of_sid(np.array([e.dst]))[0])
+        src = -1 if e.src < 0 else int(delta.local_of_sid(np.array([e.src]))[0])
+        delta.end(delta.match_end(src, dst, e.kind, e.event_time), e.at)
+    delta.set_seq(entry.seq)
+    return retracted
