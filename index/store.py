@@ -12,7 +12,7 @@ Column families (all keys and values are bytes; nothing is pickled):
     rejects   u64 reject number -> JSON (batch, table, row, field, reason, record)
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`).
-Nothing in the log is ever deleted or rewritten.
+Nothing in the log is ever deleted or rewritten (the key-value layer, index.kv, has no delete).
 
 One writer per data directory: `Store(..., writable=True)` takes an exclusive lock on
 `DATA/writer.lock` (flock) and fails at once, naming the holder, if another process has it.
@@ -30,10 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import rocksdict as rd
-
 from domain.errors import SnapshotError, StoreCorrupt
 from index.dirlock import StoreLocked, lock_directory
+from index.kv import SYNC_WRITE, KeyValue, MemoryKeyValue, Put, RocksKeyValue
 from index.log import LogEntry, seq_key
 
 __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store",
@@ -45,43 +44,8 @@ COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects")
 _U64 = struct.Struct(">Q")
 
 
-def _sync_write() -> rd.WriteOptions:
-    options = rd.WriteOptions()
-    options.sync = True  # fsync the WAL before the write returns: acknowledged means on disk
-    return options
-
-
-SYNC_WRITE = _sync_write()
-"""The write options of every ingest WriteBatch (tests assert `.sync`)."""
-
-
 def has_store(data_dir: Path) -> bool:
     return (data_dir / STORE_DIR / "CURRENT").is_file()
-
-
-def _options(*, create: bool) -> rd.Options:
-    """Explicit options, never rocksdict's config-file defaults."""
-    options = rd.Options(raw_mode=True)
-    options.create_if_missing(create)
-    options.create_missing_column_families(create)
-    options.set_paranoid_checks(True)
-    options.set_compression_type(rd.DBCompressionType.lz4())
-    options.set_max_background_jobs(2)
-    options.set_write_buffer_size(64 << 20)
-    options.set_max_total_wal_size(256 << 20)
-    # Every write is synced, so the only record a crash can tear is the last, unacknowledged
-    # one: tolerate that, and refuse to open on damage anywhere else (point_in_time would
-    # silently drop every record after the damage, and their sequences would be reused).
-    options.set_wal_recovery_mode(rd.DBRecoveryMode.tolerate_corrupted_tail_records())
-    return options
-
-
-def _verifying_reads() -> rd.ReadOptions:
-    options = rd.ReadOptions()
-    options.set_verify_checksums(True)  # every block read is checked against its checksum
-    options.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the flag; scans
-    # must not evict what queries keep warm
-    return options
 
 
 @dataclass(frozen=True)
@@ -93,44 +57,45 @@ class BatchRecord:
 
 
 class Store:
-    """The RocksDB side of a data directory. Writes happen on one thread (the caller's)."""
+    """The log, batch ids, node keys and rejects of a data directory, over a `KeyValue`
+    (RocksDB in DATA/store; `Store.in_memory()` for its dict twin). Writes happen on one
+    thread (the caller's)."""
 
-    def __init__(self, data_dir: Path, *, writable: bool, salvage: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, writable: bool, salvage: bool = False,
+                 kv: KeyValue | None = None) -> None:
         """`salvage` (read-only only) opens a store whose WAL is damaged, skipping every bad
-        record: for `tracegraph repair` to list what survived, never for serving."""
+        record: for `tracegraph repair` to list what survived, never for serving. `kv`
+        replaces RocksDB (no directory, no lock)."""
         self.data_dir = data_dir
         self.writable = writable
         self._lock_handle: Any = None
         path = data_dir / STORE_DIR
-        if writable:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self._lock()
-        elif not has_store(data_dir):
-            raise SnapshotError(f"{data_dir}: no store (nothing was ingested here)")
-        access = rd.AccessType.read_write() if writable else rd.AccessType.read_only()
-        families = {name: _options(create=writable) for name in COLUMN_FAMILIES}
-        options = _options(create=writable)
-        if salvage and not writable:
-            options.set_wal_recovery_mode(rd.DBRecoveryMode.skip_any_corrupted_record())
-        try:
-            self.db = rd.Rdict(str(path), options=options, column_families=families,
-                               access_type=access)
-        except Exception as e:
-            self._unlock()
-            raise SnapshotError(f"{path}: cannot open the store: {e}") from e
-        self.cf = {name: self.db.get_column_family(name) for name in COLUMN_FAMILIES}
-        self.handles = {name: self.db.get_column_family_handle(name)
-                        for name in COLUMN_FAMILIES}
-        if writable and self.cf["meta"].get(b"format") is None:
-            batch = rd.WriteBatch(raw_mode=True)
-            batch.put(b"format", _U64.pack(STORE_FORMAT), self.handles["meta"])
-            batch.put(b"created_at", datetime.now(UTC).isoformat().encode(),
-                      self.handles["meta"])
-            self.db.write(batch, SYNC_WRITE)
-        stored = self.cf["meta"].get(b"format")
+        if kv is None:
+            if writable:
+                data_dir.mkdir(parents=True, exist_ok=True)
+                self._lock()
+            elif not has_store(data_dir):
+                raise SnapshotError(f"{data_dir}: no store (nothing was ingested here)")
+            try:
+                kv = RocksKeyValue(path, COLUMN_FAMILIES, writable=writable, salvage=salvage,
+                                   repair_hint=f"; run `tracegraph repair --data {data_dir}` "
+                                               "to see what is lost")
+            except SnapshotError:
+                self._unlock()
+                raise
+        self.kv = kv
+        if writable and self.kv.get("meta", b"format") is None:
+            self.kv.write([("meta", b"format", _U64.pack(STORE_FORMAT)),
+                           ("meta", b"created_at", datetime.now(UTC).isoformat().encode())])
+        stored = self.kv.get("meta", b"format")
         if stored is not None and _U64.unpack(stored)[0] != STORE_FORMAT:
             raise SnapshotError(f"{path}: store format {_U64.unpack(stored)[0]} is not "
                                 f"{STORE_FORMAT}")
+
+    @classmethod
+    def in_memory(cls) -> Store:
+        """A writable store in memory (nothing durable): the twin of the RocksDB store."""
+        return cls(Path("<memory>"), writable=True, kv=MemoryKeyValue(COLUMN_FAMILIES))
 
     # -- the single-writer lock ----------------------------------------------------------------
 
@@ -143,12 +108,10 @@ class Store:
             self._lock_handle = None
 
     def close(self) -> None:
-        db: rd.Rdict | None = getattr(self, "db", None)
-        if db is not None:
-            self.cf.clear()
-            self.handles.clear()
-            db.close()
-            del self.db
+        kv: KeyValue | None = getattr(self, "kv", None)
+        if kv is not None:
+            kv.close()
+            del self.kv
         self._unlock()
 
     # -- reads --------------------------------------------------------------------------------
@@ -167,11 +130,7 @@ class Store:
 
     def read(self, family: str, key: bytes) -> bytes | None:
         """One read; a storage error (a failed block checksum) is StoreCorrupt, never None."""
-        try:
-            value: bytes | None = self.cf[family].get(key)
-        except Exception as e:  # rocksdict raises a plain Exception for RocksDB errors
-            raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: cannot read {family}: {e}") from e
-        return value
+        return self.kv.get(family, key)
 
     def batch(self, batch_id: str) -> BatchRecord | None:
         value = self.read("batches", batch_id.encode())
@@ -180,21 +139,8 @@ class Store:
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) of a column family from `start`, checksums verified. An error
         that ends the scan early raises StoreCorrupt: a scan that stops at damage must never
-        look like the end of the data (RocksDB's iterator just turns invalid)."""
-        it = self.cf[family].iter(_verifying_reads())
-        if start is None:
-            it.seek_to_first()
-        else:
-            it.seek(start)
-        while it.valid():
-            yield it.key(), it.value()
-            it.next()
-        try:
-            it.status()
-        except Exception as e:
-            raise StoreCorrupt(f"{self.data_dir / STORE_DIR}: the {family} column family is "
-                               f"damaged: {e}; run `tracegraph repair --data "
-                               f"{self.data_dir}` to see what is lost") from e
+        look like the end of the data."""
+        return self.kv.scan(family, start)
 
     def entries(self, after: int = 0) -> Iterator[LogEntry]:
         """Log entries with sequence > `after`, in order; a damaged or missing entry up to the
@@ -254,20 +200,17 @@ class Store:
                new_keys: list[tuple[list[str], list[int]]], rejects: list[dict[str, Any]],
                next_sid: int) -> None:
         """Write applied entries, their batch ids, new nodes' keys <-> ids, and rejects as one
-        WriteBatch, synced. Returns only when it is durable."""
+        atomic write (a RocksDB WriteBatch, synced). Returns only when it is durable."""
         if not self.writable:
             raise AssertionError("internal: commit on a read-only store")
-        h = self.handles
-        batch = rd.WriteBatch(raw_mode=True)
-        for entry in entries:
-            batch.put(seq_key(entry.seq), entry.encode(), h["log"])
+        puts: list[Put] = [("log", seq_key(entry.seq), entry.encode()) for entry in entries]
         for batch_id, seq, digest in batches:
-            batch.put(batch_id.encode(), _U64.pack(seq) + digest.encode(), h["batches"])
+            puts.append(("batches", batch_id.encode(), _U64.pack(seq) + digest.encode()))
         for keys, sids in new_keys:
             for key, sid in zip(keys, sids, strict=True):
                 key_bytes, sid_bytes = key.encode(), sid.to_bytes(4, "big")
-                batch.put(key_bytes, sid_bytes, h["keys"])
-                batch.put(sid_bytes, key_bytes, h["nodes"])
+                puts.append(("keys", key_bytes, sid_bytes))
+                puts.append(("nodes", sid_bytes, key_bytes))
         count = self.reject_count()
         seen: set[bytes] = set()
         for reject in rejects:
@@ -277,15 +220,14 @@ class Store:
             if marker in seen or self.read("batches", marker) is not None:
                 continue
             seen.add(marker)
-            batch.put(marker, b"", h["batches"])
-            batch.put(_U64.pack(count), json.dumps(reject).encode(), h["rejects"])
+            puts.append(("batches", marker, b""))
+            puts.append(("rejects", _U64.pack(count), json.dumps(reject).encode()))
             count += 1
         if entries:
-            batch.put(b"last_seq", _U64.pack(entries[-1].seq), h["meta"])
-        batch.put(b"next_sid", _U64.pack(next_sid), h["meta"])
-        batch.put(b"rejects", _U64.pack(count), h["meta"])
-        self.db.write(batch, SYNC_WRITE)
-
+            puts.append(("meta", b"last_seq", _U64.pack(entries[-1].seq)))
+        puts.append(("meta", b"next_sid", _U64.pack(next_sid)))
+        puts.append(("meta", b"rejects", _U64.pack(count)))
+        self.kv.write(puts)
 
 def _reject_marker(reject: dict[str, Any]) -> bytes:
     """Identity of a reject: what was rejected, where and why (not when, nor by whom)."""

@@ -71,8 +71,8 @@ class _SpyDb:
 def test_the_ingest_write_path_syncs(tmp_path: Path) -> None:
     assert SYNC_WRITE.sync is True
     with LiveStore(tmp_path / "data") as live:
-        spy = _SpyDb(live.store.db)
-        live.store.db = spy
+        spy = _SpyDb(live.store.kv.db)
+        live.store.kv.db = spy
         ack = live.ingest(IngestBatch("mes", 1, NODES, EDGES))
         assert ack.outcome == "applied"
         assert spy.write_options, "the batch was written through Rdict.write"
