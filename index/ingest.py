@@ -32,7 +32,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.errors import InvalidInput
 from domain.time import NO_TIME, to_micros
 from loaders.canonical import validate_edges, validate_nodes
 
@@ -245,10 +244,3 @@ def epoch_micros(column: pl.Series, *, nulls: bool = False) -> pa.Array:
         times = times.cast(pa.timestamp("us", tz=times.type.tz))
     micros = times.cast(pa.int64())
     return micros if nulls else pc.fill_null(micros, NO_TIME)
-
-
-def frame_from_arrow(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    if not isinstance(frame, pl.DataFrame):
-        raise InvalidInput("expected a table")
-    return frame

@@ -150,9 +150,6 @@ class Snapshot:
     def rejects(self) -> pa.Table:
         return read_ipc(self.path / "rejects.arrow")
 
-    def kind_code(self, name: str) -> int:
-        return self.node_kinds.index(name) if name in self.node_kinds else -1
-
 
 def open_snapshot(data_dir: Path, *, verify: str = "size") -> Snapshot:
     """Open the newest loadable snapshot in `data_dir`; fall back past torn or corrupt ones."""

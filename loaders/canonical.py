@@ -38,8 +38,6 @@ __all__ = [
     "edge_batch_reads",
     "edge_batch_tasks",
     "fold_repeated_keys",
-    "iter_edge_batches",
-    "load_edges",
     "load_nodes",
     "no_rejects",
     "read_frame",
@@ -364,13 +362,6 @@ def fold_repeated_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame,
     return kept, rejects, joined.height - conflicting.height
 
 
-def iter_edge_batches(paths: Sequence[Path], loaded_at: datetime | None = None,
-                      batch_rows: int = 1_000_000) -> Iterator[Loaded]:
-    """Read and validate edge files batch by batch (bounded memory at any file size)."""
-    for task in edge_batch_tasks(paths, loaded_at, batch_rows):
-        yield task()
-
-
 EdgeBatchTask = Callable[[], Loaded]
 EdgeRead = Callable[[], "RawEdges"]
 
@@ -400,8 +391,9 @@ def validate_raw_edges(raw: RawEdges, loaded_at: datetime) -> Loaded:
 
 def edge_batch_tasks(paths: Sequence[Path], loaded_at: datetime | None = None,
                      batch_rows: int = 1_000_000) -> Iterator[EdgeBatchTask]:
-    """The batches of `iter_edge_batches` as tasks that read and validate one batch each, in
-    file order, so that a caller can run several at once (see `edge_batch_reads`)."""
+    """Edge files batch by batch (bounded memory at any file size) as tasks that read and
+    validate one batch each, in file order, so that a caller can run several at once (see
+    `edge_batch_reads`)."""
     when = loaded_at or datetime.now(UTC)
     for read in edge_batch_reads(paths, batch_rows):
         yield _ValidateTask(read, when)
@@ -522,8 +514,3 @@ def _frames(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
     frame = read_frame(path)
     for start in range(0, max(frame.height, 1), batch_rows):
         yield frame.slice(start, batch_rows)
-
-
-def load_edges(paths: Sequence[Path], loaded_at: datetime | None = None) -> Loaded:
-    """Read and validate whole edge files (row checks only; see `index.build`)."""
-    return _concat(list(iter_edge_batches(paths, loaded_at)))

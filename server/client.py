@@ -21,9 +21,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from domain.direction import ALIASES
 from domain.errors import InvalidInput, SnapshotError
-from domain.time import TimeLike, parse_time
+from domain.time import TimeLike
 from engine.graph import Impact
-from server.convert import rows_from_chunks, to_timestamp
+from server.convert.queries import (
+    direction_to_proto,
+    filters_to_proto,
+    format_to_proto,
+    impact_from_proto,
+    node_from_proto,
+    path_from_proto,
+    stats_from_proto,
+)
+from server.convert.rows import rows_from_chunks
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import error_from_rpc
@@ -32,29 +41,6 @@ __all__ = ["TraceClient"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-_WIRE = {"downstream": pb.DOWNSTREAM, "upstream": pb.UPSTREAM}
-_DIRECTIONS = {alias: _WIRE[name] for alias, name in ALIASES.items()}
-
-
-def _time(value: TimeLike, name: str) -> datetime | None:
-    return parse_time(value, name)
-
-
-def _filters(max_depth: int | None = None, edge_kinds: Iterable[str] | None = None,
-             node_kinds: Iterable[str] | None = None, since: TimeLike = None,
-             until: TimeLike = None, as_of: TimeLike = None) -> pb.Filters:
-    f = pb.Filters(edge_kinds=list(edge_kinds or []), node_kinds=list(node_kinds or []))
-    if max_depth is not None:
-        if max_depth < 0:
-            raise InvalidInput(f"max_depth must be a non-negative integer, got {max_depth!r}")
-        f.max_depth = max_depth
-    for name, value in (("since", since), ("until", until), ("as_of", as_of)):
-        stamp = to_timestamp(_time(value, name))
-        if stamp is not None:
-            getattr(f, name).CopyFrom(stamp)
-    return f
-
-
 class TraceClient:
     """Client of one tracegraph server (`host:port`). Thread-safe; close it when done."""
 
@@ -115,15 +101,15 @@ class TraceClient:
         fast path for frequent lookups) and are streamed when it is not: the server says
         OUT_OF_RANGE after walking at most unary_max_rows nodes, and the client streams.
         `arrow=True` streams Arrow IPC chunks at once (bulk results)."""
-        if direction not in _DIRECTIONS:
+        if direction not in ALIASES:
             raise InvalidInput(
                 f"direction {direction!r} is not one of downstream (forward, where-used) or "
                 "upstream (backward, where-from)")
         request = pb.TraceRequest(
             seeds=[keys] if isinstance(keys, str) else list(keys),
-            direction=_DIRECTIONS[direction],
-            filters=_filters(max_depth, edge_kinds, node_kinds, since, until, as_of),
-            limit=limit or 0, include_via=via, format=pb.ARROW_IPC if arrow else pb.ROWS)
+            direction=direction_to_proto(direction),
+            filters=filters_to_proto(max_depth, edge_kinds, node_kinds, since, until, as_of),
+            limit=limit or 0, include_via=via, format=format_to_proto(arrow))
         if not arrow:
             try:
                 return rows_from_chunks([self.stub.TraceUnary(request,
@@ -140,8 +126,9 @@ class TraceClient:
                   until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
                   *, arrow: bool = False, timeout: float | None = None) -> pa.Table:
         request = pb.HourglassRequest(
-            key=key, filters=_filters(max_depth, edge_kinds, node_kinds, since, until, as_of),
-            limit=limit or 0, format=pb.ARROW_IPC if arrow else pb.ROWS)
+            key=key,
+            filters=filters_to_proto(max_depth, edge_kinds, node_kinds, since, until, as_of),
+            limit=limit or 0, format=format_to_proto(arrow))
         stream = self._call(self.stub.Hourglass, request, timeout)
         return rows_from_chunks(self._stream(stream))
 
@@ -151,69 +138,25 @@ class TraceClient:
                rows: bool = True, *, arrow: bool = False,
                timeout: float | None = None) -> Impact:
         request = pb.ImpactRequest(
-            seeds=list(keys), filters=_filters(max_depth, edge_kinds, None, since, until, as_of),
-            limit=limit or 0, include_rows=rows, format=pb.ARROW_IPC if arrow else pb.ROWS)
+            seeds=list(keys),
+            filters=filters_to_proto(max_depth, edge_kinds, None, since, until, as_of),
+            limit=limit or 0, include_rows=rows, format=format_to_proto(arrow))
         chunks = self._stream(self._call(self.stub.Impact, request, timeout))
-        first = next(chunks)
-        summary = first.summary
-        return Impact(
-            seeds=summary.seeds,
-            affected=summary.affected,
-            by_kind=pa.table({
-                "kind": pa.array([c.kind for c in summary.by_kind], pa.string()),
-                "nodes": pa.array([c.nodes for c in summary.by_kind], pa.int64())}),
-            by_shipment=pa.table({
-                "shipment": pa.array([s.shipment for s in summary.by_shipment],
-                                     pa.large_string()),
-                "units": pa.array([s.units for s in summary.by_shipment], pa.int64())}),
-            by_customer=pa.table({
-                "customer": pa.array([c.customer for c in summary.by_customer],
-                                     pa.large_string()),
-                "units": pa.array([c.units for c in summary.by_customer], pa.int64()),
-                "shipments": pa.array([c.shipments for c in summary.by_customer],
-                                      pa.int64())}),
-            rows=rows_from_chunks(c.rows for c in chunks) if rows else None,
-        )
+        summary = next(chunks).summary
+        return impact_from_proto(summary, rows_from_chunks(c.rows for c in chunks)
+                                 if rows else None)
 
     def path(self, src_key: str, dst_key: str, edge_kinds: Iterable[str] | None = None,
              since: TimeLike = None, until: TimeLike = None, as_of: TimeLike = None,
              *, timeout: float | None = None) -> pa.Table:
-        request = pb.PathRequest(source=src_key, target=dst_key,
-                                 filters=_filters(None, edge_kinds, None, since, until, as_of))
-        steps = self._call(self.stub.Path, request, timeout).steps
-        return pa.table({
-            "key": pa.array([s.key for s in steps], pa.large_string()),
-            "kind": pa.array([s.kind for s in steps], pa.string()).dictionary_encode()
-            .cast(pa.dictionary(pa.int8(), pa.string())),
-            "edge_kind": pa.array([s.edge_kind or None for s in steps], pa.string()),
-            "event_time": pa.array(
-                [s.event_time.ToDatetime(tzinfo=UTC) if s.HasField("event_time") else None
-                 for s in steps], pa.timestamp("us", tz="UTC")),
-        })
+        request = pb.PathRequest(
+            source=src_key, target=dst_key,
+            filters=filters_to_proto(None, edge_kinds, None, since, until, as_of))
+        return path_from_proto(self._call(self.stub.Path, request, timeout))
 
     def node(self, key: str, *, timeout: float | None = None) -> dict[str, Any]:
-        node = self._call(self.stub.GetNode, pb.GetNodeRequest(key=key), timeout)
-        return {
-            "key": node.key, "kind": node.kind, "product": node.product or None,
-            "quantity": node.quantity if node.HasField("quantity") else None,
-            "uom": node.uom or None,
-            "created_at": (node.created_at.ToDatetime(tzinfo=UTC)
-                           if node.HasField("created_at") else None),
-        }
+        return node_from_proto(self._call(self.stub.GetNode, pb.GetNodeRequest(key=key),
+                                          timeout))
 
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
-        reply = self._call(self.stub.Stats, pb.StatsRequest(), timeout)
-        return {
-            "snapshot": reply.snapshot,
-            "version": reply.snapshot_version,
-            "created_at": reply.snapshot_created_at.ToDatetime(tzinfo=UTC).isoformat(),
-            "nodes": reply.nodes,
-            "edges": reply.edges,
-            "nodes_by_kind": dict(sorted(reply.nodes_by_kind.items())),
-            "edges_by_kind": dict(sorted(reply.edges_by_kind.items())),
-            "rejected": reply.rejected,
-            "folded_edges": reply.folded_edges,
-            "log_sequence": reply.log_sequence,
-            "delta_edges": reply.delta_edges,
-            "retracted_edges": reply.retracted_edges,
-        }
+        return stats_from_proto(self._call(self.stub.Stats, pb.StatsRequest(), timeout))

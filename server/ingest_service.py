@@ -13,153 +13,23 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from datetime import datetime
 from typing import Any
 
 import grpc
-import polars as pl
-import pyarrow as pa
 
 from domain.errors import TraceError
-from domain.time import from_micros
-from index.ingest import MAX_BATCH_RECORDS, Ack, IngestBatch, RecordError, RetractionRequest
+from index.ingest import Ack, RecordError
 from index.live import LiveStore
-from server.arrow_limits import MAX_ARROW_BYTES, ArrowTooLarge, check_arrow_payload
 from server.calls import CallGuard, WatchedCall
+from server.convert.ingest import Rejected, ack_to_proto, batch_from_proto
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.status import abort_for
 
-__all__ = ["IngestService", "batch_from_proto"]
+__all__ = ["IngestService"]
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 64  # batches read ahead of their acknowledgements, per stream
-_OUTCOME = {"applied": ipb.APPLIED, "duplicate": ipb.DUPLICATE, "rejected": ipb.REJECTED}
-_POLICY = {ipb.BATCH_POLICY_UNSPECIFIED: "all", ipb.ALL_OR_NOTHING: "all",
-           ipb.APPLY_VALID: "valid"}
-_UTC_US = pl.Datetime("us", "UTC")
-
-
-# google.protobuf.Timestamp's own valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
-
-
-class _Rejected(Exception):
-    """A batch that cannot be read at all; becomes a REJECTED acknowledgement naming why."""
-
-    def __init__(self, error: RecordError) -> None:
-        super().__init__(f"{error.table} {error.row}: {error.field}: {error.reason}")
-        self.error = error
-
-
-def _micros(message: Any, name: str, table: str = "batch", row: int = 0) -> int | None:
-    """A Timestamp field as microseconds; one outside Timestamp's range (or with nanos outside
-    0..999,999,999) rejects the batch, naming the record and field (never an overflow in the
-    reader thread). Times before 1970 or in the future are the row checks' to reject."""
-    if not message.HasField(name):
-        return None
-    stamp = getattr(message, name)
-    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 10**9):
-        raise _Rejected(RecordError(table, row, name, f"{name} is not a valid Timestamp "
-                                    f"(seconds {stamp.seconds}, nanos {stamp.nanos})"))
-    return int(stamp.seconds) * 1_000_000 + int(stamp.nanos) // 1000
-
-
-def _time(message: Any, name: str, table: str, row: int) -> datetime | None:
-    micros = _micros(message, name, table, row)
-    if micros is None:
-        return None
-    return from_micros(micros)
-
-
-def _bad_arrow(name: str, reason: str) -> _Rejected:
-    return _Rejected(RecordError("batch", 0, name, reason))
-
-
-_TEXT_COLUMNS = ("key", "kind", "product", "uom", "src", "dst", "event_id")
-
-
-def _arrow(payload: bytes, name: str) -> pl.DataFrame:
-    """An Arrow IPC stream as a frame, checked before it is decoded (arrow_limits: record
-    count and decompressed size) and after (text columns must be text)."""
-    try:
-        check_arrow_payload(payload, max_rows=MAX_BATCH_RECORDS, max_bytes=MAX_ARROW_BYTES)
-        table = pa.ipc.open_stream(payload).read_all()
-    except ArrowTooLarge as e:
-        raise _bad_arrow(name, str(e)) from e
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise _bad_arrow(name, f"not a readable Arrow IPC stream: {str(e)[:200]}") from e
-    for column in table.schema:
-        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        if column.name in _TEXT_COLUMNS and not (
-                pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                or pa.types.is_null(kind)):
-            raise _bad_arrow(name, f"column {column.name} is {column.type}; keys, kinds and "
-                                   "ids are sent as utf8")
-    frame = pl.from_arrow(table)
-    if not isinstance(frame, pl.DataFrame):
-        raise _bad_arrow(name, "not a table")
-    return frame
-
-
-def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
-    """The engine's batch for a protobuf one (empty strings are absent values). Raises
-    _Rejected for an unreadable or doubly given table or an invalid Timestamp."""
-    nodes = edges = None
-    for records, payload, name in ((message.nodes, message.nodes_arrow, "nodes_arrow"),
-                                   (message.edges, message.edges_arrow, "edges_arrow")):
-        if records and payload:
-            raise _bad_arrow(name, "a batch sends a table either as records or as Arrow, "
-                                   "not both")
-    if message.nodes:
-        node_rows = message.nodes
-        nodes = pl.DataFrame({
-            "key": [n.key for n in node_rows],
-            "kind": [n.kind for n in node_rows],
-            "product": [n.product or None for n in node_rows],
-            "quantity": [n.quantity if n.HasField("quantity") else None for n in node_rows],
-            "uom": [n.uom or None for n in node_rows],
-            "created_at": pl.Series([_micros(n, "created_at", "nodes", i)
-                                     for i, n in enumerate(node_rows, start=1)],
-                                    dtype=pl.Int64).cast(_UTC_US),
-        })
-    if message.edges:
-        rows = message.edges
-        edges = pl.DataFrame({
-            "src": [e.src for e in rows],
-            "dst": [e.dst for e in rows],
-            "kind": [e.kind for e in rows],
-            "event_time": pl.Series([_micros(e, "event_time", "edges", i)
-                                     for i, e in enumerate(rows, start=1)],
-                                    dtype=pl.Int64).cast(_UTC_US),
-            "quantity": pl.Series([e.quantity if e.HasField("quantity") else None
-                                   for e in rows], dtype=pl.Float64),
-            "event_id": pl.Series([e.event_id or None for e in rows], dtype=pl.String),
-        })
-    if message.nodes_arrow:
-        nodes = _arrow(message.nodes_arrow, "nodes_arrow")
-    if message.edges_arrow:
-        edges = _arrow(message.edges_arrow, "edges_arrow")
-    retractions = [RetractionRequest(r.src, r.dst, r.kind, r.reason,
-                                     _time(r, "event_time", "retractions", i),
-                                     event_id=r.event_id or None)
-                   for i, r in enumerate(message.retractions, start=1)]
-    policy = _POLICY.get(message.policy, f"unknown ({message.policy})")
-    # An unknown policy value is passed on as text: check_batch_id rejects the batch, naming it.
-    return IngestBatch(message.source, message.sequence, nodes, edges, retractions,
-                       policy, writer)  # type: ignore[arg-type]
-
-
-def ack_to_proto(ack: Ack, source: str, sequence: int) -> ipb.IngestAck:
-    return ipb.IngestAck(
-        source=source, sequence=sequence, outcome=_OUTCOME[ack.outcome],
-        log_sequence=ack.seq, nodes_added=ack.nodes, edges_added=ack.edges,
-        edges_retracted=ack.retracted, message=ack.message,
-        errors=[ipb.RecordError(table=e.table, index=e.row, field=e.field, reason=e.reason)
-                for e in ack.errors],
-    )
-
-
 def _writer(context: grpc.ServicerContext) -> str:
     user = dict(context.invocation_metadata()).get("x-tracegraph-user", "anonymous")
     return f"grpc:{user}@{context.peer()}"
@@ -256,7 +126,7 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str) -> Future[Ac
     why, and anything unexpected INTERNAL for that batch alone (logged), never the stream."""
     try:
         return live.submit(batch_from_proto(message, writer))
-    except _Rejected as e:
+    except Rejected as e:
         return _answered(message, [e.error], f"batch rejected, nothing applied: {e}")
     except TraceError:
         raise

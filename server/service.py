@@ -11,7 +11,6 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -27,17 +26,21 @@ from engine import (
     TraceError,
 )
 from server.calls import CallGuard, WatchedCall
-from server.convert import (
-    DEFAULT_CHUNK_ROWS,
-    MAX_CHUNK_ROWS,
-    from_timestamp,
-    table_chunks,
-    timestamp,
+from server.convert.queries import (
+    chunk_rows_from_proto,
+    direction_from_proto,
+    filters_from_proto,
+    format_from_proto,
+    impact_to_proto,
+    node_to_proto,
+    path_to_proto,
+    stats_to_proto,
 )
+from server.convert.rows import table_chunks
+from server.convert.wire import IMPACT_ROWS_TAG, varint
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import abort_for, abort_with
-from server.wire import varint
 
 __all__ = ["GenealogyService", "Limits", "add_service"]
 
@@ -53,45 +56,6 @@ class Limits:
     max_rows: int = 50_000_000
     max_seeds: int = 100_000
     unary_rows: int = 100_000  # keeps a TraceUnary answer well under the message size limit
-
-
-def _directions(value: int) -> str:
-    if value == pb.DOWNSTREAM:
-        return "downstream"
-    if value == pb.UPSTREAM:
-        return "upstream"
-    raise InvalidInput(f"direction must be DOWNSTREAM (1) or UPSTREAM (2), got {value}")
-
-
-def _format(value: int) -> bool:
-    """True for Arrow IPC."""
-    if value in (pb.RESULT_FORMAT_UNSPECIFIED, pb.ROWS):
-        return False
-    if value == pb.ARROW_IPC:
-        return True
-    raise InvalidInput(f"format must be ROWS (1) or ARROW_IPC (2), got {value}")
-
-
-def _chunk_rows(value: int) -> int:
-    if value == 0:
-        return DEFAULT_CHUNK_ROWS
-    if value > MAX_CHUNK_ROWS:
-        raise InvalidInput(f"chunk_rows {value:,} is above the maximum {MAX_CHUNK_ROWS:,}")
-    return value
-
-
-def _filters(message: Any, *, depth_and_nodes: bool = True) -> dict[str, Any]:
-    f = message.filters
-    out: dict[str, Any] = {
-        "edge_kinds": list(f.edge_kinds) or None,
-        "since": from_timestamp(f.since, f.HasField("since"), "filters.since"),
-        "until": from_timestamp(f.until, f.HasField("until"), "filters.until"),
-        "as_of": from_timestamp(f.as_of, f.HasField("as_of"), "filters.as_of"),
-    }
-    if depth_and_nodes:
-        out["max_depth"] = f.max_depth if f.HasField("max_depth") else None
-        out["node_kinds"] = list(f.node_kinds) or None
-    return out
 
 
 class _Status(Exception):
@@ -218,26 +182,27 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     @_rpc
     def Trace(self, request: pb.TraceRequest,  # noqa: N802 - gRPC method name
               context: grpc.ServicerContext) -> Iterator[bytes]:
-        direction = _directions(request.direction)
-        arrow = _format(request.format)
-        chunk_rows = _chunk_rows(request.chunk_rows)
+        direction = direction_from_proto(request.direction)
+        arrow = format_from_proto(request.format)
+        chunk_rows = chunk_rows_from_proto(request.chunk_rows)
         table = self.graph.trace(
             self._seeds(request.seeds), direction, limit=self._limit(request.limit),
-            via=request.include_via, cancellation=_cancellation(context), **_filters(request))
+            via=request.include_via, cancellation=_cancellation(context),
+            **filters_from_proto(request.filters))
         return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
     @_rpc
     def TraceUnary(self, request: pb.TraceRequest,  # noqa: N802
                    context: grpc.ServicerContext) -> bytes:
-        direction = _directions(request.direction)
-        arrow = _format(request.format)
+        direction = direction_from_proto(request.direction)
+        arrow = format_from_proto(request.format)
         limit = self._limit(request.limit)
         cap = self.limits.unary_rows
         try:
             table = self.graph.trace(
                 self._seeds(request.seeds), direction, limit=min(limit, cap),
                 via=request.include_via, cancellation=_cancellation(context),
-                **_filters(request))
+                **filters_from_proto(request.filters))
         except ResultLimitExceeded:
             if limit <= cap:
                 raise
@@ -250,30 +215,24 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     @_rpc
     def Hourglass(self, request: pb.HourglassRequest,  # noqa: N802
                   context: grpc.ServicerContext) -> Iterator[bytes]:
-        arrow = _format(request.format)
-        chunk_rows = _chunk_rows(request.chunk_rows)
+        arrow = format_from_proto(request.format)
+        chunk_rows = chunk_rows_from_proto(request.chunk_rows)
         table = self.graph.hourglass(request.key, limit=self._limit(request.limit),
-                                     cancellation=_cancellation(context), **_filters(request))
+                                     cancellation=_cancellation(context),
+                                     **filters_from_proto(request.filters))
         return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
     @_rpc
     def Impact(self, request: pb.ImpactRequest,  # noqa: N802
                context: grpc.ServicerContext) -> Iterator[bytes | pb.ImpactChunk]:
-        arrow = _format(request.format)
-        chunk_rows = _chunk_rows(request.chunk_rows)
-        filters = _filters(request, depth_and_nodes=False)
+        arrow = format_from_proto(request.format)
+        chunk_rows = chunk_rows_from_proto(request.chunk_rows)
+        filters = filters_from_proto(request.filters, depth_and_nodes=False)
         depth = request.filters.max_depth if request.filters.HasField("max_depth") else None
         result = self.graph.impact(self._seeds(request.seeds), max_depth=depth,
                                    limit=self._limit(request.limit), rows=request.include_rows,
                                    cancellation=_cancellation(context), **filters)
-        summary = pb.ImpactSummary(seeds=result.seeds, affected=result.affected)
-        for row in result.by_kind.to_pylist():
-            summary.by_kind.add(kind=row["kind"], nodes=row["nodes"])
-        for row in result.by_shipment.to_pylist():
-            summary.by_shipment.add(shipment=row["shipment"], units=row["units"])
-        for row in result.by_customer.to_pylist():
-            summary.by_customer.add(customer=row["customer"], units=row["units"],
-                                    shipments=row["shipments"])
+        summary = impact_to_proto(result)
         return _impact_stream(summary, result.rows, self.kind_names(result.rows), chunk_rows,
                               arrow)
 
@@ -282,43 +241,20 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
              context: grpc.ServicerContext) -> pb.PathResponse:
         chain = self.graph.path(request.source, request.target,
                                 cancellation=_cancellation(context),
-                                **_filters(request, depth_and_nodes=False))
-        response = pb.PathResponse()
-        for row in chain.to_pylist():
-            step = response.steps.add(key=row["key"], kind=row["kind"],
-                                      edge_kind=row["edge_kind"] or "")
-            if row["event_time"] is not None:
-                step.event_time.CopyFrom(timestamp(row["event_time"]))
-        return response
+                                **filters_from_proto(request.filters, depth_and_nodes=False))
+        return path_to_proto(chain)
 
     @_rpc
     def GetNode(self, request: pb.GetNodeRequest,  # noqa: N802
                 context: grpc.ServicerContext) -> pb.Node:
-        row = self.graph.node(request.key)
-        node = pb.Node(key=row["key"], kind=row["kind"], product=row["product"] or "",
-                       uom=row["uom"] or "")
-        if row["quantity"] is not None:
-            node.quantity = row["quantity"]
-        if row["created_at"] is not None:
-            node.created_at.CopyFrom(timestamp(row["created_at"]))
-        return node
+        return node_to_proto(self.graph.node(request.key))
 
     @_rpc
     def Stats(self, request: pb.StatsRequest,  # noqa: N802
               context: grpc.ServicerContext) -> pb.StatsResponse:
-        stats = self.graph.stats()
-        response = pb.StatsResponse(
-            snapshot_version=stats["version"], nodes=stats["nodes"], edges=stats["edges"],
-            rejected=stats["rejected"], default_limit=self.limits.default_rows,
-            max_limit=self.limits.max_rows, snapshot=stats["snapshot"],
-            folded_edges=stats["folded_edges"], unary_max_rows=self.limits.unary_rows,
-            log_sequence=stats["log_sequence"], delta_edges=stats["delta_edges"],
-            retracted_edges=stats["retracted_edges"])
-        response.nodes_by_kind.update(stats["nodes_by_kind"])
-        response.edges_by_kind.update(stats["edges_by_kind"])
-        created = datetime.fromisoformat(stats["created_at"])
-        response.snapshot_created_at.CopyFrom(timestamp(created))
-        return response
+        return stats_to_proto(self.graph.stats(), default_limit=self.limits.default_rows,
+                              max_limit=self.limits.max_rows,
+                              unary_max_rows=self.limits.unary_rows)
 
 
 def _impact_stream(summary: pb.ImpactSummary, rows: Any, kind_names: list[str],
@@ -326,15 +262,12 @@ def _impact_stream(summary: pb.ImpactSummary, rows: Any, kind_names: list[str],
     yield pb.ImpactChunk(summary=summary)
     if rows is not None:
         for chunk in table_chunks(rows, kind_names, chunk_rows, arrow=arrow):
-            yield _IMPACT_ROWS_TAG + varint(len(chunk)) + chunk  # ImpactChunk.rows (field 2)
-
-
-_IMPACT_ROWS_TAG = b"\x12"
+            yield IMPACT_ROWS_TAG + varint(len(chunk)) + chunk  # ImpactChunk.rows
 
 
 def add_service(service: GenealogyService, server: grpc.Server) -> None:
     """Register the service like the generated add_GenealogyServicer_to_server, with response
-    serializers that pass already-encoded bytes through (see server.wire)."""
+    serializers that pass already-encoded bytes through (see server.convert.wire)."""
     descriptor = pb.DESCRIPTOR.services_by_name["Genealogy"]
     handlers = {}
     for method in descriptor.methods:

@@ -6,9 +6,10 @@ import pyarrow as pa
 import pytest
 
 import engine
-from server.convert import _message_chunks, table_chunks
+from server.convert.rows import table_chunks
+from server.convert.wire import encode_row_chunks
 from server.rpc import genealogy_pb2 as pb
-from server.wire import encode_row_chunks
+from tests.reference_encoding import message_chunks
 
 
 def _tables(graph: engine.Graph) -> list[pa.Table]:
@@ -29,7 +30,7 @@ def test_encoder_matches_protobuf(small_graph: engine.Graph, chunk_rows: int) ->
     for table in _tables(small_graph):
         ours = list(encode_row_chunks(table, names, chunk_rows))
         reference = [m.SerializeToString()
-                     for m in _message_chunks(table, names, chunk_rows, arrow=False)]
+                     for m in message_chunks(table, names, chunk_rows)]
         assert ours == reference
         parsed = [pb.RowChunk.FromString(b) for b in ours]
         assert [k for c in parsed for k in c.keys] == table.column("key").to_pylist()

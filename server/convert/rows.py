@@ -1,4 +1,4 @@
-"""Arrow tables <-> the protobuf messages of tracegraph.v1, shared by servicer and client.
+"""Result tables <-> RowChunk streams (and protobuf Timestamps), for servicer and client.
 
 Rows travel as columns (RowChunk.keys, kind_codes, depths, ...): one `extend` per column per
 chunk instead of one message per row, which keeps a 600k-row answer in the low hundreds of ms.
@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from domain.errors import InvalidInput
+from server.convert.wire import encode_row_chunks
 from server.rpc import genealogy_pb2 as pb
-from server.wire import encode_row_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -31,7 +29,6 @@ __all__ = [
 DEFAULT_CHUNK_ROWS = 65_536
 MAX_CHUNK_ROWS = 262_144
 _KIND = pa.dictionary(pa.int8(), pa.string())
-_DIRECTION_CODES = {"downstream": pb.DOWNSTREAM, "upstream": pb.UPSTREAM}
 _DIRECTION_NAMES: dict[int, str] = {pb.DOWNSTREAM: "downstream", pb.UPSTREAM: "upstream"}
 
 
@@ -64,55 +61,22 @@ def from_timestamp(stamp: Timestamp, present: bool, name: str = "time") -> datet
     return value
 
 
-def _kind_codes(table: pa.Table, kind_names: list[str]) -> npt.NDArray[np.int64]:
-    """Kind codes of a table's rows against `kind_names` (the graph's node kinds). Engine
-    tables already carry exactly those codes; anything else is mapped by name."""
-    column = table.column("kind")
-    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    if pa.types.is_dictionary(column.type) and len(column.dictionary) == len(kind_names):
-        codes: npt.NDArray[np.int64] = column.indices.to_numpy(zero_copy_only=False)
-        return codes
-    text = column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
-    lookup = {name: i for i, name in enumerate(kind_names)}
-    return np.array([lookup[k] for k in text.to_pylist()], dtype=np.int64)
-
-
 def table_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
                  arrow: bool) -> Iterator[bytes]:
     """Split a result table into serialized RowChunk messages; the first carries total_rows
     and kind_names. An empty result is one chunk with total_rows 0. Rows are encoded straight
-    from the Arrow buffers (`server.wire`); Arrow IPC chunks go through protobuf."""
+    from the Arrow buffers (`server.convert.wire`); Arrow IPC chunks go through protobuf."""
     if not arrow:
         yield from encode_row_chunks(table, kind_names, chunk_rows)
         return
-    for message in _message_chunks(table, kind_names, chunk_rows, arrow=True):
-        yield message.SerializeToString()
-
-
-def _message_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
-                    arrow: bool) -> Iterator[pb.RowChunk]:
-    """RowChunk messages built through protobuf objects: the reference encoding."""
     total = table.num_rows
-    has_via = "via" in table.column_names
-    has_direction = "direction" in table.column_names
     for start in range(0, max(total, 1), chunk_rows):
         part = table if total <= chunk_rows else table.slice(start, chunk_rows)
-        chunk = pb.RowChunk()
+        chunk = pb.RowChunk(arrow_ipc=_ipc_bytes(part))
         if start == 0:
             chunk.total_rows = total
             chunk.kind_names.extend(kind_names)
-        if arrow:
-            chunk.arrow_ipc = _ipc_bytes(part)
-        else:
-            chunk.keys.extend(part.column("key").to_pylist())
-            chunk.kind_codes.extend(_kind_codes(part, kind_names).tolist())
-            chunk.depths.extend(part.column("depth").to_numpy().tolist())
-            if has_via:
-                chunk.via.extend(part.column("via").to_pylist())
-            if has_direction:
-                names = part.column("direction").cast(pa.string()).to_pylist()
-                chunk.directions.extend(_DIRECTION_CODES[name] for name in names)
-        yield chunk
+        yield chunk.SerializeToString()
 
 
 def _ipc_bytes(part: pa.Table) -> bytes:

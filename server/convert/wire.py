@@ -3,10 +3,8 @@
 Building a 600k-row answer through Python protobuf objects costs a `to_pylist` and an `extend`
 per column (about 180 ms); writing the protobuf wire format directly costs a few ms. The bytes
 are exactly what `RowChunk.SerializeToString()` gives for the same fields (a test checks), so
-clients in any language parse them as usual. Field numbers follow genealogy.proto:
-
-    1 total_rows (varint)   2 kind_names (string)   3 keys (string)   4 kind_codes (packed)
-    5 depths (packed)       6 via (string)          7 directions (packed)
+clients in any language parse them as usual. Field numbers are read from the generated
+descriptors (genealogy.proto), never written here by hand.
 """
 
 from __future__ import annotations
@@ -21,16 +19,41 @@ import pyarrow as pa
 from numba import njit
 
 from index.files import string_buffers
+from server.rpc import genealogy_pb2 as pb
 
-__all__ = ["encode_row_chunks", "varint"]
+__all__ = ["IMPACT_ROWS_TAG", "encode_row_chunks", "field_tag", "varint"]
 
 Array = npt.NDArray[Any]
 _WIRE_VARINT = 0
-_WIRE_BYTES = 2
-_DIRECTION_CODES = {"downstream": 1, "upstream": 2}
+_WIRE_BYTES = 2  # strings, messages and packed repeated scalars
+_DIRECTION_CODES = {"downstream": pb.DOWNSTREAM, "upstream": pb.UPSTREAM}
 _EMPTY = np.zeros(0, dtype=np.uint8)
 _NO_DIRECTIONS = np.zeros(0, dtype=np.int32)
 _NO_OFFSETS = np.zeros(1, dtype=np.int64)
+
+
+def field_tag(message: Any, name: str) -> int:
+    """The tag byte of field `name` of a generated message class (number << 3 | wire type:
+    varint for a single scalar, length-delimited for text, messages and packed repeated
+    scalars); every field written here has a number below 16, so its tag is one byte."""
+    field = message.DESCRIPTOR.fields_by_name[name]
+    scalar = field.type not in (field.TYPE_STRING, field.TYPE_BYTES, field.TYPE_MESSAGE)
+    tag = int(field.number) << 3 | (
+        _WIRE_VARINT if scalar and not field.is_packed else _WIRE_BYTES)
+    if tag >= 0x80:
+        raise AssertionError(f"internal: {name} needs a multi-byte tag")
+    return tag
+
+
+_TOTAL_ROWS = field_tag(pb.RowChunk, "total_rows")
+_KIND_NAMES = field_tag(pb.RowChunk, "kind_names")
+_KEYS = field_tag(pb.RowChunk, "keys")
+_KIND_CODES = field_tag(pb.RowChunk, "kind_codes")
+_DEPTHS = field_tag(pb.RowChunk, "depths")
+_VIA = field_tag(pb.RowChunk, "via")
+_DIRECTIONS = field_tag(pb.RowChunk, "directions")
+IMPACT_ROWS_TAG = bytes([field_tag(pb.ImpactChunk, "rows")])
+"""ImpactChunk.rows, written before an encoded RowChunk."""
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -97,7 +120,9 @@ def _put_packed(out: Array, at: int, tag: int, values: Array, start: int, end: i
 @njit(nogil=True, cache=True)
 def _encode(header: Array, key_offsets: Array, key_data: Array, codes: Array, depths: Array,
             has_via: bool, via_offsets: Array, via_data: Array, has_directions: bool,
-            directions: Array, start: int, end: int) -> Array:  # pragma: no cover - numba
+            directions: Array, start: int, end: int, tags: Array) -> Array:  # pragma: no cover
+    """One RowChunk: `header`, then rows [start, end); tags = keys, kind_codes, depths, via,
+    directions."""
     codes_size = _packed_size(codes, start, end)
     depths_size = _packed_size(depths, start, end)
     directions_size = _packed_size(directions, start, end) if has_directions else 0
@@ -110,13 +135,13 @@ def _encode(header: Array, key_offsets: Array, key_data: Array, codes: Array, de
     out = np.empty(size, dtype=np.uint8)
     out[: len(header)] = header
     at = len(header)
-    at = _put_strings(out, at, 0x1A, key_offsets, key_data, start, end)
-    at = _put_packed(out, at, 0x22, codes, start, end, codes_size)
-    at = _put_packed(out, at, 0x2A, depths, start, end, depths_size)
+    at = _put_strings(out, at, tags[0], key_offsets, key_data, start, end)
+    at = _put_packed(out, at, tags[1], codes, start, end, codes_size)
+    at = _put_packed(out, at, tags[2], depths, start, end, depths_size)
     if has_via:
-        at = _put_strings(out, at, 0x32, via_offsets, via_data, start, end)
+        at = _put_strings(out, at, tags[3], via_offsets, via_data, start, end)
     if has_directions:
-        at = _put_packed(out, at, 0x3A, directions, start, end, directions_size)
+        at = _put_packed(out, at, tags[4], directions, start, end, directions_size)
     return out[:at]
 
 
@@ -132,13 +157,17 @@ def varint(value: int) -> bytes:
 
 @functools.lru_cache(maxsize=64)
 def _kind_names_field(kind_names: tuple[str, ...]) -> bytes:
-    return b"".join(b"\x12" + varint(len(raw)) + raw for raw in (n.encode() for n in kind_names))
+    tag = bytes([_KIND_NAMES])
+    return b"".join(tag + varint(len(raw)) + raw for raw in (n.encode() for n in kind_names))
 
 
 def _header(total_rows: int, kind_names: list[str]) -> Array:
     """Fields 1 and 2, for the first chunk of a result."""
-    total = b"\x08" + varint(total_rows) if total_rows else b""
+    total = bytes([_TOTAL_ROWS]) + varint(total_rows) if total_rows else b""
     return np.frombuffer(total + _kind_names_field(tuple(kind_names)), dtype=np.uint8)
+
+
+_TAGS = np.array([_KEYS, _KIND_CODES, _DEPTHS, _VIA, _DIRECTIONS], dtype=np.int64)
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
@@ -169,4 +198,4 @@ def encode_row_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int) -
         end = min(start + chunk_rows, total)
         header = _header(total, kind_names) if start == 0 else _EMPTY
         yield _encode(header, key_offsets, key_data, codes, depths, has_via, via_offsets,
-                      via_data, has_directions, directions, start, end).tobytes()
+                      via_data, has_directions, directions, start, end, _TAGS).tobytes()
