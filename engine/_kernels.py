@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain.knobs import CANCEL_CHECK_EVERY
 from domain.time import NEVER as _NEVER
 from domain.time import NO_TIME as _NO_TIME
 
@@ -34,7 +35,6 @@ NO_TIME = _NO_TIME  # an edge without an event time (domain.time)
 MIN_TIME = NO_TIME + 1  # `since` when unbounded
 MAX_TIME = _NEVER  # `until` and `as_of` when unbounded
 NEVER = _NEVER  # `retracted_at` of an edge that is not retracted (domain.time)
-CANCEL_CHECK_EVERY = 4096
 
 # Kernel return codes in the `count` slot.
 CANCELLED = -2

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.errors import InvalidInput
+from domain.knobs import FILE_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, EndRequest, IngestBatch, Policy, RetractionRequest
 from index.live import LiveStore
 from loaders.epcis import EpcisEvent, read_any
@@ -32,7 +33,6 @@ __all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "in
            "table_kind"]
 
 Progress = Callable[[str], None]
-IN_FLIGHT = 32  # batches queued ahead of acknowledgements: lets group commit fill up
 
 
 @dataclass

@@ -32,6 +32,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.knobs import MAX_BATCH_RECORDS, MAX_SOURCE_LENGTH
 from domain.time import NO_TIME, to_micros
 from loaders.canonical import validate_edges, validate_nodes
 
@@ -48,9 +49,6 @@ __all__ = [
     "validate_group",
 ]
 
-MAX_BATCH_RECORDS = 100_000
-"""Most records (nodes + edges + retractions) one batch may carry."""
-MAX_SOURCE_LENGTH = 128
 Policy = Literal["all", "valid"]
 Outcome = Literal["applied", "duplicate", "rejected"]
 

@@ -37,6 +37,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.errors import CompactionError, Unavailable, WriteFailed
+from domain.knobs import GROUP_RECORDS, KEEP_SNAPSHOTS
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import DeltaView
 from index.faults import hit
@@ -63,8 +64,6 @@ __all__ = ["CompactionError", "LiveStore", "open_view"]
 log = logging.getLogger(__name__)
 Array = npt.NDArray[Any]
 Progress = Callable[[str], None]
-GROUP_RECORDS = 200_000  # most records one group commit takes
-KEEP_SNAPSHOTS = 2  # the newest and one fallback; older ones go once no reader holds them
 COMPACTION_DIR = "compaction"
 
 

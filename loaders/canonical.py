@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.errors import InvalidInput
+from domain.knobs import MAX_KEY_BYTES
 from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [
@@ -54,8 +55,6 @@ _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%d",
 )
-MAX_KEY_BYTES = 512
-"""Longest node key accepted (GS1 keys are under 100 bytes; ERP keys under 200)."""
 KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
 """Node and edge kinds: lower-case letters, digits and '_' (polars regex)."""
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

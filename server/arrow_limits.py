@@ -17,10 +17,10 @@ import pyarrow as pa
 from flatbuffers import number_types as types
 from flatbuffers.table import Table
 
+from domain.knobs import MAX_ARROW_BYTES
+
 __all__ = ["MAX_ARROW_BYTES", "ArrowTooLarge", "check_arrow_payload"]
 
-MAX_ARROW_BYTES = 64 * 1024 * 1024
-"""Most decoded bytes one Ingest table may take (a 100,000-record batch needs ~20 MB)."""
 
 _RECORD_BATCH, _DICTIONARY_BATCH = 3, 2  # MessageHeader union tags
 _INT64 = struct.Struct("<q")

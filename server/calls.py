@@ -28,6 +28,8 @@ from typing import Any
 
 import grpc
 
+from domain import knobs
+
 __all__ = ["CallGuard", "CallLimits", "WatchedCall"]
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CallLimits:
-    """The knobs, each with the value the server uses."""
+    """The stream limits a server uses (defaults: domain.knobs, where each is explained)."""
 
-    max_streams: int = 12  # of 16 workers: 4 stay for unary calls and health
-    max_streams_per_peer: int = 6  # per client host, whatever its connections
-    max_streams_per_connection: int = 4
-    stall_seconds: float = 60.0  # a stream that sends nothing the client takes, for this long
-    idle_seconds: float = 120.0  # an Ingest stream with no batch and nothing owed, this long
-    watch_every: float = 0.5
+    max_streams: int = knobs.MAX_STREAMS
+    max_streams_per_peer: int = knobs.MAX_STREAMS_PER_PEER
+    max_streams_per_connection: int = knobs.MAX_STREAMS_PER_CONNECTION
+    stall_seconds: float = knobs.STALL_SECONDS
+    idle_seconds: float = knobs.IDLE_SECONDS
+    watch_every: float = knobs.WATCH_EVERY
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from domain.errors import TraceError
+from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, RecordError
 from index.live import LiveStore
 from server.calls import CallGuard, WatchedCall
@@ -29,7 +30,6 @@ from server.status import abort_for
 __all__ = ["IngestService"]
 
 log = logging.getLogger(__name__)
-IN_FLIGHT = 64  # batches read ahead of their acknowledgements, per stream
 def _writer(context: grpc.ServicerContext) -> str:
     user = dict(context.invocation_metadata()).get("x-tracegraph-user", "anonymous")
     return f"grpc:{user}@{context.peer()}"

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 import pyarrow as pa
 
+from domain import knobs
 from domain.errors import Unavailable
 from engine import (
     Cancellation,
@@ -52,10 +53,10 @@ T = TypeVar("T")
 class Limits:
     """Explicit bounds for every request; nothing is left to library defaults."""
 
-    default_rows: int = 1_000_000
-    max_rows: int = 50_000_000
-    max_seeds: int = 100_000
-    unary_rows: int = 100_000  # keeps a TraceUnary answer well under the message size limit
+    default_rows: int = knobs.DEFAULT_ROWS
+    max_rows: int = knobs.MAX_ROWS
+    max_seeds: int = knobs.MAX_SEEDS
+    unary_rows: int = knobs.UNARY_ROWS
 
 
 class _Status(Exception):

@@ -13,6 +13,7 @@ import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from domain.errors import InvalidInput
+from domain.knobs import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
 from server.convert.wire import encode_row_chunks
 from server.rpc import genealogy_pb2 as pb
 
@@ -26,8 +27,6 @@ __all__ = [
     "to_timestamp",
 ]
 
-DEFAULT_CHUNK_ROWS = 65_536
-MAX_CHUNK_ROWS = 262_144
 _KIND = pa.dictionary(pa.int8(), pa.string())
 _DIRECTION_NAMES: dict[int, str] = {pb.DOWNSTREAM: "downstream", pb.UPSTREAM: "upstream"}
 
