@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from domain.errors import InvalidInput
 from domain.time import NO_TIME
-from loaders.canonical import RawEdges, no_rejects, validate_edges, validate_raw_edges
+from loaders.canonical import no_rejects, validate_edges
+from loaders.edge_files import RawEdges, validate_raw_edges
 from loaders.typed import typed_edges
 
 __all__ = ["NO_TIME", "KeyResolver", "ResolvedEdges", "resolve_batch"]

@@ -22,13 +22,15 @@ the same item give the same key. HIBCC and ICCBBA items get `hibc:` / `isbt128:`
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import biip
 from biip.gs1_application_identifiers import GS1ApplicationIdentifier
+
+from loaders.barcode_model import Barcode, Invalid
+from loaders.udi_agencies import hibc, isbt128
 
 __all__ = ["Barcode", "parse"]
 
@@ -37,7 +39,6 @@ _AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _GS1_SYMBOLOGIES = frozenset({"]C1", "]d2", "]Q3", "]e0", "]e1", "]J1"})
 """AIM identifiers of symbols whose data is a GS1 element string (GS1-128, GS1 DataMatrix, GS1
 QR, GS1 DataBar, GS1 Composite, GS1 DotCode)."""
-_HIBC_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 # Digital Link: primary keys and the qualifiers each may carry in the path (in this order).
 # Digital Link: primary keys and the chains of qualifiers each may carry in the path (a path
 # uses one chain, in its order; GTIN takes 22 > 10 > 21, or 235 alone).
@@ -51,58 +52,28 @@ _DL_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
 _CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]*$")
 
 
-@dataclass
-class Barcode:
-    """Canonical fields of one barcode. Dates are ISO text (an HIBC hour adds `THH`; a
-    month-only expiry is `YYYY-MM`). `confidence` is "certain", "ambiguous" (see
-    `alternatives`) or "unverified" (read, but a check failed: see `warnings`, for example a
-    GTIN check digit as printed on some labels and in GUDID). `error` says why the input is not
-    a valid barcode at all."""
-
-    input: str
-    agency: str | None = None
-    gtin: str | None = None
-    lot: str | None = None
-    serial: str | None = None
-    expiry: str | None = None
-    production_date: str | None = None
-    sscc: str | None = None
-    key: str | None = None
-    confidence: str | None = None
-    alternatives: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class _Invalid(ValueError):
-    """The input is not a valid barcode of the kind it looks like."""
-
-
 def parse(text: str) -> Barcode:
     """Parse one barcode; never raises for bad input (the result's `error` says why)."""
     result = Barcode(input=text)
     try:
         if not isinstance(text, str) or not text.strip():
-            raise _Invalid("empty input")
+            raise Invalid("empty input")
         body = text.strip("\r\n")
         aim = _AIM.match(body)
         payload = body[aim.end():] if aim else body
         if payload.startswith("+"):
-            _hibc(payload, result)
+            hibc(payload, result)
         elif payload.startswith(("=", "&")):
-            _isbt128(payload, result)
+            isbt128(payload, result)
         elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", payload) or "://" in payload:
             if aim and aim.group(0) not in ("]Q1", "]d1", "]J1", "]C0"):
-                raise _Invalid(f"symbology {aim.group(0)} does not carry a URI")
+                raise Invalid(f"symbology {aim.group(0)} does not carry a URI")
             _digital_link(payload, result)
         else:
             if aim is not None and len(body) == 3:
-                raise _Invalid(f"symbology identifier {aim.group(0)} with no data")
+                raise Invalid(f"symbology identifier {aim.group(0)} with no data")
             if body.startswith("]") and aim is None:
-                raise _Invalid("malformed symbology identifier")
+                raise Invalid("malformed symbology identifier")
             if aim is not None and aim.group(0).startswith("]E"):
                 _ean(aim.group(0), payload)
             # A GS1 symbology identifier says only "GS1 data follows": strip it and judge the
@@ -110,7 +81,7 @@ def parse(text: str) -> Barcode:
             # readings, so a prefix turned an ambiguous string into a "certain" one).
             gs1_symbology = aim is not None and aim.group(0) in _GS1_SYMBOLOGIES
             _gs1(payload if gs1_symbology else body, result)
-    except _Invalid as e:
+    except Invalid as e:
         return Barcode(input=text, error=str(e))
     return result
 
@@ -124,7 +95,7 @@ def _gs1(text: str, out: Barcode) -> None:
         message = (biip.gs1_messages.GS1Message.parse_hri(text) if hri
                    else parsed.gs1_message if parsed else None)
     except biip.ParseError as e:
-        raise _Invalid(str(e)) from None
+        raise Invalid(str(e)) from None
     if message is None:
         assert parsed is not None
         bare = (parsed.gs1_message_error is None
@@ -135,7 +106,7 @@ def _gs1(text: str, out: Barcode) -> None:
             out.agency, out.confidence = "GS1", "certain"
             out.key = _gs1_key(out)
             return
-        raise _Invalid(_first_error(parsed) or "not a GS1 element string")
+        raise Invalid(_first_error(parsed) or "not a GS1 element string")
     _fill(out, message.element_strings)
     out.agency = "GS1"
     out.key = _gs1_key(out)
@@ -150,7 +121,7 @@ def _ean(aim: str, digits: str) -> None:
     """EAN/UPC symbols carry a fixed number of digits: 13 for ]E0, 8 for ]E4."""
     want = {"]E0": 13, "]E4": 8}.get(aim)
     if want is not None and (len(digits) != want or not digits.isdigit()):
-        raise _Invalid(f"{aim} carries {want} digits; got {digits!r}")
+        raise Invalid(f"{aim} carries {want} digits; got {digits!r}")
 
 
 def _first_error(parsed: Any) -> str | None:
@@ -171,7 +142,7 @@ def _fill(out: Barcode, elements: Any) -> None:
             _fill_gtin(out, element.value)
         elif ai == "00":
             if element.sscc_error:
-                raise _Invalid(element.sscc_error)
+                raise Invalid(element.sscc_error)
             out.sscc = element.value
         elif ai == "10":
             out.lot = element.value
@@ -182,7 +153,7 @@ def _fill(out: Barcode, elements: Any) -> None:
         elif ai == "11":
             out.production_date = _iso(element.date)
         if ai in _DATE_AIS and element.date is None:
-            raise _Invalid(f"AI ({ai}) {element.value!r} is not a valid date")
+            raise Invalid(f"AI ({ai}) {element.value!r} is not a valid date")
 
 
 _DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
@@ -217,7 +188,7 @@ def _alternatives(text: str, elements: Any) -> list[dict[str, Any]]:
         try:
             whole = biip.gs1_messages.GS1Message.parse(head + value[:cut] + GS + tail)
             _fill(candidate, whole.element_strings)
-        except (biip.ParseError, _Invalid):
+        except (biip.ParseError, Invalid):
             continue
         if message.element_strings:
             candidate.agency = "GS1"
@@ -274,14 +245,14 @@ def _digital_link(uri: str, out: Barcode) -> None:
     try:
         parts = urlsplit(uri)
     except ValueError as e:
-        raise _Invalid(f"not a URI: {e}") from None
+        raise Invalid(f"not a URI: {e}") from None
     if uri.split(":", 1)[0] not in ("http", "https", "HTTP", "HTTPS") or not parts.netloc:
-        raise _Invalid("a GS1 Digital Link is an http(s) URI with a host")
+        raise Invalid("a GS1 Digital Link is an http(s) URI with a host")
     host = parts.hostname or ""
     if "%" in parts.netloc:  # an IPv6 zone identifier (or any escape) in the host
-        raise _Invalid("zone identifiers are not allowed in a Digital Link host")
+        raise Invalid("zone identifiers are not allowed in a Digital Link host")
     if not host:
-        raise _Invalid("a GS1 Digital Link needs a host")
+        raise Invalid("a GS1 Digital Link needs a host")
     segments = parts.path.split("/")[1:]
     # The key is the right-most primary-key AI whose qualifiers follow it in order; anything
     # before it is the resolver's own path prefix.
@@ -291,14 +262,14 @@ def _digital_link(uri: str, out: Barcode) -> None:
         if ai in _DL_KEYS and _chains(ai, segments[i + 2:][0::2]):
             start = i
     if start is None:
-        raise _Invalid(_no_key_reason(segments))
+        raise Invalid(_no_key_reason(segments))
     path = segments[start:]
     if len(path) % 2 or any(s == "" for s in path):
-        raise _Invalid("the Digital Link path must be pairs of /AI/value")
+        raise Invalid("the Digital Link path must be pairs of /AI/value")
     pairs = list(zip(path[0::2], path[1::2], strict=True))
     primary = pairs[0][0]
     if primary == "01" and len(pairs[0][1]) != 14:
-        raise _Invalid(f"GTIN {pairs[0][1]!r} in a Digital Link must have 14 digits")
+        raise Invalid(f"GTIN {pairs[0][1]!r} in a Digital Link must have 14 digits")
     query = parse_qsl(parts.query, keep_blank_values=True)
     seen = {ai for ai, _ in pairs}
     in_chain = {ai for chain in _chains(primary, [ai for ai, _ in pairs[1:]]) for ai in chain}
@@ -307,23 +278,23 @@ def _digital_link(uri: str, out: Barcode) -> None:
         if not name.isdigit():
             continue  # non-AI query parameters are the resolver's business
         if not _known_ai(name):
-            raise _Invalid(f"{name!r} in the query is not a GS1 Application Identifier")
+            raise Invalid(f"{name!r} in the query is not a GS1 Application Identifier")
         if value == "":
-            raise _Invalid(f"AI {name} in the query has no value")
+            raise Invalid(f"AI {name} in the query has no value")
         if name in seen:
-            raise _Invalid(f"AI {name} appears twice")
+            raise Invalid(f"AI {name} appears twice")
         if name in in_chain:
-            raise _Invalid(f"AI {name} qualifies the key {primary}; it belongs in the path")
+            raise Invalid(f"AI {name} qualifies the key {primary}; it belongs in the path")
         seen.add(name)
         attributes.append((name, value))
     for ai, value in [*pairs, *attributes]:
         if not _CSET82.match(value):
-            raise _Invalid(f"AI {ai} value {value!r} has characters outside GS1 set 82")
+            raise Invalid(f"AI {ai} value {value!r} has characters outside GS1 set 82")
     text = "".join(f"({ai}){value}" for ai, value in [*pairs, *attributes])
     try:
         message = biip.gs1_messages.GS1Message.parse_hri(text)
     except biip.ParseError as e:
-        raise _Invalid(str(e)) from None
+        raise Invalid(str(e)) from None
     _fill(out, message.element_strings)
     out.agency = "GS1"
     out.key = _gs1_key(out)
@@ -368,165 +339,3 @@ def _chains(primary: str, qualifiers: list[str]) -> list[tuple[str, ...]]:
         else:
             fits.append(chain)
     return fits
-
-
-# -- HIBCC -------------------------------------------------------------------------------------
-
-def _hibc_check(data: str) -> str:
-    total = 0
-    for char in data:
-        if char not in _HIBC_CHARS:
-            raise _Invalid(f"character {char!r} is not allowed in HIBC data")
-        total += _HIBC_CHARS.index(char)
-    return _HIBC_CHARS[total % 43]
-
-
-def _hibc(text: str, out: Barcode) -> None:
-    """HIBC LIC: +primary[check] or +primary/secondary[check]; the last character checks the
-    whole string (mod 43)."""
-    body, check = text[:-1], text[-1:]
-    if len(text) < 6:
-        raise _Invalid("HIBC data too short")
-    expected = _hibc_check(body)
-    if check != expected:
-        raise _Invalid(f"HIBC check character is {check!r}, expected {expected!r}")
-    primary, _, secondary = body[1:].partition("/")
-    if not re.fullmatch(r"[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}[0-9]", primary):
-        raise _Invalid("HIBC primary data must be a 4-character labeler code, a product code "
-                       "and a unit-of-measure digit")
-    out.agency, out.gtin, out.confidence = "HIBCC", primary, "certain"
-    if secondary:
-        fields = secondary.split("/")
-        _hibc_secondary(fields[0], out)
-        for extra in fields[1:]:
-            _hibc_supplemental(extra, out)
-    key = f"hibc:{primary}"
-    if out.serial:
-        key += f":sn:{out.serial}"
-    elif out.lot:
-        key += f":lot:{out.lot}"
-    out.key = key
-
-
-def _hibc_secondary(data: str, out: Barcode) -> None:
-    if data.startswith("$$"):
-        rest = data[2:]
-        serial = rest.startswith("+")
-        rest = rest.removeprefix("+")
-        if rest[:1] == "8":
-            rest = rest[3:]  # quantity, 2 digits
-        elif rest[:1] == "9":
-            rest = rest[6:]  # quantity, 5 digits
-        out.expiry, rest = _hibc_date(rest)
-        _lot_or_serial(rest, serial, out)
-    elif data.startswith("$"):
-        rest = data[1:]
-        serial = rest.startswith("+")
-        _lot_or_serial(rest.removeprefix("+"), serial, out)
-    elif re.match(r"^\d{5}", data):  # legacy: YYJJJ expiry, then the lot
-        out.expiry = _julian(data[:2], data[2:5])
-        out.lot = data[5:] or None
-    elif data:
-        _hibc_supplemental(data, out)
-
-
-def _lot_or_serial(value: str, serial: bool, out: Barcode) -> None:
-    if value:
-        if serial:
-            out.serial = value
-        else:
-            out.lot = value
-
-
-def _hibc_date(rest: str) -> tuple[str | None, str]:
-    """An HIBC expiry in the format its first digit selects; returns (ISO date, the rest)."""
-    kind = rest[:1]
-    try:
-        if kind in ("0", "1"):  # MMYY
-            return f"20{rest[2:4]}-{rest[0:2]}", rest[4:]
-        if kind == "2":  # MMDDYY
-            return date(2000 + int(rest[5:7]), int(rest[1:3]), int(rest[3:5])).isoformat(), \
-                rest[7:]
-        if kind == "3":  # YYMMDD
-            return date(2000 + int(rest[1:3]), int(rest[3:5]), int(rest[5:7])).isoformat(), \
-                rest[7:]
-        if kind == "4":  # YYMMDDHH
-            day = date(2000 + int(rest[1:3]), int(rest[3:5]), int(rest[5:7]))
-            return f"{day.isoformat()}T{int(rest[7:9]):02d}", rest[9:]
-        if kind == "5":  # YYJJJ
-            return _julian(rest[1:3], rest[3:6]), rest[6:]
-        if kind == "6":  # YYJJJHH
-            return f"{_julian(rest[1:3], rest[3:6])}T{int(rest[6:8]):02d}", rest[8:]
-        if kind == "7":  # no expiry date
-            return None, rest[1:]
-    except ValueError as e:
-        raise _Invalid(f"HIBC expiry date is malformed: {e}") from None
-    return None, rest
-
-
-def _julian(year: str, day: str) -> str:
-    try:
-        return (date(2000 + int(year), 1, 1) + timedelta(days=int(day) - 1)).isoformat()
-    except ValueError as e:
-        raise _Invalid(f"HIBC Julian date {year}{day} is malformed") from e
-
-
-def _hibc_supplemental(data: str, out: Barcode) -> None:
-    try:
-        if data.startswith("S"):
-            out.serial = data[1:]
-        elif data.startswith("16D"):
-            out.production_date = datetime.strptime(data[3:11], "%Y%m%d").date().isoformat()
-        elif data.startswith("14D"):
-            out.expiry = datetime.strptime(data[3:11], "%Y%m%d").date().isoformat()
-    except ValueError as e:
-        raise _Invalid(f"HIBC date {data!r} is malformed") from e
-
-
-# -- ICCBBA ISBT 128 ---------------------------------------------------------------------------
-
-_ISBT = (("=/", 16, "product"), ("=,", 6, "serial"), ("=>", 6, "expiry"),
-         ("=}", 6, "production"), ("&,1", 18, "lot"))
-
-
-def _isbt128(text: str, out: Barcode) -> None:
-    rest = text
-    while rest:
-        for prefix, size, name in _ISBT:
-            if rest.startswith(prefix):
-                value = rest[len(prefix): len(prefix) + size]
-                if len(value) != size:
-                    raise _Invalid(f"ISBT 128 {prefix} data is {len(value)} characters, "
-                                   f"expected {size}")
-                rest = rest[len(prefix) + size:]
-                if name == "product":
-                    out.gtin = value
-                elif name == "serial":
-                    out.serial = value
-                elif name == "lot":
-                    out.lot = value
-                else:
-                    day = _isbt_date(value)
-                    if name == "expiry":
-                        out.expiry = day
-                    else:
-                        out.production_date = day
-                break
-        else:
-            match = re.match(r"^=[A-Z0-9]{15}", rest)  # donation identification number
-            if match is None:
-                raise _Invalid(f"unknown ISBT 128 data identifier at {rest[:4]!r}")
-            rest = rest[match.end():]
-    if out.gtin is None:
-        raise _Invalid("ISBT 128 data without a processor product identification code (=/)")
-    out.agency, out.confidence = "ICCBBA", "certain"
-    out.key = f"isbt128:{out.gtin}" + (f":sn:{out.serial}" if out.serial else
-                                        f":lot:{out.lot}" if out.lot else "")
-
-
-def _isbt_date(value: str) -> str:
-    """cyyjjj: century digit, year, day of year."""
-    if not value.isdigit():
-        raise _Invalid(f"ISBT 128 date {value!r} is not cyyjjj digits")
-    year = 2000 + int(value[1:3]) + 100 * (int(value[0]) - 0)
-    return (date(year, 1, 1) + timedelta(days=int(value[3:6]) - 1)).isoformat()

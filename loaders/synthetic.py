@@ -19,25 +19,35 @@ same tables, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+from loaders.schema import EDGES_SCHEMA
+from loaders.synthetic_tables import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    EdgeGroups,
+    NodeGroups,
+    dense,
+    first_time,
+    format_keys,
+    group_rank,
+    gtin_item,
+    gtins,
+    nodes_table,
+)
 
 __all__ = ["GenealogyConfig", "generate", "resolve_edge_keys", "sample_keys", "write_genealogy"]
 
 I64 = npt.NDArray[np.int64]
-US_PER_HOUR = 3_600_000_000
-US_PER_DAY = 24 * US_PER_HOUR
 COMPANY = "4012345"  # GS1 company prefix of the (fictional) device maker
 SUPPLIER_COMPANY = "0614141"
 
@@ -72,148 +82,6 @@ class GenealogyConfig:
         return self.customers or max(50, self.units // 500)
 
 
-@dataclass
-class _Nodes:
-    keys: list[pa.Array] = field(default_factory=list)
-    kinds: list[tuple[str, int]] = field(default_factory=list)
-    products: list[pa.Array] = field(default_factory=list)
-    quantities: list[npt.NDArray[np.float64]] = field(default_factory=list)
-    uoms: list[tuple[str, int]] = field(default_factory=list)
-    created: list[I64] = field(default_factory=list)
-    count: int = 0
-
-    def add(
-        self,
-        keys: pa.Array,
-        kind: str,
-        created: I64,
-        product: pa.Array | None = None,
-        quantity: npt.NDArray[np.float64] | None = None,
-        uom: str = "EA",
-    ) -> I64:
-        """Append a group of nodes; return their ids (contiguous, in generation order)."""
-        n = len(keys)
-        ids = np.arange(self.count, self.count + n, dtype=np.int64)
-        self.keys.append(keys)
-        self.kinds.append((kind, n))
-        self.products.append(product if product is not None else pa.nulls(n, pa.string()))
-        self.quantities.append(quantity if quantity is not None else np.ones(n))
-        self.uoms.append((uom, n))
-        self.created.append(created.astype(np.int64))
-        self.count += n
-        return ids
-
-
-@dataclass
-class _Edges:
-    """Edge groups in id form (int32 ids: half the memory at 10M units), kept as generated;
-    `batches` turns them into tables a slice at a time, so no whole-table copy is ever made."""
-
-    src: list[npt.NDArray[np.int32]] = field(default_factory=list)
-    dst: list[npt.NDArray[np.int32]] = field(default_factory=list)
-    kinds: list[tuple[str, int]] = field(default_factory=list)
-    times: list[I64] = field(default_factory=list)
-
-    def add(self, src: I64, dst: I64, kind: str, time: I64) -> None:
-        n = len(src)
-        self.src.append(np.asarray(src, dtype=np.int32))
-        self.dst.append(np.broadcast_to(np.asarray(dst, dtype=np.int32), (n,)).copy())
-        self.kinds.append((kind, n))
-        self.times.append(np.broadcast_to(np.asarray(time, dtype=np.int64), (n,)).copy())
-
-    @property
-    def count(self) -> int:
-        return sum(n for _, n in self.kinds)
-
-    def batches(self, rng: np.random.Generator, rows: int, *,
-                release: bool = False) -> Iterator[pa.Table]:
-        """Id-form edge tables of at most `rows` rows, in generation order. recorded_at is
-        drawn group by group from `rng`, so every consumer sees the same values. With
-        `release`, each group is dropped once emitted (bounded memory while writing)."""
-        ts = EDGES_SCHEMA.field("event_time").type
-        labels = sorted({k for k, _ in self.kinds})
-        kind_names = pa.array(labels, pa.string())
-        for index in range(len(self.kinds)):
-            kind, n = self.kinds[index]
-            src, dst, times = self.src[index], self.dst[index], self.times[index]
-            # Learned minutes to hours after the fact, as MES and ERP postings are.
-            recorded = times + rng.integers(60_000_000, 6 * US_PER_HOUR, n)
-            code = np.full(n, labels.index(kind), dtype=np.int32)
-            for start in range(0, n, rows):
-                part = slice(start, start + rows)
-                yield pa.table({
-                    "src": pa.array(src[part]),
-                    "dst": pa.array(dst[part]),
-                    "kind": pa.DictionaryArray.from_arrays(pa.array(code[part]), kind_names),
-                    "event_time": pa.array(times[part]).cast(ts),
-                    "recorded_at": pa.array(recorded[part]).cast(ts),
-                })
-            if release:
-                self.src[index] = self.dst[index] = _NO_IDS
-                self.times[index] = _NO_TIMES
-
-
-_NO_IDS = np.zeros(0, dtype=np.int32)
-_NO_TIMES = np.zeros(0, dtype=np.int64)
-
-
-def _keys(template: str, *columns: npt.ArrayLike, widths: tuple[int, ...] = ()) -> pa.Array:
-    """Format keys from integer columns, zero-padding column i to widths[i] (0: no padding)."""
-    exprs = []
-    frame = pl.DataFrame({f"c{i}": np.asarray(c) for i, c in enumerate(columns)})
-    for i in range(len(columns)):
-        expr = pl.col(f"c{i}").cast(pl.String)
-        if i < len(widths) and widths[i]:
-            expr = expr.str.zfill(widths[i])
-        exprs.append(expr)
-    out = frame.select(pl.format(template, *exprs).alias("k"))["k"].to_arrow()
-    return pa.array(out).cast(pa.large_string())
-
-
-def _group_rank(group: I64, order_key: I64) -> tuple[I64, I64]:
-    """For items in groups, each item's 0-based rank within its group by `order_key`.
-
-    Returns (rank, sort order). Items are ranked stably by (group, order_key).
-    """
-    order = np.lexsort((order_key, group))
-    sorted_group = group[order]
-    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - run_start
-    return rank, order
-
-
-def _dense(groups: I64) -> tuple[I64, int]:
-    """Renumber arbitrary group labels to 0..k-1 in order of first label value."""
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    return inverse.astype(np.int64), len(uniq)
-
-
-def _first_time(index: I64, times: I64, size: int) -> I64:
-    """Earliest time per group (groups 0..size-1); groups with no member get int64 max."""
-    out = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, index, times)
-    return out
-
-
-def _gtin_item(part: I64) -> I64:
-    return 100000 + part  # indicator digit 1 + five-digit item reference
-
-
-def _gtins(company: str, item: I64) -> pa.Array:
-    """The GTIN-14 of each EPC item reference (indicator digit + item number) under a 7-digit
-    company prefix, with its check digit: the `product` of a node is its key's GTIN."""
-    item = np.asarray(item, dtype=np.int64)
-    body = (item // 100_000) * 10**12 + int(company) * 100_000 + item % 100_000  # 13 digits
-    total = np.zeros(len(body), dtype=np.int64)
-    rest = body.copy()
-    for position in range(13):  # from the right: weights 3, 1, 3, ...
-        total += (rest % 10) * (3 if position % 2 == 0 else 1)
-        rest //= 10
-    return _keys("{}{}", body, (10 - total % 10) % 10, widths=(13, 0))
-
-
 def generate(
     config: GenealogyConfig, progress: Callable[[str], None] | None = None
 ) -> tuple[pa.Table, pa.Table]:
@@ -221,12 +89,12 @@ def generate(
     table; `resolve_edge_keys` gives the canonical table). For small scales: `write_genealogy`
     streams the edges instead of holding them twice."""
     nodes, edges, rng = _generate(config, progress)
-    return _nodes_table(nodes), pa.concat_tables(edges.batches(rng, max(edges.count, 1)))
+    return nodes_table(nodes), pa.concat_tables(edges.batches(rng, max(edges.count, 1)))
 
 
 def _generate(
     config: GenealogyConfig, progress: Callable[[str], None] | None = None
-) -> tuple[_Nodes, _Edges, np.random.Generator]:
+) -> tuple[NodeGroups, EdgeGroups, np.random.Generator]:
     """The genealogy as node and edge groups; see the module docstring for the shape."""
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(config.seed)
@@ -235,12 +103,13 @@ def _generate(
         raise ValueError("units must be at least 1")
     t0 = int(config.start.timestamp()) * 1_000_000
     span = config.days * US_PER_DAY
-    nodes, edges = _Nodes(), _Edges()
+    nodes, edges = NodeGroups(), EdgeGroups()
 
     say("suppliers and customers")
     n_sup = config.suppliers
     suppliers = nodes.add(
-        _keys(f"urn:epc:id:pgln:{SUPPLIER_COMPANY}.{{}}", np.arange(1, n_sup + 1), widths=(5,)),
+        format_keys(f"urn:epc:id:pgln:{SUPPLIER_COMPANY}.{{}}", np.arange(1, n_sup + 1),
+                    widths=(5,)),
         "supplier",
         np.full(n_sup, t0 - 365 * US_PER_DAY),
     )
@@ -254,17 +123,18 @@ def _generate(
     unit_family = wo_family[unit_wo]
     wo_start = unit_time[:: config.final_wo_size] - US_PER_HOUR
     final_wos = nodes.add(
-        _keys("erp:sap:work_order:{}", np.arange(1_000_000, 1_000_000 + n_final_wo)),
+        format_keys("erp:sap:work_order:{}", np.arange(1_000_000, 1_000_000 + n_final_wo)),
         "work_order",
         wo_start,
     )
-    unit_product = _gtin_item(10_000 + unit_family)
+    unit_product = gtin_item(10_000 + unit_family)
     unit_serial = np.arange(1, n_units + 1)
     units = nodes.add(
-        _keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}", unit_product, unit_serial, widths=(6, 9)),
+        format_keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}", unit_product, unit_serial,
+                    widths=(6, 9)),
         "serial",
         unit_time,
-        product=_gtins(COMPANY, unit_product),
+        product=gtins(COMPANY, unit_product),
     )
     edges.add(final_wos[unit_wo], units, "produced", unit_time)
 
@@ -276,26 +146,26 @@ def _generate(
     sub_type = np.tile(np.arange(n_types), n_units)
     sub_time = unit_time[sub_unit] - rng.integers(US_PER_DAY, 5 * US_PER_DAY, len(sub_unit))
     sub_stream = unit_family[sub_unit] * n_types + sub_type
-    sub_rank, _ = _group_rank(sub_stream, sub_unit)
+    sub_rank, _ = group_rank(sub_stream, sub_unit)
     sub_wo_label = sub_stream * (n_units // config.sub_wo_size + 2) + sub_rank // config.sub_wo_size
-    sub_wo_index, n_sub_wo = _dense(sub_wo_label)
-    sub_wo_start = _first_time(sub_wo_index, sub_time, n_sub_wo) - US_PER_HOUR
+    sub_wo_index, n_sub_wo = dense(sub_wo_label)
+    sub_wo_start = first_time(sub_wo_index, sub_time, n_sub_wo) - US_PER_HOUR
     sub_wos = nodes.add(
-        _keys("erp:sap:work_order:{}", np.arange(2_000_000, 2_000_000 + n_sub_wo)),
+        format_keys("erp:sap:work_order:{}", np.arange(2_000_000, 2_000_000 + n_sub_wo)),
         "work_order",
         sub_wo_start,
     )
     sub_part = 1000 + sub_stream
     subs = nodes.add(
-        _keys(
+        format_keys(
             f"urn:epc:id:sgtin:{COMPANY}.{{}}.{{}}",
-            _gtin_item(sub_part),
+            gtin_item(sub_part),
             np.arange(1, len(sub_unit) + 1),
             widths=(6, 10),
         ),
         "serial",
         sub_time,
-        product=_gtins(COMPANY, _gtin_item(sub_part)),
+        product=gtins(COMPANY, gtin_item(sub_part)),
     )
     edges.add(sub_wos[sub_wo_index], subs, "produced", sub_time)
     edges.add(subs, units[sub_unit], "assembled", unit_time[sub_unit])
@@ -307,7 +177,7 @@ def _generate(
     for k, lot_size in enumerate(config.component_lot_sizes):
         part = 2000 + sub_stream * len(config.component_lot_sizes) + k
         lot_parts.append((part, sub_rank // lot_size, subs, sub_time))
-    unit_rank, _ = _group_rank(unit_family, np.arange(n_units, dtype=np.int64))
+    unit_rank, _ = group_rank(unit_family, np.arange(n_units, dtype=np.int64))
     for j, lot_size in enumerate(config.direct_lot_sizes):
         part = 5000 + unit_family * len(config.direct_lot_sizes) + j
         lot_parts.append((part, unit_rank // lot_size, units, unit_time))
@@ -315,8 +185,8 @@ def _generate(
     lot_all = np.concatenate([lot for _, lot, _, _ in lot_parts])
     consumer_all = np.concatenate([c for _, _, c, _ in lot_parts])
     time_all = np.concatenate([t for _, _, _, t in lot_parts])
-    lot_index, n_lots = _dense(part_all * 1_000_000 + lot_all)
-    lot_first_use = _first_time(lot_index, time_all, n_lots)
+    lot_index, n_lots = dense(part_all * 1_000_000 + lot_all)
+    lot_first_use = first_time(lot_index, time_all, n_lots)
     lot_received = lot_first_use - rng.integers(US_PER_DAY, 10 * US_PER_DAY, n_lots)
     lot_part = np.zeros(n_lots, dtype=np.int64)
     lot_part[lot_index] = part_all
@@ -358,7 +228,7 @@ def _generate(
     load_time = np.zeros(n_loads, dtype=np.int64)
     np.maximum.at(load_time, unit_load, unit_time + 6 * US_PER_HOUR)
     loads = nodes.add(
-        _keys("erp:mes:sterilization_load:{}", np.arange(1, n_loads + 1), widths=(7,)),
+        format_keys("erp:mes:sterilization_load:{}", np.arange(1, n_loads + 1), widths=(7,)),
         "sterilization_load",
         load_time,
     )
@@ -374,12 +244,12 @@ def _generate(
     np.maximum.at(pallet_time, case_pallet, case_time + US_PER_HOUR)
     sscc = np.arange(1, n_cases + n_pallets + 1)
     cases = nodes.add(
-        _keys(f"urn:epc:id:sscc:{COMPANY}.0{{}}", sscc[:n_cases], widths=(9,)),
+        format_keys(f"urn:epc:id:sscc:{COMPANY}.0{{}}", sscc[:n_cases], widths=(9,)),
         "logistic_unit",
         case_time,
     )
     pallets = nodes.add(
-        _keys(f"urn:epc:id:sscc:{COMPANY}.1{{}}", sscc[n_cases:], widths=(9,)),
+        format_keys(f"urn:epc:id:sscc:{COMPANY}.1{{}}", sscc[n_cases:], widths=(9,)),
         "logistic_unit",
         pallet_time,
     )
@@ -401,7 +271,7 @@ def _generate(
     np.maximum.at(ship_time, whole_ship, pallet_time[whole_pallets] + 2 * US_PER_DAY)
     np.maximum.at(ship_time, broken_ship, case_time[broken_cases] + 2 * US_PER_DAY)
     shipments = nodes.add(
-        _keys("erp:sap:shipment:{}", np.arange(80_000_000, 80_000_000 + n_ship)),
+        format_keys("erp:sap:shipment:{}", np.arange(80_000_000, 80_000_000 + n_ship)),
         "shipment",
         ship_time,
     )
@@ -412,7 +282,7 @@ def _generate(
     popularity = 1.0 / np.arange(1, n_cust + 1) ** 1.1  # Zipf-like: a few big hospital chains
     ship_customer = rng.choice(n_cust, size=n_ship, p=popularity / popularity.sum())
     customers = nodes.add(
-        _keys(f"urn:epc:id:sgln:{COMPANY}.{{}}.0", np.arange(1, n_cust + 1), widths=(5,)),
+        format_keys(f"urn:epc:id:sgln:{COMPANY}.{{}}.0", np.arange(1, n_cust + 1), widths=(5,)),
         "customer",
         np.full(n_cust, t0 - 30 * US_PER_DAY),
     )
@@ -426,15 +296,16 @@ def _generate(
 
 
 def _add_lots(
-    nodes: _Nodes, part: I64, number: I64, received: I64, qty: npt.NDArray[np.float64], prefix: str
+    nodes: NodeGroups, part: I64, number: I64, received: I64, qty: npt.NDArray[np.float64],
+    prefix: str,
 ) -> I64:
-    item = _gtin_item(part)
+    item = gtin_item(part)
     return nodes.add(
-        _keys(f"urn:epc:class:lgtin:{SUPPLIER_COMPANY}.{{}}.{prefix}{{}}", item, number,
+        format_keys(f"urn:epc:class:lgtin:{SUPPLIER_COMPANY}.{{}}.{prefix}{{}}", item, number,
               widths=(6, 6)),
         "lot",
         received,
-        product=_gtins(SUPPLIER_COMPANY, item),
+        product=gtins(SUPPLIER_COMPANY, item),
         quantity=qty,
     )
 
@@ -446,12 +317,12 @@ def _bulk_lot_of(consumer_units: I64, lot_units: int) -> I64:
 
 
 def _add_bulk_plain(
-    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
     consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
 ) -> None:
     lot = _bulk_lot_of(consumer_units, lot_units)
     n = int(lot[-1]) + 1
-    received = _first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
+    received = first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
     qty = np.bincount(lot, weights=consumer_units, minlength=n).astype(np.float64)
     ids = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="B")
     edges.add(ids[lot], consumers, "consumed", consumer_time)
@@ -459,16 +330,16 @@ def _add_bulk_plain(
 
 
 def _add_bulk_split(
-    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
     consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
 ) -> None:
     """Each mother lot is split into two containers on receipt; work orders draw from one."""
     mother = _bulk_lot_of(consumer_units, lot_units)
     n = int(mother[-1]) + 1
-    rank, _ = _group_rank(mother, np.arange(len(mother), dtype=np.int64))
+    rank, _ = group_rank(mother, np.arange(len(mother), dtype=np.int64))
     per_mother = np.bincount(mother, minlength=n)
     child = mother * 2 + (rank >= (per_mother[mother] + 1) // 2)
-    first_use = _first_time(child, consumer_time, 2 * n)
+    first_use = first_time(child, consumer_time, 2 * n)
     mother_first = np.minimum(first_use[0::2], first_use[1::2])
     received = mother_first - rng.integers(3, 10, n) * US_PER_DAY
     qty = np.bincount(mother, weights=consumer_units, minlength=n).astype(np.float64)
@@ -484,13 +355,13 @@ def _add_bulk_split(
 
 
 def _add_bulk_merged(
-    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, suppliers: I64, *, part: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
     consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
 ) -> None:
     """Each blended lot is merged from two supplier lots before first use."""
     blend = _bulk_lot_of(consumer_units, lot_units)
     n = int(blend[-1]) + 1
-    first_use = _first_time(blend, consumer_time, n)
+    first_use = first_time(blend, consumer_time, n)
     merged_at = first_use - rng.integers(1, 3, n) * US_PER_DAY
     received = np.repeat(merged_at - 3 * US_PER_DAY, 2)
     qty = np.bincount(blend, weights=consumer_units, minlength=n).astype(np.float64)
@@ -503,7 +374,7 @@ def _add_bulk_merged(
 
 
 def _add_rework(
-    nodes: _Nodes, edges: _Edges, rng: np.random.Generator, config: GenealogyConfig,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, config: GenealogyConfig,
     units: I64, unit_time: I64, sub_lots: I64, sub_part: I64,
 ) -> None:
     """Rework a share of units: unit -> rework order -> unit, plus a replacement sub-assembly
@@ -517,26 +388,26 @@ def _add_rework(
     replaced = chosen * n_types + rng.integers(0, n_types, count)  # index into subs
     t_start = unit_time[chosen] + 2 * US_PER_HOUR
     orders = nodes.add(
-        _keys("erp:sap:rework_order:{}", np.arange(1, count + 1), widths=(7,)),
+        format_keys("erp:sap:rework_order:{}", np.arange(1, count + 1), widths=(7,)),
         "work_order",
         t_start,
     )
     batch = np.arange(count) // 100
     n_batches = int(batch[-1]) + 1
-    batch_start = _first_time(batch, t_start, n_batches)
+    batch_start = first_time(batch, t_start, n_batches)
     rework_wos = nodes.add(
-        _keys("erp:sap:work_order:{}", np.arange(3_000_000, 3_000_000 + n_batches)),
+        format_keys("erp:sap:work_order:{}", np.arange(3_000_000, 3_000_000 + n_batches)),
         "work_order",
         batch_start,
     )
     part = sub_part[replaced]
     made = t_start + US_PER_HOUR // 2
     spares = nodes.add(
-        _keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.R{{}}", _gtin_item(part), np.arange(1, count + 1),
-              widths=(6, 9)),
+        format_keys(f"urn:epc:id:sgtin:{COMPANY}.{{}}.R{{}}", gtin_item(part),
+                    np.arange(1, count + 1), widths=(6, 9)),
         "serial",
         made,
-        product=_gtins(COMPANY, _gtin_item(part)),
+        product=gtins(COMPANY, gtin_item(part)),
     )
     edges.add(rework_wos[batch], spares, "produced", made)
     # The replacement is built from the same component lots as the part it replaces.
@@ -545,31 +416,6 @@ def _add_rework(
     edges.add(units[chosen], orders, "reworked", t_start)
     edges.add(spares, orders, "consumed", t_start + US_PER_HOUR)
     edges.add(orders, units[chosen], "produced", t_start + 2 * US_PER_HOUR)
-
-
-def _repeat_labels(runs: list[tuple[str, int]]) -> pa.DictionaryArray:
-    """Runs of (label, count) as a dictionary array, without materialising millions of strings."""
-    labels = sorted({label for label, _ in runs})
-    codes = np.repeat([labels.index(label) for label, _ in runs], [n for _, n in runs])
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels))
-
-
-def _nodes_table(nodes: _Nodes) -> pa.Table:
-    kinds = _repeat_labels(nodes.kinds)
-    uoms = _repeat_labels(nodes.uoms)
-    created = pa.array(np.concatenate(nodes.created), type=pa.int64()).cast(NODES_SCHEMA.field(
-        "created_at").type)
-    return pa.Table.from_arrays(
-        [
-            pa.concat_arrays(nodes.keys),
-            kinds.cast(pa.string()),
-            pa.concat_arrays([p.cast(pa.string()) for p in nodes.products]),
-            pa.array(np.concatenate(nodes.quantities)),
-            uoms.cast(pa.string()),
-            created,
-        ],
-        schema=NODES_SCHEMA,
-    )
 
 
 def resolve_edge_keys(nodes: pa.Table, edges: pa.Table) -> pa.Table:
@@ -597,7 +443,7 @@ def write_genealogy(
     """Generate and write `nodes.parquet` and `edges.parquet` into out_dir; return both paths."""
     say = progress or (lambda _msg: None)
     node_groups, edges, rng = _generate(config, progress)
-    nodes = _nodes_table(node_groups)
+    nodes = nodes_table(node_groups)
     del node_groups
     out_dir.mkdir(parents=True, exist_ok=True)
     nodes_path, edges_path = out_dir / "nodes.parquet", out_dir / "edges.parquet"

@@ -167,7 +167,7 @@ def test_recorded_at_defaults_to_load_time(tmp_path: Path) -> None:
 def test_row_group_batches_number_rows_like_one_reader(tmp_path: Path) -> None:
     """Row groups read as independent tasks (several at once in the build) give the same rows,
     row numbers and rejects as one sequential reader, and the build keeps every good edge."""
-    from loaders.canonical import edge_batch_tasks
+    from loaders.edge_files import edge_batch_tasks
 
     keys = [f"n{i}" for i in range(41)]
     (tmp_path / "nodes.csv").write_text("key,kind\n" + "".join(f"{k},lot\n" for k in keys))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from index.edge_batch import ResolvedEdges, _from_typed, _from_validated, resolve_batch
 from index.key_table import KeyTable
-from loaders.canonical import RawEdges
+from loaders.edge_files import RawEdges
 
 LOADED_AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 NODES = pa.array([f"n{i}" for i in range(8)], pa.large_string())
