@@ -204,22 +204,14 @@ def _generate(
     say("bulk lots: resin (split), adhesive (merged), label stock")
     housing_wo = np.unique(sub_wo_index[sub_type == 0])
     housing_wo_units = np.bincount(sub_wo_index, minlength=n_sub_wo)[housing_wo]
-    _add_bulk_split(
-        nodes, edges, rng, suppliers, part=9001, consumers=sub_wos[housing_wo],
-        consumer_units=housing_wo_units, consumer_time=sub_wo_start[housing_wo],
-        lot_units=config.resin_lot_units,
-    )
+    _add_bulk_split(nodes, edges, rng, suppliers, _BulkUse(
+        9001, sub_wos[housing_wo], housing_wo_units, sub_wo_start[housing_wo],
+        config.resin_lot_units))
     final_wo_units = np.bincount(unit_wo, minlength=n_final_wo)
-    _add_bulk_merged(
-        nodes, edges, rng, suppliers, part=9002, consumers=final_wos,
-        consumer_units=final_wo_units, consumer_time=wo_start,
-        lot_units=config.adhesive_lot_units,
-    )
-    _add_bulk_plain(
-        nodes, edges, rng, suppliers, part=9003, consumers=final_wos,
-        consumer_units=final_wo_units, consumer_time=wo_start,
-        lot_units=config.label_lot_units,
-    )
+    _add_bulk_merged(nodes, edges, rng, suppliers, _BulkUse(
+        9002, final_wos, final_wo_units, wo_start, config.adhesive_lot_units))
+    _add_bulk_plain(nodes, edges, rng, suppliers, _BulkUse(
+        9003, final_wos, final_wo_units, wo_start, config.label_lot_units))
 
     # Sterilisation loads take consecutive units; cases of consecutive units.
     say("sterilisation loads, cases, pallets")
@@ -310,6 +302,18 @@ def _add_lots(
     )
 
 
+@dataclass(frozen=True)
+class _BulkUse:
+    """A bulk material (`part`) consumed by `consumers` (work orders) of `units` units each at
+    `time`, from lots that each cover about `lot_units` units."""
+
+    part: int
+    consumers: I64
+    units: I64
+    time: I64
+    lot_units: int
+
+
 def _bulk_lot_of(consumer_units: I64, lot_units: int) -> I64:
     """Assign consecutive consumers to bulk lots, each covering about lot_units units."""
     covered = np.cumsum(consumer_units) - consumer_units
@@ -317,10 +321,11 @@ def _bulk_lot_of(consumer_units: I64, lot_units: int) -> I64:
 
 
 def _add_bulk_plain(
-    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
-    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64,
+    use: _BulkUse,
 ) -> None:
-    lot = _bulk_lot_of(consumer_units, lot_units)
+    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
+    lot = _bulk_lot_of(consumer_units, use.lot_units)
     n = int(lot[-1]) + 1
     received = first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
     qty = np.bincount(lot, weights=consumer_units, minlength=n).astype(np.float64)
@@ -330,11 +335,12 @@ def _add_bulk_plain(
 
 
 def _add_bulk_split(
-    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
-    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64,
+    use: _BulkUse,
 ) -> None:
     """Each mother lot is split into two containers on receipt; work orders draw from one."""
-    mother = _bulk_lot_of(consumer_units, lot_units)
+    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
+    mother = _bulk_lot_of(consumer_units, use.lot_units)
     n = int(mother[-1]) + 1
     rank, _ = group_rank(mother, np.arange(len(mother), dtype=np.int64))
     per_mother = np.bincount(mother, minlength=n)
@@ -355,11 +361,12 @@ def _add_bulk_split(
 
 
 def _add_bulk_merged(
-    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64, *, part: int,
-    consumers: I64, consumer_units: I64, consumer_time: I64, lot_units: int,
+    nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64,
+    use: _BulkUse,
 ) -> None:
     """Each blended lot is merged from two supplier lots before first use."""
-    blend = _bulk_lot_of(consumer_units, lot_units)
+    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
+    blend = _bulk_lot_of(consumer_units, use.lot_units)
     n = int(blend[-1]) + 1
     first_use = first_time(blend, consumer_time, n)
     merged_at = first_use - rng.integers(1, 3, n) * US_PER_DAY
