@@ -313,25 +313,30 @@ class _BulkUse:
     time: I64
     lot_units: int
 
+    def lots(self) -> tuple[I64, int]:
+        """Each consumer's lot (consecutive consumers share one) and how many lots."""
+        covered = np.cumsum(self.units) - self.units
+        lot = covered // max(self.lot_units, 1)
+        return lot, int(lot[-1]) + 1
 
-def _bulk_lot_of(consumer_units: I64, lot_units: int) -> I64:
-    """Assign consecutive consumers to bulk lots, each covering about lot_units units."""
-    covered = np.cumsum(consumer_units) - consumer_units
-    return covered // max(lot_units, 1)
+    def quantity(self, lot: I64, n: int) -> npt.NDArray[np.float64]:
+        """Units consumed from each of `n` lots."""
+        return np.bincount(lot, weights=self.units, minlength=n).astype(np.float64)
+
+    def supplier(self, suppliers: I64) -> int:
+        return int(suppliers[self.part % len(suppliers)])
 
 
 def _add_bulk_plain(
     nodes: NodeGroups, edges: EdgeGroups, rng: np.random.Generator, suppliers: I64,
     use: _BulkUse,
 ) -> None:
-    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
-    lot = _bulk_lot_of(consumer_units, use.lot_units)
-    n = int(lot[-1]) + 1
-    received = first_time(lot, consumer_time, n) - rng.integers(2, 10, n) * US_PER_DAY
-    qty = np.bincount(lot, weights=consumer_units, minlength=n).astype(np.float64)
-    ids = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="B")
-    edges.add(ids[lot], consumers, "consumed", consumer_time)
-    edges.add(np.full(n, suppliers[part % len(suppliers)]), ids, "supplied", received)
+    lot, n = use.lots()
+    received = first_time(lot, use.time, n) - rng.integers(2, 10, n) * US_PER_DAY
+    ids = _add_lots(nodes, np.full(n, use.part), np.arange(1, n + 1), received,
+                    use.quantity(lot, n), prefix="B")
+    edges.add(ids[lot], use.consumers, "consumed", use.time)
+    edges.add(np.full(n, use.supplier(suppliers)), ids, "supplied", received)
 
 
 def _add_bulk_split(
@@ -339,25 +344,22 @@ def _add_bulk_split(
     use: _BulkUse,
 ) -> None:
     """Each mother lot is split into two containers on receipt; work orders draw from one."""
-    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
-    mother = _bulk_lot_of(consumer_units, use.lot_units)
-    n = int(mother[-1]) + 1
+    mother, n = use.lots()
     rank, _ = group_rank(mother, np.arange(len(mother), dtype=np.int64))
     per_mother = np.bincount(mother, minlength=n)
     child = mother * 2 + (rank >= (per_mother[mother] + 1) // 2)
-    first_use = first_time(child, consumer_time, 2 * n)
+    first_use = first_time(child, use.time, 2 * n)
     mother_first = np.minimum(first_use[0::2], first_use[1::2])
     received = mother_first - rng.integers(3, 10, n) * US_PER_DAY
-    qty = np.bincount(mother, weights=consumer_units, minlength=n).astype(np.float64)
-    mothers = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), received, qty, prefix="S")
-    child_qty = np.bincount(child, weights=consumer_units, minlength=2 * n).astype(np.float64)
+    mothers = _add_lots(nodes, np.full(n, use.part), np.arange(1, n + 1), received,
+                        use.quantity(mother, n), prefix="S")
     child_numbers = np.arange(1, n + 1).repeat(2) * 10 + np.tile([1, 2], n)
     split_time = np.repeat(received + US_PER_DAY, 2)
-    children = _add_lots(nodes, np.full(2 * n, part), child_numbers, split_time, child_qty,
-                         prefix="S")
+    children = _add_lots(nodes, np.full(2 * n, use.part), child_numbers, split_time,
+                         use.quantity(child, 2 * n), prefix="S")
     edges.add(mothers.repeat(2), children, "split", split_time)
-    edges.add(children[child], consumers, "consumed", consumer_time)
-    edges.add(np.full(n, suppliers[part % len(suppliers)]), mothers, "supplied", received)
+    edges.add(children[child], use.consumers, "consumed", use.time)
+    edges.add(np.full(n, use.supplier(suppliers)), mothers, "supplied", received)
 
 
 def _add_bulk_merged(
@@ -365,19 +367,18 @@ def _add_bulk_merged(
     use: _BulkUse,
 ) -> None:
     """Each blended lot is merged from two supplier lots before first use."""
-    part, consumers, consumer_units, consumer_time = use.part, use.consumers, use.units, use.time
-    blend = _bulk_lot_of(consumer_units, use.lot_units)
-    n = int(blend[-1]) + 1
-    first_use = first_time(blend, consumer_time, n)
+    blend, n = use.lots()
+    first_use = first_time(blend, use.time, n)
     merged_at = first_use - rng.integers(1, 3, n) * US_PER_DAY
     received = np.repeat(merged_at - 3 * US_PER_DAY, 2)
-    qty = np.bincount(blend, weights=consumer_units, minlength=n).astype(np.float64)
-    inputs = _add_lots(nodes, np.full(2 * n, part), np.arange(1, 2 * n + 1), received,
+    qty = use.quantity(blend, n)
+    inputs = _add_lots(nodes, np.full(2 * n, use.part), np.arange(1, 2 * n + 1), received,
                        np.repeat(qty / 2, 2), prefix="A")
-    blends = _add_lots(nodes, np.full(n, part), np.arange(1, n + 1), merged_at, qty, prefix="M")
+    blends = _add_lots(nodes, np.full(n, use.part), np.arange(1, n + 1), merged_at, qty,
+                       prefix="M")
     edges.add(inputs, blends.repeat(2), "merged", np.repeat(merged_at, 2))
-    edges.add(blends[blend], consumers, "consumed", consumer_time)
-    edges.add(np.full(2 * n, suppliers[part % len(suppliers)]), inputs, "supplied", received)
+    edges.add(blends[blend], use.consumers, "consumed", use.time)
+    edges.add(np.full(2 * n, use.supplier(suppliers)), inputs, "supplied", received)
 
 
 def _add_rework(
