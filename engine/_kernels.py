@@ -3,11 +3,12 @@
 Visited marks are epoch-stamped: node v is visited in the current query iff marks[v] == epoch, so
 no per-query clearing over all nodes is needed. `queue`, `depth` and `parent` are scratch arrays
 of node count length that are only read where written; the caller (engine.scratch) owns them.
-`depth[i]` is the depth of `queue[i]` (kept in queue order, so writing it is sequential: by node
-id it would be a second random memory access per visited node); `parent` is by node id.
-`parent_edge` (by node id, when parents are asked for) is the edge the walk came in by: a
-downstream snapshot position (>= 0), a delta edge d as `delta_edge(d)` (< -1), or -1 for a seed,
-so a path reports the edge the walk took without walking again.
+Both are kept in queue order: `depth[i]` is the depth of `queue[i]`; when parents are asked
+for, `parent[i]` is the queue position of the node that reached queue[i] (-1 for a seed).
+Writing them in queue order is sequential; by node id each would be another random memory
+access per visited node. The edge of each step of a path is found after the walk by
+`edge_between`, with the walk's own edge filter: recording it during the walk (a store per
+visited node inside the scan) made wide walks 1.5x to 3x slower at 1M units.
 
 Edge filter (shared by every kernel): an edge is followed iff its kind is allowed (or kinds are
 unfiltered), its event time is unknown or within [since, until], it was recorded at or before
@@ -42,7 +43,8 @@ CANCELLED = -2
 
 @njit(nogil=True, cache=True, inline="always")
 def delta_edge(d: int) -> int:  # pragma: no cover - numba
-    """The `parent_edge` code of delta edge d (its own inverse: delta_edge(delta_edge(d)) == d)."""
+    """The code `edge_between` gives delta edge d (its own inverse: delta_edge(delta_edge(d))
+    == d); snapshot edges are their downstream position (>= 0), -1 is none."""
     return -2 - d
 
 
@@ -76,8 +78,7 @@ def _retracted_at(e: int, pos: Array, times: Array) -> int:  # pragma: no cover 
 @njit(nogil=True, cache=True, inline="always")
 def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kinds: bool,
                since: int, until: int, as_of: int, marks: Array, epoch: int, queue: Array,
-               count: int, want_parent: bool,
-               parent_edge: Array) -> int:  # pragma: no cover - numba
+               count: int) -> int:  # pragma: no cover - numba
     """_scan over v's delta edges (newest first; edges beyond the view are skipped)."""
     head, nxt, neighbor = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
@@ -94,8 +95,6 @@ def _scan_live(v: int, live: Any, ekind: Array, kind_allowed: Array, filter_kind
                 marks[w] = epoch
                 queue[count] = w
                 count += 1
-                if want_parent:
-                    parent_edge[w] = delta_edge(e)
         e = nxt[e]
     return count
 
@@ -118,8 +117,7 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
                    erec: Array, emap: Array, mapped: bool, kind_allowed: Array,
                    filter_kinds: bool, since: int, until: int, as_of: int, marks: Array,
                    epoch: int, queue: Array, count: int, retracted: bool, rpos: Array,
-                   rtime: Array, want_parent: bool,
-                   parent_edge: Array) -> int:  # pragma: no cover - numba
+                   rtime: Array) -> int:  # pragma: no cover - numba
     """_scan over the edges that pass the edge filter (and, when `retracted` says this node
     has retracted edges, are visible at as_of). With `mapped`, edge e's attributes are at
     emap[e] (the upstream CSR reads the downstream arrays)."""
@@ -132,8 +130,6 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
             marks[w] = epoch
             queue[count] = w
             count += 1
-            if want_parent:
-                parent_edge[w] = emap[e] if mapped else e
     return count
 
 
@@ -144,8 +140,8 @@ def traverse(
     kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
     node_kind: Array, node_allowed: Array, filter_nodes: bool,
     limit: int, target: int,
-    marks: Array, epoch: int, queue: Array, depth: Array, parent: Array, parent_edge: Array,
-    want_parent: bool, cancel: Array, live: Any,
+    marks: Array, epoch: int, queue: Array, depth: Array, parent: Array, want_parent: bool,
+    cancel: Array, live: Any,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """Breadth-first visited-set traversal from `seeds` over the snapshot CSR plus the live
     delta `live` (see index.delta.LiveArrays; empty arrays when there is none). The snapshot
@@ -158,9 +154,7 @@ def traverse(
     """
     # Decide once whether edges need checking: with no edge filter the loop must not touch the
     # attribute arrays at all (LLVM would otherwise speculate their loads: 5x slower walks).
-    # Parents are recorded by the filtered scan (it knows each edge's position).
-    check_edges = (filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
-                   or want_parent)
+    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     n_snap = len(indptr) - 1
     rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     has_retracted = len(rpos) > 0
@@ -171,8 +165,7 @@ def traverse(
             marks[s] = epoch
             depth[count] = 0
             if want_parent:
-                parent[s] = -1
-                parent_edge[s] = -1
+                parent[count] = -1
             queue[count] = s
             count += 1
     n_seeds = count
@@ -194,19 +187,18 @@ def traverse(
             if check_edges or retracted:
                 found = _scan_filtered(start, end, neighbor, ekind, etime, erec, emap, mapped,
                                        kind_allowed, filter_kinds, since, until, as_of, marks,
-                                       epoch, queue, count, retracted, rpos, rtime,
-                                       want_parent, parent_edge)
+                                       epoch, queue, count, retracted, rpos, rtime)
             else:
                 found = _scan(start, end, neighbor, marks, epoch, queue, count)
         if has_delta:
             found = _scan_live(v, live, live.kind, kind_allowed, filter_kinds, since, until,
-                               as_of, marks, epoch, queue, found, want_parent, parent_edge)
+                               as_of, marks, epoch, queue, found)
         if want_parent or filter_nodes or target >= 0:
             for i in range(count, found):
                 w = queue[i]
                 depth[i] = d + 1
                 if want_parent:
-                    parent[w] = v
+                    parent[i] = head - 1
                 if not filter_nodes or node_allowed[node_kind[w]]:
                     matched += 1
                 if w == target:
@@ -220,6 +212,33 @@ def traverse(
         if matched > limit:
             return count, n_seeds, matched
     return count, n_seeds, matched
+
+
+@njit(nogil=True, cache=True)
+def edge_between(a: int, b: int, indptr: Array, neighbor: Array, ekind: Array, etime: Array,
+                 erec: Array, kind_allowed: Array, filter_kinds: bool, since: int, until: int,
+                 as_of: int, live: Any) -> int:  # pragma: no cover - numba
+    """An edge a -> b of the downstream adjacency that `traverse` follows under this filter:
+    its downstream position, or delta_edge(d) for delta edge d, or -1 when there is none.
+    Snapshot edges first, in CSR order (the order the walk scans them), then the delta's."""
+    if a < len(indptr) - 1:
+        rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+        retracted = len(rpos) > 0 and rflag[a] != 0
+        for e in range(indptr[a], indptr[a + 1]):
+            if (neighbor[e] == b and edge_ok(e, ekind, etime, erec, kind_allowed, filter_kinds,
+                                             since, until, as_of)
+                    and (not retracted or visible(_retracted_at(e, rpos, rtime), as_of))):
+                return e
+    if live.n_edges > 0 and a < len(live.head):
+        d = live.head[a]
+        while d >= 0:
+            if (d < live.n_edges and live.neighbor[d] == b
+                    and visible(live.retracted_at[d], as_of)
+                    and edge_ok(d, live.kind, live.event_time, live.recorded_at, kind_allowed,
+                                filter_kinds, since, until, as_of)):
+                return delta_edge(d)
+            d = live.next_edge[d]
+    return -1
 
 
 @njit(nogil=True, cache=True)
@@ -315,7 +334,7 @@ def select_rows(
         total += _key_length(v, n_snap, key_offsets, delta_offsets)
         offsets[n + 1] = total
         if want_parent:
-            p = parent[v]
+            p = queue[parent[i]]
             parents[n] = p
             via_total += _key_length(p, n_snap, key_offsets, delta_offsets)
             via_offsets[n + 1] = via_total

@@ -5,8 +5,8 @@ the key-speaking API.
 
 Each walk writes into the caller's `Scratch` (one per thread): after `trace_ids`,
 scratch.queue[:count] holds the visited nodes in breadth-first order, the seeds first, with
-their depths in scratch.depth (and, when parents were asked for, scratch.parent and
-scratch.parent_edge by node id).
+their depths in scratch.depth (and, when parents were asked for, scratch.parent: the queue
+position of each node's parent), both in queue order.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def trace_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter, scratch: Sc
             adj.edge, adj.mapped, seeds, flt.max_depth, flt.kind_allowed, flt.filter_kinds,
             flt.since, flt.until, flt.as_of, view.node_kind, flt.node_allowed,
             flt.filter_nodes, flt.limit, target, scratch.marks, epoch, scratch.queue,
-            scratch.depth, scratch.parent, scratch.parent_edge, want_parent, flag,
+            scratch.depth, scratch.parent, want_parent, flag,
             view.live(adj),
         )
     if count == k.CANCELLED:
@@ -121,31 +121,36 @@ def path_ids(view: View, source: int, target: int, flt: Filter, scratch: Scratch
              cancel: Array | None = None) -> tuple[Array, Array, Array]:
     """A shortest downstream chain source -> target: (node ids, edge kind code of the edge
     into each node, its event time), the first entries of the last two being -1 and NO_TIME
-    (no edge leads to the source). The edges are the ones the walk took (its parent edges).
-    Raises NotConnected (with no message: the caller names the keys)."""
+    (no edge leads to the source). Each step's edge is one the walk follows under `flt`
+    (engine._kernels.edge_between). Raises NotConnected (with no message: the caller names
+    the keys)."""
     if source == target:
         return (np.array([source], dtype=np.int32), np.array([-1], dtype=np.int64),
                 np.array([k.NO_TIME], dtype=np.int64))
     down = view.snapshot.down
-    trace_ids(view, down, np.array([source], dtype=np.int32), flt, scratch, walks,
-              want_parent=True, target=target, cancel=cancel)
+    count, _ = trace_ids(view, down, np.array([source], dtype=np.int32), flt, scratch, walks,
+                         want_parent=True, target=target, cancel=cancel)
     if scratch.marks[target] != scratch.epoch:
         raise NotConnected("")
-    chain = [target]
-    while chain[-1] != source:
-        chain.append(int(scratch.parent[chain[-1]]))
-    chain.reverse()
-    ids = np.asarray(chain, dtype=np.int32)
+    positions = [count - 1]  # the walk stops right after it enqueues the target
+    while scratch.parent[positions[-1]] >= 0:
+        positions.append(int(scratch.parent[positions[-1]]))
+    positions.reverse()
+    ids = scratch.queue[positions].astype(np.int32)
     codes = np.full(len(ids), -1, dtype=np.int64)
     times = np.full(len(ids), k.NO_TIME, dtype=np.int64)
     live = view.down_live
     for i in range(1, len(ids)):
-        e = int(scratch.parent_edge[ids[i]])
-        if e >= 0:
-            codes[i], times[i] = down.kind[e], down.event_time[e]
-        else:
+        e = k.edge_between(int(ids[i - 1]), int(ids[i]), down.indptr, down.neighbor, down.kind,
+                           down.event_time, down.recorded_at, flt.kind_allowed,
+                           flt.filter_kinds, flt.since, flt.until, flt.as_of, live)
+        if e < -1:
             d = k.delta_edge(e)
             codes[i], times[i] = live.kind[d], live.event_time[d]
+        elif e >= 0:
+            codes[i], times[i] = down.kind[e], down.event_time[e]
+        else:
+            raise AssertionError("internal: a path step has no edge")  # the walk just took one
     return ids, codes, times
 
 

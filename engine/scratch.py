@@ -27,8 +27,7 @@ class Scratch:
         self.marks = np.zeros(nodes, dtype=np.uint32)
         self.queue = np.empty(nodes + 1, dtype=np.int32)  # traverse_plain: one slot spare
         self.depth = np.empty(nodes, dtype=np.int32)
-        self.parent = np.empty(nodes, dtype=np.int32)
-        self.parent_edge = np.empty(nodes, dtype=np.int64)  # path: the edge each node came by
+        self.parent = np.empty(nodes, dtype=np.int32)  # queue order: the parent's position
         self.rows = np.empty(max(nodes, 1), dtype=np.int32)
         self.codes = np.empty(max(nodes, 1), dtype=np.int8)
         self.depths = np.empty(max(nodes, 1), dtype=np.int32)

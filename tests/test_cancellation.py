@@ -90,7 +90,7 @@ def test_the_kernels_stop_part_way(wide: tuple[engine.Graph, Path], plain: bool)
             down.mapped, seeds, -1, np.ones(256, dtype=np.bool_), False, k.MIN_TIME,
             k.MAX_TIME, k.MAX_TIME, snap.node_kind, np.ones(256, dtype=np.bool_), True,
             2**62, -1, scratch.marks, epoch, scratch.queue, scratch.depth, scratch.parent,
-            scratch.parent_edge, True, flag, live)
+            True, flag, live)
     assert count == k.CANCELLED
     marked = int((scratch.marks == epoch).sum())
     whole = 1 + WORK_ORDERS + 2 * UNITS
