@@ -31,6 +31,17 @@ import pyarrow as pa
 
 from domain.direction import Direction, direction_of
 from domain.errors import EmptySeeds, InvalidInput, NotConnected, QueryCancelled, UnknownNode
+from domain.schemas import (
+    BY_CUSTOMER_SCHEMA,
+    BY_KIND_SCHEMA,
+    BY_SHIPMENT_SCHEMA,
+    HOURGLASS_SCHEMA,
+    KIND_TYPE,
+    NODE_FIELDS,
+    PATH_SCHEMA,
+    TRACE_SCHEMA,
+    TRACE_VIA_SCHEMA,
+)
 from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
@@ -43,10 +54,9 @@ from index.snapshot import Adjacency, Snapshot
 __all__ = ["Cancellation", "Direction", "Graph", "Impact", "View"]
 
 Array = npt.NDArray[Any]
-_KIND_TYPE = pa.dictionary(pa.int8(), pa.string())
-_NODE_FIELDS = ("key", "kind", "product", "quantity", "uom", "created_at")
-_ROW_SCHEMA = pa.schema([("key", pa.large_string()), ("kind", _KIND_TYPE), ("depth", pa.int32())])
-_VIA_SCHEMA = _ROW_SCHEMA.append(pa.field("via", pa.large_string()))
+
+
+_DIRECTIONS = pa.array(["upstream", "downstream"], pa.string())  # hourglass order
 
 
 class Cancellation:
@@ -217,12 +227,13 @@ class Graph:
             raise InvalidInput("hourglass takes one key (a string)")
         parts = []
         st = self._state()  # both halves from one view: one log sequence, even while ingesting
-        for direction in ("upstream", "downstream"):
+        for code, direction in enumerate(_DIRECTIONS.to_pylist()):
             table = self._trace_in(st, key, direction, max_depth, edge_kinds, node_kinds, since,
                                    until, as_of, limit, False, cancellation)
-            labels = pa.array([direction] * table.num_rows, pa.string()).dictionary_encode()
-            parts.append(table.add_column(0, "direction", labels))
-        return pa.concat_tables(parts, promote_options="permissive")
+            labels = pa.DictionaryArray.from_arrays(
+                pa.array(np.full(table.num_rows, code, dtype=np.int32)), _DIRECTIONS)
+            parts.append(table.add_column(0, HOURGLASS_SCHEMA.field("direction"), labels))
+        return pa.concat_tables(parts)
 
     def impact(
         self,
@@ -247,7 +258,7 @@ class Graph:
         by_kind = pa.table({
             "kind": pa.array([st.node_kinds[i] for i in present], pa.string()),
             "nodes": pa.array(found.per_kind[present].astype(np.int64)),
-        })
+        }, schema=BY_KIND_SCHEMA)
         count = len(found.visited)
         return Impact(
             seeds=found.n_seeds,
@@ -255,13 +266,13 @@ class Graph:
             by_kind=by_kind,
             by_shipment=pa.table({
                 "shipment": st.keys(found.shipments),
-                "units": pa.array(found.shipment_units),
-            }),
+                "units": pa.array(found.shipment_units, pa.int64()),
+            }, schema=BY_SHIPMENT_SCHEMA),
             by_customer=pa.table({
                 "customer": st.keys(found.customers),
-                "units": pa.array(found.customer_units),
-                "shipments": pa.array(found.customer_shipments),
-            }),
+                "units": pa.array(found.customer_units, pa.int64()),
+                "shipments": pa.array(found.customer_shipments, pa.int64()),
+            }, schema=BY_CUSTOMER_SCHEMA),
             rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
                   else None),
         )
@@ -293,11 +304,11 @@ class Graph:
         kinds = pa.array([st.node_kinds[c] for c in st.node_kind[chain]], pa.string())
         return pa.table({
             "key": st.keys(chain),
-            "kind": kinds.dictionary_encode().cast(_KIND_TYPE),  # one kind type everywhere
+            "kind": kinds.dictionary_encode().cast(KIND_TYPE),  # one kind type everywhere
             "edge_kind": pa.array(edge_kinds_, pa.string()),
             "event_time": pa.array([None if t == k.NO_TIME else t for t in times.tolist()],
-                                   pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        })
+                                   pa.int64()).cast(PATH_SCHEMA.field("event_time").type),
+        }, schema=PATH_SCHEMA)
 
     def node(self, key: str) -> dict[str, Any]:
         """A node's attributes: key, kind, product, quantity, uom, created_at."""
@@ -305,7 +316,7 @@ class Graph:
         node_id = int(self._resolve(st, [key])[0])
         if node_id >= st.snapshot.node_count:
             assert st.delta is not None
-            return {name: st.delta.new_node(node_id).get(name) for name in _NODE_FIELDS}
+            return {name: st.delta.new_node(node_id).get(name) for name in NODE_FIELDS}
         row: dict[str, Any] = st.snapshot.nodes.slice(node_id, 1).to_pylist()[0]
         row.pop("sid", None)
         return row
@@ -400,7 +411,7 @@ class Graph:
         depths = scratch.depths[:n].copy()
         arrays = [
             pa.LargeStringArray.from_buffers(n, pa.py_buffer(key_off), pa.py_buffer(keys)),
-            pa.DictionaryArray.from_buffers(_KIND_TYPE, n, [None, pa.py_buffer(codes)],
+            pa.DictionaryArray.from_buffers(KIND_TYPE, n, [None, pa.py_buffer(codes)],
                                             st.kind_names),
             pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(depths)]),
         ]
@@ -411,8 +422,8 @@ class Graph:
                           scratch.parents[:n], via_off, via_keys)
             arrays.append(pa.LargeStringArray.from_buffers(n, pa.py_buffer(via_off),
                                                            pa.py_buffer(via_keys)))
-            return pa.Table.from_arrays(arrays, schema=_VIA_SCHEMA)
-        return pa.Table.from_arrays(arrays, schema=_ROW_SCHEMA)
+            return pa.Table.from_arrays(arrays, schema=TRACE_VIA_SCHEMA)
+        return pa.Table.from_arrays(arrays, schema=TRACE_SCHEMA)
 
 def _flag(cancellation: Cancellation | None) -> Array | None:
     """The flag a walk polls; raises QueryCancelled if the request is already cancelled."""

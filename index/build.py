@@ -46,6 +46,7 @@ import polars as pl
 import pyarrow as pa
 
 from domain.errors import InvalidInput
+from domain.schemas import REJECTS_SCHEMA
 from domain.time import NEVER
 from index.csr import (
     csr_order,
@@ -72,7 +73,6 @@ from index.key_table import KeyTable
 from index.node_table import NodeTable, load_node_table
 from loaders.canonical import no_rejects
 from loaders.edge_files import EdgeRead, count_rows, edge_batch_reads
-from loaders.schema import REJECTS_SCHEMA
 
 __all__ = [
     "NEVER",

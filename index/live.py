@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from domain.errors import CompactionError, Unavailable, WriteFailed
 from domain.knobs import GROUP_RECORDS, KEEP_SNAPSHOTS
+from domain.schemas import EDGE_KINDS, NODE_KINDS
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import DeltaView
 from index.faults import hit
@@ -57,7 +58,6 @@ from index.plan import NewNodes, Plan, links, reject_record, shape_problem
 from index.replay import apply_entry, open_view, replay
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
-from loaders.schema import EDGE_KINDS, NODE_KINDS
 
 __all__ = ["CompactionError", "LiveStore", "open_view"]
 

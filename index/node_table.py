@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.errors import InvalidInput
+from domain.schemas import NODE_FIELDS
 from index.key_table import KeyTable
 from loaders.canonical import (
     Loaded,
@@ -34,7 +35,7 @@ from loaders.typed import typed_nodes
 
 __all__ = ["NODE_COLUMNS", "NodeTable", "load_node_table", "node_table_from"]
 
-NODE_COLUMNS = ("key", "kind", "product", "quantity", "uom", "created_at")
+NODE_COLUMNS = NODE_FIELDS  # the canonical node columns (domain.schemas)
 
 Array = npt.NDArray[Any]
 

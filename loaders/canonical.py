@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from domain.errors import InvalidInput
 from domain.knobs import MAX_KEY_BYTES
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
+from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [
     "FUTURE_SLACK",

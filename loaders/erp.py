@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from domain.errors import InvalidInput
-from loaders.schema import REJECTS_SCHEMA
+from domain.schemas import REJECTS_SCHEMA
 
 __all__ = ["Converted", "Mapping", "convert", "load_mapping"]
 

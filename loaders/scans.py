@@ -18,9 +18,9 @@ from typing import Any
 import polars as pl
 
 from domain.errors import InvalidInput
+from domain.schemas import REJECTS_SCHEMA
 from loaders.barcodes import Barcode, parse
 from loaders.canonical import read_frame
-from loaders.schema import REJECTS_SCHEMA
 
 __all__ = ["convert_scans"]
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loaders.schema import EDGES_SCHEMA
+from domain.schemas import EDGES_SCHEMA
 from loaders.synthetic_tables import (
     US_PER_DAY,
     US_PER_HOUR,

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = ["US_PER_DAY", "US_PER_HOUR", "EdgeGroups", "NodeGroups", "dense", "first_time",
            "format_keys", "group_rank", "gtin_item", "gtins", "nodes_table", "repeat_labels"]

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 from loaders.canonical import FUTURE_SLACK, KIND_PATTERN, MAX_KEY_BYTES
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 
 __all__ = ["TypedEdges", "TypedNodes", "typed_edges", "typed_nodes"]
 

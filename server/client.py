@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from domain.direction import ALIASES
 from domain.errors import InvalidInput, SnapshotError
+from domain.schemas import HOURGLASS_SCHEMA, TRACE_SCHEMA, TRACE_VIA_SCHEMA
 from domain.time import TimeLike
 from engine.graph import Impact
 from server.convert.queries import (
@@ -105,6 +106,7 @@ class TraceClient:
             raise InvalidInput(
                 f"direction {direction!r} is not one of downstream (forward, where-used) or "
                 "upstream (backward, where-from)")
+        schema = TRACE_VIA_SCHEMA if via else TRACE_SCHEMA
         request = pb.TraceRequest(
             seeds=[keys] if isinstance(keys, str) else list(keys),
             direction=direction_to_proto(direction),
@@ -112,13 +114,13 @@ class TraceClient:
             limit=limit or 0, include_via=via, format=format_to_proto(arrow))
         if not arrow:
             try:
-                return rows_from_chunks([self.stub.TraceUnary(request,
-                                                              timeout=timeout or self.timeout)])
+                return rows_from_chunks([self.stub.TraceUnary(
+                    request, timeout=timeout or self.timeout)], schema)
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.OUT_OF_RANGE:
                     raise error_from_rpc(e) from None
         stream = self._call(self.stub.Trace, request, timeout)
-        return rows_from_chunks(self._stream(stream))
+        return rows_from_chunks(self._stream(stream), schema)
 
     def hourglass(self, key: str, max_depth: int | None = None,
                   edge_kinds: Iterable[str] | None = None,
@@ -130,7 +132,7 @@ class TraceClient:
             filters=filters_to_proto(max_depth, edge_kinds, node_kinds, since, until, as_of),
             limit=limit or 0, format=format_to_proto(arrow))
         stream = self._call(self.stub.Hourglass, request, timeout)
-        return rows_from_chunks(self._stream(stream))
+        return rows_from_chunks(self._stream(stream), HOURGLASS_SCHEMA)
 
     def impact(self, keys: Sequence[str], max_depth: int | None = None,
                edge_kinds: Iterable[str] | None = None, since: TimeLike = None,

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import settings
 
 import engine
+from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 from engine import Graph
 from index.build import build_from_files
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
 from loaders.synthetic import GenealogyConfig, write_genealogy
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -96,8 +96,8 @@ def test_row_chunks(small_graph: engine.Graph, arrow: bool) -> None:
     names = list(small_graph.node_kinds)
     for table in _tables(small_graph):
         chunks = [pb.RowChunk.FromString(c) for c in table_chunks(table, names, 5, arrow=arrow)]
-        back = rows_from_chunks(chunks)
-        assert back.column_names == table.column_names
+        back = rows_from_chunks(chunks, table.schema)
+        assert back.schema == table.schema
         for name in table.column_names:
             assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
 

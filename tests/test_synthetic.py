@@ -8,7 +8,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from loaders.schema import EDGES_SCHEMA, NODES_SCHEMA
+from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 from loaders.synthetic import WIDEST_LOT, GenealogyConfig, generate, resolve_edge_keys
 from tests.conftest import SMALL
 

@@ -12,6 +12,13 @@ import pyarrow as pa
 
 from domain.direction import ALIASES
 from domain.errors import InvalidInput
+from domain.schemas import (
+    BY_CUSTOMER_SCHEMA,
+    BY_KIND_SCHEMA,
+    BY_SHIPMENT_SCHEMA,
+    KIND_TYPE,
+    PATH_SCHEMA,
+)
 from domain.time import TimeLike, parse_time
 from engine import Impact
 from server.convert.rows import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS, from_timestamp, timestamp
@@ -24,7 +31,6 @@ __all__ = [
     "stats_from_proto", "stats_to_proto",
 ]
 
-_KIND = pa.dictionary(pa.int8(), pa.string())
 _DIRECTION_CODES: dict[str, pb.Direction] = {"downstream": pb.DOWNSTREAM,
                                               "upstream": pb.UPSTREAM}
 _DIRECTION_NAMES: dict[int, str] = {int(code): name for name, code in _DIRECTION_CODES.items()}
@@ -113,15 +119,16 @@ def impact_from_proto(summary: pb.ImpactSummary, rows: pa.Table | None) -> Impac
         seeds=summary.seeds,
         affected=summary.affected,
         by_kind=pa.table({
-            "kind": pa.array([c.kind for c in summary.by_kind], pa.string()),
-            "nodes": pa.array([c.nodes for c in summary.by_kind], pa.int64())}),
+            "kind": [c.kind for c in summary.by_kind],
+            "nodes": [c.nodes for c in summary.by_kind]}, schema=BY_KIND_SCHEMA),
         by_shipment=pa.table({
-            "shipment": pa.array([s.shipment for s in summary.by_shipment], pa.large_string()),
-            "units": pa.array([s.units for s in summary.by_shipment], pa.int64())}),
+            "shipment": [s.shipment for s in summary.by_shipment],
+            "units": [s.units for s in summary.by_shipment]}, schema=BY_SHIPMENT_SCHEMA),
         by_customer=pa.table({
-            "customer": pa.array([c.customer for c in summary.by_customer], pa.large_string()),
-            "units": pa.array([c.units for c in summary.by_customer], pa.int64()),
-            "shipments": pa.array([c.shipments for c in summary.by_customer], pa.int64())}),
+            "customer": [c.customer for c in summary.by_customer],
+            "units": [c.units for c in summary.by_customer],
+            "shipments": [c.shipments for c in summary.by_customer]},
+            schema=BY_CUSTOMER_SCHEMA),
         rows=rows,
     )
 
@@ -140,13 +147,13 @@ def path_from_proto(response: pb.PathResponse) -> pa.Table:
     """The table Graph.path returns (key, kind, edge_kind, event_time)."""
     steps = response.steps
     return pa.table({
-        "key": pa.array([s.key for s in steps], pa.large_string()),
-        "kind": pa.array([s.kind for s in steps], pa.string()).dictionary_encode().cast(_KIND),
-        "edge_kind": pa.array([s.edge_kind or None for s in steps], pa.string()),
-        "event_time": pa.array(
-            [s.event_time.ToDatetime(tzinfo=UTC) if s.HasField("event_time") else None
-             for s in steps], pa.timestamp("us", tz="UTC")),
-    })
+        "key": [s.key for s in steps],
+        "kind": pa.array([s.kind for s in steps], pa.string()).dictionary_encode().cast(
+            KIND_TYPE),
+        "edge_kind": [s.edge_kind or None for s in steps],
+        "event_time": [s.event_time.ToDatetime(tzinfo=UTC) if s.HasField("event_time")
+                       else None for s in steps],
+    }, schema=PATH_SCHEMA)
 
 
 def node_to_proto(row: dict[str, Any]) -> pb.Node:

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from domain.errors import InvalidInput
 from domain.knobs import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
+from domain.schemas import TRACE_SCHEMA
 from server.convert.wire import encode_row_chunks
 from server.rpc import genealogy_pb2 as pb
 
@@ -89,8 +90,10 @@ def _ipc_bytes(part: pa.Table) -> bytes:
     return bytes(sink.getvalue())
 
 
-def rows_from_chunks(chunks: Iterable[pb.RowChunk]) -> pa.Table:
-    """Reassemble a streamed result into the table the engine would have returned."""
+def rows_from_chunks(chunks: Iterable[pb.RowChunk], schema: pa.Schema = TRACE_SCHEMA) -> pa.Table:
+    """Reassemble a streamed result into the table the engine would have returned: `schema`
+    is the query's result schema (domain.schemas: TRACE_SCHEMA, TRACE_VIA_SCHEMA or
+    HOURGLASS_SCHEMA), so an empty answer has its columns too."""
     arrow_parts: list[pa.Table] = []
     keys: list[str] = []
     codes: list[int] = []
@@ -114,15 +117,14 @@ def rows_from_chunks(chunks: Iterable[pb.RowChunk]) -> pa.Table:
         if "direction" in table.column_names:
             table = table.set_column(table.column_names.index("direction"), "direction",
                                      table.column("direction").dictionary_encode())
-        return table
-    columns: dict[str, pa.Array] = {}
-    if directions:
-        columns["direction"] = pa.array([_DIRECTION_NAMES[d] for d in directions],
-                                        pa.string()).dictionary_encode()
-    columns["key"] = pa.array(keys, pa.large_string())
-    columns["kind"] = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()),
-                                                     pa.array(kind_names, pa.string()))
-    columns["depth"] = pa.array(depths, pa.int32())
-    if via:
-        columns["via"] = pa.array(via, pa.large_string())
-    return pa.table(columns)
+        return table.cast(schema)
+    columns: dict[str, pa.Array] = {
+        "direction": pa.array([_DIRECTION_NAMES[d] for d in directions],
+                              pa.string()).dictionary_encode(),
+        "key": pa.array(keys, pa.large_string()),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()),
+                                               pa.array(kind_names, pa.string())),
+        "depth": pa.array(depths, pa.int32()),
+        "via": pa.array(via, pa.large_string()),
+    }
+    return pa.table({name: columns[name] for name in schema.names}, schema=schema)

@@ -1,4 +1,6 @@
-"""The canonical tables: the one interchange format every loader produces and the index consumes.
+"""Every table schema, in one place: the canonical tables every loader produces and the index
+consumes, the rejects table, and the result tables of the queries (trace, hourglass, path,
+impact, node), which the engine builds and the client rebuilds from the wire.
 
 Nodes are traceable things (lots, serials, work orders, ...), edges point the way material flows
 (upstream -> downstream). Keys are strings; dense integer ids are assigned later by `index`.
@@ -12,12 +14,22 @@ from typing import Final
 import pyarrow as pa
 
 __all__ = [
+    "BY_CUSTOMER_SCHEMA",
+    "BY_KIND_SCHEMA",
+    "BY_SHIPMENT_SCHEMA",
+    "DIRECTION_TYPE",
     "EDGES_SCHEMA",
     "EDGE_KINDS",
+    "HOURGLASS_SCHEMA",
+    "KIND_TYPE",
     "NODES_SCHEMA",
+    "NODE_FIELDS",
     "NODE_KINDS",
+    "PATH_SCHEMA",
     "REJECTS_SCHEMA",
     "TIMESTAMP",
+    "TRACE_SCHEMA",
+    "TRACE_VIA_SCHEMA",
 ]
 
 TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
@@ -92,3 +104,45 @@ EDGE_KINDS: Final = (
     "associated",
 )
 """Edge kinds the tools know; like node kinds, the set is open."""
+
+# -- query results ---------------------------------------------------------------------------
+
+KIND_TYPE: Final = pa.dictionary(pa.int8(), pa.string())
+"""A node kind in a result: a code into the graph's node kinds (Graph.node_kinds)."""
+
+DIRECTION_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
+"""upstream or downstream, in an hourglass row."""
+
+TRACE_SCHEMA: Final = pa.schema([
+    pa.field("key", pa.large_string()), pa.field("kind", KIND_TYPE), pa.field("depth", pa.int32()),
+])
+"""trace: one row per reached node (seeds excluded), in breadth-first order."""
+
+TRACE_VIA_SCHEMA: Final = TRACE_SCHEMA.append(pa.field("via", pa.large_string()))
+"""trace with via: also the key of one predecessor on a shortest chain."""
+
+HOURGLASS_SCHEMA: Final = pa.schema([pa.field("direction", DIRECTION_TYPE), *TRACE_SCHEMA])
+"""hourglass: upstream rows, then downstream rows."""
+
+PATH_SCHEMA: Final = pa.schema([
+    pa.field("key", pa.large_string()), pa.field("kind", KIND_TYPE),
+    pa.field("edge_kind", pa.string()), pa.field("event_time", TIMESTAMP),
+])
+"""path: one row per node from source to target, with the edge that led to it (null first)."""
+
+BY_KIND_SCHEMA: Final = pa.schema([pa.field("kind", pa.string()), pa.field("nodes", pa.int64())])
+"""impact: affected nodes per kind."""
+
+BY_SHIPMENT_SCHEMA: Final = pa.schema([
+    pa.field("shipment", pa.large_string()), pa.field("units", pa.int64()),
+])
+"""impact: affected units per shipment."""
+
+BY_CUSTOMER_SCHEMA: Final = pa.schema([
+    pa.field("customer", pa.large_string()), pa.field("units", pa.int64()),
+    pa.field("shipments", pa.int64()),
+])
+"""impact: affected units and shipments per customer."""
+
+NODE_FIELDS: Final = tuple(NODES_SCHEMA.names)
+"""node: the attributes of one node (key, kind, product, quantity, uom, created_at)."""
