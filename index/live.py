@@ -1,7 +1,9 @@
 """A live data directory: the durable store, the current snapshot + delta, one writer thread,
 and compaction. `LiveStore` is the writer (ingest, retract, compact, views for queries); what
-each batch becomes is planned in `index.plan`, the log is read back by `index.replay` (whose
-`open_view` is a reader's consistent picture of a directory another process may be writing).
+a group of batches becomes is planned by `index.group.plan_group` (each batch by `index.plan`),
+snapshot files come and go through `index.retention`, and the log is read back by
+`index.replay` (whose `open_view` is a reader's consistent picture of a directory another
+process may be writing).
 
 Write path (one thread owns it): batches queue up; the writer takes every batch waiting (group
 commit), checks them together, writes every applied batch's log entry, batch id, new ids and
@@ -16,15 +18,10 @@ numbered after them.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import shutil
-import subprocess
-import sys
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,25 +34,20 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.errors import CompactionError, Unavailable, WriteFailed
-from domain.knobs import GROUP_RECORDS, KEEP_SNAPSHOTS
-from domain.schemas import EDGE_KINDS, NODE_KINDS
+from domain.knobs import GROUP_RECORDS
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import DeltaView
 from index.faults import hit
-from index.files import SNAPSHOTS, list_snapshots
+from index.files import list_snapshots
+from index.group import keep_rejects, plan_group
 from index.ingest import (
     Ack,
     IngestBatch,
     RecordError,
-    batch_digest,
-    check_batch_id,
-    to_micros,
-    validate_group,
 )
 from index.key_table import KeyTable
-from index.log import LogEntry
-from index.plan import NewNodes, Plan, links, reject_record, shape_problem
 from index.replay import apply_entry, open_view, replay
+from index.retention import COMPACTION_DIR, CompactionRunner, sweep, track
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
 
@@ -64,7 +56,6 @@ __all__ = ["CompactionError", "LiveStore", "open_view"]
 log = logging.getLogger(__name__)
 Array = npt.NDArray[Any]
 Progress = Callable[[str], None]
-COMPACTION_DIR = "compaction"
 
 
 @dataclass
@@ -110,16 +101,16 @@ class LiveStore:
                      "(its snapshot is the base, its node ids are kept). Add data with "
                      "`tracegraph ingest` / `import` or the Ingest RPC; `build` into this "
                      "directory is refused from now on")
-        self._compact_nice = compact_nice
-        self._compact_in_process = compact_in_process
+        self._runner = CompactionRunner(data_dir, in_process=compact_in_process,
+                                        nice=compact_nice)
         try:
-            self._sweep()
+            sweep(data_dir)
             if not list_snapshots(data_dir):
                 _empty_snapshot(data_dir)
             # The writer checks every file's SHA-256 (a restart is rare, and a snapshot corrupt
             # at the same size would otherwise be served): a bad one falls back to the previous.
             snapshot = open_snapshot(data_dir, verify="full")
-            self._track(snapshot)
+            track(data_dir, snapshot)
             self._delta = replay(snapshot, self.store, progress)
             # A directory built by `tracegraph build` is adopted: its ids are taken.
             self._next_sid = max(self.store.next_sid, self._delta.n_nodes)
@@ -133,7 +124,6 @@ class LiveStore:
         self._failed: BaseException | None = None
         self._writing = False
         self._closing = threading.Event()
-        self._child: subprocess.Popen[str] | None = None
         self._writer = threading.Thread(target=self._run, name="tracegraph-writer", daemon=True)
         self._writer.start()
         self._compactor: threading.Thread | None = None
@@ -224,7 +214,7 @@ class LiveStore:
             log.warning("batch %s rejected: %s", batch.batch_id, why)
             error = RecordError("batch", 0, "records", f"cannot be read: {why}")
             rejects: list[dict[str, Any]] = []
-            self._keep_rejects(batch, [error], rejects, datetime.now(UTC))
+            keep_rejects(batch, [error], rejects, datetime.now(UTC))
             with self._write_lock:  # kept like every other reject
                 self.store.commit([], [], [], rejects, self._next_sid)
                 self._delta.set_store_rejects(self.store.reject_count())
@@ -232,123 +222,22 @@ class LiveStore:
                                    message=f"batch rejected, nothing applied: {why}"))]
 
     def _commit_group(self, batches: Sequence[IngestBatch]) -> list[Ack]:
-        now = datetime.now(UTC)
-        now_us = to_micros(now)
-        assert now_us is not None
+        """Plan the group (index.group), write it as one synced write, apply it to the
+        delta: only then are its batches acknowledged."""
         delta = self._delta
-        acks: list[Ack | None] = [None] * len(batches)
-        digests: dict[int, str] = {}
-        first_copy: dict[str, int] = {}  # batch id -> index of its first copy in this group
-        repeats: list[int] = []  # later copies: answered once the first copy is decided
-        rejects: list[dict[str, Any]] = []
-        live: list[int] = []
-        for i, batch in enumerate(batches):
-            problem = check_batch_id(batch) or shape_problem(batch)
-            if problem is not None:
-                acks[i] = self._rejected(batch, [problem], rejects, now)
-                continue
-            digest = digests[i] = batch_digest(batch)
-            if batch.batch_id in first_copy:
-                repeats.append(i)
-                continue
-            record = self.store.batch(batch.batch_id)
-            if record is not None:
-                acks[i] = self._duplicate(batch, (record.seq, record.digest), digest, rejects,
-                                          now)
-                continue
-            first_copy[batch.batch_id] = i
-            live.append(i)
-        checked = validate_group([batches[i] for i in live], now) if live else []
-        known_nodes = set(NODE_KINDS) | set(delta.node_kinds)
-        known_edges = set(EDGE_KINDS) | set(delta.edge_kinds)
-        group_new: list[NewNodes] = []
-        group_edges: list[pa.Table] = []  # edges planned by earlier batches of this group
-        group_links: set[int] = set()  # and their (src << 32 | dst), for a quick first test
-        next_sid, seq = self._next_sid, self._last_seq
-        entries: list[LogEntry] = []
-        batch_rows: list[tuple[str, int, str]] = []
-        new_keys: list[tuple[list[str], list[int]]] = []
-        for i, check in zip(live, checked, strict=True):
-            batch = batches[i]
-            errors = check.errors
-            plan = Plan(delta, group_new, next_sid, known_nodes, known_edges, group_edges,
-                        group_links)
-            nodes = plan.nodes(check.nodes, errors)
-            edges = plan.edges(check.edges, errors, now_us)
-            retractions, retracted = plan.retractions(batch, errors)
-            ends = plan.ends(batch, errors)
-            applied_any = nodes.num_rows + edges.num_rows + len(retractions) + len(ends) > 0
-            if errors and (batch.policy == "all" or not applied_any):
-                acks[i] = self._rejected(batch, errors, rejects, now)
-                continue
-            seq += 1
-            next_sid = plan.next_sid
-            if plan.new is not None:
-                group_new.append(plan.new)
-            if edges.num_rows:
-                group_edges.append(edges)
-                group_links.update(links(edges))
-            entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
-                                    recorded_at=now_us, nodes=nodes, edges=edges,
-                                    retractions=tuple(retractions), digest=digests[i],
-                                    ends=tuple(ends)))
-            batch_rows.append((batch.batch_id, seq, digests[i]))
-            if nodes.num_rows:
-                new_keys.append((nodes.column("key").to_pylist(),
-                                 nodes.column("sid").to_pylist()))
-            self._keep_rejects(batch, errors, rejects, now)
-            acks[i] = Ack(batch.batch_id, "applied", seq, nodes.num_rows, edges.num_rows,
-                          retracted, tuple(errors),
-                          f"applied at log sequence {seq}" + (
-                              f"; {len(errors)} record(s) rejected" if errors else ""))
-        for i in repeats:  # a batch sent twice in one group: the second copy follows the first
-            batch, first = batches[i], acks[first_copy[batches[i].batch_id]]
-            assert first is not None
-            if first.outcome == "applied":
-                acks[i] = self._duplicate(batch, (first.seq, digests[first_copy[batch.batch_id]]),
-                                          digests[i], rejects, now)
-            else:
-                acks[i] = self._rejected(batch, list(first.errors), rejects, now)
-        if entries or rejects:
+        planned = plan_group(batches, delta, self.store.batch, self._next_sid, self._last_seq,
+                             datetime.now(UTC))
+        if planned.entries or planned.rejects:
             self._writing = True  # from here on a failure is the store's, not the input's
-            self.store.commit(entries, batch_rows, new_keys, rejects, next_sid)
+            self.store.commit(planned.entries, planned.batch_rows, planned.new_keys,
+                              planned.rejects, planned.next_sid)
             hit("after-commit")
-            if rejects:
+            if planned.rejects:
                 delta.set_store_rejects(self.store.reject_count())
-        for entry in entries:
+        for entry in planned.entries:
             apply_entry(delta, entry)
-        self._next_sid, self._last_seq = next_sid, seq
-        return [a for a in acks if a is not None]
-
-    def _keep_rejects(self, batch: IngestBatch, errors: Sequence[RecordError],
-                      rejects: list[dict[str, Any]], now: datetime) -> None:
-        for error in errors:
-            rejects.append({"batch": batch.batch_id, "writer": batch.writer,
-                            "at": now.isoformat(), "table": error.table, "row": error.row,
-                            "field": error.field, "reason": error.reason,
-                            "record": reject_record(batch, error)})
-
-    def _rejected(self, batch: IngestBatch, errors: list[RecordError],
-                  rejects: list[dict[str, Any]], now: datetime) -> Ack:
-        self._keep_rejects(batch, errors, rejects, now)
-        first = errors[0]
-        where = (f"{first.table} record {first.row}, " if first.row else "")
-        return Ack(str(batch.batch_id), "rejected", 0, errors=tuple(errors),
-                   message=f"batch rejected, nothing applied: {len(errors)} problem(s); first: "
-                           f"{where}{first.field}: {first.reason}")
-
-    def _duplicate(self, batch: IngestBatch, earlier: tuple[int, str], digest: str,
-                   rejects: list[dict[str, Any]], now: datetime) -> Ack:
-        seq, earlier_digest = earlier
-        if earlier_digest == digest:
-            return Ack(batch.batch_id, "duplicate", max(seq, 0),
-                       message=f"duplicate: batch {batch.batch_id} was already applied"
-                               + (f" at log sequence {seq}" if seq > 0 else ""))
-        error = RecordError("batch", 0, "batch_id", f"batch id {batch.batch_id} was already "
-                            "used for a batch with different content"
-                            + (f" (log sequence {seq})" if seq > 0 else "")
-                            + "; use a new sequence number")
-        return self._rejected(batch, [error], rejects, now)
+        self._next_sid, self._last_seq = planned.next_sid, planned.seq
+        return planned.acks
 
     def keep_rejects(self, rejects: Sequence[dict[str, Any]], source: str) -> None:
         """Durably record records a loader could not turn into nodes or edges (each with file,
@@ -381,9 +270,9 @@ class LiveStore:
             hit("compact-start")
             say(f"compacting snapshot v{delta.snapshot.version} + {delta.n_edges:,} delta "
                 f"edges through log sequence {through:,}")
-            report = self._run_compaction(base, work, through, say)
+            report = self._runner.run(base, work, through, say)
             snapshot = Snapshot(Path(report["snapshot"]))
-            self._track(snapshot)
+            track(self.data_dir, snapshot)
             fresh = replay(snapshot, self.store)  # most of what arrived meanwhile ...
             with self._write_lock:  # ... and the rest, with the writer paused
                 fresh = replay(snapshot, self.store, delta=fresh, after=fresh.seq)
@@ -395,34 +284,6 @@ class LiveStore:
                                edges=snapshot.edge_count, rejected=0, folded_nodes=0,
                                folded_edges=report["folded_edges"], seconds=report["seconds"])
 
-    def _run_compaction(self, base: Path, work: Path, through: int,
-                        say: Progress) -> dict[str, Any]:
-        if self._compact_in_process:
-            from index.compact import compact_snapshot  # noqa: PLC0415 - compaction only
-
-            report = compact_snapshot(base, work, self.data_dir, through, progress=say)
-            return {"snapshot": str(report.snapshot), "folded_edges": report.folded_edges,
-                    "seconds": report.seconds}
-        command = [sys.executable, "-m", "index.compact", "--data", str(self.data_dir),
-                   "--base", str(base), "--work", str(work), "--through", str(through),
-                   "--parent", str(os.getpid()), "--nice", str(self._compact_nice)]
-        env = {**os.environ, "POLARS_MAX_THREADS": "1"}
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=env)
-        self._child = child
-        try:
-            out, err = child.communicate()
-        finally:
-            self._child = None
-        if child.returncode != 0:
-            tail = "\n".join(err.strip().splitlines()[-5:])
-            raise CompactionError(f"compaction through sequence {through} failed (exit "
-                                  f"{child.returncode}): {tail}")
-        for line in err.splitlines():
-            say(line)
-        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return result
-
     def _auto_compact(self, threshold: int) -> None:
         while not self._closing.wait(1.0):
             if self._delta.n_edges >= threshold:
@@ -432,23 +293,6 @@ class LiveStore:
                     log.exception("background compaction failed; will retry")
                     self._closing.wait(30)
 
-    # -- snapshot files -----------------------------------------------------------------------
-
-    def _track(self, snapshot: Snapshot) -> None:
-        """Delete a superseded snapshot's files once nothing here reads it any more."""
-        weakref.finalize(snapshot, _retire, self.data_dir, snapshot.path)
-
-    def _sweep(self) -> None:
-        """Remove what a killed process left behind: temporary snapshot directories, stale
-        compaction work, and snapshots beyond the ones kept."""
-        root = self.data_dir / SNAPSHOTS
-        if root.is_dir():
-            for temp in root.glob(".tmp-*"):
-                shutil.rmtree(temp, ignore_errors=True)
-        shutil.rmtree(self.data_dir / COMPACTION_DIR, ignore_errors=True)
-        for old in list_snapshots(self.data_dir)[KEEP_SNAPSHOTS:]:
-            shutil.rmtree(old, ignore_errors=True)
-
     def close(self) -> None:
         """Finish queued batches, stop compaction, release the store and its lock."""
         if self._closing.is_set():
@@ -456,9 +300,7 @@ class LiveStore:
         self._closing.set()
         self._queue.put(_STOP)
         self._writer.join()
-        child = self._child
-        if child is not None:
-            child.kill()
+        self._runner.kill()
         if self._compactor is not None:
             self._compactor.join()
         with self._compact_lock:
@@ -469,9 +311,3 @@ class LiveStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _retire(data_dir: Path, path: Path) -> None:
-    keep = list_snapshots(data_dir)[:KEEP_SNAPSHOTS]
-    if path not in keep and path.exists():
-        shutil.rmtree(path, ignore_errors=True)
