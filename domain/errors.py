@@ -15,6 +15,9 @@ back to the same class by its machine-readable reason (never by message text).
      |    +-- StoreCorrupt                the store's files are damaged (`tracegraph repair`)
      +-- WriteFailed                      a write failed; the store stopped accepting writes
      +-- CompactionError                  compaction failed; the store goes on without it
+     +-- Unauthenticated                  no, or no valid, credentials (sign in first)
+     +-- PermissionDenied                 signed in, but the role does not allow this
+     +-- AuditUnverifiable                the audit trail is missing or fails verification
 
 They live at the bottom of the dependency chain so that every package can raise them.
 """
@@ -23,16 +26,19 @@ from __future__ import annotations
 
 __all__ = [
     "REASONS",
+    "AuditUnverifiable",
     "CompactionError",
     "EmptySeeds",
     "InvalidInput",
     "NotConnected",
+    "PermissionDenied",
     "QueryCancelled",
     "ResultLimitExceeded",
     "SnapshotError",
     "StoreCorrupt",
     "StoreLocked",
     "TraceError",
+    "Unauthenticated",
     "Unavailable",
     "UnknownNode",
     "WriteFailed",
@@ -109,6 +115,20 @@ class CompactionError(TraceError):
     """Compaction failed; the store keeps serving and ingesting from the log and the delta."""
 
 
+class Unauthenticated(TraceError):
+    """No credentials, or credentials that are not valid (unknown, expired, revoked, a wrong
+    password). The message never says which part was wrong."""
+
+
+class PermissionDenied(TraceError):
+    """The caller is known, but their role does not allow this (trust.roles)."""
+
+
+class AuditUnverifiable(TraceError):
+    """The audit trail is missing or fails verification: the store will not start without an
+    explicit, audited recovery."""
+
+
 REASONS: tuple[tuple[type[TraceError], str, str], ...] = (
     (EmptySeeds, "INVALID_ARGUMENT", "EMPTY_SEEDS"),
     (InvalidInput, "INVALID_ARGUMENT", "INVALID_INPUT"),
@@ -122,6 +142,9 @@ REASONS: tuple[tuple[type[TraceError], str, str], ...] = (
     (SnapshotError, "UNAVAILABLE", "SNAPSHOT_ERROR"),
     (WriteFailed, "UNAVAILABLE", "WRITE_FAILED"),
     (CompactionError, "INTERNAL", "COMPACTION_FAILED"),
+    (Unauthenticated, "UNAUTHENTICATED", "UNAUTHENTICATED"),
+    (PermissionDenied, "PERMISSION_DENIED", "PERMISSION_DENIED"),
+    (AuditUnverifiable, "FAILED_PRECONDITION", "AUDIT_UNVERIFIABLE"),
 )
 """Each class: its gRPC status code (by name: no grpc here) and its machine-readable reason,
 sent as google.rpc.ErrorInfo. Most specific first: the first class that matches wins."""
