@@ -25,6 +25,7 @@ from index.ingest import (
 from index.log import LogEntry
 from index.plan import NewNodes, Plan, links, reject_record, shape_problem
 from index.store import BatchRecord
+from trust.audit import AuditEvent
 
 __all__ = ["GroupPlan", "keep_rejects", "plan_group"]
 
@@ -42,6 +43,9 @@ class GroupPlan:
     rejects: list[dict[str, Any]]
     next_sid: int
     seq: int
+    audit: list[AuditEvent]
+    """One record per applied batch (with its log sequence), per retraction and end it
+    applied, and per rejected batch: written in the same write as the entries."""
 
 
 def plan_group(batches: Sequence[IngestBatch], delta: Delta,
@@ -87,6 +91,7 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
     entries: list[LogEntry] = []
     batch_rows: list[tuple[str, int, str]] = []
     new_keys: list[tuple[list[str], list[int]]] = []
+    audit: list[AuditEvent] = []
     for i, check in zip(live, checked, strict=True):
         batch = batches[i]
         errors = check.errors
@@ -116,6 +121,8 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
             new_keys.append((nodes.column("key").to_pylist(),
                              nodes.column("sid").to_pylist()))
         keep_rejects(batch, errors, rejects, now)
+        audit += _applied_events(batch, seq, errors, nodes.num_rows, edges.num_rows,
+                                 retracted, len(ends))
         acks[i] = Ack(batch.batch_id, "applied", seq, nodes.num_rows, edges.num_rows,
                       retracted, tuple(errors),
                       f"applied at log sequence {seq}" + (
@@ -128,8 +135,12 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
                                       digests[i], rejects, now)
         else:
             acks[i] = _rejected(batch, list(first.errors), rejects, now)
+    for i, ack in enumerate(acks):
+        if ack is not None and ack.outcome == "rejected":
+            audit.append(_batch_event(batches[i], "ingest.rejected", {
+                "errors": len(ack.errors), "first": ack.errors[0].reason if ack.errors else ""}))
     return GroupPlan([a for a in acks if a is not None], entries, batch_rows, new_keys,
-                     rejects, next_sid, seq)
+                     rejects, next_sid, seq, audit)
 
 
 def keep_rejects(batch: IngestBatch, errors: Sequence[RecordError],
@@ -161,3 +172,36 @@ def _duplicate(batch: IngestBatch, earlier: tuple[int, str], digest: str,
                         + (f" (log sequence {seq})" if seq > 0 else "")
                         + "; use a new sequence number")
     return _rejected(batch, [error], rejects, now)
+
+
+def _batch_event(batch: IngestBatch, action: str, details: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(action, batch.user_id, batch.writer, keys=[batch.batch_id],
+                      details={"source": batch.source, **details})
+
+
+def _applied_events(batch: IngestBatch, seq: int, errors: Sequence[RecordError], nodes: int,
+                    edges: int, retracted: int, ends: int) -> list[AuditEvent]:
+    """The audit records of an applied batch: the batch (it covers log entry `seq`), then
+    each retraction and end it applied, with its reason."""
+    events = [_batch_event(batch, "ingest.batch", {
+        "log_seq": seq, "nodes": nodes, "edges": edges, "retracted": retracted, "ends": ends,
+        "rejected": len(errors)})]
+    failed = {(e.table, e.row) for e in errors}
+    for number, r in enumerate(batch.retractions, start=1):
+        if ("retractions", number) not in failed:
+            events.append(AuditEvent(
+                "edge.retract", batch.user_id, batch.writer, keys=[r.src, r.dst],
+                reason=r.reason.strip(), old="live", new="retracted",
+                details={"kind": r.kind, "event_time": _text(r.event_time),
+                         "event_id": r.event_id, "log_seq": seq}))
+    for number, e in enumerate(batch.ends, start=1):
+        if ("ends", number) not in failed:
+            events.append(AuditEvent(
+                "link.end", batch.user_id, batch.writer, keys=[e.src or "*", e.dst],
+                old="open", new="ended",
+                details={"kind": e.kind, "at": _text(e.at), "log_seq": seq}))
+    return events
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

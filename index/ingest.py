@@ -85,7 +85,9 @@ class EndRequest:
 @dataclass
 class IngestBatch:
     """One client batch. `nodes` and `edges` are canonical tables (any columns the canonical
-    schema knows; CSV-style text is fine). `writer` is who sent it, recorded in the log."""
+    schema knows; CSV-style text is fine). `writer` is who sent it, recorded in the log and
+    in the audit trail with `user_id` (trust.identity; 0 when no user signed in: a local
+    command run by the directory's owner)."""
 
     source: str
     sequence: int
@@ -95,6 +97,7 @@ class IngestBatch:
     policy: Policy = "all"
     writer: str = "unknown"
     ends: Sequence[EndRequest] = ()
+    user_id: int = 0
 
     @property
     def batch_id(self) -> str:

@@ -91,6 +91,11 @@ class RocksKeyValue:
         if salvage and not writable:
             options.set_wal_recovery_mode(rd.DBRecoveryMode.skip_any_corrupted_record())
         try:
+            if not writable:
+                # A reader of a store an older version wrote opens the families it has; the
+                # others read as empty (the writer creates them on its next start).
+                present = set(rd.Rdict.list_cf(str(path), _options(create=False)))
+                families = [name for name in families if name in present]
             self.db = rd.Rdict(str(path), options=options,
                                column_families={n: _options(create=writable) for n in families},
                                access_type=access)
@@ -100,6 +105,8 @@ class RocksKeyValue:
         self.handles = {name: self.db.get_column_family_handle(name) for name in families}
 
     def get(self, family: str, key: bytes) -> bytes | None:
+        if family not in self.cf:
+            return None  # a family this (older) store does not have yet
         try:
             value: bytes | None = self.cf[family].get(key)
         except Exception as e:  # rocksdict raises a plain Exception for RocksDB errors
@@ -107,6 +114,8 @@ class RocksKeyValue:
         return value
 
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        if family not in self.cf:
+            return
         it = self.cf[family].iter(_verifying_reads())
         if start is None:
             it.seek_to_first()

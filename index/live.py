@@ -22,7 +22,7 @@ import logging
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from index.replay import apply_entry, open_view, replay
 from index.retention import COMPACTION_DIR, CompactionRunner, sweep, track
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
+from trust.audit import AuditEvent
 
 __all__ = ["CompactionError", "LiveStore", "open_view"]
 
@@ -216,7 +217,9 @@ class LiveStore:
             rejects: list[dict[str, Any]] = []
             keep_rejects(batch, [error], rejects, datetime.now(UTC))
             with self._write_lock:  # kept like every other reject
-                self.store.commit([], [], [], rejects, self._next_sid)
+                self.store.commit([], [], [], rejects, self._next_sid, [AuditEvent(
+                    "ingest.rejected", batch.user_id, batch.writer, keys=[batch.batch_id],
+                    details={"source": batch.source, "errors": 1, "first": error.reason})])
                 self._delta.set_store_rejects(self.store.reject_count())
             return [(group[0], Ack(batch.batch_id, "rejected", 0, errors=(error,),
                                    message=f"batch rejected, nothing applied: {why}"))]
@@ -225,12 +228,13 @@ class LiveStore:
         """Plan the group (index.group), write it as one synced write, apply it to the
         delta: only then are its batches acknowledged."""
         delta = self._delta
+        now = self.store.clock.now()
         planned = plan_group(batches, delta, self.store.batch, self._next_sid, self._last_seq,
-                             datetime.now(UTC))
-        if planned.entries or planned.rejects:
+                             now)
+        if planned.entries or planned.rejects or planned.audit:
             self._writing = True  # from here on a failure is the store's, not the input's
             self.store.commit(planned.entries, planned.batch_rows, planned.new_keys,
-                              planned.rejects, planned.next_sid)
+                              planned.rejects, planned.next_sid, planned.audit, now)
             hit("after-commit")
             if planned.rejects:
                 delta.set_store_rejects(self.store.reject_count())
@@ -247,8 +251,26 @@ class LiveStore:
         now = datetime.now(UTC).isoformat()
         rows = [{"batch": source, "writer": "loader", "at": now, **r} for r in rejects]
         with self._write_lock:
-            self.store.commit([], [], [], rows, self._next_sid)
+            self.store.commit([], [], [], rows, self._next_sid, [AuditEvent(
+                "rejects.kept", 0, "loader", keys=[source], details={"records": len(rows)})])
             self._delta.set_store_rejects(self.store.reject_count())
+
+    # -- trust records (users, tokens, audit), written like ingest: one writer --------------
+
+    def read(self, family: str, key: bytes) -> bytes | None:
+        return self.store.read(family, key)
+
+    def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return self.store.scan(family, start)
+
+    def write(self, puts: list[tuple[str, bytes, bytes]], audit: list[AuditEvent]) -> None:
+        """Write identity records and audit records (trust.identity) as one synced write,
+        serialized with ingest so the audit trail stays one chain."""
+        if self._failed is not None:
+            raise WriteFailed(f"the store stopped accepting writes after an error: "
+                              f"{self._failed}")
+        with self._write_lock:
+            self.store.write(puts, audit)
 
     # -- compaction ---------------------------------------------------------------------------
 

@@ -10,9 +10,15 @@ Column families (all keys and values are bytes; nothing is pickled):
     batches   batch id (source/sequence) -> u64 sequence | SHA-256 of the batch content;
               b"reject:" + SHA-256 of a reject (without its time and writer) -> b"" (kept once)
     rejects   u64 reject number -> JSON (batch, table, row, field, reason, record)
+    users     b"u" + u32 user id -> user record; b"n" + name -> u32 id (trust.identity)
+    tokens    token id -> token record (the SHA-256 of its secret, never the secret)
+    audit     u64 sequence -> canonical bytes of an audit record (trust.audit): hash-chained;
+              meta b"audit_last", b"audit_head", b"audit_time" keep its length, head, time
 
-Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`).
-Nothing in the log is ever deleted or rewritten (the key-value layer, index.kv, has no delete).
+Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`),
+audit records included: a change and its audit record are durable together or not at all.
+Nothing in the log or the audit trail is ever deleted or rewritten (the key-value layer,
+index.kv, has no delete).
 
 One writer per data directory: `Store(..., writable=True)` takes an exclusive lock on
 `DATA/writer.lock` (flock) and fails at once, naming the holder, if another process has it.
@@ -24,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +40,16 @@ from domain.errors import SnapshotError, StoreCorrupt
 from index.dirlock import StoreLocked, lock_directory
 from index.kv import SYNC_WRITE, KeyValue, MemoryKeyValue, Put, RocksKeyValue
 from index.log import LogEntry, seq_key
+from trust.audit import GENESIS, AuditEvent, chain_puts
+from trust.clock import Clock, SystemClock
 
 __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "has_store",
            "lock_directory"]
 
 STORE_DIR = "store"
 STORE_FORMAT = 1
-COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects")
+COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
+                   "audit")
 _U64 = struct.Struct(">Q")
 
 
@@ -62,11 +71,12 @@ class Store:
     thread (the caller's)."""
 
     def __init__(self, data_dir: Path, *, writable: bool, salvage: bool = False,
-                 kv: KeyValue | None = None) -> None:
+                 kv: KeyValue | None = None, clock: Clock | None = None) -> None:
         """`salvage` (read-only only) opens a store whose WAL is damaged, skipping every bad
         record: for `tracegraph repair` to list what survived, never for serving. `kv`
-        replaces RocksDB (no directory, no lock)."""
+        replaces RocksDB (no directory, no lock). `clock` times audit records."""
         self.data_dir = data_dir
+        self.clock = clock or SystemClock()
         self.writable = writable
         self._lock_handle: Any = None
         path = data_dir / STORE_DIR
@@ -93,9 +103,10 @@ class Store:
                                 f"{STORE_FORMAT}")
 
     @classmethod
-    def in_memory(cls) -> Store:
+    def in_memory(cls, clock: Clock | None = None) -> Store:
         """A writable store in memory (nothing durable): the twin of the RocksDB store."""
-        return cls(Path("<memory>"), writable=True, kv=MemoryKeyValue(COLUMN_FAMILIES))
+        return cls(Path("<memory>"), writable=True, kv=MemoryKeyValue(COLUMN_FAMILIES),
+                   clock=clock)
 
     # -- the single-writer lock ----------------------------------------------------------------
 
@@ -194,13 +205,41 @@ class Store:
     def reject_count(self) -> int:
         return self.meta_int("rejects")
 
+    @property
+    def audit_count(self) -> int:
+        return self.meta_int("audit_last")
+
+    def audit_records(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(sequence, canonical bytes) of the audit records after `after`, in order."""
+        for key, value in self.scan("audit", _U64.pack(after + 1)):
+            yield int(_U64.unpack(key)[0]), value
+
+    def _audit_puts(self, audit: Sequence[AuditEvent], now: datetime | None) -> list[Put]:
+        if not audit:
+            return []
+        head = self.read("meta", b"audit_head")
+        when = self.read("meta", b"audit_time")
+        puts, _ = chain_puts(audit, now or self.clock.now(), self.audit_count,
+                             GENESIS if head is None else head.decode(),
+                             None if when is None else when.decode())
+        return puts
+
+    def write(self, puts: list[Put], audit: Sequence[AuditEvent],
+              now: datetime | None = None) -> None:
+        """Write `puts` (users, tokens, ...) and their audit records as one synced write."""
+        if not self.writable:
+            raise AssertionError("internal: write on a read-only store")
+        self.kv.write([*puts, *self._audit_puts(audit, now)])
+
     # -- the one write path -------------------------------------------------------------------
 
     def commit(self, entries: list[LogEntry], batches: list[tuple[str, int, str]],
                new_keys: list[tuple[list[str], list[int]]], rejects: list[dict[str, Any]],
-               next_sid: int) -> None:
-        """Write applied entries, their batch ids, new nodes' keys <-> ids, and rejects as one
-        atomic write (a RocksDB WriteBatch, synced). Returns only when it is durable."""
+               next_sid: int, audit: Sequence[AuditEvent] = (),
+               now: datetime | None = None) -> None:
+        """Write applied entries, their batch ids, new nodes' keys <-> ids, rejects and the
+        audit records of all of it as one atomic write (a RocksDB WriteBatch, synced).
+        Returns only when it is durable."""
         if not self.writable:
             raise AssertionError("internal: commit on a read-only store")
         puts: list[Put] = [("log", seq_key(entry.seq), entry.encode()) for entry in entries]
@@ -227,7 +266,7 @@ class Store:
             puts.append(("meta", b"last_seq", _U64.pack(entries[-1].seq)))
         puts.append(("meta", b"next_sid", _U64.pack(next_sid)))
         puts.append(("meta", b"rejects", _U64.pack(count)))
-        self.kv.write(puts)
+        self.kv.write([*puts, *self._audit_puts(audit, now)])
 
 def _reject_marker(reject: dict[str, Any]) -> bytes:
     """Identity of a reject: what was rejected, where and why (not when, nor by whom)."""

@@ -1,0 +1,120 @@
+"""`tracegraph audit verify`: recompute the audit chain and its Merkle root from the store,
+check the chain head and length the store keeps, that every acknowledged log entry has its
+audit record, and (given a public key and a checkpoint) the checkpoint's signature and root.
+
+The answer names the first bad record: the first sequence whose bytes are not canonical, whose
+`prev` is not the hash of the record before it, that is missing, or that should not be there.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from domain.errors import StoreCorrupt
+from trust.audit import GENESIS, record_hash
+from trust.canonical import canonical_bytes
+from trust.merkle import leaf_hash, root
+
+__all__ = ["AuditReport", "verify_store"]
+
+_U64 = struct.Struct(">Q")
+
+
+@dataclass
+class AuditReport:
+    """What verification found. `first_bad` is the first audit sequence that fails (0 when
+    the problem is not one record's, for example a log entry with no record)."""
+
+    records: int = 0
+    root: str = ""
+    problems: list[str] = field(default_factory=list)
+    first_bad: int | None = None
+    checkpoint: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, seq: int, problem: str) -> None:
+        if self.first_bad is None:
+            self.first_bad = seq
+        self.problems.append(problem)
+
+
+def verify_store(store: Any, public_key: Path | None = None,
+                 checkpoint: Path | None = None) -> AuditReport:
+    """Verify the audit trail of an open `index.store.Store` (read-only is enough)."""
+    report = AuditReport()
+    head, expected, leaves = GENESIS, 1, []
+    covered: set[int] = set()
+    try:
+        for key, data in store.scan("audit"):
+            seq = int(_U64.unpack(key)[0]) if len(key) == 8 else -1
+            if seq != expected:
+                report.fail(min(seq, expected) if seq > 0 else expected,
+                            f"audit record {expected} is missing or out of order (found "
+                            f"{seq if seq > 0 else repr(key)})")
+                break
+            try:
+                record = json.loads(data)
+                canonical = canonical_bytes(record)
+            except (ValueError, UnicodeDecodeError) as e:
+                report.fail(seq, f"audit record {seq} does not decode: {e}")
+                break
+            if canonical != data or record.get("seq") != seq:
+                report.fail(seq, f"audit record {seq} was altered (its bytes are not the "
+                                 "canonical bytes of its content)")
+                break
+            if record.get("prev") != head:
+                report.fail(seq, f"audit record {seq} does not follow record {seq - 1} (its "
+                                 "prev hash differs: a record before it was changed, removed "
+                                 "or inserted)")
+                break
+            head = record_hash(data)
+            leaves.append(leaf_hash(data))
+            covered.update(_log_sequences(record))
+            expected += 1
+    except StoreCorrupt as e:
+        report.fail(expected, f"the audit column family is damaged at or after record "
+                              f"{expected}: {e}")
+    report.records = len(leaves)
+    if report.ok:
+        _check_head(store, report, head)
+    if report.ok:
+        last_log = store.last_seq
+        missing = [s for s in range(1, last_log + 1) if s not in covered]
+        if missing:
+            report.fail(0, f"log entry {missing[0]} has no audit record ({len(missing)} log "
+                           "entries are not covered)")
+    report.root = root(leaves).hex()
+    if checkpoint is not None:
+        from trust.checkpoint import verify_checkpoint  # noqa: PLC0415 - needs cryptography
+
+        verify_checkpoint(checkpoint, public_key, leaves, report)
+    return report
+
+
+def _check_head(store: Any, report: AuditReport, head: str) -> None:
+    last = store.read("meta", b"audit_last")
+    stored_last = 0 if last is None else int(_U64.unpack(last)[0])
+    stored_head = (store.read("meta", b"audit_head") or GENESIS.encode()).decode()
+    if stored_last != report.records:
+        report.fail(min(stored_last, report.records) + 1,
+                    f"the store says {stored_last} audit records were written but "
+                    f"{report.records} are there (records after {report.records} are gone)")
+    elif stored_head != head:
+        report.fail(report.records, f"the chain head the store keeps does not match record "
+                                    f"{report.records}")
+
+
+def _log_sequences(record: dict[str, Any]) -> list[int]:
+    details = record.get("details") or {}
+    if record.get("action") == "ingest.batch" and isinstance(details.get("log_seq"), int):
+        return [details["log_seq"]]
+    if record.get("action") == "audit.adopted":
+        return list(range(int(details.get("from", 1)), int(details.get("through", 0)) + 1))
+    return []
