@@ -27,6 +27,7 @@ from server.cli_load import (
     cmd_rejects,
     cmd_retract,
 )
+from server.cli_trust import cmd_audit, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
 from server.seeds import seed_key, seed_keys
@@ -288,6 +289,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "stats": _cmd_stats,
     "repair": _cmd_repair,
     "serve": _cmd_serve,
+    "users": cmd_users,
+    "tokens": cmd_tokens,
+    "audit": cmd_audit,
 }
 
 

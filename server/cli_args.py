@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from server.cli_trust import add_trust_parsers
 from server.output import FORMATS
 
 __all__ = ["POLICY_HELP", "build_parser"]
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rejects", help="records that were not loaded, with their reasons")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     _add_output(p)
+    add_trust_parsers(sub, _HelpWithDefaults)
     for command in sub.choices.values():
         command.formatter_class = _HelpWithDefaults
     return parser

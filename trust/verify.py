@@ -49,7 +49,9 @@ def verify_store(store: Any, public_key: Path | None = None,
                  checkpoint: Path | None = None) -> AuditReport:
     """Verify the audit trail of an open `index.store.Store` (read-only is enough)."""
     report = AuditReport()
-    head, expected, leaves = GENESIS, 1, []
+    expected, leaves = 1, []
+    hashes = [GENESIS]  # hashes[n]: of record n as stored (hashes[0]: the genesis value)
+    prevs: list[str] = [GENESIS]  # prevs[n]: record n's prev field
     covered: set[int] = set()
     try:
         for key, data in store.scan("audit"):
@@ -65,25 +67,23 @@ def verify_store(store: Any, public_key: Path | None = None,
             except (ValueError, UnicodeDecodeError) as e:
                 report.fail(seq, f"audit record {seq} does not decode: {e}")
                 break
-            if canonical != data or record.get("seq") != seq:
+            if canonical != data or not isinstance(record, dict) or record.get("seq") != seq:
                 report.fail(seq, f"audit record {seq} was altered (its bytes are not the "
                                  "canonical bytes of its content)")
                 break
-            if record.get("prev") != head:
-                report.fail(seq, f"audit record {seq} does not follow record {seq - 1} (its "
-                                 "prev hash differs: a record before it was changed, removed "
-                                 "or inserted)")
-                break
-            head = record_hash(data)
+            hashes.append(record_hash(data))
+            prevs.append(str(record.get("prev")))
             leaves.append(leaf_hash(data))
             covered.update(_log_sequences(record))
+            if _broken_before(seq - 1, hashes, prevs, report):
+                break
             expected += 1
     except StoreCorrupt as e:
         report.fail(expected, f"the audit column family is damaged at or after record "
                               f"{expected}: {e}")
     report.records = len(leaves)
     if report.ok:
-        _check_head(store, report, head)
+        _check_links(store, report, hashes, prevs)
     if report.ok:
         last_log = store.last_seq
         missing = [s for s in range(1, last_log + 1) if s not in covered]
@@ -98,17 +98,36 @@ def verify_store(store: Any, public_key: Path | None = None,
     return report
 
 
-def _check_head(store: Any, report: AuditReport, head: str) -> None:
+def _broken_before(n: int, hashes: list[str], prevs: list[str], report: AuditReport) -> bool:
+    """Judge the link into record n once record n + 1 is read: a record whose prev is not
+    the hash of the one before it means that one was changed (if the chain goes on from
+    record n: n + 1 links to it) or record n itself was (its prev field was edited)."""
+    if n < 1 or prevs[n] == hashes[n - 1]:
+        return False
+    culprit = n - 1 if prevs[n + 1] == hashes[n] and n > 1 else n
+    report.fail(culprit, f"audit record {culprit} was changed, removed or inserted: record "
+                         f"{n} does not follow record {n - 1} (its prev hash differs)")
+    return True
+
+
+def _check_links(store: Any, report: AuditReport, hashes: list[str], prevs: list[str]) -> None:
+    """The last record's link (no record after it to judge it by: the head the store keeps
+    does) and the length and head the store keeps."""
+    count = report.records
     last = store.read("meta", b"audit_last")
     stored_last = 0 if last is None else int(_U64.unpack(last)[0])
     stored_head = (store.read("meta", b"audit_head") or GENESIS.encode()).decode()
-    if stored_last != report.records:
-        report.fail(min(stored_last, report.records) + 1,
-                    f"the store says {stored_last} audit records were written but "
-                    f"{report.records} are there (records after {report.records} are gone)")
-    elif stored_head != head:
-        report.fail(report.records, f"the chain head the store keeps does not match record "
-                                    f"{report.records}")
+    if count and prevs[count] != hashes[count - 1]:
+        culprit = count - 1 if stored_head == hashes[count] and count > 1 else count
+        report.fail(culprit, f"audit record {culprit} was changed, removed or inserted: "
+                             f"record {count} does not follow record {count - 1}")
+    elif stored_last != count:
+        report.fail(min(stored_last, count) + 1,
+                    f"the store says {stored_last} audit records were written but {count} "
+                    f"are there (records after {min(stored_last, count)} are gone or were "
+                    "added)")
+    elif stored_head != hashes[count]:
+        report.fail(count, f"the chain head the store keeps does not match record {count}")
 
 
 def _log_sequences(record: dict[str, Any]) -> list[int]:
