@@ -89,7 +89,8 @@ def ingest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = data.parent / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--data", str(data), "--port", "0",
+            [sys.executable, "-m", "server.cli", "serve", "--no-auth",
+             "--data", str(data), "--port", "0",
              "--compact-edges", "0"], stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
     address = ""

@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def address(data_dir: Path) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--data", str(data_dir), "--port", "0",
+        [sys.executable, "-m", "server.cli", "serve", "--no-auth",
+         "--data", str(data_dir), "--port", "0",
          "--read-only"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)})

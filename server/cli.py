@@ -230,7 +230,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
                           grace_seconds=args.grace, dev=args.dev, read_only=args.read_only,
-                          compact_edges=args.compact_edges)
+                          compact_edges=args.compact_edges, no_auth=args.no_auth)
     serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 
 

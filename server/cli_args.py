@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=10.0,
                    help="seconds in-flight calls get to finish on SIGTERM/SIGINT")
     p.add_argument("--dev", action="store_true", help="enable gRPC server reflection")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no sign-in: every caller is the local administrator (loopback only, "
+                        "logged and audited; for development, never for a shared server)")
     p.add_argument("--read-only", action="store_true",
                    help="serve queries only: no Ingest RPC, no writer lock on the directory")
     p.add_argument("--compact-edges", type=int, default=1_000_000,

@@ -10,6 +10,7 @@ codes by `server.status`). Every call has a deadline (30 s unless told otherwise
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -34,6 +35,8 @@ from server.convert.queries import (
     stats_from_proto,
 )
 from server.convert.rows import rows_from_chunks
+from server.rpc import auth_pb2 as apb
+from server.rpc import auth_pb2_grpc as apb_grpc
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import error_from_rpc
@@ -42,18 +45,84 @@ __all__ = ["TraceClient"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+              grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+              grpc.StreamUnaryClientInterceptor,  # type: ignore[misc]
+              grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer <token>` to every call (when there is a token)."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def _details(self, details: Any) -> Any:
+        if not self.token:
+            return details
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {self.token}")]
+        return _CallDetails(details.method, details.timeout, metadata, details.credentials,
+                            details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+    def __init__(self, method: str, timeout: float | None, metadata: Any, credentials: Any,
+                 wait_for_ready: bool | None, compression: Any) -> None:
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
 class TraceClient:
-    """Client of one tracegraph server (`host:port`). Thread-safe; close it when done."""
+    """Client of one tracegraph server (`host:port`). Thread-safe; close it when done.
+
+    Every call carries `token` (a session token from `login`, or an API token; default: the
+    TRACEGRAPH_TOKEN environment variable)."""
 
     def __init__(self, target: str, *, timeout: float = 30.0,
-                 max_receive_bytes: int = 64 * MiB) -> None:
+                 max_receive_bytes: int = 64 * MiB, token: str | None = None) -> None:
         self.target = target
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(target, options=[
+        self._raw = grpc.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", max_receive_bytes),
             ("grpc.keepalive_time_ms", 30_000),
         ])
+        self._bearer = _Bearer(token if token is not None
+                               else os.environ.get("TRACEGRAPH_TOKEN") or None)
+        self.channel = grpc.intercept_channel(self._raw, self._bearer)
         self.stub = pb_grpc.GenealogyStub(self.channel)
+        self.auth = apb_grpc.AuthStub(self.channel)
+
+    def login(self, user: str, password: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Sign in; later calls carry the session token. Returns who signed in."""
+        reply = self._call(self.auth.Login, apb.LoginRequest(user=user, password=password),
+                           timeout)
+        self._bearer.token = reply.token
+        return {"user": reply.identity.user, "role": reply.identity.role,
+                "expires_at": reply.expires_at.ToDatetime(tzinfo=UTC)}
+
+    def logout(self, *, timeout: float | None = None) -> None:
+        self._call(self.auth.Logout, apb.LogoutRequest(), timeout)
+        self._bearer.token = None
+
+    def whoami(self, *, timeout: float | None = None) -> dict[str, Any]:
+        reply = self._call(self.auth.WhoAmI, apb.WhoAmIRequest(), timeout)
+        return {"user_id": reply.user_id, "user": reply.user, "full_name": reply.full_name,
+                "role": reply.role, "via": reply.via}
 
     def __enter__(self) -> TraceClient:
         return self
@@ -63,7 +132,7 @@ class TraceClient:
         self.close()
 
     def close(self) -> None:
-        self.channel.close()
+        self._raw.close()
 
     def wait_until_serving(self, timeout: float = 30.0) -> None:
         """Block until the server's health says SERVING (it warms up first)."""

@@ -21,6 +21,7 @@ from domain.errors import TraceError
 from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, RecordError
 from index.live import LiveStore
+from server.auth import principal_of
 from server.calls import CallGuard, WatchedCall
 from server.convert.ingest import Rejected, ack_to_proto, batch_from_proto
 from server.rpc import ingest_pb2 as ipb
@@ -30,9 +31,11 @@ from server.status import abort_for
 __all__ = ["IngestService"]
 
 log = logging.getLogger(__name__)
-def _writer(context: grpc.ServicerContext) -> str:
-    user = dict(context.invocation_metadata()).get("x-tracegraph-user", "anonymous")
-    return f"grpc:{user}@{context.peer()}"
+def _writer(context: grpc.ServicerContext) -> tuple[str, int]:
+    """Who sends this stream, as the log and the audit trail record it: the signed-in
+    principal (server.auth), its printed name and user id, and the peer address."""
+    principal = principal_of(context)
+    return f"{principal.printed} via grpc {context.peer()}", principal.user_id
 
 
 class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
@@ -59,7 +62,7 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
         order once its batch is durable. Every batch read is answered (a bad one REJECTED,
         naming why); the stream never ends OK with a batch unanswered, and no thread waits
         forever on a client that went away."""
-        writer = _writer(context)
+        writer, user_id = _writer(context)
         pending: queue.Queue[_Item] = queue.Queue(IN_FLIGHT)
 
         def put(item: _Item) -> None:
@@ -76,7 +79,8 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                 for message in requests:
                     call.owed += 1
                     call.progress()
-                    put((message.source, message.sequence, _submit(live, message, writer)))
+                    put((message.source, message.sequence, _submit(live, message, writer,
+                                                                   user_id)))
                 put(_END)
             except BaseException as e:  # a broken stream or a store that stopped writing
                 put(e)
@@ -121,11 +125,12 @@ _END = object()
 _Item = Any  # (source, sequence, Future[Ack]) | an exception | _END
 
 
-def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str) -> Future[Ack]:
+def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
+            user_id: int) -> Future[Ack]:
     """Submit one batch; one that cannot even be read is answered REJECTED at once, naming
     why, and anything unexpected INTERNAL for that batch alone (logged), never the stream."""
     try:
-        return live.submit(batch_from_proto(message, writer))
+        return live.submit(batch_from_proto(message, writer, user_id))
     except Rejected as e:
         return _answered(message, [e.error], f"batch rejected, nothing applied: {e}")
     except TraceError:

@@ -8,7 +8,9 @@ in-flight calls finish within the grace period.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import ipaddress
 import logging
 import os
 import signal
@@ -17,31 +19,44 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent import futures
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import engine
-from domain.errors import InvalidInput, SnapshotError
+from domain.errors import InvalidInput, SnapshotError, TraceError
 from engine import Graph
 from index.live import LiveStore
+from index.store import Store
 from index.verified import verify_files
+from server.auth import AuthInterceptor, Gate, Sessions
+from server.auth_service import AuditService, AuthService
 from server.calls import CallGuard, CallLimits
 from server.ingest_service import IngestService
+from server.read_only import ReadOnlyRecords
+from server.rpc import auth_pb2 as apb
+from server.rpc import auth_pb2_grpc as apb_grpc
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.service import GenealogyService, Limits, add_service
+from trust.audit import AuditEvent
+from trust.identity import Directory, Principal
 
 __all__ = ["SERVICE_NAME", "ServerConfig", "TraceServer", "serve"]
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Genealogy"].full_name
 INGEST_SERVICE_NAME = ipb.DESCRIPTOR.services_by_name["Ingest"].full_name
+AUTH_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Auth"].full_name
+AUDIT_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Audit"].full_name
 MiB = 1024 * 1024
 
 
@@ -69,6 +84,12 @@ class ServerConfig:
     calls: CallLimits = field(default_factory=CallLimits)
     # Re-hash the served snapshot's files this often, in the background (0: never).
     scrub_hours: float = 6.0
+    # No sign-in: every caller is the local administrator. Loopback only, loudly logged and
+    # audited; for development and single-user tools, never for a shared server.
+    no_auth: bool = False
+    # A signed-in session ends after this long without a call, and this long after sign-in.
+    session_idle_minutes: float = 15.0
+    session_hours: float = 12.0
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -91,6 +112,12 @@ def _check_bindable(host: str, port: int) -> None:
     except (socket.gaierror, UnicodeError) as e:
         raise InvalidInput(f"--host {host!r} is not an address of this machine ({e})") from e
     family, kind, proto, _name, address = infos[0]
+    if not ipaddress.ip_address(address[0]).is_loopback:
+        # Tokens and passwords must not cross a network in clear: a non-loopback bind needs
+        # TLS, which this version does not serve itself (put a TLS-terminating proxy in front).
+        raise InvalidInput(f"--host {host} is not a loopback address: serving it would send "
+                           "tokens and passwords in clear; serve on 127.0.0.1 behind a "
+                           "TLS-terminating proxy (this version has no --tls-cert)")
     with socket.socket(family, kind, proto) as probe:
         try:
             probe.bind(address)
@@ -107,11 +134,17 @@ class TraceServer:
         self.config = config
         self.health = health.HealthServicer()
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        no_auth = (Principal(0, "no-auth", "no-auth (local administrator)", "admin", "no-auth")
+                   if config.no_auth else None)
+        self.gate = Gate(None, Sessions(
+            idle=timedelta(minutes=config.session_idle_minutes),
+            absolute=timedelta(hours=config.session_hours)), no_auth)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers,
                                        thread_name_prefix="tracegraph-rpc"),
             options=config.options(),
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+            interceptors=[AuthInterceptor(self.gate, dev=config.dev)],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.calls = CallGuard(config.calls)
@@ -119,10 +152,12 @@ class TraceServer:
         add_service(self.service, self.server)
         self.ingest = IngestService(None, self.calls)
         ipb_grpc.add_IngestServicer_to_server(self.ingest, self.server)
+        apb_grpc.add_AuthServicer_to_server(AuthService(self.gate), self.server)
+        apb_grpc.add_AuditServicer_to_server(AuditService(self._audit_store), self.server)
         if config.dev:
             reflection.enable_server_reflection(
-                (SERVICE_NAME, INGEST_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
-                self.server)
+                (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
+                 health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         _check_bindable(config.host, config.port)
         self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
         if self.port == 0:
@@ -145,10 +180,20 @@ class TraceServer:
         newest snapshot, the log replayed), warm the kernels, report SERVING."""
         if self.config.read_only:
             graph = engine.open(self.data_dir, warm=False)
+            records: Any = ReadOnlyRecords(self.data_dir)
         else:
             self.live = LiveStore(self.data_dir, compact_edges=self.config.compact_edges,
                                   progress=log.info)
             graph = Graph(self.live.view().snapshot, self.live.view)
+            records = self.live
+        directory = Directory(records)
+        if not self.config.no_auth and not directory.has_users():
+            raise InvalidInput(
+                f"{self.data_dir} has no users, so nobody could sign in: create the first "
+                f"admin with `tracegraph users add NAME --role admin --data {self.data_dir} "
+                "--password-stdin`, or serve with --no-auth (loopback only, for development)")
+        self.gate.directory = directory
+        self._audit_server("server.start")
         if not engine.kernels_compiled():
             log.info("compiling query kernels, once per install (a few seconds)")
         graph.warm()
@@ -183,6 +228,25 @@ class TraceServer:
             if self.scrub() is not None:
                 return
 
+    def _audit_server(self, action: str) -> None:
+        """Server start and stop are audit records (a --no-auth start says so); a read-only
+        server has no store to write them to, so it logs them."""
+        details = {"host": self.config.host, "port": self.port, "no_auth": self.config.no_auth,
+                   "read_only": self.config.read_only, "pid": os.getpid()}
+        if self.config.no_auth and action == "server.start":
+            log.warning("serving WITHOUT SIGN-IN (--no-auth): every caller on %s is the local "
+                        "administrator; recorded in the audit trail", self.config.host)
+        if self.live is None:
+            log.info("%s (read-only: not in the audit trail) %s", action, details)
+            return
+        self.live.write([], [AuditEvent(action, 0, "server", details=details)])
+
+    def _audit_store(self) -> AbstractContextManager[Store]:
+        """The store the Audit service reads: the writer's, or a read-only open of it."""
+        if self.live is not None:
+            return contextlib.nullcontext(self.live.store)
+        return contextlib.closing(Store(self.data_dir, writable=False))
+
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first, then stop; in-flight calls get the grace period to finish; then
         the store finishes queued batches and lets go of its lock."""
@@ -190,6 +254,9 @@ class TraceServer:
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
         self.calls.stop()
         if self.live is not None:
+            if self.graph is not None:
+                with contextlib.suppress(TraceError):
+                    self._audit_server("server.stop")
             self.live.close()
         self._stopped.set()
 

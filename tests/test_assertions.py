@@ -120,7 +120,7 @@ def test_the_cli_retracts_one_assertion_or_the_link(tmp_path: Path) -> None:
 
 
 def test_the_ingest_rpc_retracts_one_assertion(tmp_path: Path) -> None:
-    server = TraceServer(tmp_path / "data", ServerConfig(port=0, compact_edges=0))
+    server = TraceServer(tmp_path / "data", ServerConfig(port=0, no_auth=True, compact_edges=0))
     server.load()
     try:
         edges = [ipb.EdgeRecord(src=UNIT, dst=CASE, kind="packed", event_id=e)

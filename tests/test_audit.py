@@ -101,7 +101,7 @@ def test_a_missing_record_for_a_log_entry_is_found(audited: Path, tmp_path: Path
         db = store.kv
         for seq, _ in records[keep:]:
             db.cf["audit"].delete(_U64.pack(seq))  # type: ignore[attr-defined]
-        from trust.audit import record_hash  # noqa: PLC0415
+        from trust.audit import record_hash
         db.cf["meta"][b"audit_last"] = _U64.pack(keep)  # type: ignore[attr-defined]
         db.cf["meta"][b"audit_head"] = record_hash(  # type: ignore[attr-defined]
             records[keep - 1][1]).encode()
@@ -133,7 +133,7 @@ def _tamper(rng: random.Random, store: Store, count: int) -> tuple[str, int]:
     elif kind == "insert":  # a forged record with a valid shape after the last one
         record = json.loads(cf["audit"][_U64.pack(count)])
         record["seq"] = count + 1
-        from trust.canonical import canonical_bytes  # noqa: PLC0415
+        from trust.canonical import canonical_bytes
         cf["audit"][_U64.pack(count + 1)] = canonical_bytes(record)
         seq = count + 1
     elif kind == "meta":
@@ -142,7 +142,7 @@ def _tamper(rng: random.Random, store: Store, count: int) -> tuple[str, int]:
     else:  # replace one record's reason, re-encoded canonically (a "clean" edit)
         record = json.loads(bytes(value))
         record["reason"] = "edited later"
-        from trust.canonical import canonical_bytes  # noqa: PLC0415
+        from trust.canonical import canonical_bytes
         cf["audit"][key] = canonical_bytes(record)
     return kind, seq
 
@@ -191,8 +191,8 @@ def test_a_rewritten_chain_or_truncation_fails_the_signed_checkpoint(
         assert verify_store(store, public, checkpoints).ok
         # Rewrite record 5 and every record after it, with correct hashes and meta: the chain
         # verifies, the signed root does not.
-        from trust.audit import record_hash  # noqa: PLC0415
-        from trust.canonical import canonical_bytes  # noqa: PLC0415
+        from trust.audit import record_hash
+        from trust.canonical import canonical_bytes
         cf = store.kv.cf  # type: ignore[attr-defined]
         records = [json.loads(v) for _, v in store.audit_records()]
         head = record_hash(canonical_bytes(records[3]))

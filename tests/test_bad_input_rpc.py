@@ -26,7 +26,7 @@ from server.serve import ServerConfig, TraceServer
 
 @pytest.fixture
 def address(tmp_path: Path) -> Iterator[str]:
-    server = TraceServer(tmp_path / "data", ServerConfig(port=0, compact_edges=0))
+    server = TraceServer(tmp_path / "data", ServerConfig(port=0, no_auth=True, compact_edges=0))
     server.load()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         acks = list(ipb_grpc.IngestStub(channel).Ingest(iter([ipb.IngestBatch(

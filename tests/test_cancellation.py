@@ -103,7 +103,7 @@ def server(wide: tuple[engine.Graph, Path],
            monkeypatch: pytest.MonkeyPatch) -> Iterator[TraceServer]:
     _, data = wide
     monkeypatch.setenv("TRACEGRAPH_FAULTS", "before-walk:sleep=1.5")
-    running = TraceServer(data, ServerConfig(port=0, read_only=True))
+    running = TraceServer(data, ServerConfig(port=0, no_auth=True, read_only=True))
     running.load()
     yield running
     running.stop(0)

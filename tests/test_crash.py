@@ -72,7 +72,8 @@ def _batches(rng: random.Random) -> list[ipb.IngestBatch]:
 def _start(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--data", str(data), "--port", "0",
+            [sys.executable, "-m", "server.cli", "serve", "--no-auth",
+             "--data", str(data), "--port", "0",
              "--compact-edges", "7000", "--grace", "2"],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT), "TRACEGRAPH_FAULTS": FAULTS})

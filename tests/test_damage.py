@@ -180,7 +180,7 @@ def test_the_servers_scrub_catches_what_an_open_cannot(built: Path) -> None:
 
     from server.serve import ServerConfig, TraceServer
 
-    server = TraceServer(built, ServerConfig(port=0, read_only=True))
+    server = TraceServer(built, ServerConfig(port=0, no_auth=True, read_only=True))
     server.load()
     try:
         assert server.scrub() is None

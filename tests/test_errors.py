@@ -49,7 +49,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceClient]:
     from index.build import build_from_files
 
     build_from_files([nodes], [edges], root / "data")
-    server = TraceServer(root / "data", ServerConfig(port=0, read_only=True))
+    server = TraceServer(root / "data", ServerConfig(port=0, no_auth=True, read_only=True))
     server.load()
     with TraceClient(f"127.0.0.1:{server.port}") as connected:
         yield connected

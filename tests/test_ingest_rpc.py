@@ -17,11 +17,13 @@ from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.serve import ServerConfig, TraceServer
+from trust.audit import decode
+from trust.identity import Directory, Principal
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[TraceServer, str]]:
-    running = TraceServer(tmp_path / "data", ServerConfig(port=0, compact_edges=0))
+    running = TraceServer(tmp_path / "data", ServerConfig(port=0, no_auth=True, compact_edges=0))
     running.load()
     yield running, f"127.0.0.1:{running.port}"
     running.stop(0)
@@ -48,8 +50,7 @@ def test_acks_come_back_in_order_with_precise_errors(server: tuple[TraceServer, 
     broken = ipb.IngestBatch(source="bulk", sequence=2, edges_arrow=b"not arrow")
     with grpc.insecure_channel(address) as channel:
         acks = list(ipb_grpc.IngestStub(channel).Ingest(
-            iter([good, good, bad, arrow, broken]), timeout=30,
-            metadata=[("x-tracegraph-user", "alice")]))
+            iter([good, good, bad, arrow, broken]), timeout=30))
         assert [(a.source, a.sequence) for a in acks] == [
             ("mes", 1), ("mes", 1), ("mes", 2), ("bulk", 1), ("bulk", 2)]
         assert [a.outcome for a in acks] == [ipb.APPLIED, ipb.DUPLICATE, ipb.REJECTED,
@@ -63,17 +64,35 @@ def test_acks_come_back_in_order_with_precise_errors(server: tuple[TraceServer, 
         assert (stats.edges, stats.delta_edges) == (2, 2)
 
 
-def test_the_writer_is_recorded(server: tuple[TraceServer, str], tmp_path: Path) -> None:
-    running, address = server
-    batch = ipb.IngestBatch(source="scan", sequence=7, nodes=[
-        ipb.NodeRecord(key="case:1", kind="logistic_unit")])
-    with grpc.insecure_channel(address) as channel:
-        [ack] = ipb_grpc.IngestStub(channel).Ingest(
-            iter([batch]), timeout=30, metadata=[("x-tracegraph-user", "bob")])
-    assert ack.outcome == ipb.APPLIED
-    assert running.live is not None
-    [entry] = list(running.live.store.entries())
-    assert entry.writer.startswith("grpc:bob@")
+def test_the_writer_is_the_signed_in_account_not_a_header(tmp_path: Path) -> None:
+    """The log and the audit trail name the account whose token the stream carries; a
+    self-declared user header (what earlier versions recorded) changes nothing."""
+    data = tmp_path / "data"
+    store = Store(data, writable=True)
+    directory = Directory(store)
+    owner = Principal(0, "os:test", "os:test", "admin", "os")
+    directory.add("mes-line-3", "writer", owner, full_name="MES line 3", kind="service")
+    _, token = directory.issue_token("mes-line-3", owner)
+    store.close()
+    running = TraceServer(data, ServerConfig(port=0, compact_edges=0))
+    running.load()
+    try:
+        batch = ipb.IngestBatch(source="scan", sequence=7, nodes=[
+            ipb.NodeRecord(key="case:1", kind="logistic_unit")])
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            [ack] = ipb_grpc.IngestStub(channel).Ingest(
+                iter([batch]), timeout=30, metadata=[("authorization", f"Bearer {token}"),
+                                                     ("x-tracegraph-user", "mallory")])
+        assert ack.outcome == ipb.APPLIED
+        assert running.live is not None
+        [entry] = list(running.live.store.entries())
+        assert entry.writer.startswith("MES line 3 (mes-line-3) via grpc ")
+        assert "mallory" not in entry.writer
+        records = [decode(v) for _, v in running.live.store.audit_records()]
+        [applied] = [r for r in records if r["action"] == "ingest.batch"]
+        assert (applied["user_id"], applied["keys"]) == (1, ["scan/7"])  # the first user
+    finally:
+        running.stop(0)
 
 
 def test_a_read_only_server_refuses_ingest(tmp_path: Path) -> None:
@@ -81,7 +100,7 @@ def test_a_read_only_server_refuses_ingest(tmp_path: Path) -> None:
     from index.live import LiveStore
 
     LiveStore(tmp_path / "data").close()  # and a first snapshot
-    running = TraceServer(tmp_path / "data", ServerConfig(port=0, read_only=True))
+    running = TraceServer(tmp_path / "data", ServerConfig(port=0, no_auth=True, read_only=True))
     try:
         running.load()
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:

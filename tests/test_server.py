@@ -50,7 +50,8 @@ def graph(wide_data: Path) -> engine.Graph:
 
 def start_server(data: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--data", str(data), "--port", "0",
+        [sys.executable, "-m", "server.cli", "serve", "--no-auth",
+         "--data", str(data), "--port", "0",
          *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     assert process.stdout is not None
     for line in process.stdout:
@@ -269,7 +270,7 @@ def test_graceful_shutdown_finishes_the_call_in_flight(wide_data: Path,
 
 
 def test_health_before_and_after_warm_up(wide_data: Path) -> None:
-    server = TraceServer(wide_data, ServerConfig(port=0, read_only=True))
+    server = TraceServer(wide_data, ServerConfig(port=0, no_auth=True, read_only=True))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -291,7 +292,7 @@ def test_health_before_and_after_warm_up(wide_data: Path) -> None:
 
 @pytest.mark.parametrize("dev", [False, True])
 def test_reflection_only_in_dev_mode(wide_data: Path, dev: bool) -> None:
-    server = TraceServer(wide_data, ServerConfig(port=0, dev=dev, read_only=True))
+    server = TraceServer(wide_data, ServerConfig(port=0, no_auth=True, dev=dev, read_only=True))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = reflection_pb2_grpc.ServerReflectionStub(channel)

@@ -49,7 +49,7 @@ def server(data: Path, tmp_path: Path) -> Iterator[TraceServer]:
 
     copy = tmp_path / "data"
     shutil.copytree(data, copy)
-    running = TraceServer(copy, ServerConfig(port=0, compact_edges=0, workers=12,
+    running = TraceServer(copy, ServerConfig(port=0, no_auth=True, compact_edges=0, workers=12,
                                              calls=LIMITS))
     running.load()
     yield running

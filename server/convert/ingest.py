@@ -96,7 +96,7 @@ def _arrow(payload: bytes, name: str) -> pl.DataFrame:
     return frame
 
 
-def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
+def batch_from_proto(message: ipb.IngestBatch, writer: str, user_id: int = 0) -> IngestBatch:
     """The engine's batch for a protobuf one (empty strings are absent values). Raises
     Rejected for an unreadable or doubly given table or an invalid Timestamp."""
     nodes = edges = None
@@ -141,7 +141,7 @@ def batch_from_proto(message: ipb.IngestBatch, writer: str) -> IngestBatch:
     policy = _POLICY.get(message.policy, f"unknown ({message.policy})")
     # An unknown policy value is passed on as text: check_batch_id rejects the batch, naming it.
     return IngestBatch(message.source, message.sequence, nodes, edges, retractions,
-                       policy, writer)  # type: ignore[arg-type]
+                       policy, writer, user_id=user_id)  # type: ignore[arg-type]
 
 
 def ack_to_proto(ack: Ack, source: str, sequence: int) -> ipb.IngestAck:

@@ -1,0 +1,116 @@
+"""tracegraph.v1.Auth (sign in, sign out, who am I) and tracegraph.v1.Audit (read and verify
+the audit trail) over the server's user directory and store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from domain.errors import TraceError, Unavailable
+from index.store import Store
+from server.auth import Gate, bearer, require
+from server.convert.rows import from_timestamp, timestamp
+from server.rpc import auth_pb2 as apb
+from server.rpc import auth_pb2_grpc as apb_grpc
+from server.status import abort_for
+from trust.audit import decode
+from trust.identity import Principal
+from trust.verify import verify_store
+
+__all__ = ["AuditService", "AuthService"]
+
+StoreAccess = Callable[[], AbstractContextManager[Store]]
+
+
+def _identity(principal: Principal) -> apb.Identity:
+    return apb.Identity(user_id=principal.user_id, user=principal.name,
+                        full_name=principal.full_name, role=principal.role, via=principal.via)
+
+
+class AuthService(apb_grpc.AuthServicer):  # type: ignore[misc]
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def Login(self, request: apb.LoginRequest,  # noqa: N802 - gRPC method name
+              context: grpc.ServicerContext) -> apb.LoginResponse:
+        try:
+            if self.gate.no_auth is not None:
+                raise Unavailable("this server runs with --no-auth: there is nothing to sign "
+                                  "in to")
+            if self.gate.directory is None:
+                raise Unavailable("sign-in needs the writer (this server is read-only); use "
+                                  "an API token here")
+            principal = self.gate.directory.login(request.user, request.password,
+                                                  via="session")
+            token, expires = self.gate.sessions.open(principal)
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+        return apb.LoginResponse(token=token, expires_at=timestamp(expires),
+                                 identity=_identity(principal))
+
+    def Logout(self, request: apb.LogoutRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> apb.LogoutResponse:
+        require(context)
+        token = bearer(context.invocation_metadata())
+        if token is not None:
+            self.gate.sessions.close(token)
+        return apb.LogoutResponse()
+
+    def WhoAmI(self, request: apb.WhoAmIRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> apb.Identity:
+        return _identity(require(context))
+
+
+class AuditService(apb_grpc.AuditServicer):  # type: ignore[misc]
+    """Reads the store the server writes (or, read-only, a fresh read-only open of it)."""
+
+    def __init__(self, store: StoreAccess) -> None:
+        self.store = store
+
+    def Log(self, request: apb.AuditLogRequest,  # noqa: N802
+            context: grpc.ServicerContext) -> Iterator[apb.AuditRecord]:
+        require(context)
+        try:
+            since = from_timestamp(request.since, request.HasField("since"), "since")
+            until = from_timestamp(request.until, request.HasField("until"), "until")
+            with self.store() as store:
+                for seq, data in store.audit_records():
+                    if _wanted(decode(data), request, since, until):
+                        yield apb.AuditRecord(seq=seq, json=data.decode("utf-8"))
+        except TraceError as error:
+            abort_for(context, error)
+
+    def Verify(self, request: apb.AuditVerifyRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> apb.AuditVerifyResponse:
+        require(context)
+        try:
+            with self.store() as store:
+                report = verify_store(store)
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+        return apb.AuditVerifyResponse(intact=report.ok, records=report.records,
+                                       first_bad=report.first_bad or 0,
+                                       problems=report.problems, root=report.root)
+
+
+def _wanted(record: dict[str, Any], request: apb.AuditLogRequest, since: datetime | None,
+            until: datetime | None) -> bool:
+    when = datetime.fromisoformat(record["time"])
+    if (since is not None and when < since) or (until is not None and when > until):
+        return False
+    if request.user and f"({request.user})" not in str(record["user"]):
+        return False
+    if request.key and request.key not in record["keys"]:
+        return False
+    return not request.action or record["action"] == request.action
+
+
+def _json(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False)
