@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from domain.errors import CompactionError, Unavailable, WriteFailed
+from domain.errors import AuditUnverifiable, CompactionError, Unavailable, WriteFailed
 from domain.knobs import GROUP_RECORDS
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import DeltaView
@@ -51,6 +51,7 @@ from index.retention import COMPACTION_DIR, CompactionRunner, sweep, track
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
 from trust.audit import AuditEvent
+from trust.verify import tail_problem
 
 __all__ = ["CompactionError", "LiveStore", "open_view"]
 
@@ -89,10 +90,14 @@ class LiveStore:
 
     def __init__(self, data_dir: Path, *, progress: Progress | None = None,
                  compact_edges: int = 0, compact_nice: int = 10,
-                 compact_in_process: bool = False) -> None:
+                 compact_in_process: bool = False, audit_recovery: str | None = None) -> None:
         """`compact_edges` > 0 compacts in the background once the delta holds that many edges.
         Compaction runs in a child process at `compact_nice`; `compact_in_process` runs it in
-        this process instead (small stores and tests: no interpreter start-up)."""
+        this process instead (small stores and tests: no interpreter start-up).
+
+        The audit trail's tail is checked first (trust.verify.tail_problem): a store whose trail
+        is missing or broken does not open (AuditUnverifiable) unless `audit_recovery` gives
+        the reason to open it anyway, which is itself the next audit record."""
         self.data_dir = data_dir
         adopting = bool(list_snapshots(data_dir)) and not (data_dir / "store" / "CURRENT").exists()
         self.store = Store(data_dir, writable=True)
@@ -116,6 +121,7 @@ class LiveStore:
             # A directory built by `tracegraph build` is adopted: its ids are taken.
             self._next_sid = max(self.store.next_sid, self._delta.n_nodes)
             self._last_seq = max(self.store.last_seq, self._delta.seq)
+            self._check_audit(audit_recovery)
         except BaseException:
             self.store.close()
             raise
@@ -132,6 +138,22 @@ class LiveStore:
             self._compactor = threading.Thread(target=self._auto_compact, args=(compact_edges,),
                                                name="tracegraph-compactor", daemon=True)
             self._compactor.start()
+
+    def _check_audit(self, recovery: str | None) -> None:
+        problem = tail_problem(self.store)
+        if problem is None:
+            return
+        if recovery is None or not recovery.strip():
+            raise AuditUnverifiable(
+                f"{self.data_dir}: {problem}. Nothing was changed. Run `tracegraph audit verify "
+                f"--data {self.data_dir}` to see the damage; to open the store anyway, start "
+                "`tracegraph serve --audit-recovery 'REASON'` once (the recovery is the next "
+                "audit record)")
+        log.warning("opening %s despite its audit trail (%s): %s", self.data_dir, problem,
+                    recovery)
+        self.store.write([], [AuditEvent(
+            "audit.recovery", 0, "os", reason=recovery.strip(),
+            details={"problem": problem, "from": 1, "through": self.store.last_seq})])
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from server.cli_load import (
     cmd_rejects,
     cmd_retract,
 )
-from server.cli_trust import cmd_audit, cmd_tokens, cmd_users
+from server.cli_trust import cmd_audit, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
 from server.seeds import seed_key, seed_keys
@@ -230,7 +230,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
                           grace_seconds=args.grace, dev=args.dev, read_only=args.read_only,
-                          compact_edges=args.compact_edges, no_auth=args.no_auth)
+                          compact_edges=args.compact_edges, no_auth=args.no_auth,
+                          audit_recovery=args.audit_recovery)
     serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 
 
@@ -292,6 +293,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "users": cmd_users,
     "tokens": cmd_tokens,
     "audit": cmd_audit,
+    "login": cmd_login,
 }
 
 

@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-auth", action="store_true",
                    help="no sign-in: every caller is the local administrator (loopback only, "
                         "logged and audited; for development, never for a shared server)")
+    p.add_argument("--audit-recovery", metavar="REASON",
+                   help="open a store whose audit trail is missing or broken; the reason is "
+                        "the next audit record (verify still reports the damage)")
     p.add_argument("--read-only", action="store_true",
                    help="serve queries only: no Ingest RPC, no writer lock on the directory")
     p.add_argument("--compact-edges", type=int, default=1_000_000,

@@ -31,7 +31,8 @@ from trust.audit import decode
 from trust.identity import Directory, Principal
 from trust.roles import ROLES
 
-__all__ = ["add_trust_parsers", "cmd_audit", "cmd_tokens", "cmd_users", "local_principal"]
+__all__ = ["add_trust_parsers", "cmd_audit", "cmd_login", "cmd_tokens", "cmd_users",
+           "local_principal"]
 
 EXIT_TAMPERED = 1
 
@@ -105,6 +106,12 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
                    help="folder the checkpoint goes to (outside the data directory)")
     for command in (users, tokens, audit):
         command.formatter_class = formatter
+    p = sub.add_parser("login", help="sign in to a server; later --server commands use the "
+                                     "session (kept in ~/.config/tracegraph, mode 0600)")
+    p.add_argument("--server", required=True, metavar="HOST:PORT", help="the server")
+    p.add_argument("--user", required=True, help="user name")
+    p.add_argument("--password-stdin", action="store_true", required=True,
+                   help="read the password from stdin")
 
 
 def local_principal(data_dir: Path) -> Principal:
@@ -303,4 +310,22 @@ def _checkpoint(args: argparse.Namespace) -> int:
     checkpoint = sign_checkpoint(key, f"tracegraph:{created}", leaves, datetime.now(UTC))
     path = write_checkpoint(args.out, checkpoint)
     print(f"signed checkpoint of {len(leaves):,} records, root {checkpoint['root']}: {path}")
+    return 0
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """Sign in and keep the session token where the client finds it (mode 0600)."""
+    from server.client import TraceClient, token_path
+
+    password = _password(args)
+    with TraceClient(args.server, token="") as client:
+        signed = client.login(args.user, password)
+    path = token_path(args.server)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(signed["token"] + "\n")
+    os.chmod(path, 0o600)
+    print(f"signed in to {args.server} as {signed['user']} ({signed['role']}); the session "
+          f"ends after 15 minutes idle or at {signed['expires_at']:%Y-%m-%d %H:%M} UTC")
     return 0

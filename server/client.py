@@ -11,8 +11,10 @@ codes by `server.status`). Every call has a deadline (30 s unless told otherwise
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -41,7 +43,7 @@ from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.status import error_from_rpc
 
-__all__ = ["TraceClient"]
+__all__ = ["TraceClient", "token_path"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
@@ -87,11 +89,26 @@ class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
         self.compression = compression
 
 
+def token_path(target: str) -> Path:
+    """Where `tracegraph login --server TARGET` keeps the session token (mode 0600)."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "tracegraph" / ("token-" + re.sub(r"[^A-Za-z0-9.-]", "_", target))
+
+
+def _saved_token(target: str) -> str | None:
+    path = token_path(target)
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
 class TraceClient:
     """Client of one tracegraph server (`host:port`). Thread-safe; close it when done.
 
-    Every call carries `token` (a session token from `login`, or an API token; default: the
-    TRACEGRAPH_TOKEN environment variable)."""
+    Every call carries `token` (a session token from `login`, or an API token); by default the
+    TRACEGRAPH_TOKEN environment variable, else the token `tracegraph login` saved for this
+    server."""
 
     def __init__(self, target: str, *, timeout: float = 30.0,
                  max_receive_bytes: int = 64 * MiB, token: str | None = None) -> None:
@@ -102,18 +119,19 @@ class TraceClient:
             ("grpc.keepalive_time_ms", 30_000),
         ])
         self._bearer = _Bearer(token if token is not None
-                               else os.environ.get("TRACEGRAPH_TOKEN") or None)
+                               else os.environ.get("TRACEGRAPH_TOKEN") or _saved_token(target))
         self.channel = grpc.intercept_channel(self._raw, self._bearer)
         self.stub = pb_grpc.GenealogyStub(self.channel)
         self.auth = apb_grpc.AuthStub(self.channel)
 
     def login(self, user: str, password: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """Sign in; later calls carry the session token. Returns who signed in."""
+        """Sign in; later calls carry the session token. Returns who signed in and the token
+        (keep it secret)."""
         reply = self._call(self.auth.Login, apb.LoginRequest(user=user, password=password),
                            timeout)
         self._bearer.token = reply.token
         return {"user": reply.identity.user, "role": reply.identity.role,
-                "expires_at": reply.expires_at.ToDatetime(tzinfo=UTC)}
+                "expires_at": reply.expires_at.ToDatetime(tzinfo=UTC), "token": reply.token}
 
     def logout(self, *, timeout: float | None = None) -> None:
         self._call(self.auth.Logout, apb.LogoutRequest(), timeout)

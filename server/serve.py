@@ -90,6 +90,8 @@ class ServerConfig:
     # A signed-in session ends after this long without a call, and this long after sign-in.
     session_idle_minutes: float = 15.0
     session_hours: float = 12.0
+    # Open a store whose audit trail is missing or broken, recording this reason (index.live).
+    audit_recovery: str | None = None
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -183,7 +185,7 @@ class TraceServer:
             records: Any = ReadOnlyRecords(self.data_dir)
         else:
             self.live = LiveStore(self.data_dir, compact_edges=self.config.compact_edges,
-                                  progress=log.info)
+                                  progress=log.info, audit_recovery=self.config.audit_recovery)
             graph = Graph(self.live.view().snapshot, self.live.view)
             records = self.live
         directory = Directory(records)

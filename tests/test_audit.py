@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from domain.errors import AuditUnverifiable
 from index.ingest import EndRequest, IngestBatch, RetractionRequest
 from index.live import LiveStore
 from index.store import Store
@@ -240,3 +241,49 @@ def test_audit_verify_and_log_on_the_command_line(audited: Path, tmp_path: Path)
     bad = _cli("audit", "verify", "--data", str(data))
     assert bad.returncode == 1
     assert "first bad record: 7" in bad.stdout + bad.stderr
+
+
+def test_a_broken_trail_keeps_the_store_closed_until_an_audited_recovery(
+        audited: Path, tmp_path: Path) -> None:
+    data = _copy(audited, tmp_path / "data")
+    store = Store(data, writable=True)
+    try:
+        last = store.audit_count
+        store.kv.cf["audit"].delete(_U64.pack(last))  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    with pytest.raises(AuditUnverifiable, match=f"audit record {last}, the last"):
+        LiveStore(data)
+    with LiveStore(data, audit_recovery="restored from backup, ticket 4711") as live:
+        records = [decode(v) for _, v in live.store.audit_records()]
+    assert records[-1]["action"] == "audit.recovery"
+    assert records[-1]["reason"] == "restored from backup, ticket 4711"
+    store = Store(data, writable=False)
+    try:
+        assert not verify_store(store).ok  # the damage is still reported
+    finally:
+        store.close()
+
+
+def test_a_store_without_a_trail_is_adopted_only_on_purpose(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        live.ingest(next(_batches()))
+    store = Store(data, writable=True)
+    try:  # as a version without audit records left it
+        for key, _ in list(store.scan("audit")):
+            store.kv.cf["audit"].delete(key)  # type: ignore[attr-defined]
+        for name in (b"audit_last", b"audit_head", b"audit_time"):
+            store.kv.cf["meta"].delete(name)  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    with pytest.raises(AuditUnverifiable, match="no audit trail"):
+        LiveStore(data)
+    with LiveStore(data, audit_recovery="upgrade from 0.1 (no audit trail then)"):
+        pass
+    store = Store(data, writable=False)
+    try:
+        report = verify_store(store)
+        assert report.ok, report.problems  # the recovery record covers the old log entries
+    finally:
+        store.close()

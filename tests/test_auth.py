@@ -279,3 +279,33 @@ def test_serve_refuses_a_directory_without_users_and_a_public_bind(tmp_path: Pat
     public = _serve("--data", str(tmp_path / "data"), "--no-auth", "--host", "0.0.0.0")
     assert public.returncode == 1
     assert "not a loopback address" in public.stderr
+
+
+def test_login_on_the_command_line_keeps_a_private_session(
+        secured: tuple[TraceServer, dict[str, str]], tmp_path: Path) -> None:
+    server, _ = secured
+    target = f"127.0.0.1:{server.port}"
+    env = {**ENV, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("TRACEGRAPH_TOKEN", None)
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], input=stdin,
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+
+    before = cli("stats", "--server", target)
+    assert before.returncode == 1
+    assert "no credentials" in before.stderr
+    signed = cli("login", "--server", target, "--user", "anna", "--password-stdin",
+                 stdin=PASSWORD + "\n")
+    assert signed.returncode == 0, signed.stderr
+    assert PASSWORD not in signed.stdout + signed.stderr
+    [saved] = (tmp_path / "config" / "tracegraph").iterdir()
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    after = cli("stats", "--server", target, "--format", "json")
+    assert after.returncode == 0, after.stderr
+    wrong = cli("login", "--server", target, "--user", "anna", "--password-stdin",
+                stdin="guess guess guess\n")
+    assert wrong.returncode == 1
+    assert wrong.stderr.count("\n") == 1
+    assert "sign-in failed" in wrong.stderr

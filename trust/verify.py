@@ -19,7 +19,7 @@ from trust.audit import GENESIS, record_hash
 from trust.canonical import canonical_bytes
 from trust.merkle import leaf_hash, root
 
-__all__ = ["AuditReport", "verify_store"]
+__all__ = ["AuditReport", "tail_problem", "verify_store"]
 
 _U64 = struct.Struct(">Q")
 
@@ -134,6 +134,33 @@ def _log_sequences(record: dict[str, Any]) -> list[int]:
     details = record.get("details") or {}
     if record.get("action") == "ingest.batch" and isinstance(details.get("log_seq"), int):
         return [details["log_seq"]]
-    if record.get("action") == "audit.adopted":
+    if record.get("action") == "audit.recovery":
         return list(range(int(details.get("from", 1)), int(details.get("through", 0)) + 1))
     return []
+
+
+def tail_problem(store: Any) -> str | None:
+    """A quick check a writer makes before it starts (full verification reads every record):
+    the last audit record is where the store says, decodes, is canonical and is the chain head
+    the store keeps, and nothing follows it; a store with log entries has an audit trail.
+    Returns what is wrong, or None."""
+    count = store.audit_count
+    if count == 0:
+        if store.last_seq > 0:
+            return (f"the store has {store.last_seq:,} log entries but no audit trail (written "
+                    "by a version without one, or the trail was removed)")
+        return None
+    data = store.read("audit", _U64.pack(count))
+    if data is None:
+        return f"audit record {count}, the last the store recorded, is missing"
+    if store.read("audit", _U64.pack(count + 1)) is not None:
+        return f"an audit record {count + 1} follows the last one the store recorded ({count})"
+    try:
+        record = json.loads(data)
+        canonical = canonical_bytes(record)
+    except (ValueError, UnicodeDecodeError):
+        return f"audit record {count} does not decode"
+    head = (store.read("meta", b"audit_head") or b"").decode()
+    if canonical != data or record.get("seq") != count or record_hash(data) != head:
+        return f"audit record {count} is not the chain head the store keeps"
+    return None
