@@ -46,17 +46,21 @@ class GroupPlan:
     audit: list[AuditEvent]
     """One record per applied batch (with its log sequence), per retraction and end it
     applied, and per rejected batch: written in the same write as the entries."""
+    side_puts: list[tuple[str, bytes, bytes]]
+    """Records applied batches write along (IngestBatch.side_puts)."""
 
 
 def plan_group(batches: Sequence[IngestBatch], delta: Delta,
                applied: Callable[[str], BatchRecord | None], next_sid: int, last_seq: int,
-               now: datetime) -> GroupPlan:
+               now: datetime,
+               read: Callable[[str, bytes], bytes | None] = lambda _f, _k: None) -> GroupPlan:
     """What a group of batches becomes, decided together: per batch an acknowledgement
     (applied at the next log sequence, duplicate, or rejected with every error), the log
     entries and batch ids to write, the new nodes' keys and every reject. Reads the delta
     (never changes it) and `applied` (batch id -> the record of an earlier batch with that
     id); writes nothing. Batches are planned in order, each seeing what the ones before it
-    planned."""
+    planned. A batch's preconditions (IngestBatch.expect) are checked against `read` and the
+    side records of the batches before it in the group."""
     now_us = to_micros(now)
     assert now_us is not None
     acks: list[Ack | None] = [None] * len(batches)
@@ -92,9 +96,15 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
     batch_rows: list[tuple[str, int, str]] = []
     new_keys: list[tuple[list[str], list[int]]] = []
     audit: list[AuditEvent] = []
+    side: dict[tuple[str, bytes], bytes] = {}  # side records planned by earlier batches
+    side_puts: list[tuple[str, bytes, bytes]] = []
     for i, check in zip(live, checked, strict=True):
         batch = batches[i]
         errors = check.errors
+        stale = _stale(batch, read, side)
+        if stale is not None:
+            acks[i] = _rejected(batch, [stale], rejects, now)
+            continue
         plan = Plan(delta, group_new, next_sid, known_nodes, known_edges, group_edges,
                     group_links)
         nodes = plan.nodes(check.nodes, errors)
@@ -123,6 +133,13 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
         keep_rejects(batch, errors, rejects, now)
         audit += _applied_events(batch, seq, errors, nodes.num_rows, edges.num_rows,
                                  retracted, len(ends))
+        for event in batch.side_audit:
+            audit.append(AuditEvent(event.action, event.user_id, event.user, event.keys,
+                                    event.reason, event.old, event.new,
+                                    {**event.details, "log_seq": seq}))
+        for family, key, value in batch.side_puts:
+            side[(family, key)] = value
+            side_puts.append((family, key, value))
         acks[i] = Ack(batch.batch_id, "applied", seq, nodes.num_rows, edges.num_rows,
                       retracted, tuple(errors),
                       f"applied at log sequence {seq}" + (
@@ -140,7 +157,7 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
             audit.append(_batch_event(batches[i], "ingest.rejected", {
                 "errors": len(ack.errors), "first": ack.errors[0].reason if ack.errors else ""}))
     return GroupPlan([a for a in acks if a is not None], entries, batch_rows, new_keys,
-                     rejects, next_sid, seq, audit)
+                     rejects, next_sid, seq, audit, side_puts)
 
 
 def keep_rejects(batch: IngestBatch, errors: Sequence[RecordError],
@@ -205,3 +222,15 @@ def _applied_events(batch: IngestBatch, seq: int, errors: Sequence[RecordError],
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _stale(batch: IngestBatch, read: Callable[[str, bytes], bytes | None],
+           side: dict[tuple[str, bytes], bytes]) -> RecordError | None:
+    """The first precondition of `batch` that no longer holds, as its rejection."""
+    for family, key, expected in batch.expect:
+        current = side[(family, key)] if (family, key) in side else read(family, key)
+        if current != expected:
+            return RecordError("batch", 0, "expect", f"{family} record {key.decode()!r} "
+                               "changed since this batch was made (someone else decided it "
+                               "first)")
+    return None

@@ -25,7 +25,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -98,6 +98,14 @@ class IngestBatch:
     writer: str = "unknown"
     ends: Sequence[EndRequest] = ()
     user_id: int = 0
+    expect: Sequence[tuple[str, bytes, bytes | None]] = ()
+    """Preconditions (family, key, value the store must hold; None: absent), checked by the
+    writer when the batch commits: a compare-and-set, so of two approvals of one correction
+    exactly one applies."""
+    side_puts: Sequence[tuple[str, bytes, bytes]] = ()
+    """Records written with the batch when it applies (a correction's new state)."""
+    side_audit: Sequence[Any] = ()
+    """trust.audit.AuditEvent records of `side_puts`, in the same write."""
 
     @property
     def batch_id(self) -> str:

@@ -252,11 +252,12 @@ class LiveStore:
         delta = self._delta
         now = self.store.clock.now()
         planned = plan_group(batches, delta, self.store.batch, self._next_sid, self._last_seq,
-                             now)
+                             now, self.store.read)
         if planned.entries or planned.rejects or planned.audit:
             self._writing = True  # from here on a failure is the store's, not the input's
             self.store.commit(planned.entries, planned.batch_rows, planned.new_keys,
-                              planned.rejects, planned.next_sid, planned.audit, now)
+                              planned.rejects, planned.next_sid, planned.audit, now,
+                              planned.side_puts)
             hit("after-commit")
             if planned.rejects:
                 delta.set_store_rejects(self.store.reject_count())

@@ -14,6 +14,8 @@ Column families (all keys and values are bytes; nothing is pickled):
     tokens    token id -> token record (the SHA-256 of its secret, never the secret)
     audit     u64 sequence -> canonical bytes of an audit record (trust.audit): hash-chained;
               meta b"audit_last", b"audit_head", b"audit_time" keep its length, head, time
+    corrections  u32 proposal id -> its record, every state change a new version of it
+              (trust.corrections; each version is also in the audit trail)
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`),
 audit records included: a change and its audit record are durable together or not at all.
@@ -49,7 +51,7 @@ __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "h
 STORE_DIR = "store"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
-                   "audit")
+                   "audit", "corrections")
 _U64 = struct.Struct(">Q")
 
 
@@ -236,13 +238,15 @@ class Store:
     def commit(self, entries: list[LogEntry], batches: list[tuple[str, int, str]],
                new_keys: list[tuple[list[str], list[int]]], rejects: list[dict[str, Any]],
                next_sid: int, audit: Sequence[AuditEvent] = (),
-               now: datetime | None = None) -> None:
-        """Write applied entries, their batch ids, new nodes' keys <-> ids, rejects and the
-        audit records of all of it as one atomic write (a RocksDB WriteBatch, synced).
-        Returns only when it is durable."""
+               now: datetime | None = None, side_puts: Sequence[Put] = ()) -> None:
+        """Write applied entries, their batch ids, new nodes' keys <-> ids, rejects, records
+        that change with them (`side_puts`: a correction's new state) and the audit records of
+        all of it as one atomic write (a RocksDB WriteBatch, synced). Returns only when it is
+        durable."""
         if not self.writable:
             raise AssertionError("internal: commit on a read-only store")
         puts: list[Put] = [("log", seq_key(entry.seq), entry.encode()) for entry in entries]
+        puts += side_puts
         for batch_id, seq, digest in batches:
             puts.append(("batches", batch_id.encode(), _U64.pack(seq) + digest.encode()))
         for keys, sids in new_keys:

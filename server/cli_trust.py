@@ -31,8 +31,8 @@ from trust.audit import decode
 from trust.identity import Directory, Principal
 from trust.roles import ROLES
 
-__all__ = ["add_trust_parsers", "cmd_audit", "cmd_login", "cmd_tokens", "cmd_users",
-           "local_principal"]
+__all__ = ["add_trust_parsers", "cmd_audit", "cmd_correct", "cmd_login", "cmd_tokens",
+           "cmd_users", "local_principal"]
 
 EXIT_TAMPERED = 1
 
@@ -106,6 +106,36 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
                    help="folder the checkpoint goes to (outside the data directory)")
     for command in (users, tokens, audit):
         command.formatter_class = formatter
+    correct = sub.add_parser("correct", help="two-person corrections of recorded data: "
+                                             "propose, then another qa user approves")
+    correct.formatter_class = formatter
+    verbs = correct.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = verb(verbs, "propose", "propose a correction (prints its id alone on the last line)")
+    change = p.add_mutually_exclusive_group(required=True)
+    change.add_argument("--retract-edge", nargs=3, metavar=("SRC", "DST", "KIND"),
+                        help="withdraw a wrong edge (kept as history)")
+    change.add_argument("--restore-edge", nargs=3, metavar=("SRC", "DST", "KIND"),
+                        help="assert an edge again (undoes a retraction)")
+    change.add_argument("--rollback", type=int, metavar="ID",
+                        help="undo applied correction ID (through the same approval)")
+    p.add_argument("--event-time", help="only the edge at this event time (ISO 8601)")
+    p.add_argument("--event-id", help="only the assertion of this event")
+    p.add_argument("--reason", required=True, help="why (kept with the proposal)")
+    for name, what in (("approve", "approve and apply a pending correction (qa, not its "
+                                   "author); the approval is an e-signature"),
+                       ("reject", "close a pending correction without applying it (qa)")):
+        p = verb(verbs, name, what)
+        p.add_argument("id", type=int)
+        p.add_argument("--reason", required=name == "reject", help="why")
+    for p in (verbs.choices["propose"], verbs.choices["approve"], verbs.choices["reject"]):
+        p.add_argument("--user", required=True, help="who you are (a signature needs it)")
+        p.add_argument("--password-stdin", action="store_true", required=True,
+                       help="your password, read from stdin")
+    p = verb(verbs, "list", "every correction and its state")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output")
+    p = verb(verbs, "show", "one correction, whole, with its signatures")
+    p.add_argument("id", type=int)
+
     p = sub.add_parser("login", help="sign in to a server; later --server commands use the "
                                      "session (kept in ~/.config/tracegraph, mode 0600)")
     p.add_argument("--server", required=True, metavar="HOST:PORT", help="the server")
@@ -328,4 +358,60 @@ def cmd_login(args: argparse.Namespace) -> int:
     os.chmod(path, 0o600)
     print(f"signed in to {args.server} as {signed['user']} ({signed['role']}); the session "
           f"ends after 15 minutes idle or at {signed['expires_at']:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_correct(args: argparse.Namespace) -> int:
+    """Corrections act as the signed-in user (--user, password on stdin): the author and the
+    approver must be two people, and the approval is their signature."""
+    from dataclasses import asdict
+
+    from index.live import LiveStore
+    from trust.corrections import Corrections
+
+    if args.verb in ("list", "show"):
+        store = Store(args.data, writable=False)
+        try:
+            corrections = Corrections(store)
+            rows = ([asdict(corrections.get(args.id))] if args.verb == "show"
+                    else [asdict(c) for c in corrections.all()])
+        finally:
+            store.close()
+        if args.verb == "show" or args.format == "json":
+            print(json.dumps(rows if args.verb == "list" else rows[0], indent=1,
+                             ensure_ascii=False))
+        else:
+            for row in rows:
+                change = row["change"]
+                print(f"{row['id']:>4}  {row['state']:<8} {change['type']:<13} "
+                      f"{change['src']} -> {change['dst']} ({change['kind']})  by "
+                      f"{row['author']}: {row['reason']}")
+        return 0
+    password = _password(args)
+    with LiveStore(args.data) as live:
+        signer = Directory(live).login(args.user, password)
+        corrections = Corrections(live)
+        if args.verb == "propose":
+            if args.rollback is not None:
+                proposal = corrections.rollback(args.rollback, signer, args.reason)
+            else:
+                kind, (src, dst, edge_kind) = (
+                    ("retract-edge", args.retract_edge) if args.retract_edge
+                    else ("restore-edge", args.restore_edge))
+                proposal = corrections.propose(
+                    {"type": kind, "src": src, "dst": dst, "kind": edge_kind,
+                     "event_time": args.event_time, "event_id": args.event_id},
+                    signer, args.reason)
+            print(f"proposed correction {proposal.id} ({proposal.change['type']}); it changes "
+                  "nothing until another qa user approves it", file=sys.stderr)
+            print(proposal.id)
+        elif args.verb == "reject":
+            corrections.reject(args.id, signer, args.reason)
+            print(f"rejected correction {args.id}")
+        else:
+            ack = live.ingest(corrections.approval(args.id, signer, args.reason))
+            if ack.outcome != "applied":
+                raise InvalidInput(f"correction {args.id} was not applied: {ack.message}")
+            print(f"correction {args.id} approved by {signer.printed} and applied at log "
+                  f"sequence {ack.seq}")
     return 0

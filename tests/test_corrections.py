@@ -1,0 +1,193 @@
+"""Two-person corrections on a real live store: a proposal changes nothing until a different
+qa user approves it; approval applies the change, the proposal's new state and the audit
+records in one write; two approvers racing: exactly one wins; a rollback goes through the same
+path; approval signatures are linked to their record."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from domain.errors import InvalidInput, PermissionDenied
+from engine import Graph
+from index.ingest import IngestBatch
+from index.live import LiveStore
+from trust.audit import decode
+from trust.corrections import Correction, Corrections
+from trust.identity import Principal
+
+AUTHOR = Principal(3, "wes", "Wes Writer", "writer", "session")
+QA = Principal(4, "quinn", "Quinn QA", "qa", "session")
+QA2 = Principal(5, "rosa", "Rosa QA", "qa", "session")
+ADMIN = Principal(6, "ada", "Ada Admin", "admin", "session")
+EDGE = {"type": "retract-edge", "src": "sn:1", "dst": "case:1", "kind": "packed",
+        "event_time": None, "event_id": None}
+T = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def _load(live: LiveStore) -> Graph:
+    live.ingest(IngestBatch("mes", 1, pl.DataFrame({
+        "key": ["lot:1", "sn:1", "sn:2", "case:1"],
+        "kind": ["lot", "serial", "serial", "logistic_unit"]}), pl.DataFrame({
+            "src": ["lot:1", "lot:1", "sn:1", "sn:2"], "dst": ["sn:1", "sn:2", "case:1", "case:1"],
+            "kind": ["consumed", "consumed", "packed", "packed"]})))
+    return Graph(live.view().snapshot, live.view)
+
+
+def _downstream(graph: Graph, key: str) -> set[str]:
+    return set(graph.trace(key).column("key").to_pylist())
+
+
+def test_a_proposal_changes_nothing_until_another_qa_approves(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live)
+        corrections = Corrections(live)
+        proposal = corrections.propose(EDGE, AUTHOR, "sn:1 was scanned into the wrong case")
+        assert _downstream(graph, "sn:1") == {"case:1"}  # pending: no answer changes
+        with pytest.raises(PermissionDenied, match="another person"):
+            corrections.approval(proposal.id, replace(QA, user_id=AUTHOR.user_id))
+        with pytest.raises(PermissionDenied, match="may not decide"):
+            corrections.approval(proposal.id, ADMIN)
+        with pytest.raises(PermissionDenied, match="may not decide"):
+            corrections.approval(proposal.id, AUTHOR)
+        before = datetime.now(UTC)
+        ack = live.ingest(corrections.approval(proposal.id, QA, "checked the packing list"))
+        assert ack.outcome == "applied", ack.message
+        assert _downstream(graph, "sn:1") == set()
+        assert _downstream(graph, "lot:1") == {"sn:1", "sn:2", "case:1"}  # via sn:2
+        assert "case:1" in set(graph.trace("sn:1", as_of=before).column("key").to_pylist())
+        done = corrections.get(proposal.id)
+        assert done.state == "applied"
+        assert [s["meaning"] for s in done.signatures] == ["approval"]
+        assert Corrections.signature_problems(done) == []
+        with pytest.raises(InvalidInput, match="already applied"):
+            corrections.approval(proposal.id, QA2)
+        actions = [decode(v)["action"] for _, v in live.store.audit_records()]
+        assert actions[-4:] == ["correction.propose", "ingest.batch", "edge.retract",
+                                "correction.approve"]
+
+
+def test_two_approvers_racing_exactly_one_wins(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        corrections = Corrections(live)
+        proposal = corrections.propose(EDGE, AUTHOR, "wrong case")
+        first = corrections.approval(proposal.id, QA)
+        second = replace(corrections.approval(proposal.id, QA2), sequence=proposal.id + 1000)
+        futures = [live.submit(first), live.submit(second)]
+        outcomes = sorted(f.result(30).outcome for f in futures)
+        assert outcomes == ["applied", "rejected"]
+        assert corrections.get(proposal.id).decided_by in (QA.printed, QA2.printed)
+
+
+def test_a_rollback_is_a_correction_and_restores_the_answers(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live)
+        corrections = Corrections(live)
+        keys = ["lot:1", "sn:1", "sn:2", "case:1"]
+        original = {k: (_downstream(graph, k), set(graph.trace(k, "upstream")
+                                                   .column("key").to_pylist())) for k in keys}
+        first = corrections.propose(EDGE, AUTHOR, "wrong case")
+        assert live.ingest(corrections.approval(first.id, QA)).outcome == "applied"
+        pending = corrections.propose(EDGE, AUTHOR, "still pending")
+        with pytest.raises(InvalidInput, match="only an applied one"):
+            corrections.rollback(pending.id, AUTHOR, "undo what never happened")
+        undo = corrections.rollback(first.id, AUTHOR, "the first case was right after all")
+        assert undo.change["type"] == "restore-edge"
+        assert undo.rolls_back == first.id
+        assert live.ingest(corrections.approval(undo.id, QA2)).outcome == "applied"
+        for key in keys:
+            assert (_downstream(graph, key), set(graph.trace(key, "upstream").column(
+                "key").to_pylist())) == original[key], key
+
+
+def test_a_rejected_proposal_is_closed_with_its_reason(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live)
+        corrections = Corrections(live)
+        proposal = corrections.propose(EDGE, AUTHOR, "wrong case?")
+        with pytest.raises(InvalidInput, match="needs a reason"):
+            corrections.reject(proposal.id, QA, " ")
+        closed = corrections.reject(proposal.id, QA, "the scan was right")
+        assert (closed.state, closed.decision_reason) == ("rejected", "the scan was right")
+        assert _downstream(graph, "sn:1") == {"case:1"}
+        with pytest.raises(InvalidInput, match="already rejected"):
+            corrections.approval(proposal.id, QA2)
+
+
+def test_a_signature_copied_onto_another_record_fails(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        corrections = Corrections(live)
+        signed = []
+        for n in range(6):
+            change = {**EDGE, "type": rng.choice(["retract-edge", "restore-edge"]),
+                      "event_id": f"ev-{n}"}
+            proposal = corrections.propose(change, AUTHOR, f"reason {n}")
+            batch = corrections.approval(proposal.id, QA)
+            signed.append((proposal, batch.side_puts[0][2]))
+    records = [Correction(**json.loads(data)) for _, data in signed]
+    assert all(Corrections.signature_problems(r) == [] for r in records)
+    refused = 0
+    for _ in range(1000):
+        a, b = rng.sample(records, 2)
+        forged = replace(b, signatures=a.signatures)
+        refused += bool(Corrections.signature_problems(forged))
+        edited = replace(a, reason=a.reason + " (edited after signing)")
+        refused += bool(Corrections.signature_problems(edited))
+    assert refused == 2000
+
+
+def test_the_command_line_flow(tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    data = tmp_path / "data"
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], input=stdin,
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+
+    with LiveStore(data) as live:
+        _load(live)
+    for name, role in (("wes", "writer"), ("quinn", "qa")):
+        added = cli("users", "add", name, "--role", role, "--data", str(data),
+                    "--password-stdin", stdin=f"{name}-password-long\n")
+        assert added.returncode == 0, added.stderr
+    proposed = cli("correct", "propose", "--data", str(data), "--user", "wes",
+                   "--password-stdin", "--reason", "wrong case", "--retract-edge", "sn:1",
+                   "case:1", "packed", stdin="wes-password-long\n")
+    assert proposed.returncode == 0, proposed.stderr
+    number = proposed.stdout.strip().splitlines()[-1]
+    assert number == "1"
+    self_approved = cli("correct", "approve", number, "--data", str(data), "--user", "wes",
+                        "--password-stdin", stdin="wes-password-long\n")
+    assert self_approved.returncode == 1
+    assert "may not decide" in self_approved.stderr
+    wrong = cli("correct", "approve", number, "--data", str(data), "--user", "quinn",
+                "--password-stdin", stdin="not quinn's password\n")
+    assert wrong.returncode == 1
+    assert "sign-in failed" in wrong.stderr
+    approved = cli("correct", "approve", number, "--data", str(data), "--user", "quinn",
+                   "--password-stdin", "--reason", "packing list checked",
+                   stdin="quinn-password-long\n")
+    assert approved.returncode == 0, approved.stderr
+    assert "applied at log sequence" in approved.stdout
+    shown = json.loads(cli("correct", "show", number, "--data", str(data)).stdout)
+    assert shown["state"] == "applied"
+    assert shown["signatures"][0]["signer"] == "quinn (quinn)"
+    trace = cli("trace", "sn:1", "--data", str(data), "--format", "json")
+    assert json.loads(trace.stdout) == []
+    verified = cli("audit", "verify", "--data", str(data))
+    assert verified.returncode == 0, verified.stdout
