@@ -146,9 +146,9 @@ def test_a_signature_copied_onto_another_record_fails(tmp_path: Path) -> None:
 
 
 def test_the_command_line_flow(tmp_path: Path) -> None:
-    import os  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import os
+    import subprocess
+    import sys
 
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
