@@ -18,6 +18,7 @@ back to the same class by its machine-readable reason (never by message text).
      +-- Unauthenticated                  no, or no valid, credentials (sign in first)
      +-- PermissionDenied                 signed in, but the role does not allow this
      +-- AuditUnverifiable                the audit trail is missing or fails verification
+     +-- Conflict                         someone else changed it first (a correction decided)
 
 They live at the bottom of the dependency chain so that every package can raise them.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "REASONS",
     "AuditUnverifiable",
     "CompactionError",
+    "Conflict",
     "EmptySeeds",
     "InvalidInput",
     "NotConnected",
@@ -124,6 +126,10 @@ class PermissionDenied(TraceError):
     """The caller is known, but their role does not allow this (trust.roles)."""
 
 
+class Conflict(TraceError):
+    """The thing changed since it was read: another approver decided the correction first."""
+
+
 class AuditUnverifiable(TraceError):
     """The audit trail is missing or fails verification: the store will not start without an
     explicit, audited recovery."""
@@ -145,6 +151,7 @@ REASONS: tuple[tuple[type[TraceError], str, str], ...] = (
     (Unauthenticated, "UNAUTHENTICATED", "UNAUTHENTICATED"),
     (PermissionDenied, "PERMISSION_DENIED", "PERMISSION_DENIED"),
     (AuditUnverifiable, "FAILED_PRECONDITION", "AUDIT_UNVERIFIABLE"),
+    (Conflict, "FAILED_PRECONDITION", "CONFLICT"),
 )
 """Each class: its gRPC status code (by name: no grpc here) and its machine-readable reason,
 sent as google.rpc.ErrorInfo. Most specific first: the first class that matches wins."""

@@ -3,7 +3,6 @@ the audit trail) over the server's user directory and store."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from domain.errors import TraceError, Unavailable
+from domain.errors import Conflict, TraceError, Unavailable
 from index.store import Store
 from server.auth import Gate, bearer, require
 from server.convert.rows import from_timestamp, timestamp
@@ -19,10 +18,11 @@ from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
 from server.status import abort_for
 from trust.audit import decode
+from trust.corrections import Correction, Corrections
 from trust.identity import Principal
 from trust.verify import verify_store
 
-__all__ = ["AuditService", "AuthService"]
+__all__ = ["AuditService", "AuthService", "CorrectionsService"]
 
 StoreAccess = Callable[[], AbstractContextManager[Store]]
 
@@ -112,5 +112,89 @@ def _wanted(record: dict[str, Any], request: apb.AuditLogRequest, since: datetim
     return not request.action or record["action"] == request.action
 
 
-def _json(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False)
+
+class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]
+    """tracegraph.v1.Corrections over the live store (read-only servers refuse changes)."""
+
+    def __init__(self, gate: Gate, live: Callable[[], Any]) -> None:
+        self.gate = gate
+        self.live = live
+
+    def _corrections(self, context: grpc.ServicerContext) -> Corrections:
+        live = self.live()
+        if live is None:
+            abort_for(context, Unavailable("corrections are made on the server that owns the "
+                                           "data directory (this one is read-only)"))
+        return Corrections(live)
+
+    def Propose(self, request: apb.ProposeRequest,  # noqa: N802
+                context: grpc.ServicerContext) -> apb.CorrectionRecord:
+        principal = require(context)
+        try:
+            corrections = self._corrections(context)
+            if request.rollback_of:
+                proposal = corrections.rollback(request.rollback_of, principal, request.reason)
+            else:
+                when = from_timestamp(request.event_time, request.HasField("event_time"),
+                                      "event_time")
+                proposal = corrections.propose(
+                    {"type": request.type, "src": request.src, "dst": request.dst,
+                     "kind": request.kind, "event_time": when,
+                     "event_id": request.event_id or None}, principal, request.reason)
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+        return _record(proposal)
+
+    def Approve(self, request: apb.DecideRequest,  # noqa: N802
+                context: grpc.ServicerContext) -> apb.CorrectionRecord:
+        principal = require(context)
+        try:
+            corrections = self._corrections(context)
+            corrections.get(request.id)  # an unknown id is INVALID_ARGUMENT, before any sign-in
+            directory = self.gate.directory
+            if directory is None:
+                raise Unavailable("no user directory")
+            # The signature: the approver proves again who they are.
+            signer = directory.login(principal.name, request.password, via="signature")
+            batch = corrections.approval(request.id, signer, request.reason or None)
+            ack = self.live().ingest(batch)
+            if ack.outcome != "applied":
+                raise Conflict(f"correction {request.id} was not applied: {ack.message}")
+            return _record(corrections.get(request.id))
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+
+    def Reject(self, request: apb.DecideRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> apb.CorrectionRecord:
+        principal = require(context)
+        try:
+            return _record(self._corrections(context).reject(request.id, principal,
+                                                             request.reason))
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+
+    def Get(self, request: apb.GetCorrectionRequest,  # noqa: N802
+            context: grpc.ServicerContext) -> apb.CorrectionRecord:
+        require(context)
+        try:
+            return _record(self._corrections(context).get(request.id))
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+
+    def List(self, request: apb.ListCorrectionsRequest,  # noqa: N802
+             context: grpc.ServicerContext) -> Iterator[apb.CorrectionRecord]:
+        require(context)
+        try:
+            for correction in self._corrections(context).all():
+                yield _record(correction)
+        except TraceError as error:
+            abort_for(context, error)
+
+
+def _record(correction: Correction) -> apb.CorrectionRecord:
+    return apb.CorrectionRecord(id=correction.id, state=correction.state,
+                                json=correction.encode().decode("utf-8"))

@@ -37,7 +37,7 @@ from index.live import LiveStore
 from index.store import Store
 from index.verified import verify_files
 from server.auth import AuthInterceptor, Gate, Sessions
-from server.auth_service import AuditService, AuthService
+from server.auth_service import AuditService, AuthService, CorrectionsService
 from server.calls import CallGuard, CallLimits
 from server.ingest_service import IngestService
 from server.read_only import ReadOnlyRecords
@@ -57,6 +57,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Genealogy"].full_name
 INGEST_SERVICE_NAME = ipb.DESCRIPTOR.services_by_name["Ingest"].full_name
 AUTH_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Auth"].full_name
 AUDIT_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Audit"].full_name
+CORRECTIONS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Corrections"].full_name
 MiB = 1024 * 1024
 
 
@@ -156,10 +157,13 @@ class TraceServer:
         ipb_grpc.add_IngestServicer_to_server(self.ingest, self.server)
         apb_grpc.add_AuthServicer_to_server(AuthService(self.gate), self.server)
         apb_grpc.add_AuditServicer_to_server(AuditService(self._audit_store), self.server)
+        apb_grpc.add_CorrectionsServicer_to_server(
+            CorrectionsService(self.gate, lambda: self.live), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
-                 health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+                 CORRECTIONS_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                self.server)
         _check_bindable(config.host, config.port)
         self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
         if self.port == 0:

@@ -191,3 +191,58 @@ def test_the_command_line_flow(tmp_path: Path) -> None:
     assert json.loads(trace.stdout) == []
     verified = cli("audit", "verify", "--data", str(data))
     assert verified.returncode == 0, verified.stdout
+
+
+def test_corrections_over_grpc(tmp_path: Path) -> None:
+    import grpc  # noqa: PLC0415
+
+    from index.store import Store  # noqa: PLC0415
+    from server.client import TraceClient  # noqa: PLC0415
+    from server.rpc import auth_pb2 as apb  # noqa: PLC0415
+    from server.rpc import auth_pb2_grpc as apb_grpc  # noqa: PLC0415
+    from server.serve import ServerConfig, TraceServer  # noqa: PLC0415
+    from trust.identity import Directory  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        _load(live)
+    store = Store(data, writable=True)
+    owner = Principal(0, "os:test", "os:test", "admin", "os")
+    directory = Directory(store)
+    directory.add("wes", "writer", owner, password="wes-password-long")
+    directory.add("quinn", "qa", owner, password="quinn-password-long")
+    store.close()
+    server = TraceServer(data, ServerConfig(port=0, compact_edges=0))
+    server.load()
+    try:
+        target = f"127.0.0.1:{server.port}"
+        with TraceClient(target, token="") as wes, TraceClient(target, token="") as quinn:
+            wes.login("wes", "wes-password-long")
+            quinn.login("quinn", "quinn-password-long")
+            proposed = apb_grpc.CorrectionsStub(wes.channel).Propose(apb.ProposeRequest(
+                type="retract-edge", src="sn:1", dst="case:1", kind="packed",
+                reason="wrong case"), timeout=10)
+            assert proposed.state == "pending"
+            stub = apb_grpc.CorrectionsStub(quinn.channel)
+            with pytest.raises(grpc.RpcError) as denied:
+                apb_grpc.CorrectionsStub(wes.channel).Approve(apb.DecideRequest(
+                    id=proposed.id, password="wes-password-long"), timeout=10)
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            with pytest.raises(grpc.RpcError) as unsigned:
+                stub.Approve(apb.DecideRequest(id=proposed.id, password="guess"), timeout=10)
+            assert unsigned.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            approved = stub.Approve(apb.DecideRequest(id=proposed.id,
+                                                      password="quinn-password-long"),
+                                    timeout=10)
+            assert approved.state == "applied"
+            signature = json.loads(approved.json)["signatures"][0]
+            assert (signature["signer"], signature["meaning"]) == ("quinn (quinn)", "approval")
+            assert quinn.trace("sn:1").num_rows == 0
+            with pytest.raises(grpc.RpcError) as again:
+                stub.Approve(apb.DecideRequest(id=proposed.id, password="quinn-password-long"),
+                             timeout=10)
+            assert again.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            listed = list(stub.List(apb.ListCorrectionsRequest(), timeout=10))
+            assert [(c.id, c.state) for c in listed] == [(proposed.id, "applied")]
+    finally:
+        server.stop(0)

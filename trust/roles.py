@@ -34,6 +34,11 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Auth/WhoAmI": _EVERYONE,
     "/tracegraph.v1.Audit/Log": frozenset({"qa", "admin"}),
     "/tracegraph.v1.Audit/Verify": frozenset({"qa", "admin"}),
+    "/tracegraph.v1.Corrections/Propose": frozenset({"writer", "investigator", "qa"}),
+    "/tracegraph.v1.Corrections/Approve": frozenset({"qa"}),
+    "/tracegraph.v1.Corrections/Reject": frozenset({"qa"}),
+    "/tracegraph.v1.Corrections/Get": _READ,
+    "/tracegraph.v1.Corrections/List": _READ,
 }
 """gRPC method -> roles allowed."""
 
@@ -48,6 +53,9 @@ CLI_RULES: Final[dict[str, frozenset[str]]] = {
     # Reads and plain ingest on a local data directory run as its owner (like psql's local
     # peer trust); a change of existing data or a signature needs --user and a password.
     "retract": frozenset({"writer", "qa"}),
+    "correct propose": frozenset({"writer", "investigator", "qa"}),
+    "correct approve": frozenset({"qa"}),
+    "correct reject": frozenset({"qa"}),
     "audit log": frozenset({"qa", "admin"}),
     "audit verify": frozenset({"qa", "admin"}),
 }

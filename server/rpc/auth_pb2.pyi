@@ -92,3 +92,53 @@ class AuditVerifyResponse(_message.Message):
     problems: _containers.RepeatedScalarFieldContainer[str]
     root: str
     def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ..., root: _Optional[str] = ...) -> None: ...
+
+class ProposeRequest(_message.Message):
+    __slots__ = ("type", "src", "dst", "kind", "event_time", "event_id", "reason", "rollback_of")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    DST_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_OF_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    src: str
+    dst: str
+    kind: str
+    event_time: _timestamp_pb2.Timestamp
+    event_id: str
+    reason: str
+    rollback_of: int
+    def __init__(self, type: _Optional[str] = ..., src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ..., rollback_of: _Optional[int] = ...) -> None: ...
+
+class DecideRequest(_message.Message):
+    __slots__ = ("id", "reason", "password")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    reason: str
+    password: str
+    def __init__(self, id: _Optional[int] = ..., reason: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class GetCorrectionRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class ListCorrectionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CorrectionRecord(_message.Message):
+    __slots__ = ("id", "state", "json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    state: str
+    json: str
+    def __init__(self, id: _Optional[int] = ..., state: _Optional[str] = ..., json: _Optional[str] = ...) -> None: ...

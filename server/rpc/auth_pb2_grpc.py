@@ -307,3 +307,268 @@ class Audit:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CorrectionsStub:
+    """Two-person corrections of recorded data (trust/corrections.py). A proposal changes no answer
+    until a qa user other than its author approves it; the approval re-enters the approver's
+    password (it is an e-signature: signer, meaning "approval", time, and the hash of the
+    proposal it approves) and applies the change, the proposal's new state and the audit
+    records in one write. Of two approvals racing, exactly one applies; the other is
+    FAILED_PRECONDITION. Roles: Propose: writer, investigator, qa. Approve, Reject: qa.
+    Get, List: every role that reads.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Propose = channel.unary_unary(
+                '/tracegraph.v1.Corrections/Propose',
+                request_serializer=server_dot_rpc_dot_auth__pb2.ProposeRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+                _registered_method=True)
+        self.Approve = channel.unary_unary(
+                '/tracegraph.v1.Corrections/Approve',
+                request_serializer=server_dot_rpc_dot_auth__pb2.DecideRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+                _registered_method=True)
+        self.Reject = channel.unary_unary(
+                '/tracegraph.v1.Corrections/Reject',
+                request_serializer=server_dot_rpc_dot_auth__pb2.DecideRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+                _registered_method=True)
+        self.Get = channel.unary_unary(
+                '/tracegraph.v1.Corrections/Get',
+                request_serializer=server_dot_rpc_dot_auth__pb2.GetCorrectionRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+                _registered_method=True)
+        self.List = channel.unary_stream(
+                '/tracegraph.v1.Corrections/List',
+                request_serializer=server_dot_rpc_dot_auth__pb2.ListCorrectionsRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+                _registered_method=True)
+
+
+class CorrectionsServicer:
+    """Two-person corrections of recorded data (trust/corrections.py). A proposal changes no answer
+    until a qa user other than its author approves it; the approval re-enters the approver's
+    password (it is an e-signature: signer, meaning "approval", time, and the hash of the
+    proposal it approves) and applies the change, the proposal's new state and the audit
+    records in one write. Of two approvals racing, exactly one applies; the other is
+    FAILED_PRECONDITION. Roles: Propose: writer, investigator, qa. Approve, Reject: qa.
+    Get, List: every role that reads.
+    """
+
+    def Propose(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Approve(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Get(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CorrectionsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Propose': grpc.unary_unary_rpc_method_handler(
+                    servicer.Propose,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.ProposeRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.SerializeToString,
+            ),
+            'Approve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Approve,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.DecideRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.SerializeToString,
+            ),
+            'Reject': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reject,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.DecideRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.SerializeToString,
+            ),
+            'Get': grpc.unary_unary_rpc_method_handler(
+                    servicer.Get,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.GetCorrectionRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.SerializeToString,
+            ),
+            'List': grpc.unary_stream_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.ListCorrectionsRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.CorrectionRecord.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tracegraph.v1.Corrections', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tracegraph.v1.Corrections', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Corrections:
+    """Two-person corrections of recorded data (trust/corrections.py). A proposal changes no answer
+    until a qa user other than its author approves it; the approval re-enters the approver's
+    password (it is an e-signature: signer, meaning "approval", time, and the hash of the
+    proposal it approves) and applies the change, the proposal's new state and the audit
+    records in one write. Of two approvals racing, exactly one applies; the other is
+    FAILED_PRECONDITION. Roles: Propose: writer, investigator, qa. Approve, Reject: qa.
+    Get, List: every role that reads.
+    """
+
+    @staticmethod
+    def Propose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Corrections/Propose',
+            server_dot_rpc_dot_auth__pb2.ProposeRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Approve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Corrections/Approve',
+            server_dot_rpc_dot_auth__pb2.DecideRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Corrections/Reject',
+            server_dot_rpc_dot_auth__pb2.DecideRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Get(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Corrections/Get',
+            server_dot_rpc_dot_auth__pb2.GetCorrectionRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Corrections/List',
+            server_dot_rpc_dot_auth__pb2.ListCorrectionsRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.CorrectionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
