@@ -194,14 +194,14 @@ def test_the_command_line_flow(tmp_path: Path) -> None:
 
 
 def test_corrections_over_grpc(tmp_path: Path) -> None:
-    import grpc  # noqa: PLC0415
+    import grpc
 
-    from index.store import Store  # noqa: PLC0415
-    from server.client import TraceClient  # noqa: PLC0415
-    from server.rpc import auth_pb2 as apb  # noqa: PLC0415
-    from server.rpc import auth_pb2_grpc as apb_grpc  # noqa: PLC0415
-    from server.serve import ServerConfig, TraceServer  # noqa: PLC0415
-    from trust.identity import Directory  # noqa: PLC0415
+    from index.store import Store
+    from server.client import TraceClient
+    from server.rpc import auth_pb2 as apb
+    from server.rpc import auth_pb2_grpc as apb_grpc
+    from server.serve import ServerConfig, TraceServer
+    from trust.identity import Directory
 
     data = tmp_path / "data"
     with LiveStore(data) as live:
