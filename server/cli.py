@@ -231,7 +231,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
                           grace_seconds=args.grace, dev=args.dev, read_only=args.read_only,
                           compact_edges=args.compact_edges, no_auth=args.no_auth,
-                          audit_recovery=args.audit_recovery)
+                          audit_recovery=args.audit_recovery, audit_key=args.audit_key,
+                          checkpoints=args.checkpoints)
     serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 
 

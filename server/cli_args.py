@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-auth", action="store_true",
                    help="no sign-in: every caller is the local administrator (loopback only, "
                         "logged and audited; for development, never for a shared server)")
+    p.add_argument("--audit-key", type=Path, help="Ed25519 private key (tracegraph audit "
+                   "keygen) that signs checkpoints of the audit trail; outside the data directory")
+    p.add_argument("--checkpoints", type=Path, help="folder the signed checkpoints go to "
+                   "(outside the data directory)")
     p.add_argument("--audit-recovery", metavar="REASON",
                    help="open a store whose audit trail is missing or broken; the reason is "
                         "the next audit record (verify still reports the damage)")

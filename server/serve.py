@@ -39,6 +39,7 @@ from index.verified import verify_files
 from server.auth import AuthInterceptor, Gate, Sessions
 from server.auth_service import AuditService, AuthService, CorrectionsService
 from server.calls import CallGuard, CallLimits
+from server.checkpoints import Checkpointer
 from server.ingest_service import IngestService
 from server.read_only import ReadOnlyRecords
 from server.rpc import auth_pb2 as apb
@@ -93,6 +94,13 @@ class ServerConfig:
     session_hours: float = 12.0
     # Open a store whose audit trail is missing or broken, recording this reason (index.live).
     audit_recovery: str | None = None
+    # Sign a checkpoint of the audit trail with this Ed25519 key (kept outside the data
+    # directory) into `checkpoints` every `checkpoint_records` new records or
+    # `checkpoint_minutes`, whichever comes first (and once at start and stop).
+    audit_key: Path | None = None
+    checkpoints: Path | None = None
+    checkpoint_records: int = 10_000
+    checkpoint_minutes: float = 15.0
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -174,7 +182,14 @@ class TraceServer:
         self.graph: engine.Graph | None = None
         self.scrub_failed: str | None = None
         self.live: LiveStore | None = None
+        self.checkpointer: Checkpointer | None = None
         self._stopped = threading.Event()
+        if (config.audit_key is None) != (config.checkpoints is None):
+            raise InvalidInput("--audit-key and --checkpoints go together")
+        for path in (config.audit_key, config.checkpoints):
+            if path is not None and path.resolve().is_relative_to(data_dir.resolve()):
+                raise InvalidInput(f"{path} is inside the data directory: keep the signing key "
+                                   "and the checkpoints where the store cannot reach them")
 
     def _set_health(self, status: int) -> None:
         self.health.set("", status)
@@ -200,6 +215,13 @@ class TraceServer:
                 "--password-stdin`, or serve with --no-auth (loopback only, for development)")
         self.gate.directory = directory
         self._audit_server("server.start")
+        if (self.config.audit_key is not None and self.config.checkpoints is not None
+                and self.live is not None):
+            self.checkpointer = Checkpointer(
+                self.live.store, self.config.audit_key, self.config.checkpoints,
+                every_records=self.config.checkpoint_records,
+                every_minutes=self.config.checkpoint_minutes, stopped=self._stopped)
+            self.checkpointer.start()
         if not engine.kernels_compiled():
             log.info("compiling query kernels, once per install (a few seconds)")
         graph.warm()
@@ -263,6 +285,8 @@ class TraceServer:
             if self.graph is not None:
                 with contextlib.suppress(TraceError):
                     self._audit_server("server.stop")
+            if self.checkpointer is not None:
+                self.checkpointer.sign()
             self.live.close()
         self._stopped.set()
 

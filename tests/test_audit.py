@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from domain.errors import AuditUnverifiable
+from domain.errors import AuditUnverifiable, InvalidInput
 from index.ingest import EndRequest, IngestBatch, RetractionRequest
 from index.live import LiveStore
 from index.store import Store
@@ -285,5 +285,38 @@ def test_a_store_without_a_trail_is_adopted_only_on_purpose(tmp_path: Path) -> N
     try:
         report = verify_store(store)
         assert report.ok, report.problems  # the recovery record covers the old log entries
+    finally:
+        store.close()
+
+
+def test_the_server_signs_checkpoints_outside_the_data_directory(tmp_path: Path) -> None:
+    from server.serve import ServerConfig, TraceServer  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    key = tmp_path / "keys" / "audit.key"
+    key.parent.mkdir()
+    public = generate_key(key)
+    with pytest.raises(InvalidInput, match="inside the data directory"):
+        TraceServer(data, ServerConfig(port=0, no_auth=True, audit_key=key,
+                                       checkpoints=data / "checkpoints"))
+    checkpoints = tmp_path / "checkpoints"
+    server = TraceServer(data, ServerConfig(port=0, no_auth=True, compact_edges=0,
+                                            audit_key=key, checkpoints=checkpoints,
+                                            checkpoint_records=5))
+    server.load()
+    try:
+        assert server.live is not None
+        for batch in list(_batches())[:8]:
+            server.live.ingest(batch)
+    finally:
+        server.stop(0)
+    files = sorted(checkpoints.glob("checkpoint-*.json"))
+    assert len(files) >= 2  # at start and at stop at least
+    store = Store(data, writable=False)
+    try:
+        report = verify_store(store, public, checkpoints)
+        assert report.ok, report.problems
+        assert report.checkpoint is not None
+        assert report.checkpoint["size"] == store.audit_count  # the last one covers all
     finally:
         store.close()
