@@ -290,7 +290,7 @@ def test_a_store_without_a_trail_is_adopted_only_on_purpose(tmp_path: Path) -> N
 
 
 def test_the_server_signs_checkpoints_outside_the_data_directory(tmp_path: Path) -> None:
-    from server.serve import ServerConfig, TraceServer  # noqa: PLC0415
+    from server.serve import ServerConfig, TraceServer
 
     data = tmp_path / "data"
     key = tmp_path / "keys" / "audit.key"
