@@ -100,6 +100,16 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
     p = verb(verbs, "keygen", "make an Ed25519 key pair for signing checkpoints (keep the "
                               "private key outside the data directory)", data=False)
     p.add_argument("--private-key", type=Path, required=True, help="where to write it (0600)")
+    p = verb(verbs, "export", "one entity's attributes, genealogy, audit records (with "
+                              "inclusion proofs) and corrections: JSON lines or printable HTML")
+    p.add_argument("key")
+    p.add_argument("--format", choices=("jsonl", "html"), default="jsonl", help="output")
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p = verb(verbs, "verify-export", "re-check an export's audit records against its root "
+                                     "(and a signed checkpoint)", data=False)
+    p.add_argument("file", type=Path)
+    p.add_argument("--public-key", type=Path, help="Ed25519 public key of the checkpoint")
+    p.add_argument("--checkpoint", type=Path, help="the signed checkpoint of the same size")
     p = verb(verbs, "checkpoint", "sign a checkpoint of the audit trail now")
     p.add_argument("--private-key", type=Path, required=True, help="the Ed25519 private key")
     p.add_argument("--out", type=Path, required=True,
@@ -257,6 +267,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
     if args.verb == "checkpoint":
         return _checkpoint(args)
+    if args.verb in ("export", "verify-export"):
+        return _export(args)
     store = Store(args.data, writable=False)
     try:
         if args.verb == "verify":
@@ -414,4 +426,38 @@ def cmd_correct(args: argparse.Namespace) -> int:
                 raise InvalidInput(f"correction {args.id} was not applied: {ack.message}")
             print(f"correction {args.id} approved by {signer.printed} and applied at log "
                   f"sequence {ack.seq}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from server.audit_export import export_entity, render_html, verify_export
+    from server.seeds import seed_key
+
+    if args.verb == "export":
+        lines = export_entity(args.data, seed_key(args.key))
+        text = (render_html(lines) if args.format == "html" else "".join(
+            json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines))
+        if args.output is not None:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    lines = [json.loads(line) for line in args.file.read_text(encoding="utf-8").split("\n")
+             if line.strip()]
+    checkpoint = None
+    if args.checkpoint is not None:
+        if args.public_key is None:
+            raise InvalidInput("a checkpoint is verified with the public key (--public-key)")
+        from trust.checkpoint import read_signed
+
+        checkpoint = read_signed(args.checkpoint, args.public_key)
+    problems = verify_export(lines, checkpoint)
+    if problems:
+        print(f"export NOT verified ({len(problems)} problem(s)):")
+        for problem in problems:
+            print(f"  {problem}")
+        return EXIT_TAMPERED
+    audited = sum(1 for line in lines if line.get("type") == "audit")
+    print(f"export verified: {audited} audit record(s), each in the trail whose root the "
+          "export names" + ("; that root is the signed checkpoint's" if checkpoint else ""))
     return 0

@@ -320,3 +320,35 @@ def test_the_server_signs_checkpoints_outside_the_data_directory(tmp_path: Path)
         assert report.checkpoint["size"] == store.audit_count  # the last one covers all
     finally:
         store.close()
+
+
+def test_an_entity_export_is_readable_and_re_verifiable(audited: Path, tmp_path: Path) -> None:
+    data = _copy(audited, tmp_path / "data")
+    key = tmp_path / "keys" / "audit.key"
+    key.parent.mkdir()
+    public = generate_key(key)
+    signed = _cli("audit", "checkpoint", "--data", str(data), "--private-key", str(key),
+                  "--out", str(tmp_path / "checkpoints"))
+    assert signed.returncode == 0, signed.stderr
+    [checkpoint] = (tmp_path / "checkpoints").iterdir()
+    export = tmp_path / "sn-2.jsonl"
+    made = _cli("audit", "export", "sn:2", "--data", str(data), "--output", str(export))
+    assert made.returncode == 0, made.stderr
+    lines = [json.loads(line) for line in export.read_text().splitlines()]
+    assert [line["type"] for line in lines][:4] == ["header", "node", "genealogy", "genealogy"]
+    [audit] = [line for line in lines if line["type"] == "audit"]
+    assert json.loads(audit["record"])["action"] == "edge.retract"
+    ok = _cli("audit", "verify-export", str(export), "--public-key", str(public),
+              "--checkpoint", str(checkpoint))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "signed checkpoint" in ok.stdout
+    # The reason edited in the copy: the proof no longer leads to the root.
+    audit["record"] = audit["record"].replace("wrong case", "right case")
+    export.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    bad = _cli("audit", "verify-export", str(export))
+    assert bad.returncode == 1
+    assert "proof leads to another root" in bad.stdout
+    page = _cli("audit", "export", "sn:2", "--data", str(data), "--format", "html")
+    assert page.returncode == 0
+    assert "<h1>sn:2</h1>" in page.stdout
+    assert "scanned into the wrong case" in page.stdout

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trust.canonical import canonical_bytes
-from trust.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, root, root_from_proof
+from trust.merkle import EMPTY_ROOT, Tree, inclusion_proof, leaf_hash, root, root_from_proof
 
 GOLDEN = Path(__file__).parent / "golden" / "canonical.jsonl"
 
@@ -99,3 +99,12 @@ def test_every_leaf_of_any_tree_proves_against_its_root(count: int, pick: int) -
     proof = inclusion_proof(index, hashes)
     assert len(proof) <= max(1, (count - 1).bit_length())
     assert root_from_proof(index, count, hashes[index], proof) == root(hashes)
+
+
+def test_the_level_tree_gives_the_recursive_paths_and_roots() -> None:
+    for count in range(1, 70):
+        hashes = [leaf_hash(i.to_bytes(4, "big")) for i in range(count)]
+        tree = Tree(hashes)
+        assert tree.root == root(hashes)
+        for index in range(count):
+            assert tree.proof(index) == inclusion_proof(index, hashes), (count, index)

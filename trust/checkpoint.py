@@ -25,8 +25,8 @@ from trust.canonical import canonical_bytes
 from trust.merkle import root
 from trust.verify import AuditReport
 
-__all__ = ["generate_key", "key_id", "load_private", "load_public", "sign_checkpoint",
-           "verify_checkpoint", "write_checkpoint"]
+__all__ = ["generate_key", "key_id", "load_private", "load_public", "read_signed",
+           "sign_checkpoint", "verify_checkpoint", "write_checkpoint"]
 
 
 def generate_key(path: Path) -> Path:
@@ -93,6 +93,20 @@ def write_checkpoint(folder: Path, checkpoint: dict[str, Any]) -> Path:
     return path
 
 
+def read_signed(path: Path, public_key: Path) -> dict[str, Any]:
+    """A checkpoint's {origin, size, root, time} once its signature verifies under
+    `public_key`; InvalidInput when it does not."""
+    try:
+        checkpoint = json.loads(path.read_text())
+        body = {k: checkpoint[k] for k in ("origin", "size", "root", "time")}
+        load_public(public_key).verify(base64.b64decode(checkpoint["signature"]),
+                                       canonical_bytes(body))
+    except (OSError, ValueError, KeyError, TypeError, InvalidSignature) as e:
+        raise InvalidInput(f"{path}: the checkpoint's signature does not verify "
+                           f"({type(e).__name__})") from None
+    return body
+
+
 def verify_checkpoint(path: Path, public_key: Path | None, leaves: Sequence[bytes],
                       report: AuditReport) -> None:
     """Check a checkpoint file (or every checkpoint-*.json of a directory) against the
@@ -101,18 +115,15 @@ def verify_checkpoint(path: Path, public_key: Path | None, leaves: Sequence[byte
     if public_key is None:
         report.fail(0, "a checkpoint is verified with the public key (--public-key)")
         return
-    public = load_public(public_key)
+    load_public(public_key)  # an unreadable key is the caller's error, said at once
     files = sorted(path.glob("checkpoint-*.json")) if path.is_dir() else [path]
     if not files:
         report.fail(0, f"{path}: no checkpoint-*.json to verify")
     for file in files:
         try:
-            checkpoint = json.loads(file.read_text())
-            body = {k: checkpoint[k] for k in ("origin", "size", "root", "time")}
-            public.verify(base64.b64decode(checkpoint["signature"]), canonical_bytes(body))
-        except (OSError, ValueError, KeyError, TypeError, InvalidSignature) as e:
-            report.fail(0, f"{file}: the checkpoint's signature does not verify "
-                           f"({type(e).__name__})")
+            body = read_signed(file, public_key)
+        except InvalidInput as e:
+            report.fail(0, str(e))
             continue
         size = int(body["size"])
         report.checkpoint = body

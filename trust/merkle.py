@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-__all__ = ["EMPTY_ROOT", "inclusion_proof", "leaf_hash", "node_hash", "root", "root_from_proof"]
+__all__ = ["EMPTY_ROOT", "Tree", "inclusion_proof", "leaf_hash", "node_hash", "root",
+           "root_from_proof"]
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -85,3 +86,38 @@ def root_from_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) 
     if sn != 0:
         raise ValueError("the proof is shorter than the tree is deep")
     return node
+
+
+class Tree:
+    """Every level of the tree over `leaves` (leaf hashes), built once, so each audit path
+    is a lookup per level: pairing neighbours bottom-up and carrying an odd last node up
+    unchanged builds exactly the RFC 6962 tree (tests/test_trust_primitives.py checks paths
+    and roots against the recursive definition)."""
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.levels: list[list[bytes]] = [list(leaves)]
+        while len(self.levels[-1]) > 1:
+            level = self.levels[-1]
+            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            self.levels.append(paired)
+
+    @property
+    def size(self) -> int:
+        return len(self.levels[0])
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0] if self.size else EMPTY_ROOT
+
+    def proof(self, index: int) -> list[bytes]:
+        if not 0 <= index < self.size:
+            raise ValueError(f"leaf {index} is not in a tree of {self.size}")
+        path = []
+        for level in self.levels[:-1]:
+            sibling = index ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            index >>= 1
+        return path
