@@ -162,7 +162,7 @@ def check_batch_id(batch: IngestBatch) -> RecordError | None:
     if batch.records > MAX_BATCH_RECORDS:
         return RecordError("batch", 0, "records", f"batch has {batch.records:,} records; at "
                            f"most {MAX_BATCH_RECORDS:,} per batch (split it)")
-    if batch.records == 0:
+    if batch.records == 0 and not batch.side_audit:
         return RecordError("batch", 0, "records", "batch is empty")
     return None
 

@@ -13,13 +13,14 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import grpc
 
 from domain.errors import TraceError
 from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
-from index.ingest import Ack, RecordError
+from index.ingest import Ack, IngestBatch, RecordError
 from index.live import LiveStore
 from server.auth import principal_of
 from server.calls import CallGuard, WatchedCall
@@ -27,15 +28,18 @@ from server.convert.ingest import Rejected, ack_to_proto, batch_from_proto
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.status import abort_for
+from trust.audit import AuditEvent
+from trust.corrections import Corrections
+from trust.identity import Principal
 
 __all__ = ["IngestService"]
 
 log = logging.getLogger(__name__)
-def _writer(context: grpc.ServicerContext) -> tuple[str, int]:
+def _writer(context: grpc.ServicerContext) -> tuple[str, Principal]:
     """Who sends this stream, as the log and the audit trail record it: the signed-in
-    principal (server.auth), its printed name and user id, and the peer address."""
+    principal (server.auth), its printed name and the peer address."""
     principal = principal_of(context)
-    return f"{principal.printed} via grpc {context.peer()}", principal.user_id
+    return f"{principal.printed} via grpc {context.peer()}", principal
 
 
 class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
@@ -62,7 +66,7 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
         order once its batch is durable. Every batch read is answered (a bad one REJECTED,
         naming why); the stream never ends OK with a batch unanswered, and no thread waits
         forever on a client that went away."""
-        writer, user_id = _writer(context)
+        writer, principal = _writer(context)
         pending: queue.Queue[_Item] = queue.Queue(IN_FLIGHT)
 
         def put(item: _Item) -> None:
@@ -80,7 +84,7 @@ class IngestService(ipb_grpc.IngestServicer):  # type: ignore[misc]
                     call.owed += 1
                     call.progress()
                     put((message.source, message.sequence, _submit(live, message, writer,
-                                                                   user_id)))
+                                                                   principal)))
                 put(_END)
             except BaseException as e:  # a broken stream or a store that stopped writing
                 put(e)
@@ -126,11 +130,18 @@ _Item = Any  # (source, sequence, Future[Ack]) | an exception | _END
 
 
 def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
-            user_id: int) -> Future[Ack]:
+            principal: Principal) -> Future[Ack]:
     """Submit one batch; one that cannot even be read is answered REJECTED at once, naming
-    why, and anything unexpected INTERNAL for that batch alone (logged), never the stream."""
+    why, and anything unexpected INTERNAL for that batch alone (logged), never the stream.
+
+    A signed-in account's retractions change recorded data, so each becomes a correction
+    proposal (trust.corrections) that a qa user approves; the rest of the batch applies.
+    (On a --no-auth server the local administrator's retractions apply at once.)"""
     try:
-        return live.submit(batch_from_proto(message, writer, user_id))
+        batch = batch_from_proto(message, writer, principal.user_id)
+        if batch.retractions and principal.user_id != 0:
+            return _proposing(live, batch, principal)
+        return live.submit(batch)
     except Rejected as e:
         return _answered(message, [e.error], f"batch rejected, nothing applied: {e}")
     except TraceError:
@@ -141,6 +152,37 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
         error = RecordError("batch", 0, "batch",
                             f"internal error reading the batch ({kind}); see the server log")
         return _answered(message, [error], "batch rejected, nothing applied: internal error")
+
+
+def _proposing(live: LiveStore, batch: IngestBatch, principal: Principal) -> Future[Ack]:
+    corrections = Corrections(live)
+    numbers = []
+    for n, r in enumerate(batch.retractions, start=1):
+        proposal = corrections.propose(
+            {"type": "retract-edge", "src": r.src, "dst": r.dst, "kind": r.kind,
+             "event_time": r.event_time, "event_id": r.event_id}, principal, r.reason,
+            origin=f"ingest:{batch.batch_id}#{n}")
+        numbers.append(proposal.id)
+    # The rest of the batch applies; its audit record lists the proposals (so a batch of
+    # retractions only is recorded too, and a resend of it is a duplicate).
+    applied = live.submit(replace(batch, retractions=(), side_audit=[AuditEvent(
+        "ingest.proposed", principal.user_id, batch.writer, keys=[batch.batch_id],
+        details={"corrections": numbers})]))
+    told: Future[Ack] = Future()
+
+    def tell(done: Future[Ack]) -> None:
+        try:
+            ack = done.result()
+        except BaseException as e:
+            told.set_exception(e)
+            return
+        listed = ", ".join(str(n) for n in numbers)
+        told.set_result(replace(ack, message=f"{ack.message}; {len(numbers)} retraction(s) "
+                                f"proposed as correction(s) {listed}: they apply once a qa "
+                                "user approves them"))
+
+    applied.add_done_callback(tell)
+    return told
 
 
 def _answered(message: ipb.IngestBatch, errors: list[RecordError], text: str) -> Future[Ack]:

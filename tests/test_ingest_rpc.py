@@ -18,6 +18,7 @@ from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.serve import ServerConfig, TraceServer
 from trust.audit import decode
+from trust.corrections import Corrections
 from trust.identity import Directory, Principal
 
 
@@ -108,5 +109,44 @@ def test_a_read_only_server_refuses_ingest(tmp_path: Path) -> None:
                 list(ipb_grpc.IngestStub(channel).Ingest(iter([]), timeout=10))
             assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             assert "read-only" in info.value.details()
+    finally:
+        running.stop(0)
+
+
+def test_a_signed_in_writers_retraction_becomes_a_proposal(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = Store(data, writable=True)
+    directory = Directory(store)
+    owner = Principal(0, "os:test", "os:test", "admin", "os")
+    directory.add("mes", "writer", owner, kind="service")
+    _, token = directory.issue_token("mes", owner)
+    store.close()
+    running = TraceServer(data, ServerConfig(port=0, compact_edges=0))
+    running.load()
+    try:
+        load = ipb.IngestBatch(source="mes", sequence=1, nodes=[
+            ipb.NodeRecord(key="sn:1", kind="serial"),
+            ipb.NodeRecord(key="case:1", kind="logistic_unit")], edges=[
+            ipb.EdgeRecord(src="sn:1", dst="case:1", kind="packed")])
+        fix = ipb.IngestBatch(source="mes", sequence=2, retractions=[ipb.RetractionRecord(
+            src="sn:1", dst="case:1", kind="packed", reason="scanned into the wrong case")])
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = ipb_grpc.IngestStub(channel)
+            metadata = [("authorization", f"Bearer {token}")]
+            acks = list(stub.Ingest(iter([load, fix, fix]), timeout=30, metadata=metadata))
+        assert [a.outcome for a in acks] == [ipb.APPLIED, ipb.APPLIED, ipb.DUPLICATE], [
+            a.message for a in acks]
+        assert acks[1].edges_retracted == 0
+        assert "proposed as correction(s) 1" in acks[1].message
+        assert running.live is not None
+        corrections = Corrections(running.live)
+        [proposal] = corrections.all()  # the resent batch proposed nothing more
+        assert (proposal.state, proposal.author) == ("pending", "mes (mes)")
+        graph = running.graph
+        assert graph is not None
+        assert graph.trace("sn:1").column("key").to_pylist() == ["case:1"]
+        qa = Principal(9, "quinn", "Quinn", "qa", "session")
+        assert running.live.ingest(corrections.approval(proposal.id, qa)).outcome == "applied"
+        assert graph.trace("sn:1").num_rows == 0
     finally:
         running.stop(0)

@@ -74,10 +74,18 @@ class Corrections:
         return Correction(**json.loads(value))
 
     def all(self) -> list[Correction]:
-        return [Correction(**json.loads(v)) for _, v in self.records.scan("corrections")]
+        return [Correction(**json.loads(v)) for k, v in self.records.scan("corrections")
+                if len(k) == _U32.size]
 
     def propose(self, change: dict[str, Any], by: Principal, reason: str,
-                rolls_back: int | None = None) -> Correction:
+                rolls_back: int | None = None, origin: str | None = None) -> Correction:
+        """A pending proposal. `origin` names where it came from (an ingest batch's
+        retraction); proposing the same origin again returns the first proposal (a batch sent
+        twice proposes once)."""
+        if origin is not None:
+            known = self.records.read("corrections", b"o" + origin.encode())
+            if known is not None:
+                return self.get(int(_U32.unpack(known)[0]))
         if by.role not in PROPOSERS:
             raise PermissionDenied(f"{by.name} ({by.role}) may not propose corrections")
         if not reason or not reason.strip():
@@ -87,12 +95,15 @@ class Corrections:
         number = 1 if last is None else int(struct.unpack(">Q", last)[0])
         proposal = Correction(number, change, reason.strip(), by.user_id, by.printed,
                               iso_ms(self.clock.now()), rolls_back=rolls_back)
+        origins = ([] if origin is None
+                   else [("corrections", b"o" + origin.encode(), _U32.pack(number))])
         self.records.write(
             [("meta", b"next_correction", struct.pack(">Q", number + 1)),
-             ("corrections", _U32.pack(number), proposal.encode())],
+             ("corrections", _U32.pack(number), proposal.encode()), *origins],
             [AuditEvent("correction.propose", by.user_id, by.printed,
                         keys=[f"correction:{number}", change["src"], change["dst"]],
-                        reason=proposal.reason, new=asdict(proposal), details={"via": by.via})])
+                        reason=proposal.reason, new=asdict(proposal),
+                        details={"via": by.via, "origin": origin})])
         return proposal
 
     def rollback(self, number: int, by: Principal, reason: str) -> Correction:
