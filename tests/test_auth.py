@@ -311,3 +311,31 @@ def test_login_on_the_command_line_keeps_a_private_session(
     assert wrong.returncode == 1
     assert wrong.stderr.count("\n") == 1
     assert "sign-in failed" in wrong.stderr
+
+
+def test_a_read_only_server_takes_api_tokens_and_refuses_sign_in(tmp_path: Path) -> None:
+    from domain.errors import Unavailable
+    from index.live import LiveStore
+
+    data = tmp_path / "data"
+    LiveStore(data).close()  # a store and its first snapshot
+    store = Store(data, writable=True)
+    directory = Directory(store)
+    directory.add("reader", "viewer", OWNER, kind="service")
+    directory.add("anna", "qa", OWNER, password=PASSWORD)
+    _, token = directory.issue_token("reader", OWNER)
+    store.close()
+    server = TraceServer(data, ServerConfig(port=0, read_only=True))
+    server.load()
+    try:
+        target = f"127.0.0.1:{server.port}"
+        with TraceClient(target, token=token) as reader:
+            assert reader.whoami()["user"] == "reader"
+            assert reader.stats()["nodes"] == 0
+        with TraceClient(target, token="") as person:
+            with pytest.raises(Unavailable, match="read-only"):
+                person.login("anna", PASSWORD)
+            with pytest.raises(Unauthenticated):
+                person.stats()
+    finally:
+        server.stop(0)
