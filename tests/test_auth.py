@@ -339,3 +339,24 @@ def test_a_read_only_server_takes_api_tokens_and_refuses_sign_in(tmp_path: Path)
                 person.stats()
     finally:
         server.stop(0)
+
+
+def test_a_revoked_token_stops_at_once_although_checks_are_cached(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = Store(data, writable=True)
+    directory = Directory(store)
+    directory.add("reader", "viewer", OWNER, kind="service")
+    issued, token = directory.issue_token("reader", OWNER)
+    store.close()
+    server = TraceServer(data, ServerConfig(port=0, compact_edges=0))
+    server.load()
+    try:
+        with TraceClient(f"127.0.0.1:{server.port}", token=token) as reader:
+            for _ in range(3):
+                assert reader.whoami()["user"] == "reader"  # checked once, then cached
+            assert server.gate.directory is not None
+            server.gate.directory.revoke_token(issued.id, OWNER, "laptop stolen")
+            with pytest.raises(Unauthenticated):
+                reader.whoami()
+    finally:
+        server.stop(0)

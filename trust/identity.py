@@ -17,9 +17,10 @@ import json
 import re
 import secrets
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from domain.errors import InvalidInput, PermissionDenied, Unauthenticated
@@ -34,6 +35,7 @@ __all__ = ["Directory", "Principal", "Records", "Token", "User"]
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
+TOKEN_CACHE_SECONDS = 5.0
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_TIME = timedelta(minutes=15)
@@ -106,6 +108,14 @@ class Directory:
         self.records = records
         self.clock = clock or SystemClock()
         self.password_max_age = password_max_age
+        # Checked API tokens, so a call costs a dict lookup, not two store reads: dropped on
+        # every change made here, and after TOKEN_CACHE_SECONDS (another process, such as
+        # the writer behind a read-only server, may revoke a token meanwhile).
+        self._checked: dict[str, tuple[Principal, datetime | None, float]] = {}
+
+    def _write(self, puts: list[Put], audit: list[AuditEvent]) -> None:
+        self._checked.clear()
+        self.records.write(puts, audit)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -155,7 +165,7 @@ class Directory:
                     password_set_at=None if password is None else now, created_at=now)
         puts = [("meta", b"next_user", _U64.pack(user_id + 1)), *_user_puts(user),
                 ("users", b"n" + name.encode(), _U32.pack(user_id))]
-        self.records.write(puts, [_event(by, "user.add", [name], new=user.public())])
+        self._write(puts, [_event(by, "user.add", [name], new=user.public())])
         return user
 
     def set_role(self, name: str, role: str, by: Principal, reason: str) -> User:
@@ -163,7 +173,7 @@ class Directory:
             raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}")
         user = self._existing(name)
         changed = replace(user, role=role)
-        self.records.write(_user_puts(changed), [_event(by, "user.set_role", [name],
+        self._write(_user_puts(changed), [_event(by, "user.set_role", [name],
                                                          reason=_reason(reason),
                                                          old=user.role, new=role)])
         return changed
@@ -171,7 +181,7 @@ class Directory:
     def deactivate(self, name: str, by: Principal, reason: str) -> User:
         user = self._existing(name)
         changed = replace(user, active=False)
-        self.records.write(_user_puts(changed), [_event(by, "user.deactivate", [name],
+        self._write(_user_puts(changed), [_event(by, "user.deactivate", [name],
                                                          reason=_reason(reason),
                                                          old=True, new=False)])
         return changed
@@ -179,7 +189,7 @@ class Directory:
     def unlock(self, name: str, by: Principal, reason: str) -> User:
         user = self._existing(name)
         changed = replace(user, failures=[], locked_until=None)
-        self.records.write(_user_puts(changed), [_event(by, "user.unlock", [name],
+        self._write(_user_puts(changed), [_event(by, "user.unlock", [name],
                                                          reason=_reason(reason),
                                                          old=user.locked_until, new=None)])
         return changed
@@ -188,7 +198,7 @@ class Directory:
         user = self._existing(name)
         changed = replace(user, password=hash_password(password),
                           password_set_at=iso_ms(self.clock.now()))
-        self.records.write(_user_puts(changed), [_event(by, "user.set_password", [name])])
+        self._write(_user_puts(changed), [_event(by, "user.set_password", [name])])
         return changed
 
     def issue_token(self, name: str, by: Principal,
@@ -202,7 +212,7 @@ class Directory:
         secret = secrets.token_urlsafe(32)
         token = Token(token_id, user.id, _digest(secret), iso_ms(now),
                       None if expires is None else iso_ms(now + expires))
-        self.records.write([("tokens", token_id.encode(), canonical_bytes(asdict(token)))],
+        self._write([("tokens", token_id.encode(), canonical_bytes(asdict(token)))],
                            [_event(by, "token.issue", [name, token_id],
                                    new={"token": token_id, "expires_at": token.expires_at})])
         return token, f"tg1.{token_id}.{secret}"
@@ -215,7 +225,7 @@ class Directory:
         if token.revoked_at is not None:
             return token
         revoked = replace(token, revoked_at=iso_ms(self.clock.now()))
-        self.records.write([("tokens", token_id.encode(), canonical_bytes(asdict(revoked)))],
+        self._write([("tokens", token_id.encode(), canonical_bytes(asdict(revoked)))],
                            [_event(by, "token.revoke", [token_id], reason=_reason(reason),
                                    old=None, new=revoked.revoked_at)])
         return revoked
@@ -231,11 +241,11 @@ class Directory:
         denied = Unauthenticated("sign-in failed: unknown user, wrong password, or the account "
                                  "is locked or deactivated")
         if user is None or user.password is None:
-            self.records.write([], [AuditEvent("auth.login_failed", 0, name or "?",
+            self._write([], [AuditEvent("auth.login_failed", 0, name or "?",
                                                keys=[name], details={"why": "no such user"})])
             raise denied
         if user.locked_until is not None and iso_ms(now) < user.locked_until:
-            self.records.write([], [_user_event(user, "auth.login_failed", via,
+            self._write([], [_user_event(user, "auth.login_failed", via,
                                                 details={"why": "locked"})])
             raise denied
         if not user.active or not verify_password(user.password, password):
@@ -249,23 +259,38 @@ class Directory:
             if locked is not None:
                 events.append(_user_event(user, "auth.locked", via, new=locked,
                                           details={"failures": len(recent)}))
-            self.records.write(_user_puts(changed), events)
+            self._write(_user_puts(changed), events)
             raise denied
         if self.password_max_age is not None and user.password_set_at is not None and (
                 iso_ms(now - self.password_max_age) > user.password_set_at):
-            self.records.write([], [_user_event(user, "auth.login_failed", via,
+            self._write([], [_user_event(user, "auth.login_failed", via,
                                                 details={"why": "password expired"})])
             raise Unauthenticated("the password has expired; an admin must set a new one")
         changed = replace(user, failures=[], locked_until=None)
-        self.records.write(_user_puts(changed) if changed != user else [],
+        self._write(_user_puts(changed) if changed != user else [],
                            [_user_event(user, "auth.login", via)])
         return Principal(user.id, user.name, user.full_name, user.role, via)
 
     def check_token(self, text: str) -> Principal:
         """The principal of an API token; Unauthenticated for a malformed, unknown, expired
         or revoked token, or one of a deactivated user."""
-        parts = text.split(".")
         denied = Unauthenticated("the token is not valid (unknown, expired or revoked)")
+        cached = self._checked.get(text)
+        if cached is not None:
+            principal, expires, when = cached
+            if time.monotonic() - when < TOKEN_CACHE_SECONDS and (
+                    expires is None or self.clock.now() < expires):
+                return principal
+            self._checked.pop(text, None)
+        principal, expires = self._check_token(text, denied)
+        if len(self._checked) > 10_000:
+            self._checked.clear()
+        self._checked[text] = (principal, expires, time.monotonic())
+        return principal
+
+    def _check_token(self, text: str,
+                     denied: Unauthenticated) -> tuple[Principal, datetime | None]:
+        parts = text.split(".")
         if len(parts) != 3 or parts[0] != "tg1" or not re.fullmatch(r"[0-9a-f]{16}", parts[1]):
             raise denied
         value = self.records.read("tokens", parts[1].encode())
@@ -281,7 +306,10 @@ class Directory:
         user = self.get(token.user_id)
         if user is None or not user.active:
             raise denied
-        return Principal(user.id, user.name, user.full_name, user.role, f"token:{token.id}")
+        expires = None if token.expires_at is None else datetime.fromisoformat(
+            token.expires_at)
+        return Principal(user.id, user.name, user.full_name, user.role,
+                         f"token:{token.id}"), expires
 
     def _existing(self, name: str) -> User:
         user = self.find(name)
