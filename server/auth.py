@@ -114,10 +114,14 @@ class Gate:
         self.sessions = sessions
         self.no_auth = no_auth
 
-    def principal(self, metadata: Any) -> Principal:
+    def principal(self, metadata: Any, certificate: str | None = None) -> Principal:
+        """The caller: a bearer token first; else the verified client certificate's common
+        name (mTLS), which names an active service account."""
         if self.no_auth is not None:
             return self.no_auth
         token = bearer(metadata)
+        if token is None and certificate is not None:
+            return self._certificate(certificate)
         if token is None:
             raise Unauthenticated("no credentials: send 'authorization: Bearer <token>' "
                                   "(Auth.Login, or an API token)")
@@ -127,8 +131,15 @@ class Gate:
             raise Unauthenticated("this server has no user directory")
         return self.directory.check_token(token)
 
-    def authorize(self, method: str, metadata: Any) -> Principal:
-        principal = self.principal(metadata)
+    def _certificate(self, name: str) -> Principal:
+        user = None if self.directory is None else self.directory.find(name)
+        if user is None or not user.active or user.kind != "service":
+            raise Unauthenticated(f"the client certificate {name!r} names no active service "
+                                  "account")
+        return Principal(user.id, user.name, user.full_name, user.role, "certificate")
+
+    def authorize(self, method: str, metadata: Any, certificate: str | None = None) -> Principal:
+        principal = self.principal(metadata, certificate)
         rule = RPC_RULES.get(method)
         if rule is not None and self.no_auth is not None:
             return principal  # --no-auth: the local administrator may call every method
@@ -176,31 +187,34 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler is None or method in PUBLIC_METHODS or (
                 self.dev and method.startswith(_REFLECTION)):
             return handler
-        try:
-            principal = self.gate.authorize(method, details.invocation_metadata)
-        except TraceError as error:
-            return _replace(handler, _denied(error))
-        except Exception:  # a malformed header must not become UNKNOWN
-            return _replace(handler, _denied(Unauthenticated("the credentials are malformed")))
-        return _replace(handler, _as(principal, handler))
+        return _replace(handler, _guarded(self.gate, method, handler))
 
 
-def _denied(error: TraceError) -> Callable[[Any, grpc.ServicerContext], Any]:
-    def deny(_request: Any, context: grpc.ServicerContext) -> Any:
-        abort_for(context, error)
-
-    return deny
-
-
-def _as(principal: Principal, handler: Any) -> Callable[[Any, grpc.ServicerContext], Any]:
+def _guarded(gate: Gate, method: str, handler: Any) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """The handler's behavior behind the check: who is calling (token, or the verified client
+    certificate) and whether their role allows `method`, before the servicer runs or a
+    streamed request is read."""
     behavior = (handler.unary_unary or handler.unary_stream or handler.stream_unary
                 or handler.stream_stream)
 
     def run(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = gate.authorize(method, context.invocation_metadata(),
+                                       _common_name(context))
+        except TraceError as error:
+            abort_for(context, error)
+        except Exception:  # a malformed header must not become UNKNOWN
+            abort_for(context, Unauthenticated("the credentials are malformed"))
         _remember(context, principal)
         return behavior(request, context)
 
     return run
+
+
+def _common_name(context: grpc.ServicerContext) -> str | None:
+    """The common name of the client certificate TLS verified (mTLS), if any."""
+    names = context.auth_context().get("x509_common_name") or []
+    return names[0].decode("utf-8", "replace") if names else None
 
 
 def _replace(handler: Any, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:

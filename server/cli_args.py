@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "keygen) that signs checkpoints of the audit trail; outside the data directory")
     p.add_argument("--checkpoints", type=Path, help="folder the signed checkpoints go to "
                    "(outside the data directory)")
+    p.add_argument("--tls-cert", type=Path, help="server certificate chain (PEM); with "
+                   "--tls-key, serve TLS (needed for a non-loopback --host)")
+    p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    p.add_argument("--client-ca", type=Path, help="require client certificates from this CA "
+                   "(mTLS); a certificate's common name names a service account")
     p.add_argument("--audit-recovery", metavar="REASON",
                    help="open a store whose audit trail is missing or broken; the reason is "
                         "the next audit record (verify still reports the damage)")

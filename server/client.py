@@ -111,13 +111,23 @@ class TraceClient:
     server."""
 
     def __init__(self, target: str, *, timeout: float = 30.0,
-                 max_receive_bytes: int = 64 * MiB, token: str | None = None) -> None:
+                 max_receive_bytes: int = 64 * MiB, token: str | None = None,
+                 tls_ca: Path | None = None, client_cert: Path | None = None,
+                 client_key: Path | None = None) -> None:
+        """`tls_ca`: connect with TLS, trusting this CA (PEM); `client_cert` and
+        `client_key`: present this certificate (mTLS)."""
         self.target = target
         self.timeout = timeout
-        self._raw = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", max_receive_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
-        ])
+        options = [("grpc.max_receive_message_length", max_receive_bytes),
+                   ("grpc.keepalive_time_ms", 30_000)]
+        if tls_ca is None:
+            self._raw = grpc.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                tls_ca.read_bytes(),
+                None if client_key is None else client_key.read_bytes(),
+                None if client_cert is None else client_cert.read_bytes())
+            self._raw = grpc.secure_channel(target, credentials, options=options)
         self._bearer = _Bearer(token if token is not None
                                else os.environ.get("TRACEGRAPH_TOKEN") or _saved_token(target))
         self.channel = grpc.intercept_channel(self._raw, self._bearer)

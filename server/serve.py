@@ -101,6 +101,12 @@ class ServerConfig:
     checkpoints: Path | None = None
     checkpoint_records: int = 10_000
     checkpoint_minutes: float = 15.0
+    # TLS: the server's certificate chain and key (PEM). With `client_ca`, every client must
+    # present a certificate that CA issued (mTLS); its common name names a service account.
+    # Without TLS only a loopback address is served.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -115,7 +121,7 @@ class ServerConfig:
         ]
 
 
-def _check_bindable(host: str, port: int) -> None:
+def _check_bindable(host: str, port: int, *, tls: bool) -> None:
     """Say what is wrong with --host / --port in one line, before gRPC tries (and logs its own
     multi-line complaint): an address this machine does not have, or a port in use."""
     try:
@@ -123,12 +129,11 @@ def _check_bindable(host: str, port: int) -> None:
     except (socket.gaierror, UnicodeError) as e:
         raise InvalidInput(f"--host {host!r} is not an address of this machine ({e})") from e
     family, kind, proto, _name, address = infos[0]
-    if not ipaddress.ip_address(address[0]).is_loopback:
-        # Tokens and passwords must not cross a network in clear: a non-loopback bind needs
-        # TLS, which this version does not serve itself (put a TLS-terminating proxy in front).
-        raise InvalidInput(f"--host {host} is not a loopback address: serving it would send "
-                           "tokens and passwords in clear; serve on 127.0.0.1 behind a "
-                           "TLS-terminating proxy (this version has no --tls-cert)")
+    if not tls and not ipaddress.ip_address(address[0]).is_loopback:
+        # Tokens and passwords must not cross a network in clear.
+        raise InvalidInput(f"--host {host} is not a loopback address: serving it without TLS "
+                           "would send tokens and passwords in clear; give --tls-cert and "
+                           "--tls-key")
     with socket.socket(family, kind, proto) as probe:
         try:
             probe.bind(address)
@@ -136,6 +141,22 @@ def _check_bindable(host: str, port: int) -> None:
             what = ("is in use (another server?)" if e.errno == errno.EADDRINUSE
                     else f"cannot be used: {e.strerror}")
             raise InvalidInput(f"port {port} on {host} {what}") from e
+
+
+def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None and config.tls_key is None:
+        if config.client_ca is not None:
+            raise InvalidInput("--client-ca needs --tls-cert and --tls-key")
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise InvalidInput("--tls-cert and --tls-key go together")
+    try:
+        chain, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
+        ca = None if config.client_ca is None else config.client_ca.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"{e.filename}: {e.strerror}") from None
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca,
+                                       require_client_auth=ca is not None)
 
 
 class TraceServer:
@@ -172,8 +193,14 @@ class TraceServer:
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
                  CORRECTIONS_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
                 self.server)
-        _check_bindable(config.host, config.port)
-        self.port = self.server.add_insecure_port(f"{config.host}:{config.port}")
+        tls = _tls_credentials(config)
+        if config.no_auth and not ipaddress.ip_address(
+                socket.getaddrinfo(config.host, None)[0][4][0]).is_loopback:
+            raise InvalidInput("--no-auth serves loopback only")
+        _check_bindable(config.host, config.port, tls=tls is not None)
+        address = f"{config.host}:{config.port}"
+        self.port = (self.server.add_insecure_port(address) if tls is None
+                     else self.server.add_secure_port(address, tls))
         if self.port == 0:
             raise InvalidInput(f"cannot listen on {config.host}:{config.port}")
         self.server.start()

@@ -278,9 +278,13 @@ def test_serve_refuses_a_directory_without_users_and_a_public_bind(tmp_path: Pat
     assert no_users.returncode == 1
     assert "has no users" in no_users.stderr
     assert "tracegraph users add" in no_users.stderr
-    public = _serve("--data", str(tmp_path / "data"), "--no-auth", "--host", "0.0.0.0")
+    public = _serve("--data", str(tmp_path / "data"), "--host", "0.0.0.0")
     assert public.returncode == 1
     assert "not a loopback address" in public.stderr
+    assert "--tls-cert" in public.stderr
+    open_door = _serve("--data", str(tmp_path / "data"), "--no-auth", "--host", "0.0.0.0")
+    assert open_door.returncode == 1
+    assert "--no-auth serves loopback only" in open_door.stderr
 
 
 def test_login_on_the_command_line_keeps_a_private_session(
