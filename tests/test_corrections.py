@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,3 +290,61 @@ def test_rollbacks_restore_forward_and_backward_answers_for_a_thousand_nodes(
         assert {k: (sorted(graph.trace(k, as_of=between).column("key").to_pylist()),
                     sorted(graph.trace(k, "upstream", as_of=between).column("key")
                            .to_pylist())) for k in sample} == retracted
+
+
+def test_a_kill_during_approvals_leaves_each_correction_whole_or_untouched(
+        tmp_path: Path) -> None:
+    """SIGKILL a process that approves 60 corrections, at 20 random moments, restarting it
+    each time: every correction is either applied (state, signature, retraction and audit
+    record all there) or still pending (none of them), and the audit trail verifies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from index.store import Store
+    from trust.verify import verify_store
+
+    rng = random.Random(2026)
+    data = tmp_path / "data"
+    count = 60
+    with LiveStore(data) as live:
+        live.ingest(IngestBatch("mes", 1, pl.DataFrame({
+            "key": [f"sn:{i}" for i in range(count)] + [f"case:{i}" for i in range(count)],
+            "kind": ["serial"] * count + ["logistic_unit"] * count}), pl.DataFrame({
+                "src": [f"sn:{i}" for i in range(count)],
+                "dst": [f"case:{i}" for i in range(count)], "kind": ["packed"] * count})))
+        corrections = Corrections(live)
+        for i in range(count):
+            corrections.propose({**EDGE, "src": f"sn:{i}", "dst": f"case:{i}"}, AUTHOR,
+                                f"wrong case {i}")
+    # Each approval waits 30 ms between its synced write and its acknowledgement, so kills
+    # land inside approvals, and in that very window too.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "TRACEGRAPH_FAULTS": "after-commit:sleep=0.03"}
+    landed = 0
+    for _ in range(20):
+        with subprocess.Popen([sys.executable, "-m", "tests.approval_driver", str(data)],
+                              stdout=subprocess.PIPE, text=True, env=env) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.0, 0.2))
+            process.send_signal(signal.SIGKILL)
+            landed += process.wait(30) == -signal.SIGKILL
+        with LiveStore(data) as live:
+            graph = Graph(live.view().snapshot, live.view)
+            approved = {int(decode(v)["keys"][0].split(":")[1])
+                        for _, v in live.store.audit_records()
+                        if decode(v)["action"] == "correction.approve"}
+            for proposal in Corrections(live).all():
+                number = proposal.id
+                retracted = graph.trace(f"sn:{number - 1}").num_rows == 0
+                applied = proposal.state == "applied"
+                assert applied == retracted == (number in approved), number
+                assert applied == bool(proposal.signatures), number
+    assert landed >= 15, landed  # most kills landed while approving
+    store = Store(data, writable=False)
+    try:
+        assert verify_store(store).ok
+    finally:
+        store.close()
