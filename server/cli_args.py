@@ -189,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-id", help="retract only what this event asserted (one assertion); "
                                       "default: the link, every assertion of it")
     p.add_argument("--reason", required=True, help="why (recorded with the retraction)")
+    p.add_argument("--user", help="propose it as this user instead (a correction another qa "
+                                  "user approves); the directory's owner retracts at once")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="with --user: your password, read from stdin")
 
     p = sub.add_parser("parse-barcode", help="GS1 / HIBCC / ISBT 128 barcodes -> GTIN/DI, lot, "
                                              "serial, dates, SSCC and a canonical key")

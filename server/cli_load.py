@@ -209,6 +209,9 @@ def cmd_retract(args: argparse.Namespace) -> None:
             raise InvalidInput(f"--event-time {args.event_time!r} is not ISO 8601") from e
     request = RetractionRequest(args.src, args.dst, args.kind, args.reason, when,
                                 event_id=args.event_id)
+    if args.user is not None:
+        _propose_retraction(args, request)
+        return
     with LiveStore(args.data) as live:
         batch = IngestBatch(f"retract-{time.time_ns()}", 0, retractions=[request],
                             writer=_writer())
@@ -216,6 +219,26 @@ def cmd_retract(args: argparse.Namespace) -> None:
     if ack.outcome != "applied":
         raise InvalidInput("; ".join(e.reason for e in ack.errors) or ack.message)
     print(f"retracted {ack.retracted} edge(s) at log sequence {ack.seq}")
+
+
+def _propose_retraction(args: argparse.Namespace, request: Any) -> None:
+    """`retract --user NAME`: the retraction as a correction proposal a qa user approves
+    (`tracegraph correct approve ID`); prints its id alone on the last line."""
+    from index.live import LiveStore
+    from server.cli_trust import read_password
+    from trust.corrections import Corrections
+    from trust.identity import Directory
+
+    password = read_password(args)
+    with LiveStore(args.data) as live:
+        author = Directory(live).login(args.user, password)
+        proposal = Corrections(live).propose(
+            {"type": "retract-edge", "src": request.src, "dst": request.dst,
+             "kind": request.kind, "event_time": request.event_time,
+             "event_id": request.event_id}, author, request.reason)
+    print(f"proposed correction {proposal.id}: it retracts nothing until another qa user "
+          f"approves it (tracegraph correct approve {proposal.id})", file=sys.stderr)
+    print(proposal.id)
 
 
 def _all_rejects(data: Path, graph: Any) -> list[dict[str, Any]]:

@@ -165,7 +165,7 @@ def local_principal(data_dir: Path) -> Principal:
     return Principal(0, f"os:{login}", f"os:{login}", "admin", "os")
 
 
-def _password(args: argparse.Namespace) -> str:
+def read_password(args: argparse.Namespace) -> str:
     if not getattr(args, "password_stdin", False):
         raise InvalidInput("give the password on stdin with --password-stdin (never in argv)")
     line = sys.stdin.readline()
@@ -193,7 +193,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     try:
         directory = Directory(store)
         if args.verb == "add":
-            password = None if args.service else _password(args)
+            password = None if args.service else read_password(args)
             user = directory.add(args.name, args.role, by, full_name=args.full_name,
                                  password=password,
                                  kind="service" if args.service else "person")
@@ -208,7 +208,7 @@ def cmd_users(args: argparse.Namespace) -> int:
             directory.set_role(args.name, args.role, by, args.reason)
             print(f"{args.name} is now {args.role}")
         elif args.verb == "passwd":
-            directory.set_password(args.name, _password(args), by)
+            directory.set_password(args.name, read_password(args), by)
             print(f"password of {args.name} set")
     finally:
         store.close()
@@ -359,7 +359,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     """Sign in and keep the session token where the client finds it (mode 0600)."""
     from server.client import TraceClient, token_path
 
-    password = _password(args)
+    password = read_password(args)
     with TraceClient(args.server, token="") as client:
         signed = client.login(args.user, password)
     path = token_path(args.server)
@@ -399,7 +399,7 @@ def cmd_correct(args: argparse.Namespace) -> int:
                       f"{change['src']} -> {change['dst']} ({change['kind']})  by "
                       f"{row['author']}: {row['reason']}")
         return 0
-    password = _password(args)
+    password = read_password(args)
     with LiveStore(args.data) as live:
         signer = Directory(live).login(args.user, password)
         corrections = Corrections(live)

@@ -348,3 +348,29 @@ def test_a_kill_during_approvals_leaves_each_correction_whole_or_untouched(
         assert verify_store(store).ok
     finally:
         store.close()
+
+
+def test_retract_with_a_user_is_a_proposal(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        _load(live)
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], input=stdin,
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+
+    assert cli("users", "add", "wes", "--role", "writer", "--data", str(data),
+               "--password-stdin", stdin="wes-password-long\n").returncode == 0
+    proposed = cli("retract", "--data", str(data), "--src", "sn:1", "--dst", "case:1",
+                   "--kind", "packed", "--reason", "wrong case", "--user", "wes",
+                   "--password-stdin", stdin="wes-password-long\n")
+    assert proposed.returncode == 0, proposed.stderr
+    assert proposed.stdout.strip().splitlines()[-1] == "1"
+    trace = cli("trace", "sn:1", "--data", str(data), "--format", "json")
+    assert [row["key"] for row in json.loads(trace.stdout)] == ["case:1"]  # not yet
