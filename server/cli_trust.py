@@ -11,6 +11,7 @@ never from argv or the environment, and never printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -18,6 +19,7 @@ import os
 import pwd
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,17 @@ def local_principal(data_dir: Path) -> Principal:
     return Principal(0, f"os:{login}", f"os:{login}", "admin", "os")
 
 
+@contextlib.contextmanager
+def _administered(data: Path) -> Iterator[tuple[Directory, Principal]]:
+    """The directory's users and tokens, changed by its OS owner (the writer lock held)."""
+    by = local_principal(data)
+    store = Store(data, writable=True)
+    try:
+        yield Directory(store), by
+    finally:
+        store.close()
+
+
 def read_password(args: argparse.Namespace) -> str:
     if not getattr(args, "password_stdin", False):
         raise InvalidInput("give the password on stdin with --password-stdin (never in argv)")
@@ -188,10 +201,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                 print(f"{row['id']:>4}  {row['name']:<20} {row['role']:<13} {row['kind']:<8} "
                       f"{state}{locked}  {row['full_name']}")
         return 0
-    by = local_principal(args.data)
-    store = Store(args.data, writable=True)
-    try:
-        directory = Directory(store)
+    with _administered(args.data) as (directory, by):
         if args.verb == "add":
             password = None if args.service else read_password(args)
             user = directory.add(args.name, args.role, by, full_name=args.full_name,
@@ -210,8 +220,6 @@ def cmd_users(args: argparse.Namespace) -> int:
         elif args.verb == "passwd":
             directory.set_password(args.name, read_password(args), by)
             print(f"password of {args.name} set")
-    finally:
-        store.close()
     return 0
 
 
@@ -238,10 +246,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         finally:
             store.close()
         return 0
-    by = local_principal(args.data)
-    store = Store(args.data, writable=True)
-    try:
-        directory = Directory(store)
+    with _administered(args.data) as (directory, by):
         if args.verb == "issue":
             expires = None if args.expires is None else _duration(args.expires)
             token, text = directory.issue_token(args.name, by, expires)
@@ -252,8 +257,6 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         else:
             directory.revoke_token(args.id, by, args.reason)
             print(f"revoked token {args.id}")
-    finally:
-        store.close()
     return 0
 
 

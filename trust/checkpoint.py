@@ -46,25 +46,26 @@ def generate_key(path: Path) -> Path:
     return public
 
 
-def load_private(path: Path) -> Ed25519PrivateKey:
+def _load(path: Path, kind: str, load: Any, expected: type) -> Any:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = load(path.read_bytes())
     except (OSError, ValueError) as e:
-        raise InvalidInput(f"{path}: not a readable Ed25519 private key ({type(e).__name__})") \
+        raise InvalidInput(f"{path}: not a readable Ed25519 {kind} key ({type(e).__name__})") \
             from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidInput(f"{path}: not an Ed25519 private key")
+    if not isinstance(key, expected):
+        raise InvalidInput(f"{path}: not an Ed25519 {kind} key")
+    return key
+
+
+def load_private(path: Path) -> Ed25519PrivateKey:
+    key: Ed25519PrivateKey = _load(path, "private", lambda data: serialization
+                                   .load_pem_private_key(data, password=None), Ed25519PrivateKey)
     return key
 
 
 def load_public(path: Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as e:
-        raise InvalidInput(f"{path}: not a readable Ed25519 public key ({type(e).__name__})") \
-            from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput(f"{path}: not an Ed25519 public key")
+    key: Ed25519PublicKey = _load(path, "public", serialization.load_pem_public_key,
+                                  Ed25519PublicKey)
     return key
 
 
