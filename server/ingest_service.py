@@ -22,7 +22,7 @@ from domain.errors import TraceError
 from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, IngestBatch, RecordError
 from index.live import LiveStore
-from server.auth import principal_of
+from server.auth import require
 from server.calls import CallGuard, WatchedCall
 from server.convert.ingest import Rejected, ack_to_proto, batch_from_proto
 from server.rpc import ingest_pb2 as ipb
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def _writer(context: grpc.ServicerContext) -> tuple[str, Principal]:
     """Who sends this stream, as the log and the audit trail record it: the signed-in
     principal (server.auth), its printed name and the peer address."""
-    principal = principal_of(context)
+    principal = require(context)
     return f"{principal.printed} via grpc {context.peer()}", principal
 
 
