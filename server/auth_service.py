@@ -116,16 +116,19 @@ def _wanted(record: dict[str, Any], request: apb.AuditLogRequest, since: datetim
 class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]
     """tracegraph.v1.Corrections over the live store (read-only servers refuse changes)."""
 
-    def __init__(self, gate: Gate, live: Callable[[], Any]) -> None:
+    def __init__(self, gate: Gate, live: Callable[[], Any],
+                 signing_key: Callable[[], Any] = lambda: None) -> None:
+        """`signing_key()`: the server's Ed25519 key that also signs approvals (or None)."""
         self.gate = gate
         self.live = live
+        self.signing_key = signing_key
 
     def _corrections(self, context: grpc.ServicerContext) -> Corrections:
         live = self.live()
         if live is None:
             abort_for(context, Unavailable("corrections are made on the server that owns the "
                                            "data directory (this one is read-only)"))
-        return Corrections(live)
+        return Corrections(live, signing_key=self.signing_key())
 
     def Propose(self, request: apb.ProposeRequest,  # noqa: N802
                 context: grpc.ServicerContext) -> apb.CorrectionRecord:

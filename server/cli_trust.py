@@ -139,6 +139,9 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
         p = verb(verbs, name, what)
         p.add_argument("id", type=int)
         p.add_argument("--reason", required=name == "reject", help="why")
+        if name == "approve":
+            p.add_argument("--signing-key", type=Path, help="Ed25519 private key that also "
+                           "signs the approval (the server's audit key)")
     for p in (verbs.choices["propose"], verbs.choices["approve"], verbs.choices["reject"]):
         p.add_argument("--user", required=True, help="who you are (a signature needs it)")
         p.add_argument("--password-stdin", action="store_true", required=True,
@@ -405,7 +408,13 @@ def cmd_correct(args: argparse.Namespace) -> int:
     password = read_password(args)
     with LiveStore(args.data) as live:
         signer = Directory(live).login(args.user, password)
-        corrections = Corrections(live)
+        key = getattr(args, "signing_key", None)
+        if key is not None:
+            from trust.checkpoint import load_private
+
+            corrections = Corrections(live, signing_key=load_private(key))
+        else:
+            corrections = Corrections(live)
         if args.verb == "propose":
             if args.rollback is not None:
                 proposal = corrections.rollback(args.rollback, signer, args.reason)

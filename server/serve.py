@@ -187,7 +187,9 @@ class TraceServer:
         apb_grpc.add_AuthServicer_to_server(AuthService(self.gate), self.server)
         apb_grpc.add_AuditServicer_to_server(AuditService(self._audit_store), self.server)
         apb_grpc.add_CorrectionsServicer_to_server(
-            CorrectionsService(self.gate, lambda: self.live), self.server)
+            CorrectionsService(self.gate, lambda: self.live,
+                               lambda: None if self.checkpointer is None
+                               else self.checkpointer.key), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,

@@ -374,3 +374,25 @@ def test_retract_with_a_user_is_a_proposal(tmp_path: Path) -> None:
     assert proposed.stdout.strip().splitlines()[-1] == "1"
     trace = cli("trace", "sn:1", "--data", str(data), "--format", "json")
     assert [row["key"] for row in json.loads(trace.stdout)] == ["case:1"]  # not yet
+
+
+def test_approvals_signed_with_the_servers_key(tmp_path: Path) -> None:
+    from trust.checkpoint import generate_key, load_private, load_public
+
+    public = load_public(generate_key(tmp_path / "server.key"))
+    other = load_public(generate_key(tmp_path / "other.key"))
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        corrections = Corrections(live, signing_key=load_private(tmp_path / "server.key"))
+        proposal = corrections.propose(EDGE, AUTHOR, "wrong case")
+        assert live.ingest(corrections.approval(proposal.id, QA)).outcome == "applied"
+        done = corrections.get(proposal.id)
+    [signature] = done.signatures
+    assert set(signature) >= {"ed25519", "key_id", "record_hash", "signer", "meaning", "time"}
+    assert Corrections.signature_problems(done, public) == []
+    assert Corrections.signature_problems(done, other)  # another key: refused
+    for field, value in (("meaning", "review"), ("signer", "Mallory (mallory)"),
+                         ("time", "2020-01-01T00:00:00.000+00:00")):
+        forged = replace(done, signatures=[{**signature, field: value}])
+        assert any("does not verify" in p
+                   for p in Corrections.signature_problems(forged, public)), field

@@ -18,18 +18,22 @@ matches).
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import polars as pl
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from domain.errors import InvalidInput, PermissionDenied
 from domain.time import parse_time
 from index.ingest import IngestBatch, RetractionRequest
 from trust.audit import AuditEvent, iso_ms, record_hash
 from trust.canonical import canonical_bytes
+from trust.checkpoint import key_id
 from trust.clock import Clock, SystemClock
 from trust.identity import Principal, Records
 
@@ -63,9 +67,13 @@ class Correction:
 class Corrections:
     """Proposals over `records` (the store, or the live store's writer)."""
 
-    def __init__(self, records: Records, clock: Clock | None = None) -> None:
+    def __init__(self, records: Records, clock: Clock | None = None,
+                 signing_key: Ed25519PrivateKey | None = None) -> None:
+        """`signing_key` (the server's Ed25519 key, trust.checkpoint) also signs every
+        approval signature's canonical bytes."""
         self.records = records
         self.clock = clock or SystemClock()
+        self.signing_key = signing_key
 
     def get(self, number: int) -> Correction:
         value = self.records.read("corrections", _U32.pack(number))
@@ -135,8 +143,13 @@ class Corrections:
         proposal = self._decidable(number, by)
         current = proposal.encode()
         now = iso_ms(self.clock.now())
-        signature = {"record_hash": record_hash(current), "signer_id": by.user_id,
-                     "signer": by.printed, "meaning": "approval", "time": now}
+        signature: dict[str, Any] = {"record_hash": record_hash(current),
+                                     "signer_id": by.user_id, "signer": by.printed,
+                                     "meaning": "approval", "time": now}
+        if self.signing_key is not None:
+            signature["key_id"] = key_id(self.signing_key.public_key())
+            signature["ed25519"] = base64.b64encode(
+                self.signing_key.sign(canonical_bytes(signature))).decode()
         applied = replace(proposal, state="applied", signatures=[*proposal.signatures,
                                                                   signature],
                           decided_by=by.printed, decided_at=now,
@@ -165,16 +178,28 @@ class Corrections:
         return replace(batch, edges=edge)
 
     @staticmethod
-    def signature_problems(correction: Correction) -> list[str]:
+    def signature_problems(correction: Correction,
+                           public: Ed25519PublicKey | None = None) -> list[str]:
         """Each signature must carry the hash of the proposal it approved (the record as it
         was pending): one copied from another record, or a record changed after signing,
-        fails."""
+        fails. With the server's public key, each Ed25519 signature is checked too (a
+        changed signer, meaning or time fails)."""
         pending = replace(correction, state="pending", signatures=[], decided_by=None,
                           decided_at=None, decision_reason=None)
         expected = record_hash(pending.encode())
-        return [f"correction {correction.id}: signature of {sig.get('signer')} is not linked "
-                "to this record" for sig in correction.signatures
-                if sig.get("record_hash") != expected]
+        problems = []
+        for sig in correction.signatures:
+            who = f"correction {correction.id}: signature of {sig.get('signer')}"
+            if sig.get("record_hash") != expected:
+                problems.append(f"{who} is not linked to this record")
+            if public is not None:
+                fields = {k: v for k, v in sig.items() if k != "ed25519"}
+                try:
+                    public.verify(base64.b64decode(sig.get("ed25519", "")),
+                                  canonical_bytes(fields))
+                except (InvalidSignature, ValueError, TypeError):
+                    problems.append(f"{who} does not verify under the server's key")
+        return problems
 
     def _decidable(self, number: int, by: Principal) -> Correction:
         proposal = self.get(number)
