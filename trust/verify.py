@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,8 @@ def verify_store(store: Any, public_key: Path | None = None,
     """Verify the audit trail of an open `index.store.Store` (read-only is enough)."""
     report = AuditReport()
     expected, leaves = 1, []
-    hashes = [GENESIS]  # hashes[n]: of record n as stored (hashes[0]: the genesis value)
-    prevs: list[str] = [GENESIS]  # prevs[n]: record n's prev field
+    hashes = _Recent(GENESIS)  # hashes[n]: of record n as stored ([0]: the genesis value)
+    prevs = _Recent(GENESIS)  # prevs[n]: record n's prev field
     covered: set[int] = set()
     try:
         for key, data in store.scan("audit"):
@@ -98,7 +99,28 @@ def verify_store(store: Any, public_key: Path | None = None,
     return report
 
 
-def _broken_before(n: int, hashes: list[str], prevs: list[str], report: AuditReport) -> bool:
+class _Recent:
+    """The last few values of a sequence, indexed by their position in the whole sequence:
+    the chain checks look back at most two records, so memory stays flat at any length."""
+
+    KEEP = 3
+
+    def __init__(self, first: str) -> None:
+        self._values: deque[str] = deque([first], maxlen=self.KEEP)
+        self._length = 1
+
+    def append(self, value: str) -> None:
+        self._values.append(value)
+        self._length += 1
+
+    def __getitem__(self, index: int) -> str:
+        offset = index - (self._length - len(self._values))
+        if not 0 <= offset < len(self._values):
+            raise IndexError(f"position {index} is no longer kept")
+        return self._values[offset]
+
+
+def _broken_before(n: int, hashes: _Recent, prevs: _Recent, report: AuditReport) -> bool:
     """Judge the link into record n once record n + 1 is read: a record whose prev is not
     the hash of the one before it means that one was changed (if the chain goes on from
     record n: n + 1 links to it) or record n itself was (its prev field was edited)."""
@@ -110,7 +132,7 @@ def _broken_before(n: int, hashes: list[str], prevs: list[str], report: AuditRep
     return True
 
 
-def _check_links(store: Any, report: AuditReport, hashes: list[str], prevs: list[str]) -> None:
+def _check_links(store: Any, report: AuditReport, hashes: _Recent, prevs: _Recent) -> None:
     """The last record's link (no record after it to judge it by: the head the store keeps
     does) and the length and head the store keeps."""
     count = report.records
