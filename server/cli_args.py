@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     p.add_argument("--client-ca", type=Path, help="require client certificates from this CA "
                    "(mTLS); a certificate's common name names a service account")
+    p.add_argument("--password-max-days", type=int, default=0,
+                   help="a password older than this no longer signs in; an admin sets a new "
+                        "one (0: no aging)")
     p.add_argument("--audit-recovery", metavar="REASON",
                    help="open a store whose audit trail is missing or broken; the reason is "
                         "the next audit record (verify still reports the damage)")

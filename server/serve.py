@@ -92,6 +92,8 @@ class ServerConfig:
     # A signed-in session ends after this long without a call, and this long after sign-in.
     session_idle_minutes: float = 15.0
     session_hours: float = 12.0
+    # A password older than this many days no longer signs in (0: no aging).
+    password_max_days: int = 0
     # Open a store whose audit trail is missing or broken, recording this reason (index.live).
     audit_recovery: str | None = None
     # Sign a checkpoint of the audit trail with this Ed25519 key (kept outside the data
@@ -236,7 +238,8 @@ class TraceServer:
                                   progress=log.info, audit_recovery=self.config.audit_recovery)
             graph = Graph(self.live.view().snapshot, self.live.view)
             records = self.live
-        directory = Directory(records)
+        directory = Directory(records, password_max_age=timedelta(
+            days=self.config.password_max_days) if self.config.password_max_days > 0 else None)
         if not self.config.no_auth and not directory.has_users():
             raise InvalidInput(
                 f"{self.data_dir} has no users, so nobody could sign in: create the first "

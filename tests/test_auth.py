@@ -364,3 +364,22 @@ def test_a_revoked_token_stops_at_once_although_checks_are_cached(tmp_path: Path
                 reader.whoami()
     finally:
         server.stop(0)
+
+
+def test_an_aged_password_no_longer_signs_in(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    store = Store(tmp_path / "data", writable=True, clock=clock)
+    try:
+        directory = Directory(store, clock, password_max_age=timedelta(days=90))
+        directory.add("anna", "qa", OWNER, password=PASSWORD)
+        clock.advance(days=89)
+        assert directory.login("anna", PASSWORD).name == "anna"
+        clock.advance(days=2)
+        with pytest.raises(Unauthenticated, match="expired"):
+            directory.login("anna", PASSWORD)
+        directory.set_password("anna", "a brand new passphrase", OWNER)
+        assert directory.login("anna", "a brand new passphrase").name == "anna"
+        actions = [decode(v)["action"] for _, v in store.audit_records()]
+        assert actions[-3:] == ["auth.login_failed", "user.set_password", "auth.login"]
+    finally:
+        store.close()
