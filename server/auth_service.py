@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 import grpc
@@ -17,7 +16,7 @@ from server.convert.rows import from_timestamp, timestamp
 from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
 from server.status import abort_for
-from trust.audit import decode
+from trust.audit import decode, matches
 from trust.corrections import Correction, Corrections
 from trust.identity import Principal
 from trust.verify import verify_store
@@ -81,7 +80,8 @@ class AuditService(apb_grpc.AuditServicer):  # type: ignore[misc]
             until = from_timestamp(request.until, request.HasField("until"), "until")
             with self.store() as store:
                 for seq, data in store.audit_records():
-                    if _wanted(decode(data), request, since, until):
+                    if matches(decode(data), since=since, until=until, user=request.user,
+                               key=request.key, action=request.action):
                         yield apb.AuditRecord(seq=seq, json=data.decode("utf-8"))
         except TraceError as error:
             abort_for(context, error)
@@ -98,19 +98,6 @@ class AuditService(apb_grpc.AuditServicer):  # type: ignore[misc]
         return apb.AuditVerifyResponse(intact=report.ok, records=report.records,
                                        first_bad=report.first_bad or 0,
                                        problems=report.problems, root=report.root)
-
-
-def _wanted(record: dict[str, Any], request: apb.AuditLogRequest, since: datetime | None,
-            until: datetime | None) -> bool:
-    when = datetime.fromisoformat(record["time"])
-    if (since is not None and when < since) or (until is not None and when > until):
-        return False
-    if request.user and f"({request.user})" not in str(record["user"]):
-        return False
-    if request.key and request.key not in record["keys"]:
-        return False
-    return not request.action or record["action"] == request.action
-
 
 
 class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]

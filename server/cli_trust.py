@@ -29,7 +29,7 @@ import pyarrow as pa
 from domain.errors import InvalidInput, PermissionDenied
 from domain.time import parse_time
 from index.store import Store
-from trust.audit import decode
+from trust.audit import decode, matches
 from trust.identity import Directory, Principal
 from trust.roles import ROLES
 
@@ -307,17 +307,9 @@ def _log(store: Store, args: argparse.Namespace) -> int:
     rows = []
     for _, data in store.audit_records():
         record = decode(data)
-        when = datetime.fromisoformat(record["time"])
-        if (since is not None and when < since) or (until is not None and when > until):
-            continue
-        if args.user and f"({args.user})" not in str(record["user"]) \
-                and record["user"] != args.user:
-            continue
-        if args.key and args.key not in record["keys"]:
-            continue
-        if args.action and record["action"] != args.action:
-            continue
-        rows.append(record)
+        if matches(record, since=since, until=until, user=args.user, key=args.key,
+                   action=args.action):
+            rows.append(record)
     if args.format == "json":
         text = json.dumps(rows, indent=1, ensure_ascii=False) + "\n"
     else:

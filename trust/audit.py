@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from trust.canonical import canonical_bytes
 
-__all__ = ["GENESIS", "AuditEvent", "chain_puts", "decode", "iso_ms", "record_hash"]
+__all__ = ["GENESIS", "AuditEvent", "chain_puts", "decode", "iso_ms", "matches", "record_hash"]
 
 GENESIS = "0" * 64
 _U64 = struct.Struct(">Q")
@@ -89,11 +89,17 @@ def chain_puts(events: Sequence[AuditEvent], now: datetime, last_seq: int, head:
     return puts, records
 
 
-def seq_of(key: bytes) -> int:
-    return int(_U64.unpack(key)[0])
-
-
-def records(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[int, bytes]]:
-    """(seq, canonical bytes) of each stored record, in key order."""
-    for key, value in scan:
-        yield seq_of(key), value
+def matches(record: dict[str, Any], *, since: datetime | None = None,
+            until: datetime | None = None, user: str | None = None, key: str | None = None,
+            action: str | None = None) -> bool:
+    """Whether an audit record passes the filters of `audit log` and Audit.Log: its time
+    within [since, until], its user named `user` (the login in parentheses, or the whole
+    printed name), `key` among its keys, and its action `action`; an empty filter passes."""
+    when = datetime.fromisoformat(record["time"])
+    if (since is not None and when < since) or (until is not None and when > until):
+        return False
+    if user and f"({user})" not in str(record["user"]) and record["user"] != user:
+        return False
+    if key and key not in record["keys"]:
+        return False
+    return not action or record["action"] == action

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from domain.errors import InvalidInput, PermissionDenied, Unauthenticated
+from domain.errors import InvalidInput, Unauthenticated
 from trust.audit import AuditEvent, iso_ms
 from trust.canonical import canonical_bytes
 from trust.clock import Clock, SystemClock
@@ -316,12 +316,6 @@ class Directory:
         if user is None:
             raise InvalidInput(f"no user {name!r}")
         return user
-
-
-def require_role(principal: Principal, rule: frozenset[str] | None, what: str) -> None:
-    """PermissionDenied unless the principal's role is in `rule` (no rule: denied)."""
-    if rule is None or principal.role not in rule:
-        raise PermissionDenied(f"{principal.name} ({principal.role}) may not {what}")
 
 
 def _user(value: bytes) -> User:
