@@ -115,14 +115,16 @@ class Gate:
         self.sessions = sessions
         self.no_auth = no_auth
 
-    def principal(self, metadata: Any, certificate: str | None = None) -> Principal:
+    def principal(self, metadata: Any,
+                  certificate: Callable[[], str | None] = lambda: None) -> Principal:
         """The caller: a bearer token first; else the verified client certificate's common
-        name (mTLS), which names an active service account."""
+        name (mTLS, asked for only then), which names an active service account."""
         if self.no_auth is not None:
             return self.no_auth
         token = bearer(metadata)
-        if token is None and certificate is not None:
-            return self._certificate(certificate)
+        name = certificate() if token is None else None
+        if name is not None:
+            return self._certificate(name)
         if token is None:
             raise Unauthenticated("no credentials: send 'authorization: Bearer <token>' "
                                   "(Auth.Login, or an API token)")
@@ -139,7 +141,8 @@ class Gate:
                                   "account")
         return Principal(user.id, user.name, user.full_name, user.role, "certificate")
 
-    def authorize(self, method: str, metadata: Any, certificate: str | None = None) -> Principal:
+    def authorize(self, method: str, metadata: Any,
+                  certificate: Callable[[], str | None] = lambda: None) -> Principal:
         principal = self.principal(metadata, certificate)
         rule = RPC_RULES.get(method)
         if rule is not None and self.no_auth is not None:
@@ -197,7 +200,7 @@ def _guarded(gate: Gate, method: str, handler: Any) -> Callable[[Any, grpc.Servi
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             principal = gate.authorize(method, context.invocation_metadata(),
-                                       _common_name(context))
+                                       lambda: _common_name(context))
         except TraceError as error:
             abort_for(context, error)
         except Exception:  # a malformed header must not become UNKNOWN
