@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.errors import InvalidInput
-from domain.time import NEVER
+from domain.time import NEVER, NO_TIME
 from index.delta_view import DeltaView
 from index.key_table import GrowingKeyTable, fill_misses
 from index.live_arrays import LiveArrays, chain, grow, publish_heads
@@ -260,6 +260,23 @@ class Delta:
             positions = self._snapshot_matches(self.snapshot.down, src, dst, code, event_time,
                                                event_id)
         return Match(src, dst, hits, positions)
+
+    def assertions(self, match: Match) -> list[tuple[int | None, str | None, float | None]]:
+        """(event_time in µs or None, event_id, quantity) of each matched edge: what a
+        correction names exactly, so an approver signs and a rollback restores just these."""
+        out: list[tuple[int | None, str | None, float | None]] = []
+        for edge in match.delta.tolist():
+            when, qty = int(self._time[edge]), float(self._qty[edge])
+            out.append((None if when == NO_TIME else when, self._event_id_of(edge),
+                        None if np.isnan(qty) else qty))
+        if len(match.snapshot):
+            rows = pa.array(match.snapshot)
+            times = self.snapshot.down.event_time[match.snapshot].tolist()
+            ids = self.snapshot.edges.column("event_id").take(rows).to_pylist()
+            qtys = self.snapshot.edges.column("quantity").take(rows).to_pylist()
+            out += [(None if t == NO_TIME else int(t), i, q)
+                    for t, i, q in zip(times, ids, qtys, strict=True)]
+        return out
 
     def retract(self, match: Match, at: int) -> int:
         """Retract the matched edges as of record time `at`; returns how many. They stay,

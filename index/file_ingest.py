@@ -25,9 +25,11 @@ import pyarrow.parquet as pq
 
 from domain.errors import InvalidInput
 from domain.knobs import FILE_IN_FLIGHT as IN_FLIGHT
-from index.ingest import Ack, EndRequest, IngestBatch, Policy, RetractionRequest
+from index.ingest import Ack, EndRequest, IngestBatch, Policy
 from index.live import LiveStore
 from loaders.epcis import EpcisEvent, read_any
+from trust.corrections import Corrections
+from trust.identity import Principal
 
 __all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "ingest_frames",
            "table_kind"]
@@ -45,6 +47,8 @@ class IngestReport:
     rejected_records: int = 0
     problems: list[str] = field(default_factory=list)
     last_seq: int = 0
+    proposed: list[int] = field(default_factory=list)
+    """Corrections proposed (EPCIS errorDeclarations): they apply once approved."""
 
     def count(self, ack: Ack) -> None:
         """Add one batch's acknowledgement to the counts."""
@@ -197,9 +201,10 @@ EVENTS_DIR = "events"
 def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                  progress: Progress | None = None) -> tuple[IngestReport, list[str]]:
     """EPCIS documents into the live store, one batch per event (batch id from the eventID and
-    the event's content, so an event seen again in any later file loads once), then one
-    retraction batch per error-declared event. An eventID reused for a different event is
-    reported, and both events load (dropping either could hide a link from a recall). Every
+    the event's content, so an event seen again in any later file loads once). An eventID
+    reused for a different event is
+    reported, and both events load (dropping either could hide a link from a recall). An
+    errorDeclaration becomes a correction proposal (IngestReport.proposed). Every
     event is also kept, whole, in DATA/events/ (sensor data and inspections included),
     findable by node key. Returns the report and the problems."""
     say = progress or (lambda _m: None)
@@ -246,21 +251,29 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
             pending.append((path, live.submit(IngestBatch(source, 0, nodes, edges, writer=writer,
                                                           ends=ends))))
         _settle_events(pending, report, problems)
+    # An errorDeclaration changes recorded data, so it is a correction proposal a qa user
+    # approves (trust.corrections), authored by this import. It withdraws what *this* event
+    # asserted (by its eventID), never the link: another event asserting the same link
+    # keeps it, whatever the import order.
+    corrections = Corrections(live)
+    author = Principal(0, writer, writer, "writer", "epcis import")
     for event in declared:
-        # The declaration withdraws what *this* event asserted (by its eventID), never the
-        # link: another event asserting the same link keeps it, whatever the import order.
-        requests = [RetractionRequest(e["src"], e["dst"], e["kind"], str(event.retract_reason),
-                                      e["event_time"], event_id=event.event_id)
-                    for e in event.edges]
-        if not requests:
+        if not event.edges:
             continue
         identity = f"{event.event_id}|{event.content}".encode()
-        source = "epcis-retract-" + hashlib.sha256(identity).hexdigest()[:32]
-        ack = live.ingest(IngestBatch(source, 0, retractions=requests, writer=writer))
-        report.count(ack)
-        if ack.outcome == "rejected":
-            reasons = "; ".join(f"{e.field}: {e.reason}" for e in ack.errors[:5]) or ack.message
-            problems.append(f"error declaration of event {event.event_id} not applied: {reasons}")
+        origin = "epcis-declaration-" + hashlib.sha256(identity).hexdigest()[:32]
+        try:
+            proposal = corrections.propose(
+                {"type": "retract-edge", "edges": [
+                    {"src": e["src"], "dst": e["dst"], "kind": e["kind"],
+                     "event_time": e["event_time"], "event_id": event.event_id,
+                     "quantity": e.get("quantity")} for e in event.edges]},
+                author, str(event.retract_reason), origin=origin)
+        except InvalidInput as e:
+            problems.append(f"error declaration of event {event.event_id} not proposed: {e}")
+            continue
+        if proposal.state == "pending" and proposal.id not in report.proposed:
+            report.proposed.append(proposal.id)
     return report, problems
 
 

@@ -295,6 +295,19 @@ class LiveStore:
         with self._write_lock:
             self.store.write(puts, audit)
 
+    def assertions(self, src: str, dst: str, kind: str, event_time: int | None = None,
+                   event_id: str | None = None) -> list[tuple[int | None, str | None,
+                                                           float | None]]:
+        """The live assertions (event_time µs, event_id, quantity) of src -> dst of `kind`
+        that a retraction with these fields would name; empty when it names none."""
+        with self._write_lock:  # the writer does not change the delta meanwhile
+            local = self._delta.lookup([src, dst])
+            if local[0] < 0 or local[1] < 0:
+                return []
+            match = self._delta.match_retraction(int(local[0]), int(local[1]), kind,
+                                                 event_time, event_id=event_id)
+            return self._delta.assertions(match)
+
     # -- compaction ---------------------------------------------------------------------------
 
     def compact(self, progress: Progress | None = None) -> BuildReport | None:

@@ -125,12 +125,8 @@ class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]
             if request.rollback_of:
                 proposal = corrections.rollback(request.rollback_of, principal, request.reason)
             else:
-                when = from_timestamp(request.event_time, request.HasField("event_time"),
-                                      "event_time")
-                proposal = corrections.propose(
-                    {"type": request.type, "src": request.src, "dst": request.dst,
-                     "kind": request.kind, "event_time": when,
-                     "event_id": request.event_id or None}, principal, request.reason)
+                proposal = corrections.propose(_change_of(request), principal,
+                                               request.reason)
         except TraceError as error:
             abort_for(context, error)
             raise
@@ -150,7 +146,7 @@ class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]
             batch = corrections.approval(request.id, signer, request.reason or None)
             ack = self.live().ingest(batch)
             if ack.outcome != "applied":
-                raise Conflict(f"correction {request.id} was not applied: {ack.message}")
+                raise Conflict(f"correction {request.id} was not signed: {ack.message}")
             return _record(corrections.get(request.id))
         except TraceError as error:
             abort_for(context, error)
@@ -183,6 +179,18 @@ class CorrectionsService(apb_grpc.CorrectionsServicer):  # type: ignore[misc]
                 yield _record(correction)
         except TraceError as error:
             abort_for(context, error)
+
+
+def _change_of(request: apb.ProposeRequest) -> dict[str, Any]:
+    """The change a ProposeRequest names (trust.changes checks it)."""
+    if request.type == "approval-policy":
+        return {"type": request.type, "policy": request.policy_toml}
+    if request.type == "move-serial":
+        return {"type": request.type, "serial": request.dst, "from": request.src,
+                "to": request.move_to, "kind": request.kind}
+    when = from_timestamp(request.event_time, request.HasField("event_time"), "event_time")
+    return {"type": request.type, "src": request.src, "dst": request.dst,
+            "kind": request.kind, "event_time": when, "event_id": request.event_id or None}
 
 
 def _record(correction: Correction) -> apb.CorrectionRecord:

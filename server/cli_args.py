@@ -182,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compact", help="fold the live delta into a new snapshot")
     p.add_argument("--data", type=Path, required=True, help="data directory")
 
-    p = sub.add_parser("retract", help="retract a wrong edge (kept as history; as_of before "
-                                       "the retraction still sees it)")
+    p = sub.add_parser("retract", help="propose retracting a wrong edge (a correction another "
+                                       "person approves; kept as history, as_of before it "
+                                       "still sees it)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--src", required=True)
     p.add_argument("--dst", required=True)
@@ -192,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-id", help="retract only what this event asserted (one assertion); "
                                       "default: the link, every assertion of it")
     p.add_argument("--reason", required=True, help="why (recorded with the retraction)")
-    p.add_argument("--user", help="propose it as this user instead (a correction another qa "
-                                  "user approves); the directory's owner retracts at once")
+    p.add_argument("--user", help="who proposes it (required: a retraction is a correction "
+                                  "another person approves)")
     p.add_argument("--password-stdin", action="store_true",
-                   help="with --user: your password, read from stdin")
+                   help="your password, read from stdin")
 
     p = sub.add_parser("parse-barcode", help="GS1 / HIBCC / ISBT 128 barcodes -> GTIN/DI, lot, "
                                              "serial, dates, SSCC and a canonical key")

@@ -130,8 +130,13 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
         "events already loaded (duplicates)": report.batches["duplicate"],
         "events rejected": report.batches["rejected"] + report.rejected_records,
         "nodes added": report.nodes, "edges added": report.edges,
+        "error declarations proposed as corrections": len(report.proposed),
         "seconds": round(time.perf_counter() - started, 2),
     }, "table", None)
+    if report.proposed:
+        err.print(f"error declarations are corrections: they retract nothing until approved "
+                  f"(tracegraph correct approve ID; pending: "
+                  f"{', '.join(str(n) for n in report.proposed)})")
     for problem in problems[:20]:
         err.print(f"[yellow]{problem}[/yellow]")
     _check_after(args)
@@ -196,48 +201,27 @@ def cmd_compact(args: argparse.Namespace) -> None:
 
 
 def cmd_retract(args: argparse.Namespace) -> None:
-    from datetime import datetime
-
-    from index.ingest import IngestBatch, RetractionRequest
+    """A retraction changes recorded data: it is proposed as a correction (by --user, with
+    the password on stdin) and applies once the approval path signs it
+    (`tracegraph correct approve ID`). Prints the proposal's id alone on the last line."""
     from index.live import LiveStore
-
-    when = None
-    if args.event_time:
-        try:
-            when = datetime.fromisoformat(args.event_time.replace("Z", "+00:00"))
-        except ValueError as e:
-            raise InvalidInput(f"--event-time {args.event_time!r} is not ISO 8601") from e
-    request = RetractionRequest(args.src, args.dst, args.kind, args.reason, when,
-                                event_id=args.event_id)
-    if args.user is not None:
-        _propose_retraction(args, request)
-        return
-    with LiveStore(args.data) as live:
-        batch = IngestBatch(f"retract-{time.time_ns()}", 0, retractions=[request],
-                            writer=_writer())
-        ack = live.ingest(batch)
-    if ack.outcome != "applied":
-        raise InvalidInput("; ".join(e.reason for e in ack.errors) or ack.message)
-    print(f"retracted {ack.retracted} edge(s) at log sequence {ack.seq}")
-
-
-def _propose_retraction(args: argparse.Namespace, request: Any) -> None:
-    """`retract --user NAME`: the retraction as a correction proposal a qa user approves
-    (`tracegraph correct approve ID`); prints its id alone on the last line."""
-    from index.live import LiveStore
-    from server.cli_trust import read_password
+    from server.cli_trust import signed_in
+    from trust.changes import describe
     from trust.corrections import Corrections
-    from trust.identity import Directory
 
-    password = read_password(args)
+    if args.user is None:
+        raise InvalidInput("a retraction changes recorded data, so it is a correction: give "
+                           "--user NAME --password-stdin (a writer, investigator or qa user "
+                           "proposes it; another person approves it with `tracegraph correct "
+                           "approve ID`). No users yet? `tracegraph users add` first")
     with LiveStore(args.data) as live:
-        author = Directory(live).login(args.user, password)
+        author = signed_in(live, args, "retract")
         proposal = Corrections(live).propose(
-            {"type": "retract-edge", "src": request.src, "dst": request.dst,
-             "kind": request.kind, "event_time": request.event_time,
-             "event_id": request.event_id}, author, request.reason)
-    print(f"proposed correction {proposal.id}: it retracts nothing until another qa user "
-          f"approves it (tracegraph correct approve {proposal.id})", file=sys.stderr)
+            {"type": "retract-edge", "src": args.src, "dst": args.dst, "kind": args.kind,
+             "event_time": args.event_time, "event_id": args.event_id}, author, args.reason)
+    print(f"proposed correction {proposal.id}: {describe(proposal.change)}; it retracts "
+          f"nothing until it is approved (tracegraph correct approve {proposal.id})",
+          file=sys.stderr)
     print(proposal.id)
 
 

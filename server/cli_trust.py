@@ -30,11 +30,11 @@ from domain.errors import InvalidInput, PermissionDenied
 from domain.time import parse_time
 from index.store import Store
 from trust.audit import decode, matches
-from trust.identity import Directory, Principal
-from trust.roles import ROLES
+from trust.identity import Directory, Principal, Records
+from trust.roles import CLI_RULES, ROLES, allowed
 
 __all__ = ["add_trust_parsers", "cmd_audit", "cmd_correct", "cmd_login", "cmd_tokens",
-           "cmd_users", "local_principal"]
+           "cmd_users", "local_principal", "read_password", "signed_in"]
 
 EXIT_TAMPERED = 1
 
@@ -128,6 +128,11 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
                         help="withdraw a wrong edge (kept as history)")
     change.add_argument("--restore-edge", nargs=3, metavar=("SRC", "DST", "KIND"),
                         help="assert an edge again (undoes a retraction)")
+    change.add_argument("--move-serial", nargs=4, metavar=("SERIAL", "FROM", "TO", "KIND"),
+                        help="give SERIAL the parent TO instead of FROM (edges of KIND), "
+                             "keeping each assertion's event time and quantity")
+    change.add_argument("--approval-policy", type=Path, metavar="FILE",
+                        help="a new approval policy (TOML; see `correct policy`)")
     change.add_argument("--rollback", type=int, metavar="ID",
                         help="undo applied correction ID (through the same approval)")
     p.add_argument("--event-time", help="only the edge at this event time (ISO 8601)")
@@ -146,6 +151,7 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
         p.add_argument("--user", required=True, help="who you are (a signature needs it)")
         p.add_argument("--password-stdin", action="store_true", required=True,
                        help="your password, read from stdin")
+    verb(verbs, "policy", "print the approval policy in force (TOML)")
     p = verb(verbs, "list", "every correction and its state")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output")
     p = verb(verbs, "show", "one correction, whole, with its signatures")
@@ -179,6 +185,15 @@ def _administered(data: Path) -> Iterator[tuple[Directory, Principal]]:
         yield Directory(store), by
     finally:
         store.close()
+
+
+def signed_in(records: Records, args: argparse.Namespace, verb: str) -> Principal:
+    """The user of --user with the password on stdin, if their role allows `verb`
+    (trust.roles.CLI_RULES; no rule, no access). Failures are audited (Directory.login)."""
+    user = Directory(records).login(args.user, read_password(args))
+    if not allowed(CLI_RULES.get(verb), user.role):
+        raise PermissionDenied(f"{user.name} ({user.role}) may not run `tracegraph {verb}`")
+    return user
 
 
 def read_password(args: argparse.Namespace) -> str:
@@ -377,12 +392,16 @@ def cmd_correct(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from index.live import LiveStore
+    from trust.changes import describe
     from trust.corrections import Corrections
 
-    if args.verb in ("list", "show"):
+    if args.verb in ("list", "show", "policy"):
         store = Store(args.data, writable=False)
         try:
             corrections = Corrections(store)
+            if args.verb == "policy":
+                sys.stdout.write(corrections.policy().text)
+                return 0
             rows = ([asdict(corrections.get(args.id))] if args.verb == "show"
                     else [asdict(c) for c in corrections.all()])
         finally:
@@ -392,14 +411,13 @@ def cmd_correct(args: argparse.Namespace) -> int:
                              ensure_ascii=False))
         else:
             for row in rows:
-                change = row["change"]
-                print(f"{row['id']:>4}  {row['state']:<8} {change['type']:<13} "
-                      f"{change['src']} -> {change['dst']} ({change['kind']})  by "
-                      f"{row['author']}: {row['reason']}")
+                signed = len(row["signatures"])
+                print(f"{row['id']:>4}  {row['state']:<8} {describe(row['change'])}  by "
+                      f"{row['author']}: {row['reason']}"
+                      + (f"  [{signed} signature(s)]" if signed else ""))
         return 0
-    password = read_password(args)
     with LiveStore(args.data) as live:
-        signer = Directory(live).login(args.user, password)
+        signer = signed_in(live, args, f"correct {args.verb}")
         key = getattr(args, "signing_key", None)
         if key is not None:
             from trust.checkpoint import load_private
@@ -411,26 +429,42 @@ def cmd_correct(args: argparse.Namespace) -> int:
             if args.rollback is not None:
                 proposal = corrections.rollback(args.rollback, signer, args.reason)
             else:
-                kind, (src, dst, edge_kind) = (
-                    ("retract-edge", args.retract_edge) if args.retract_edge
-                    else ("restore-edge", args.restore_edge))
-                proposal = corrections.propose(
-                    {"type": kind, "src": src, "dst": dst, "kind": edge_kind,
-                     "event_time": args.event_time, "event_id": args.event_id},
-                    signer, args.reason)
-            print(f"proposed correction {proposal.id} ({proposal.change['type']}); it changes "
-                  "nothing until another qa user approves it", file=sys.stderr)
+                proposal = corrections.propose(_change_of(args), signer, args.reason)
+            print(f"proposed correction {proposal.id}: {describe(proposal.change)}; it "
+                  "changes nothing until it is approved", file=sys.stderr)
             print(proposal.id)
         elif args.verb == "reject":
             corrections.reject(args.id, signer, args.reason)
             print(f"rejected correction {args.id}")
         else:
-            ack = live.ingest(corrections.approval(args.id, signer, args.reason))
+            batch = corrections.approval(args.id, signer, args.reason)
+            ack = live.ingest(batch)
             if ack.outcome != "applied":
-                raise InvalidInput(f"correction {args.id} was not applied: {ack.message}")
-            print(f"correction {args.id} approved by {signer.printed} and applied at log "
-                  f"sequence {ack.seq}")
+                raise InvalidInput(f"correction {args.id} was not signed: {ack.message}")
+            done = corrections.get(args.id)
+            if done.state == "applied":
+                print(f"correction {args.id} approved by {signer.printed} and applied at log "
+                      f"sequence {ack.seq}")
+            else:
+                steps = len(corrections.policy().steps(done.change["type"]))
+                print(f"correction {args.id} reviewed by {signer.printed} (signature "
+                      f"{len(done.signatures)} of {steps}); it applies at the last approval")
     return 0
+
+
+def _change_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The change `correct propose` names."""
+    if args.move_serial:
+        serial, source, target, kind = args.move_serial
+        return {"type": "move-serial", "serial": serial, "from": source, "to": target,
+                "kind": kind}
+    if args.approval_policy is not None:
+        return {"type": "approval-policy",
+                "policy": args.approval_policy.read_text(encoding="utf-8")}
+    kind, (src, dst, edge_kind) = (("retract-edge", args.retract_edge) if args.retract_edge
+                                   else ("restore-edge", args.restore_edge))
+    return {"type": kind, "src": src, "dst": dst, "kind": edge_kind,
+            "event_time": args.event_time, "event_id": args.event_id}
 
 
 def _export(args: argparse.Namespace) -> int:

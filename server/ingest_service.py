@@ -14,12 +14,14 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
-from domain.errors import TraceError
+from domain.errors import InvalidInput, TraceError
 from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
+from index.group import keep_rejects
 from index.ingest import Ack, IngestBatch, RecordError
 from index.live import LiveStore
 from server.auth import require
@@ -29,6 +31,7 @@ from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.status import abort_for
 from trust.audit import AuditEvent
+from trust.changes import checked
 from trust.corrections import Corrections
 from trust.identity import Principal
 
@@ -137,13 +140,14 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
     A signed-in account's retractions change recorded data, so each becomes a correction
     proposal (trust.corrections) that a qa user approves; the rest of the batch applies.
     (On a --no-auth server the local administrator's retractions apply at once.)"""
+    batch_id = f"{message.source}/{message.sequence}"
     try:
         batch = batch_from_proto(message, writer, principal.user_id)
         if batch.retractions and principal.user_id != 0:
             return _proposing(live, batch, principal)
         return live.submit(batch)
     except Rejected as e:
-        return _answered(message, [e.error], f"batch rejected, nothing applied: {e}")
+        return _answered(batch_id, [e.error], f"batch rejected, nothing applied: {e}")
     except TraceError:
         raise
     except Exception as e:
@@ -151,18 +155,36 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
         kind = type(e).__name__
         error = RecordError("batch", 0, "batch",
                             f"internal error reading the batch ({kind}); see the server log")
-        return _answered(message, [error], "batch rejected, nothing applied: internal error")
+        return _answered(batch_id, [error], "batch rejected, nothing applied: internal error")
 
 
 def _proposing(live: LiveStore, batch: IngestBatch, principal: Principal) -> Future[Ack]:
-    corrections = Corrections(live)
-    numbers = []
+    """Propose each retraction of `batch` as a correction, then apply the rest. A retraction
+    that names no live edge is a rejected record: with policy `all` nothing is proposed or
+    applied, with `valid` the others go on (it is kept with the rejects either way)."""
+    changes, errors = [], []
     for n, r in enumerate(batch.retractions, start=1):
-        proposal = corrections.propose(
-            {"type": "retract-edge", "src": r.src, "dst": r.dst, "kind": r.kind,
-             "event_time": r.event_time, "event_id": r.event_id}, principal, r.reason,
-            origin=f"ingest:{batch.batch_id}#{n}")
-        numbers.append(proposal.id)
+        change = {"type": "retract-edge", "src": r.src, "dst": r.dst, "kind": r.kind,
+                  "event_time": r.event_time, "event_id": r.event_id}
+        try:
+            if not isinstance(r.reason, str) or not r.reason.strip():
+                raise InvalidInput("a retraction needs a reason")
+            checked(change, live.assertions)
+            changes.append((n, change, r.reason))
+        except InvalidInput as e:
+            errors.append(RecordError("retractions", n, "retraction", str(e)))
+    if errors:
+        rejects: list[dict[str, Any]] = []
+        keep_rejects(batch, errors, rejects, datetime.now(UTC))
+        live.keep_rejects(rejects, batch.batch_id)
+        if batch.policy == "all" or (not changes and batch.records == len(batch.retractions)):
+            return _answered(batch.batch_id, errors, f"batch rejected, nothing applied: "
+                                   f"{len(errors)} problem(s); first: retractions record "
+                                   f"{errors[0].row}: {errors[0].reason}")
+    corrections = Corrections(live)
+    numbers = [corrections.propose(change, principal, reason,
+                                   origin=f"ingest:{batch.batch_id}#{n}").id
+               for n, change, reason in changes]
     # The rest of the batch applies; its audit record lists the proposals (so a batch of
     # retractions only is recorded too, and a resend of it is a duplicate).
     applied = live.submit(replace(batch, retractions=(), side_audit=[AuditEvent(
@@ -177,16 +199,18 @@ def _proposing(live: LiveStore, batch: IngestBatch, principal: Principal) -> Fut
             told.set_exception(e)
             return
         listed = ", ".join(str(n) for n in numbers)
-        told.set_result(replace(ack, message=f"{ack.message}; {len(numbers)} retraction(s) "
+        told.set_result(replace(ack, errors=(*errors, *ack.errors),
+                                message=f"{ack.message}; {len(numbers)} retraction(s) "
                                 f"proposed as correction(s) {listed}: they apply once a qa "
-                                "user approves them"))
+                                "user approves them"
+                                + (f"; {len(errors)} retraction(s) rejected" if errors
+                                   else "")))
 
     applied.add_done_callback(tell)
     return told
 
 
-def _answered(message: ipb.IngestBatch, errors: list[RecordError], text: str) -> Future[Ack]:
+def _answered(batch_id: str, errors: list[RecordError], text: str) -> Future[Ack]:
     future: Future[Ack] = Future()
-    future.set_result(Ack(f"{message.source}/{message.sequence}", "rejected", 0,
-                          errors=tuple(errors), message=text))
+    future.set_result(Ack(batch_id, "rejected", 0, errors=tuple(errors), message=text))
     return future

@@ -19,10 +19,12 @@ from engine import Graph
 from index.build import build_from_files
 from index.ingest import IngestBatch, RetractionRequest
 from index.live import LiveStore
+from index.store import Store
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.serve import ServerConfig, TraceServer
 from tests.conftest import write_tables
+from trust.identity import Directory, Principal
 
 ROOT = Path(__file__).resolve().parents[1]
 T = datetime(2025, 3, 1, 8, tzinfo=UTC)
@@ -94,25 +96,50 @@ def test_an_event_that_asserted_nothing_there_is_rejected(store: LiveStore) -> N
 
 
 def test_the_cli_retracts_one_assertion_or_the_link(tmp_path: Path) -> None:
+    """`tracegraph retract` proposes (a writer, with a password); a qa user approves; a
+    retraction without --user is refused and changes nothing."""
     nodes, edges = write_tables(tmp_path / "source", NODES, EDGES)
-    build_from_files([nodes], [edges], tmp_path / "data")
+    data = tmp_path / "data"
+    build_from_files([nodes], [edges], data)
+    store = Store(data, writable=True)
+    owner = Principal(0, "os:test", "os:test", "admin", "os")
+    Directory(store).add("wes", "writer", owner, password="wes-password-long")
+    Directory(store).add("quinn", "qa", owner, password="quinn-password-long")
+    store.close()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, user: str | None = "wes") -> subprocess.CompletedProcess[str]:
+        who = [] if user is None else ["--user", user, "--password-stdin"]
         return subprocess.run([sys.executable, "-m", "server.cli", "retract", "--data",
-                               str(tmp_path / "data"), "--src", UNIT, "--dst", CASE, "--kind",
-                               "packed", "--reason", "wrong case", *args],
-                              capture_output=True, text=True, env=env, timeout=120, check=False)
+                               str(data), "--src", UNIT, "--dst", CASE, "--kind",
+                               "packed", "--reason", "wrong case", *who, *args],
+                              input=f"{user}-password-long\n", capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
 
+    def approve(number: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "server.cli", "correct", "approve", number,
+                               "--data", str(data), "--user", "quinn", "--password-stdin"],
+                              input="quinn-password-long\n", capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "applied at log sequence" in done.stdout
+
+    direct = cli(user=None)
+    assert direct.returncode == 1
+    assert "--user NAME --password-stdin" in direct.stderr
     one = cli("--event-id", "ev-2")
     assert one.returncode == 0, one.stderr
-    assert "retracted 1 edge(s)" in one.stdout
-    with LiveStore(tmp_path / "data") as live:
-        assert _linked(live)
+    assert "[1 assertion(s)]" in one.stderr
+    with LiveStore(data) as live:
+        assert _linked(live)  # pending: changes nothing
+    approve(one.stdout.split()[-1])
+    with LiveStore(data) as live:
+        assert _linked(live)  # ev-1 still asserts the link
     link = cli()
     assert link.returncode == 0, link.stderr
-    assert "retracted 1 edge(s)" in link.stdout  # the one assertion left
-    with LiveStore(tmp_path / "data") as live:
+    assert "[1 assertion(s)]" in link.stderr  # the one assertion left
+    approve(link.stdout.split()[-1])
+    with LiveStore(data) as live:
         assert not _linked(live)
     again = cli()
     assert again.returncode == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -96,7 +97,10 @@ def test_a_rollback_is_a_correction_and_restores_the_answers(tmp_path: Path) -> 
                                                    .column("key").to_pylist())) for k in keys}
         first = corrections.propose(EDGE, AUTHOR, "wrong case")
         assert live.ingest(corrections.approval(first.id, QA)).outcome == "applied"
-        pending = corrections.propose(EDGE, AUTHOR, "still pending")
+        with pytest.raises(InvalidInput, match="no live 'packed' edge"):
+            corrections.propose(EDGE, AUTHOR, "retracted already: nothing to name")
+        pending = corrections.propose({**EDGE, "src": "lot:1", "dst": "sn:2",
+                                       "kind": "consumed"}, AUTHOR, "still pending")
         with pytest.raises(InvalidInput, match="only an applied one"):
             corrections.rollback(pending.id, AUTHOR, "undo what never happened")
         undo = corrections.rollback(first.id, AUTHOR, "the first case was right after all")
@@ -129,8 +133,9 @@ def test_a_signature_copied_onto_another_record_fails(tmp_path: Path) -> None:
         corrections = Corrections(live)
         signed = []
         for n in range(6):
-            change = {**EDGE, "type": rng.choice(["retract-edge", "restore-edge"]),
-                      "event_id": f"ev-{n}"}
+            # Restores of assertions never made: each signs a distinct record.
+            change = {**EDGE, "type": "restore-edge", "event_id": f"ev-{n}",
+                      "src": rng.choice(["sn:1", "sn:2"])}
             proposal = corrections.propose(change, AUTHOR, f"reason {n}")
             batch = corrections.approval(proposal.id, QA)
             signed.append((proposal, batch.side_puts[0][2]))
@@ -175,7 +180,7 @@ def test_the_command_line_flow(tmp_path: Path) -> None:
     self_approved = cli("correct", "approve", number, "--data", str(data), "--user", "wes",
                         "--password-stdin", stdin="wes-password-long\n")
     assert self_approved.returncode == 1
-    assert "may not decide" in self_approved.stderr
+    assert "may not run `tracegraph correct approve`" in self_approved.stderr
     wrong = cli("correct", "approve", number, "--data", str(data), "--user", "quinn",
                 "--password-stdin", stdin="not quinn's password\n")
     assert wrong.returncode == 1
@@ -396,3 +401,123 @@ def test_approvals_signed_with_the_servers_key(tmp_path: Path) -> None:
         forged = replace(done, signatures=[{**signature, field: value}])
         assert any("does not verify" in p
                    for p in Corrections.signature_problems(forged, public)), field
+
+
+def test_a_rollback_restores_each_assertion_with_its_event_time(tmp_path: Path) -> None:
+    """A retraction of the link lists the assertions it found; the rollback asserts exactly
+    those again, event times and quantities kept (not a timeless edge that would pass every
+    time window)."""
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        live.ingest(IngestBatch("mes", 2, None, pl.DataFrame({
+            "src": ["lot:1"] * 2, "dst": ["case:1"] * 2, "kind": ["consumed"] * 2,
+            "event_time": ["2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"],
+            "quantity": [2.5, 4.0], "event_id": ["ev-a", "ev-b"]})))
+        graph = Graph(live.view().snapshot, live.view)
+        before = sorted(live.assertions("lot:1", "case:1", "consumed"))
+        assert len(before) == 2
+        corrections = Corrections(live)
+        link = {"type": "retract-edge", "src": "lot:1", "dst": "case:1", "kind": "consumed"}
+        proposal = corrections.propose(link, AUTHOR, "never consumed into the case")
+        assert sorted((e["event_id"], e["quantity"]) for e in proposal.change["edges"]) == [
+            ("ev-a", "2.5"), ("ev-b", "4.0")]
+        assert live.ingest(corrections.approval(proposal.id, QA)).outcome == "applied"
+        assert live.assertions("lot:1", "case:1", "consumed") == []
+        undo = corrections.rollback(proposal.id, AUTHOR, "it was consumed after all")
+        assert live.ingest(corrections.approval(undo.id, QA2)).outcome == "applied"
+        assert sorted(live.assertions("lot:1", "case:1", "consumed")) == before
+        window = graph.trace("lot:1", since="2026-01-06T00:00:00Z", max_depth=1)
+        assert "case:1" in window.column("key").to_pylist()
+        early = graph.trace("lot:1", until="2026-01-01T00:00:00Z", max_depth=1)
+        assert "case:1" not in early.column("key").to_pylist()
+
+
+def test_a_serial_moves_to_another_lot_in_one_entry_and_back(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        live.ingest(IngestBatch("mes", 2, pl.DataFrame({"key": ["lot:2"], "kind": ["lot"]})))
+        graph = Graph(live.view().snapshot, live.view)
+        corrections = Corrections(live)
+        with pytest.raises(InvalidInput, match="no live 'consumed' edge 'lot:2' -> 'sn:1'"):
+            corrections.propose({"type": "move-serial", "serial": "sn:1", "from": "lot:2",
+                                 "to": "lot:1", "kind": "consumed"}, AUTHOR, "wrong lot")
+        move = corrections.propose({"type": "move-serial", "serial": "sn:1", "from": "lot:1",
+                                    "to": "lot:2", "kind": "consumed"}, AUTHOR,
+                                   "the label was from lot 2")
+        assert graph.trace("sn:1", "upstream").column("key").to_pylist() == ["lot:1"]
+        original = live.assertions("lot:1", "sn:1", "consumed")
+        seq = live.last_seq
+        assert live.ingest(corrections.approval(move.id, QA)).outcome == "applied"
+        assert live.last_seq == seq + 1  # retraction and new parent: one log entry
+        assert live.assertions("lot:2", "sn:1", "consumed") == original  # time, id, qty kept
+        assert set(graph.trace("sn:1", "upstream").column("key").to_pylist()) == {"lot:2"}
+        assert _downstream(graph, "lot:1") == {"sn:2", "case:1"}
+        assert _downstream(graph, "lot:2") == {"sn:1", "case:1"}
+        back = corrections.rollback(move.id, AUTHOR, "it was lot 1")
+        assert (back.change["from"], back.change["to"]) == ("lot:2", "lot:1")
+        assert live.ingest(corrections.approval(back.id, QA2)).outcome == "applied"
+        assert set(graph.trace("sn:1", "upstream").column("key").to_pylist()) == {"lot:1"}
+
+
+TWO_STEPS = """
+[default]
+steps = ["qa"]
+
+[move-serial]
+steps = ["qa", ["qa", "investigator"]]
+"""
+
+
+def test_an_approval_path_is_a_policy_changed_only_by_a_correction(tmp_path: Path) -> None:
+    investigator = Principal(8, "ivy", "Ivy Investigator", "investigator", "session")
+    with LiveStore(tmp_path / "data") as live:
+        _load(live)
+        live.ingest(IngestBatch("mes", 2, pl.DataFrame({"key": ["lot:2"], "kind": ["lot"]})))
+        graph = Graph(live.view().snapshot, live.view)
+        corrections = Corrections(live)
+        assert corrections.policy().steps("move-serial") == (frozenset({"qa"}),)
+        for bad, why in (("[default]\nsteps = []", "1 to 5 roles"),
+                         ("[default]\nsteps = ['admin']", "admin may not approve"),
+                         ("[move-serial]\nsteps = ['qa']", "[default] table is required"),
+                         ("[default]\nsteps = ['qa']\n[rename]\nsteps = ['qa']",
+                          "not a change type"),
+                         ("[default\n", "not TOML")):
+            with pytest.raises(InvalidInput, match=re.escape(why)):
+                corrections.propose({"type": "approval-policy", "policy": bad}, ADMIN, "x")
+        with pytest.raises(PermissionDenied, match="may not propose"):
+            corrections.propose({"type": "approval-policy", "policy": TWO_STEPS}, AUTHOR, "x")
+        policy = corrections.propose({"type": "approval-policy", "policy": TWO_STEPS}, ADMIN,
+                                     "serial moves need two people")
+        with pytest.raises(PermissionDenied, match="may not decide"):
+            corrections.approval(policy.id, ADMIN)  # an admin never approves
+        assert live.ingest(corrections.approval(policy.id, QA)).outcome == "applied"
+        assert corrections.policy().text == TWO_STEPS
+
+        move = corrections.propose({"type": "move-serial", "serial": "sn:1", "from": "lot:1",
+                                    "to": "lot:2", "kind": "consumed"}, AUTHOR, "wrong lot")
+        with pytest.raises(PermissionDenied, match="step 1 of 2 needs a user with role qa"):
+            corrections.approval(move.id, investigator)
+        ack = live.ingest(corrections.approval(move.id, QA, "label checked"))
+        assert ack.outcome == "applied"
+        reviewed = corrections.get(move.id)
+        assert reviewed.state == "pending"  # one of two: nothing moved yet
+        assert [s["meaning"] for s in reviewed.signatures] == ["review"]
+        assert set(graph.trace("sn:1", "upstream").column("key").to_pylist()) == {"lot:1"}
+        with pytest.raises(PermissionDenied, match="already signed"):
+            corrections.approval(move.id, QA)
+        assert live.ingest(corrections.approval(move.id, investigator)).outcome == "applied"
+        done = corrections.get(move.id)
+        assert done.state == "applied"
+        assert [s["meaning"] for s in done.signatures] == ["review", "approval"]
+        assert Corrections.signature_problems(done) == []
+        assert set(graph.trace("sn:1", "upstream").column("key").to_pylist()) == {"lot:2"}
+        # Other changes keep the default: one qa.
+        retraction = corrections.propose(EDGE, AUTHOR, "wrong case")
+        assert live.ingest(corrections.approval(retraction.id, QA2)).outcome == "applied"
+        assert corrections.get(retraction.id).state == "applied"
+        # The policy's own rollback goes back to the default, through a correction.
+        undo = corrections.rollback(policy.id, ADMIN, "one person is enough again")
+        assert live.ingest(corrections.approval(undo.id, QA2)).outcome == "applied"
+        assert corrections.policy().steps("move-serial") == (frozenset({"qa"}),)
+        actions = [decode(v)["action"] for _, v in live.store.audit_records()]
+        assert actions.count("correction.review") == 1

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from engine import Graph
-from index.file_ingest import events_of_node, ingest_epcis
+from index.file_ingest import IngestReport, events_of_node, ingest_epcis
 from index.live import LiveStore
 from loaders.epcis import read_any, read_document
 from tests.conftest import SHARED
+from trust.corrections import Corrections
+from trust.identity import Principal
 
 EPCIS = SHARED / "testdata" / "epcis"
 GS1 = EPCIS / "gs1-EPCIS" / "JSON"
@@ -28,6 +30,21 @@ KNOWN = {("SensorData_with_combined_events.json", "8003")}
 
 def _graph(live: LiveStore) -> Graph:
     return Graph(live.view().snapshot, live.view)
+
+
+QA = Principal(9, "quinn", "Quinn QA", "qa", "session")
+
+
+def _imported(live: LiveStore, paths: list[Path]) -> tuple[IngestReport, list[str]]:
+    """Import, then approve (as a qa user) the corrections its errorDeclarations proposed;
+    before the approval the declared events still answer (a proposal changes nothing)."""
+    report, problems = ingest_epcis(live, paths)
+    corrections = Corrections(live)
+    for number in report.proposed:
+        assert corrections.get(number).author_id == 0  # proposed by the import
+        ack = live.ingest(corrections.approval(number, QA))
+        assert ack.outcome == "applied", ack.message
+    return report, problems
 
 
 @pytest.mark.parametrize("path", VALID, ids=[p.name for p in VALID])
@@ -119,13 +136,19 @@ def test_an_error_declaration_retracts_the_event_and_keeps_history(tmp_path: Pat
     with LiveStore(tmp_path / "data") as live:
         report, problems = ingest_epcis(live, [doc])
         assert problems == []
-        assert report.batches["applied"] == 3  # two events and the retraction
+        assert report.batches["applied"] == 2  # the two events; the declaration is proposed
+        assert len(report.proposed) == 1
+        lot_now = set(_graph(live).trace(lot, max_depth=1).column("key").to_pylist())
+        assert lot_now == {wrong, right}  # pending: it changes no answer
+        again, _ = _imported(live, [doc])  # the same document again proposes nothing new
+        assert again.proposed == report.proposed
         graph = _graph(live)
         now = set(graph.trace(lot, max_depth=1).column("key").to_pylist())
         assert now == {right}
         entries = list(live.store.entries())
         retraction = next(e for e in entries if e.retractions)
-        assert retraction.retractions[0].reason == "EPCIS errorDeclaration: incorrect_data"
+        assert retraction.retractions[0].reason == ("correction 1: EPCIS errorDeclaration: "
+                                                    "incorrect_data")
         before = graph.trace(lot, max_depth=1, as_of=_micros_to_iso(retraction.recorded_at - 1))
         assert set(before.column("key").to_pylist()) == {wrong, right}
         kept = events_of_node(tmp_path / "data", lot)
@@ -265,7 +288,7 @@ def test_an_error_declaration_withdraws_only_its_own_event(
 
 def test_the_declared_event_alone_is_withdrawn(tmp_path: Path) -> None:
     with LiveStore(tmp_path / "data") as live:
-        _, problems = ingest_epcis(live, [DECLARED])
+        _, problems = _imported(live, [DECLARED])
         assert problems == []
         assert _graph(live).trace(SGTIN_2017).num_rows == 0
         live.compact()
@@ -284,12 +307,12 @@ def test_a_declaration_arriving_after_its_event_still_withdraws_it(tmp_path: Pat
     undeclared = tmp_path / "undeclared.jsonld"
     undeclared.write_text(json.dumps(plain))
     with LiveStore(tmp_path / "one") as live:
-        assert ingest_epcis(live, [undeclared, DECLARED])[1] == []
+        assert _imported(live, [undeclared, DECLARED])[1] == []
         assert _graph(live).trace(SGTIN_2017).num_rows == 0
     with LiveStore(tmp_path / "two") as live:
-        ingest_epcis(live, [undeclared])
+        _imported(live, [undeclared])
         assert _graph(live).trace(SGTIN_2017).num_rows == 1
-        assert ingest_epcis(live, [DECLARED])[1] == []
+        assert _imported(live, [DECLARED])[1] == []
         assert _graph(live).trace(SGTIN_2017).num_rows == 0
 
 

@@ -1,19 +1,20 @@
 """Two-person corrections: a change to data already recorded is proposed by one person and
-applied only when a different person with role `qa` approves it, with an approval signature.
+applied only when the approval path of its change type (trust.approvals; by default one `qa`
+user other than the author) has signed it.
 
-A proposal names the exact change (today: `retract-edge`, and `restore-edge`, which is also
-how a retraction is rolled back), the reason and the author. While pending it changes no
-answer. `approval` turns it into one ingest batch that carries the retraction (or the restored
-edge), the proposal's new state and the audit records, all written in one synced write; the
-batch's precondition is the proposal as it was read, so of two approvers racing exactly one
-wins (the other's batch is rejected: "changed since"). `reject` closes a proposal with a
-reason. Every state is a new version of the record and an audit record; nothing is
-overwritten without a trace.
+A proposal names the exact change (trust.changes: the edge assertions it retracts, restores
+or moves, or a new approval policy), the reason and the author. While pending it changes no
+answer. Each approval step is an e-signature ("review" for a step before the last,
+"approval" for the last), written as a batch whose precondition is the proposal as it was
+read, so of two approvers racing exactly one wins (the other's batch is rejected: "changed
+since"). The last approval's batch also carries the change itself, the proposal's new state
+and the audit records, all in one synced write. `reject` closes a proposal with a reason.
+Every state is a new version of the record and an audit record; nothing is overwritten
+without a trace.
 
-The approval signature's manifestation (21 CFR 11.50): the signer's printed name and id, the
-meaning ("approval"), the UTC time, and the SHA-256 of the proposal's canonical bytes it
-approves (11.70: linked to its record; copied onto another record, the hash no longer
-matches).
+The signature's manifestation (21 CFR 11.50): the signer's printed name and id, the meaning,
+the UTC time, and the SHA-256 of the proposal's canonical bytes as proposed (11.70: linked to
+its record; copied onto another record, the hash no longer matches).
 """
 
 from __future__ import annotations
@@ -24,31 +25,30 @@ import struct
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import polars as pl
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from domain.errors import InvalidInput, PermissionDenied
-from domain.time import parse_time
-from index.ingest import IngestBatch, RetractionRequest
+from index.ingest import IngestBatch
+from trust.approvals import POLICY_KEY, Policy, current_policy, parse_policy
 from trust.audit import AuditEvent, iso_ms, record_hash
 from trust.canonical import canonical_bytes
+from trust.changes import CHANGES, checked, edges_frame, inverse, keys_of, retractions_of
 from trust.checkpoint import key_id
 from trust.clock import Clock, SystemClock
 from trust.identity import Principal, Records
 
-__all__ = ["CHANGES", "Correction", "Corrections"]
+__all__ = ["Correction", "Corrections"]
 
-CHANGES = ("retract-edge", "restore-edge")
 PROPOSERS = frozenset({"writer", "investigator", "qa"})
-APPROVERS = frozenset({"qa"})
+POLICY_PROPOSERS = frozenset({"qa", "admin"})  # who may propose an approval-policy change
 _U32 = struct.Struct(">I")
 
 
 @dataclass(frozen=True)
 class Correction:
     id: int
-    change: dict[str, Any]  # type, src, dst, kind, event_time, event_id
+    change: dict[str, Any]  # trust.changes, canonical
     reason: str
     author_id: int
     author: str
@@ -63,6 +63,11 @@ class Correction:
     def encode(self) -> bytes:
         return canonical_bytes(asdict(self))
 
+    def as_proposed(self) -> Correction:
+        """The record as it was proposed: what every signature's hash covers."""
+        return replace(self, state="pending", signatures=[], decided_by=None, decided_at=None,
+                       decision_reason=None)
+
 
 class Corrections:
     """Proposals over `records` (the store, or the live store's writer)."""
@@ -70,10 +75,14 @@ class Corrections:
     def __init__(self, records: Records, clock: Clock | None = None,
                  signing_key: Ed25519PrivateKey | None = None) -> None:
         """`signing_key` (the server's Ed25519 key, trust.checkpoint) also signs every
-        approval signature's canonical bytes."""
+        signature's canonical bytes."""
         self.records = records
         self.clock = clock or SystemClock()
         self.signing_key = signing_key
+
+    def policy(self) -> Policy:
+        """The approval policy in force."""
+        return current_policy(self.records.read("meta", POLICY_KEY))
 
     def get(self, number: int) -> Correction:
         value = self.records.read("corrections", _U32.pack(number))
@@ -87,18 +96,26 @@ class Corrections:
 
     def propose(self, change: dict[str, Any], by: Principal, reason: str,
                 rolls_back: int | None = None, origin: str | None = None) -> Correction:
-        """A pending proposal. `origin` names where it came from (an ingest batch's
-        retraction); proposing the same origin again returns the first proposal (a batch sent
-        twice proposes once)."""
+        """A pending proposal. An edge change naming a link is resolved here to the live
+        assertions it names (refused when there are none). `origin` names where it came from
+        (an ingest batch's retraction, an EPCIS errorDeclaration); proposing the same origin
+        again returns the first proposal (a batch sent twice proposes once)."""
         if origin is not None:
             known = self.records.read("corrections", b"o" + origin.encode())
             if known is not None:
                 return self.get(int(_U32.unpack(known)[0]))
-        if by.role not in PROPOSERS:
-            raise PermissionDenied(f"{by.name} ({by.role}) may not propose corrections")
+        if change.get("type") not in CHANGES:
+            raise InvalidInput(f"a correction changes one of: {', '.join(CHANGES)}; got "
+                               f"{change.get('type')!r}")
+        allowed = POLICY_PROPOSERS if change.get("type") == "approval-policy" else PROPOSERS
+        if by.role not in allowed:
+            raise PermissionDenied(f"{by.name} ({by.role}) may not propose this correction")
         if not reason or not reason.strip():
             raise InvalidInput("a correction needs a reason")
-        change = _checked(change)
+        if change.get("type") == "approval-policy":
+            parse_policy(str(change.get("policy") or ""))  # refuses one that cannot be used
+            change = {**change, "previous": self.policy().text}
+        change = checked(change, getattr(self.records, "assertions", None))
         last = self.records.read("meta", b"next_correction")
         number = 1 if last is None else int(struct.unpack(">Q", last)[0])
         proposal = Correction(number, change, reason.strip(), by.user_id, by.printed,
@@ -109,7 +126,7 @@ class Corrections:
             [("meta", b"next_correction", struct.pack(">Q", number + 1)),
              ("corrections", _U32.pack(number), proposal.encode()), *origins],
             [AuditEvent("correction.propose", by.user_id, by.printed,
-                        keys=[f"correction:{number}", change["src"], change["dst"]],
+                        keys=[f"correction:{number}", *keys_of(change)],
                         reason=proposal.reason, new=asdict(proposal),
                         details={"via": by.via, "origin": origin})])
         return proposal
@@ -120,12 +137,10 @@ class Corrections:
         if done.state != "applied":
             raise InvalidInput(f"correction {number} is {done.state}; only an applied one can "
                                "be rolled back")
-        inverse = {"retract-edge": "restore-edge", "restore-edge": "retract-edge"}
-        return self.propose({**done.change, "type": inverse[done.change["type"]]}, by, reason,
-                            rolls_back=number)
+        return self.propose(inverse(done.change), by, reason, rolls_back=number)
 
     def reject(self, number: int, by: Principal, reason: str) -> Correction:
-        proposal = self._decidable(number, by)
+        proposal, _ = self._decidable(number, by)
         if not reason or not reason.strip():
             raise InvalidInput("a rejection needs a reason")
         rejected = replace(proposal, state="rejected", decided_by=by.printed,
@@ -138,55 +153,53 @@ class Corrections:
         return rejected
 
     def approval(self, number: int, by: Principal, reason: str | None = None) -> IngestBatch:
-        """The batch that applies proposal `number`, approved and signed by `by`; submit it to
-        the live store (its precondition is the proposal as read here)."""
-        proposal = self._decidable(number, by)
+        """The batch that records `by`'s signature on proposal `number`: a review when
+        approval steps remain, else the approval that applies the change. Submit it to the
+        live store (its precondition is the proposal as read here)."""
+        proposal, last = self._decidable(number, by)
         current = proposal.encode()
         now = iso_ms(self.clock.now())
-        signature: dict[str, Any] = {"record_hash": record_hash(current),
+        meaning = "approval" if last else "review"
+        signature: dict[str, Any] = {"record_hash": record_hash(proposal.as_proposed().encode()),
                                      "signer_id": by.user_id, "signer": by.printed,
-                                     "meaning": "approval", "time": now}
+                                     "meaning": meaning, "time": now}
         if self.signing_key is not None:
             signature["key_id"] = key_id(self.signing_key.public_key())
             signature["ed25519"] = base64.b64encode(
                 self.signing_key.sign(canonical_bytes(signature))).decode()
-        applied = replace(proposal, state="applied", signatures=[*proposal.signatures,
-                                                                  signature],
-                          decided_by=by.printed, decided_at=now,
-                          decision_reason=(reason or "").strip() or None)
+        signed = replace(proposal, signatures=[*proposal.signatures, signature])
+        if last:
+            signed = replace(signed, state="applied", decided_by=by.printed, decided_at=now,
+                             decision_reason=(reason or "").strip() or None)
         change = proposal.change
-        batch = IngestBatch(
-            "correction", number, writer=f"{by.printed} (approving correction {number})",
-            user_id=by.user_id,
-            expect=[("corrections", _U32.pack(number), current)],
-            side_puts=[("corrections", _U32.pack(number), applied.encode())],
-            side_audit=[AuditEvent("correction.approve", by.user_id, by.printed,
-                                   keys=[f"correction:{number}", change["src"], change["dst"]],
-                                   reason=proposal.reason, old="pending", new="applied",
+        puts = [("corrections", _U32.pack(number), signed.encode())]
+        if last and change["type"] == "approval-policy":
+            puts.append(("meta", POLICY_KEY, change["policy"].encode()))
+        action = "correction.approve" if last else "correction.review"
+        return IngestBatch(
+            "correction", number * 16 + len(proposal.signatures),  # one id per step
+            writer=f"{by.printed} ({meaning} of correction {number})", user_id=by.user_id,
+            expect=[("corrections", _U32.pack(number), current)], side_puts=puts,
+            side_audit=[AuditEvent(action, by.user_id, by.printed,
+                                   keys=[f"correction:{number}", *keys_of(change)],
+                                   reason=proposal.reason, old="pending",
+                                   new="applied" if last else "pending",
                                    details={"signature": signature, "author": proposal.author,
-                                            "via": by.via})])
-        if change["type"] == "retract-edge":
-            return replace(batch, retractions=[RetractionRequest(
-                change["src"], change["dst"], change["kind"],
-                f"correction {number}: {proposal.reason}", parse_time(change["event_time"]),
-                change["event_id"])])
-        edge = pl.DataFrame({"src": [change["src"]], "dst": [change["dst"]],
-                             "kind": [change["kind"]], "event_time": [change["event_time"]],
-                             "event_id": [change["event_id"]]},
-                            schema={"src": pl.String, "dst": pl.String, "kind": pl.String,
-                                    "event_time": pl.String, "event_id": pl.String})
-        return replace(batch, edges=edge)
+                                            "step": len(proposal.signatures) + 1,
+                                            "comment": (reason or "").strip() or None,
+                                            "via": by.via})],
+            retractions=(retractions_of(change, f"correction {number}: {proposal.reason}")
+                         if last else ()),
+            edges=edges_frame(change) if last else None)
 
     @staticmethod
     def signature_problems(correction: Correction,
                            public: Ed25519PublicKey | None = None) -> list[str]:
-        """Each signature must carry the hash of the proposal it approved (the record as it
-        was pending): one copied from another record, or a record changed after signing,
-        fails. With the server's public key, each Ed25519 signature is checked too (a
-        changed signer, meaning or time fails)."""
-        pending = replace(correction, state="pending", signatures=[], decided_by=None,
-                          decided_at=None, decision_reason=None)
-        expected = record_hash(pending.encode())
+        """Each signature must carry the hash of the proposal it signed (the record as
+        proposed): one copied from another record, or a record changed after signing, fails.
+        With the server's public key, each Ed25519 signature is checked too (a changed
+        signer, meaning or time fails)."""
+        expected = record_hash(correction.as_proposed().encode())
         problems = []
         for sig in correction.signatures:
             who = f"correction {correction.id}: signature of {sig.get('signer')}"
@@ -201,27 +214,25 @@ class Corrections:
                     problems.append(f"{who} does not verify under the server's key")
         return problems
 
-    def _decidable(self, number: int, by: Principal) -> Correction:
+    def _decidable(self, number: int, by: Principal) -> tuple[Correction, bool]:
+        """The pending proposal `by` may sign (or reject) now, and whether theirs is the last
+        step of its approval path."""
         proposal = self.get(number)
-        if by.role not in APPROVERS:
-            raise PermissionDenied(f"{by.name} ({by.role}) may not decide corrections; a qa "
-                                   "user must")
-        if by.user_id == proposal.author_id and by.user_id != 0:
-            raise PermissionDenied(f"{by.name} proposed correction {number}; another person "
-                                   "must decide it")
         if proposal.state != "pending":
             raise InvalidInput(f"correction {number} is already {proposal.state}")
-        return proposal
-
-
-def _checked(change: dict[str, Any]) -> dict[str, Any]:
-    kind = change.get("type")
-    if kind not in CHANGES:
-        raise InvalidInput(f"a correction changes one of: {', '.join(CHANGES)}; got {kind!r}")
-    for name in ("src", "dst", "kind"):
-        if not isinstance(change.get(name), str) or not change[name].strip():
-            raise InvalidInput(f"{kind} needs {name}")
-    when = parse_time(change.get("event_time"), "event_time")
-    return {"type": kind, "src": change["src"], "dst": change["dst"], "kind": change["kind"],
-            "event_time": None if when is None else when.isoformat(),
-            "event_id": change.get("event_id") or None}
+        steps = self.policy().steps(proposal.change["type"])
+        step = len(proposal.signatures)
+        if step >= len(steps):  # the policy was shortened after earlier reviews
+            step = len(steps) - 1
+        roles = steps[step]
+        if by.role not in roles:
+            raise PermissionDenied(
+                f"{by.name} ({by.role}) may not decide correction {number} now: step "
+                f"{step + 1} of {len(steps)} needs a user with role {' or '.join(sorted(roles))}")
+        if by.user_id == proposal.author_id:
+            raise PermissionDenied(f"{by.name} proposed correction {number}; another person "
+                                   "must decide it")
+        if any(s.get("signer_id") == by.user_id for s in proposal.signatures):
+            raise PermissionDenied(f"{by.name} already signed correction {number}; the next "
+                                   "step needs another person")
+        return proposal, step == len(steps) - 1

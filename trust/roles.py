@@ -34,9 +34,11 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Auth/WhoAmI": _EVERYONE,
     "/tracegraph.v1.Audit/Log": frozenset({"qa", "admin"}),
     "/tracegraph.v1.Audit/Verify": frozenset({"qa", "admin"}),
-    "/tracegraph.v1.Corrections/Propose": frozenset({"writer", "investigator", "qa"}),
-    "/tracegraph.v1.Corrections/Approve": frozenset({"qa"}),
-    "/tracegraph.v1.Corrections/Reject": frozenset({"qa"}),
+    # Who signs which step is the approval policy's (trust.approvals; by default one qa);
+    # admin proposes only approval-policy changes (trust.corrections).
+    "/tracegraph.v1.Corrections/Propose": frozenset({"writer", "investigator", "qa", "admin"}),
+    "/tracegraph.v1.Corrections/Approve": frozenset({"investigator", "qa"}),
+    "/tracegraph.v1.Corrections/Reject": frozenset({"investigator", "qa"}),
     "/tracegraph.v1.Corrections/Get": _READ,
     "/tracegraph.v1.Corrections/List": _READ,
 }
@@ -50,16 +52,16 @@ PUBLIC_METHODS: Final = frozenset({
 """Methods that need no token. Reflection is served only with `serve --dev`."""
 
 CLI_RULES: Final[dict[str, frozenset[str]]] = {
-    # Reads and plain ingest on a local data directory run as its owner (like psql's local
-    # peer trust); a change of existing data or a signature needs --user and a password.
-    "retract": frozenset({"writer", "qa"}),
-    "correct propose": frozenset({"writer", "investigator", "qa"}),
-    "correct approve": frozenset({"qa"}),
-    "correct reject": frozenset({"qa"}),
-    "audit log": frozenset({"qa", "admin"}),
-    "audit verify": frozenset({"qa", "admin"}),
+    # Reads, plain ingest, account administration and audit reports on a local data directory
+    # run as its OS owner (like psql's local peer trust); a change of existing data or a
+    # signature needs --user and a password, and the user's role must allow the verb.
+    "retract": frozenset({"writer", "investigator", "qa"}),
+    "correct propose": frozenset({"writer", "investigator", "qa", "admin"}),
+    "correct approve": frozenset({"investigator", "qa"}),
+    "correct reject": frozenset({"investigator", "qa"}),
 }
-"""CLI verbs that name a user -> roles allowed."""
+"""CLI verbs that name a user -> roles allowed (server.cli_trust.signed_in checks them;
+finer checks, such as the approval policy's steps, follow in trust.corrections)."""
 
 
 def allowed(rule: frozenset[str] | None, role: str) -> bool:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15server/rpc/auth.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0cLoginRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"y\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x03 \x01(\x0b\x32\x17.tracegraph.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0f\n\rWhoAmIRequest\"W\n\x08Identity\x12\x0f\n\x07user_id\x18\x01 \x01(\r\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0b\n\x03via\x18\x05 \x01(\t\"\x92\x01\n\x0f\x41uditLogRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\"(\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04json\x18\x02 \x01(\t\"\x14\n\x12\x41uditVerifyRequest\"i\n\x13\x41uditVerifyResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x11\n\tfirst_bad\x18\x03 \x01(\x04\x12\x10\n\x08problems\x18\x04 \x03(\t\x12\x0c\n\x04root\x18\x05 \x01(\t\"\xad\x01\n\x0eProposeRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0b\n\x03\x64st\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12.\n\nevent_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x13\n\x0brollback_of\x18\x08 \x01(\r\"=\n\rDecideRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"\"\n\x14GetCorrectionRequest\x12\n\n\x02id\x18\x01 \x01(\r\"\x18\n\x16ListCorrectionsRequest\";\n\x10\x43orrectionRecord\x12\n\n\x02id\x18\x01 \x01(\r\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04json\x18\x03 \x01(\t2\xd2\x01\n\x04\x41uth\x12\x42\n\x05Login\x12\x1b.tracegraph.v1.LoginRequest\x1a\x1c.tracegraph.v1.LoginResponse\x12\x45\n\x06Logout\x12\x1c.tracegraph.v1.LogoutRequest\x1a\x1d.tracegraph.v1.LogoutResponse\x12?\n\x06WhoAmI\x12\x1c.tracegraph.v1.WhoAmIRequest\x1a\x17.tracegraph.v1.Identity2\x9d\x01\n\x05\x41udit\x12\x43\n\x03Log\x12\x1e.tracegraph.v1.AuditLogRequest\x1a\x1a.tracegraph.v1.AuditRecord0\x01\x12O\n\x06Verify\x12!.tracegraph.v1.AuditVerifyRequest\x1a\".tracegraph.v1.AuditVerifyResponse2\x8a\x03\n\x0b\x43orrections\x12I\n\x07Propose\x12\x1d.tracegraph.v1.ProposeRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12H\n\x07\x41pprove\x12\x1c.tracegraph.v1.DecideRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12G\n\x06Reject\x12\x1c.tracegraph.v1.DecideRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12K\n\x03Get\x12#.tracegraph.v1.GetCorrectionRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12P\n\x04List\x12%.tracegraph.v1.ListCorrectionsRequest\x1a\x1f.tracegraph.v1.CorrectionRecord0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15server/rpc/auth.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0cLoginRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"y\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x03 \x01(\x0b\x32\x17.tracegraph.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0f\n\rWhoAmIRequest\"W\n\x08Identity\x12\x0f\n\x07user_id\x18\x01 \x01(\r\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0b\n\x03via\x18\x05 \x01(\t\"\x92\x01\n\x0f\x41uditLogRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\"(\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04json\x18\x02 \x01(\t\"\x14\n\x12\x41uditVerifyRequest\"i\n\x13\x41uditVerifyResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x11\n\tfirst_bad\x18\x03 \x01(\x04\x12\x10\n\x08problems\x18\x04 \x03(\t\x12\x0c\n\x04root\x18\x05 \x01(\t\"\xd3\x01\n\x0eProposeRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0b\n\x03\x64st\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12.\n\nevent_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x13\n\x0brollback_of\x18\x08 \x01(\r\x12\x0f\n\x07move_to\x18\t \x01(\t\x12\x13\n\x0bpolicy_toml\x18\n \x01(\t\"=\n\rDecideRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"\"\n\x14GetCorrectionRequest\x12\n\n\x02id\x18\x01 \x01(\r\"\x18\n\x16ListCorrectionsRequest\";\n\x10\x43orrectionRecord\x12\n\n\x02id\x18\x01 \x01(\r\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04json\x18\x03 \x01(\t2\xd2\x01\n\x04\x41uth\x12\x42\n\x05Login\x12\x1b.tracegraph.v1.LoginRequest\x1a\x1c.tracegraph.v1.LoginResponse\x12\x45\n\x06Logout\x12\x1c.tracegraph.v1.LogoutRequest\x1a\x1d.tracegraph.v1.LogoutResponse\x12?\n\x06WhoAmI\x12\x1c.tracegraph.v1.WhoAmIRequest\x1a\x17.tracegraph.v1.Identity2\x9d\x01\n\x05\x41udit\x12\x43\n\x03Log\x12\x1e.tracegraph.v1.AuditLogRequest\x1a\x1a.tracegraph.v1.AuditRecord0\x01\x12O\n\x06Verify\x12!.tracegraph.v1.AuditVerifyRequest\x1a\".tracegraph.v1.AuditVerifyResponse2\x8a\x03\n\x0b\x43orrections\x12I\n\x07Propose\x12\x1d.tracegraph.v1.ProposeRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12H\n\x07\x41pprove\x12\x1c.tracegraph.v1.DecideRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12G\n\x06Reject\x12\x1c.tracegraph.v1.DecideRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12K\n\x03Get\x12#.tracegraph.v1.GetCorrectionRequest\x1a\x1f.tracegraph.v1.CorrectionRecord\x12P\n\x04List\x12%.tracegraph.v1.ListCorrectionsRequest\x1a\x1f.tracegraph.v1.CorrectionRecord0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,19 +53,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITVERIFYRESPONSE']._serialized_start=598
   _globals['_AUDITVERIFYRESPONSE']._serialized_end=703
   _globals['_PROPOSEREQUEST']._serialized_start=706
-  _globals['_PROPOSEREQUEST']._serialized_end=879
-  _globals['_DECIDEREQUEST']._serialized_start=881
-  _globals['_DECIDEREQUEST']._serialized_end=942
-  _globals['_GETCORRECTIONREQUEST']._serialized_start=944
-  _globals['_GETCORRECTIONREQUEST']._serialized_end=978
-  _globals['_LISTCORRECTIONSREQUEST']._serialized_start=980
-  _globals['_LISTCORRECTIONSREQUEST']._serialized_end=1004
-  _globals['_CORRECTIONRECORD']._serialized_start=1006
-  _globals['_CORRECTIONRECORD']._serialized_end=1065
-  _globals['_AUTH']._serialized_start=1068
-  _globals['_AUTH']._serialized_end=1278
-  _globals['_AUDIT']._serialized_start=1281
-  _globals['_AUDIT']._serialized_end=1438
-  _globals['_CORRECTIONS']._serialized_start=1441
-  _globals['_CORRECTIONS']._serialized_end=1835
+  _globals['_PROPOSEREQUEST']._serialized_end=917
+  _globals['_DECIDEREQUEST']._serialized_start=919
+  _globals['_DECIDEREQUEST']._serialized_end=980
+  _globals['_GETCORRECTIONREQUEST']._serialized_start=982
+  _globals['_GETCORRECTIONREQUEST']._serialized_end=1016
+  _globals['_LISTCORRECTIONSREQUEST']._serialized_start=1018
+  _globals['_LISTCORRECTIONSREQUEST']._serialized_end=1042
+  _globals['_CORRECTIONRECORD']._serialized_start=1044
+  _globals['_CORRECTIONRECORD']._serialized_end=1103
+  _globals['_AUTH']._serialized_start=1106
+  _globals['_AUTH']._serialized_end=1316
+  _globals['_AUDIT']._serialized_start=1319
+  _globals['_AUDIT']._serialized_end=1476
+  _globals['_CORRECTIONS']._serialized_start=1479
+  _globals['_CORRECTIONS']._serialized_end=1873
 # @@protoc_insertion_point(module_scope)
