@@ -16,6 +16,7 @@ from server.convert.rows import from_timestamp, timestamp
 from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
 from server.status import abort_for
+from server.users_service import change_password
 from trust.audit import decode, matches
 from trust.corrections import Correction, Corrections
 from trust.identity import Principal
@@ -64,6 +65,10 @@ class AuthService(apb_grpc.AuthServicer):  # type: ignore[misc]
     def WhoAmI(self, request: apb.WhoAmIRequest,  # noqa: N802
                context: grpc.ServicerContext) -> apb.Identity:
         return _identity(require(context))
+
+    def ChangePassword(self, request: apb.ChangePasswordRequest,  # noqa: N802
+                       context: grpc.ServicerContext) -> apb.ChangePasswordResponse:
+        return change_password(self.gate, request, context)
 
 
 class AuditService(apb_grpc.AuditServicer):  # type: ignore[misc]

@@ -48,6 +48,7 @@ from server.rpc import genealogy_pb2 as pb
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.service import GenealogyService, Limits, add_service
+from server.users_service import UsersService
 from trust.audit import AuditEvent
 from trust.identity import Directory, Principal
 
@@ -59,6 +60,7 @@ INGEST_SERVICE_NAME = ipb.DESCRIPTOR.services_by_name["Ingest"].full_name
 AUTH_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Auth"].full_name
 AUDIT_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Audit"].full_name
 CORRECTIONS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Corrections"].full_name
+USERS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Users"].full_name
 MiB = 1024 * 1024
 
 
@@ -187,6 +189,7 @@ class TraceServer:
         self.ingest = IngestService(None, self.calls)
         ipb_grpc.add_IngestServicer_to_server(self.ingest, self.server)
         apb_grpc.add_AuthServicer_to_server(AuthService(self.gate), self.server)
+        apb_grpc.add_UsersServicer_to_server(UsersService(self.gate), self.server)
         apb_grpc.add_AuditServicer_to_server(AuditService(self._audit_store), self.server)
         apb_grpc.add_CorrectionsServicer_to_server(
             CorrectionsService(self.gate, lambda: self.live,
@@ -195,7 +198,8 @@ class TraceServer:
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
-                 CORRECTIONS_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                 CORRECTIONS_SERVICE_NAME, USERS_SERVICE_NAME, health.SERVICE_NAME,
+                 reflection.SERVICE_NAME),
                 self.server)
         tls = _tls_credentials(config)
         if config.no_auth and not ipaddress.ip_address(

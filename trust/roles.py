@@ -32,6 +32,10 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Auth/Login": _EVERYONE,  # the method that gives the token: see PUBLIC
     "/tracegraph.v1.Auth/Logout": _EVERYONE,
     "/tracegraph.v1.Auth/WhoAmI": _EVERYONE,
+    "/tracegraph.v1.Auth/ChangePassword": _EVERYONE,
+    **{f"/tracegraph.v1.Users/{m}": frozenset({"admin"}) for m in (
+        "List", "Add", "SetRole", "Deactivate", "Unlock", "SetPassword", "IssueToken",
+        "RevokeToken", "ListTokens")},
     "/tracegraph.v1.Audit/Log": frozenset({"qa", "admin"}),
     "/tracegraph.v1.Audit/Verify": frozenset({"qa", "admin"}),
     # Who signs which step is the approval policy's (trust.approvals; by default one qa);

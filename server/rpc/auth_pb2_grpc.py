@@ -49,6 +49,11 @@ class AuthStub:
                 request_serializer=server_dot_rpc_dot_auth__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_auth__pb2.Identity.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/tracegraph.v1.Auth/ChangePassword',
+                request_serializer=server_dot_rpc_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServicer:
@@ -78,6 +83,14 @@ class AuthServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Change your own password: the current one proves it is you (a wrong one counts as a
+        failed sign-in). The new one must be at least 12 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_AuthServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=server_dot_rpc_dot_auth__pb2.WhoAmIRequest.FromString,
                     response_serializer=server_dot_rpc_dot_auth__pb2.Identity.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,462 @@ class Auth:
             '/tracegraph.v1.Auth/WhoAmI',
             server_dot_rpc_dot_auth__pb2.WhoAmIRequest.SerializeToString,
             server_dot_rpc_dot_auth__pb2.Identity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Auth/ChangePassword',
+            server_dot_rpc_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class UsersStub:
+    """Accounts, for admin users, while the server runs (the CLI's `users` and `tokens` verbs
+    need the data directory's writer lock). Every change is an audit record naming the admin;
+    a user is never deleted and an id never reused. FAILED_PRECONDITION on a read-only server.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.List = channel.unary_stream(
+                '/tracegraph.v1.Users/List',
+                request_serializer=server_dot_rpc_dot_auth__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.Add = channel.unary_unary(
+                '/tracegraph.v1.Users/Add',
+                request_serializer=server_dot_rpc_dot_auth__pb2.AddUserRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.SetRole = channel.unary_unary(
+                '/tracegraph.v1.Users/SetRole',
+                request_serializer=server_dot_rpc_dot_auth__pb2.SetRoleRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.Deactivate = channel.unary_unary(
+                '/tracegraph.v1.Users/Deactivate',
+                request_serializer=server_dot_rpc_dot_auth__pb2.UserChangeRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.Unlock = channel.unary_unary(
+                '/tracegraph.v1.Users/Unlock',
+                request_serializer=server_dot_rpc_dot_auth__pb2.UserChangeRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.SetPassword = channel.unary_unary(
+                '/tracegraph.v1.Users/SetPassword',
+                request_serializer=server_dot_rpc_dot_auth__pb2.SetPasswordRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+                _registered_method=True)
+        self.IssueToken = channel.unary_unary(
+                '/tracegraph.v1.Users/IssueToken',
+                request_serializer=server_dot_rpc_dot_auth__pb2.IssueTokenRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.IssuedToken.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/tracegraph.v1.Users/RevokeToken',
+                request_serializer=server_dot_rpc_dot_auth__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.TokenRecord.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_stream(
+                '/tracegraph.v1.Users/ListTokens',
+                request_serializer=server_dot_rpc_dot_auth__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_auth__pb2.TokenRecord.FromString,
+                _registered_method=True)
+
+
+class UsersServicer:
+    """Accounts, for admin users, while the server runs (the CLI's `users` and `tokens` verbs
+    need the data directory's writer lock). Every change is an audit record naming the admin;
+    a user is never deleted and an id never reused. FAILED_PRECONDITION on a read-only server.
+    """
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Add(self, request, context):
+        """A person needs a password (>= 12 characters); a service account signs in with tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Deactivate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unlock(self, request, context):
+        """Lift a lockout after failed sign-ins before its 15 minutes are over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPassword(self, request, context):
+        """Set another user's password (they sign in with it; aging counts from now).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueToken(self, request, context):
+        """A new API token for a user; the token text is returned once and never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_UsersServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'List': grpc.unary_stream_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.ListUsersRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'Add': grpc.unary_unary_rpc_method_handler(
+                    servicer.Add,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.AddUserRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'SetRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRole,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.SetRoleRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'Deactivate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deactivate,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.UserChangeRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'Unlock': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unlock,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.UserChangeRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'SetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPassword,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.SetPasswordRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.UserRecord.SerializeToString,
+            ),
+            'IssueToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueToken,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.IssueTokenRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.IssuedToken.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.TokenRecord.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=server_dot_rpc_dot_auth__pb2.ListTokensRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_auth__pb2.TokenRecord.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tracegraph.v1.Users', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tracegraph.v1.Users', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Users:
+    """Accounts, for admin users, while the server runs (the CLI's `users` and `tokens` verbs
+    need the data directory's writer lock). Every change is an audit record naming the admin;
+    a user is never deleted and an id never reused. FAILED_PRECONDITION on a read-only server.
+    """
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Users/List',
+            server_dot_rpc_dot_auth__pb2.ListUsersRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Add(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/Add',
+            server_dot_rpc_dot_auth__pb2.AddUserRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/SetRole',
+            server_dot_rpc_dot_auth__pb2.SetRoleRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deactivate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/Deactivate',
+            server_dot_rpc_dot_auth__pb2.UserChangeRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unlock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/Unlock',
+            server_dot_rpc_dot_auth__pb2.UserChangeRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/SetPassword',
+            server_dot_rpc_dot_auth__pb2.SetPasswordRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.UserRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/IssueToken',
+            server_dot_rpc_dot_auth__pb2.IssueTokenRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.IssuedToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Users/RevokeToken',
+            server_dot_rpc_dot_auth__pb2.RevokeTokenRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.TokenRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Users/ListTokens',
+            server_dot_rpc_dot_auth__pb2.ListTokensRequest.SerializeToString,
+            server_dot_rpc_dot_auth__pb2.TokenRecord.FromString,
             options,
             channel_credentials,
             insecure,
