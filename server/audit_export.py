@@ -2,7 +2,7 @@
 genealogy upstream and downstream, every audit record naming it (with an RFC 6962 inclusion
 proof against the root of the whole trail at export time) and every correction of it with its
 signatures. As JSON lines (`verify_export` re-checks every proof, and the root against a
-signed checkpoint when given one) or as a printable HTML page."""
+signed checkpoint when given one) or as a printable HTML page or PDF."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from typing import Any
 
 import engine
 from index.store import Store
+from server.pdf import PdfDocument
 from trust.audit import decode, iso_ms
+from trust.changes import describe, keys_of
 from trust.corrections import Corrections
 from trust.merkle import Tree, leaf_hash, root_from_proof
 
-__all__ = ["export_entity", "render_html", "verify_export"]
+__all__ = ["export_entity", "render_html", "render_pdf", "verify_export"]
+
+GENEALOGY_ROWS_SHOWN = 1000  # a printed copy shows this many rows per direction
 
 
 def export_entity(data_dir: Path, key: str) -> list[dict[str, Any]]:
@@ -31,8 +35,7 @@ def export_entity(data_dir: Path, key: str) -> list[dict[str, Any]]:
         records = list(store.audit_records())
         tree = Tree([leaf_hash(data) for _, data in records])
         naming = [(seq, data) for seq, data in records if key in decode(data)["keys"]]
-        corrections = [c for c in Corrections(store).all()
-                       if key in (c.change["src"], c.change["dst"])]
+        corrections = [c for c in Corrections(store).all() if key in keys_of(c.change)]
     finally:
         store.close()
     lines: list[dict[str, Any]] = [{
@@ -115,9 +118,9 @@ def render_html(lines: list[dict[str, Any]]) -> str:
                          "<tr><th>key</th><th>kind</th><th>depth</th><th>via</th></tr>"
                          + "".join(f"<tr><td>{e(r['key'])}</td><td>{e(r['kind'])}</td>"
                                    f"<td>{r['depth']}</td><td>{e(r['via'])}</td></tr>"
-                                   for r in rows[:1000]) + "</table>"
+                                   for r in rows[:GENEALOGY_ROWS_SHOWN]) + "</table>"
                          + ("<p>(first 1,000 rows; the JSON lines hold all)</p>"
-                            if len(rows) > 1000 else ""))
+                            if len(rows) > GENEALOGY_ROWS_SHOWN else ""))
         elif line["type"] == "audit":
             record = json.loads(line["record"])
             parts.append(f"<h3>Audit record {record['seq']}: {e(record['action'])}</h3><p>"
@@ -131,8 +134,49 @@ def render_html(lines: list[dict[str, Any]]) -> str:
                 f"<li>{e(s['signer'])}, {e(s['meaning'])}, {e(s['time'])}, record hash "
                 f"<code>{e(s['record_hash'])}</code></li>" for s in record["signatures"])
             parts.append(f"<h3>Correction {record['id']} ({e(record['state'])})</h3><p>"
-                         f"{e(record['change']['type'])} {e(record['change']['src'])} -> "
-                         f"{e(record['change']['dst'])}; proposed by {e(record['author'])}: "
-                         f"{e(record['reason'])}</p><ul>{signatures}</ul>")
+                         f"{e(describe(record['change']))}; proposed by "
+                         f"{e(record['author'])}: {e(record['reason'])}</p><ul>{signatures}"
+                         "</ul>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def render_pdf(lines: list[dict[str, Any]]) -> bytes:
+    """The export as a printable PDF: the same sections as `render_html`, each signature
+    with its manifestation (printed name, meaning, time, record hash; 21 CFR 11.50)."""
+    header = lines[0]
+    doc = PdfDocument(f"Record of {header['key']}",
+                      f"Audit trail of {header['audit_records']:,} records, root "
+                      f"{header['audit_root']}; log sequence {header['log_sequence']}. The "
+                      "JSON lines export of the same key is the re-verifiable form "
+                      "(tracegraph audit verify-export).", header["generated_at"])
+    for line in lines[1:]:
+        if line["type"] == "node":
+            doc.heading("Node")
+            doc.fields([(k, v) for k, v in line.items() if k != "type"])
+        elif line["type"] == "genealogy":
+            rows = line["rows"]
+            doc.heading(f"{line['direction'].title()} ({len(rows):,})")
+            doc.table(["key", "kind", "depth", "via"],
+                      [[r["key"], r["kind"], r["depth"], r["via"]]
+                       for r in rows[:GENEALOGY_ROWS_SHOWN]], widths=(5, 2, 1, 5))
+            if len(rows) > GENEALOGY_ROWS_SHOWN:
+                doc.paragraph(f"(first {GENEALOGY_ROWS_SHOWN:,} rows; the JSON lines hold all)")
+        elif line["type"] == "audit":
+            record = json.loads(line["record"])
+            doc.heading(f"Audit record {record['seq']}: {record['action']}", level=3)
+            doc.paragraph(f"{record['time']} by {record['user']}"
+                          + (f"; reason: {record['reason']}" if record["reason"] else ""))
+            doc.mono(json.dumps(record, indent=1, ensure_ascii=False))
+        elif line["type"] == "correction":
+            record = json.loads(line["record"])
+            doc.heading(f"Correction {record['id']} ({record['state']})", level=3)
+            doc.paragraph(f"{describe(record['change'])}; proposed by {record['author']}: "
+                          f"{record['reason']}")
+            if record["signatures"]:
+                doc.table(["signer", "meaning", "time (UTC)", "record hash"],
+                          [[s["signer"], s["meaning"], s["time"], s["record_hash"]]
+                           for s in record["signatures"]], widths=(3, 2, 3, 6))
+            for problem in line.get("signature_problems", []):
+                doc.paragraph(f"SIGNATURE PROBLEM: {problem}")
+    return doc.bytes()

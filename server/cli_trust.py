@@ -103,9 +103,11 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
                               "private key outside the data directory)", data=False)
     p.add_argument("--private-key", type=Path, required=True, help="where to write it (0600)")
     p = verb(verbs, "export", "one entity's attributes, genealogy, audit records (with "
-                              "inclusion proofs) and corrections: JSON lines or printable HTML")
+                              "inclusion proofs) and corrections: JSON lines, or printable "
+                              "HTML or PDF")
     p.add_argument("key")
-    p.add_argument("--format", choices=("jsonl", "html"), default="jsonl", help="output")
+    p.add_argument("--format", choices=("jsonl", "html", "pdf"), default="jsonl",
+                   help="output (pdf needs --output)")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     p = verb(verbs, "verify-export", "re-check an export's audit records against its root "
                                      "(and a signed checkpoint)", data=False)
@@ -468,11 +470,17 @@ def _change_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from server.audit_export import export_entity, render_html, verify_export
+    from server.audit_export import export_entity, render_html, render_pdf, verify_export
     from server.seeds import seed_key
 
     if args.verb == "export":
+        if args.format == "pdf" and args.output is None:
+            raise InvalidInput("a PDF is written to a file: give --output FILE.pdf")
         lines = export_entity(args.data, seed_key(args.key))
+        if args.format == "pdf":
+            args.output.write_bytes(render_pdf(lines))
+            print(f"wrote {args.output}", file=sys.stderr)
+            return 0
         text = (render_html(lines) if args.format == "html" else "".join(
             json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines))
         if args.output is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pypdf import PdfReader
 
 from domain.errors import AuditUnverifiable, InvalidInput
 from index.ingest import EndRequest, IngestBatch, RetractionRequest
@@ -352,3 +353,15 @@ def test_an_entity_export_is_readable_and_re_verifiable(audited: Path, tmp_path:
     assert page.returncode == 0
     assert "<h1>sn:2</h1>" in page.stdout
     assert "scanned into the wrong case" in page.stdout
+    nowhere = _cli("audit", "export", "sn:2", "--data", str(data), "--format", "pdf")
+    assert nowhere.returncode != 0
+    assert "--output FILE.pdf" in nowhere.stderr
+    printed = tmp_path / "sn-2.pdf"
+    made = _cli("audit", "export", "sn:2", "--data", str(data), "--format", "pdf",
+                "--output", str(printed))
+    assert made.returncode == 0, made.stderr
+    text = "\n".join(page.extract_text() for page in PdfReader(printed).pages)
+    assert "Record of sn:2" in text
+    assert "edge.retract" in text
+    assert "scanned into the wrong case" in text
+    assert lines[0]["audit_root"] in text.replace("\n", "")

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pypdf import PdfReader
 
 from domain.errors import InvalidInput, PermissionDenied
 from engine import Graph
 from index.ingest import IngestBatch
 from index.live import LiveStore
+from trust.approvals import DEFAULT_POLICY
 from trust.audit import decode
 from trust.corrections import Correction, Corrections
 from trust.identity import Principal
@@ -197,6 +199,18 @@ def test_the_command_line_flow(tmp_path: Path) -> None:
     assert json.loads(trace.stdout) == []
     verified = cli("audit", "verify", "--data", str(data))
     assert verified.returncode == 0, verified.stdout
+    listed = cli("correct", "list", "--data", str(data))
+    assert "applied  retract-edge: sn:1 -> case:1 (packed) [1 assertion(s)]" in listed.stdout
+    assert "[1 signature(s)]" in listed.stdout
+    assert cli("correct", "policy", "--data", str(data)).stdout == DEFAULT_POLICY
+    printed = tmp_path / "sn-1.pdf"
+    made = cli("audit", "export", "sn:1", "--data", str(data), "--format", "pdf", "--output",
+               str(printed))
+    assert made.returncode == 0, made.stderr
+    text = " ".join(page.extract_text() for page in PdfReader(printed).pages)
+    assert "Correction 1 (applied)" in text
+    assert "quinn (quinn)" in text  # the signature's manifestation
+    assert "approval" in text
 
 
 def test_corrections_over_grpc(tmp_path: Path) -> None:
