@@ -48,6 +48,7 @@ from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.filters import Filter, make_filter
 from engine.scratch import Scratch, ScratchPool
 from engine.view import View
+from index.attributes import overlay
 from index.delta import DeltaView
 from index.snapshot import Adjacency, Snapshot
 
@@ -311,15 +312,19 @@ class Graph:
         }, schema=PATH_SCHEMA)
 
     def node(self, key: str) -> dict[str, Any]:
-        """A node's attributes: key, kind, product, quantity, uom, created_at."""
+        """A node's attributes: key, kind, product, quantity, uom, created_at (with the
+        changes corrections made since the snapshot)."""
         st = self._state()
         node_id = int(self._resolve(st, [key])[0])
+        changes = st.delta.attributes if st.delta is not None else {}
         if node_id >= st.snapshot.node_count:
             assert st.delta is not None
-            return {name: st.delta.new_node(node_id).get(name) for name in NODE_FIELDS}
+            return overlay({name: st.delta.new_node(node_id).get(name) for name in NODE_FIELDS},
+                           changes.get(node_id))  # a delta node's stable id is its id
         row: dict[str, Any] = st.snapshot.nodes.slice(node_id, 1).to_pylist()[0]
-        row.pop("sid", None)
-        return row
+        sid = row.pop("sid", None)
+        return overlay(row, changes.get(int(st.snapshot.sid[node_id]) if sid is None
+                                        else int(sid)))
 
     def stats(self) -> dict[str, Any]:
         """Snapshot version, log sequence, and counts of nodes and edges by kind (snapshot and

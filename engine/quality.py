@@ -258,6 +258,11 @@ def _node_quantities(st: View, n: int) -> Array:
         quantities[: snap.node_count] = column.astype(np.float64)
     if n > snap.node_count and st.delta is not None:
         quantities[snap.node_count:] = st.delta.new_node_quantities()
+    for sid, changes in (st.delta.attributes if st.delta is not None else {}).items():
+        if "quantity" in changes:  # set by a correction since the snapshot
+            local = int(snap.local_of_sid[sid]) if sid < snap.node_count else sid
+            value = changes["quantity"]
+            quantities[local] = np.nan if value is None else float(value)
     return quantities
 
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
+from index.attributes import apply_to_nodes
 from index.build import NEVER, BuildReport, EdgeArrays, Progress, assemble_snapshot
 from index.delta import Delta
 from index.files import read_ipc, write_ipc
@@ -68,6 +69,11 @@ def export_delta(delta: Delta, work: Path) -> None:
     write_ipc(work / "retracted.arrow", pa.table({"down": positions, "retracted_at": times}))
     ended_positions, ended_times, _ = delta.ended()
     write_ipc(work / "ended.arrow", pa.table({"down": ended_positions, "ended_at": ended_times}))
+    changes = delta.attribute_changes()
+    write_ipc(work / "attributes.arrow", pa.table({
+        "sid": pa.array([c[0] for c in changes], pa.int32()),
+        "field": pa.array([c[1] for c in changes], pa.string()),
+        "value": pa.array([json.dumps(c[2]) for c in changes], pa.string())}))
 
 
 def compact_snapshot(base: Path, work: Path, data_dir: Path, through: int, *,
@@ -97,6 +103,11 @@ def compact_snapshot(base: Path, work: Path, data_dir: Path, through: int, *,
             ("key", pa.large_string()), ("kind", pa.string()), ("product", pa.string()),
             ("quantity", pa.float64()), ("uom", pa.string()), ("created_at", _TS)])),
     ]).combine_chunks()
+    changed = work / "attributes.arrow"
+    if changed.exists():  # node attributes set by corrections since the snapshot
+        rows = read_ipc(changed).to_pylist()
+        node_table = apply_to_nodes(node_table, [(r["sid"], r["field"], json.loads(r["value"]))
+                                                 for r in rows])
     expected = np.arange(snap.node_count, snap.node_count + new_nodes.num_rows)
     if not np.array_equal(new_nodes.column("sid").to_numpy(), expected):
         raise AssertionError("internal: delta node ids do not follow the snapshot's")

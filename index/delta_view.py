@@ -4,6 +4,7 @@ writer's `index.delta.Delta` makes a new one after each write)."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ class DeltaView:
     ended_at: Array = field(repr=False)
     key_slots: Array = field(repr=False)
     _node_chunks: tuple[tuple[int, pa.Table], ...] = field(repr=False)
+    attributes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    """Node attribute changes since the snapshot: stable id -> field -> log value."""
 
     @property
     def n_snap(self) -> int:

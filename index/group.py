@@ -111,7 +111,9 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
         edges = plan.edges(check.edges, errors, now_us)
         retractions, retracted = plan.retractions(batch, errors)
         ends = plan.ends(batch, errors)
-        applied_any = nodes.num_rows + edges.num_rows + len(retractions) + len(ends) > 0
+        attributes = plan.attributes(batch, errors)
+        applied_any = (nodes.num_rows + edges.num_rows + len(retractions) + len(ends)
+                       + len(attributes)) > 0
         if errors and (batch.policy == "all" or not applied_any):
             acks[i] = _rejected(batch, errors, rejects, now)
             continue
@@ -125,7 +127,8 @@ def plan_group(batches: Sequence[IngestBatch], delta: Delta,
         entries.append(LogEntry(seq=seq, batch=batch.batch_id, writer=batch.writer,
                                 recorded_at=now_us, nodes=nodes, edges=edges,
                                 retractions=tuple(retractions), digest=digests[i],
-                                ends=tuple(ends)))
+                                ends=tuple(ends),
+                                extra={"attributes": attributes} if attributes else {}))
         batch_rows.append((batch.batch_id, seq, digests[i]))
         if nodes.num_rows:
             new_keys.append((nodes.column("key").to_pylist(),
@@ -211,6 +214,11 @@ def _applied_events(batch: IngestBatch, seq: int, errors: Sequence[RecordError],
                 reason=r.reason.strip(), old="live", new="retracted",
                 details={"kind": r.kind, "event_time": _text(r.event_time),
                          "event_id": r.event_id, "log_seq": seq}))
+    for number, a in enumerate(batch.attributes, start=1):
+        if ("attributes", number) not in failed:
+            events.append(AuditEvent(
+                "node.set_attribute", batch.user_id, batch.writer, keys=[a.key],
+                old=a.previous, new=a.value, details={"field": a.field, "log_seq": seq}))
     for number, e in enumerate(batch.ends, start=1):
         if ("ends", number) not in failed:
             events.append(AuditEvent(

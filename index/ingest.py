@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from domain.knobs import MAX_BATCH_RECORDS, MAX_SOURCE_LENGTH
 from domain.time import NO_TIME, to_micros
+from index.attributes import AttributeRequest
 from loaders.canonical import validate_edges, validate_nodes
 
 __all__ = [
@@ -106,6 +107,8 @@ class IngestBatch:
     """Records written with the batch when it applies (a correction's new state)."""
     side_audit: Sequence[Any] = ()
     """trust.audit.AuditEvent records of `side_puts`, in the same write."""
+    attributes: Sequence[AttributeRequest] = ()
+    """Node attribute changes (index.attributes; made by corrections only)."""
 
     @property
     def batch_id(self) -> str:
@@ -115,7 +118,7 @@ class IngestBatch:
     def records(self) -> int:
         return ((0 if self.nodes is None else self.nodes.height)
                 + (0 if self.edges is None else self.edges.height) + len(self.retractions)
-                + len(self.ends))
+                + len(self.ends) + len(self.attributes))
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ def batch_digest(batch: IngestBatch) -> str:
     if batch.ends:
         digest.update(json.dumps([[e.src, e.dst, e.kind, str(e.at), str(e.event_time)]
                                   for e in batch.ends]).encode())
+    if batch.attributes:
+        digest.update(json.dumps([[a.key, a.field, a.value] for a in batch.attributes]).encode())
     return digest.hexdigest()
 
 

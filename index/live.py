@@ -308,6 +308,12 @@ class LiveStore:
                                                  event_time, event_id=event_id)
             return self._delta.assertions(match)
 
+    def node(self, key: str) -> dict[str, Any]:
+        """Node `key`'s attributes now (engine.graph.Graph.node; UnknownNode if none)."""
+        from engine.graph import Graph  # noqa: PLC0415 - the engine reads what this writes
+
+        return Graph(self.view().snapshot, self.view).node(key)
+
     # -- compaction ---------------------------------------------------------------------------
 
     def compact(self, progress: Progress | None = None) -> BuildReport | None:

@@ -20,6 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from domain.errors import InvalidInput
+from index.attributes import log_value
 from index.delta import Delta
 from index.ingest import IngestBatch, RecordError, epoch_micros, to_micros
 from index.key_table import KeyTable, fill_misses
@@ -218,6 +220,26 @@ class Plan:
     def ends(self, batch: IngestBatch, errors: list[RecordError]) -> list[End]:
         """Ends of open edges (unpacking), checked like retractions."""
         return _ends(self, batch, errors)
+
+    def attributes(self, batch: IngestBatch,
+                   errors: list[RecordError]) -> list[dict[str, Any]]:
+        """Node attribute changes as the log holds them ({sid, field, value}); the node must
+        exist already (a correction changes recorded data)."""
+        out: list[dict[str, Any]] = []
+        for number, a in enumerate(batch.attributes, start=1):
+            local = int(self.delta.lookup([a.key])[0])
+            if local < 0:
+                errors.append(RecordError("attributes", number, "key",
+                                          f"unknown node {a.key!r}"))
+                continue
+            try:
+                value = log_value(a.field, a.value)
+            except InvalidInput as e:
+                errors.append(RecordError("attributes", number, "field", str(e)))
+                continue
+            sid = int(self.delta.sid_of_local(np.array([local]))[0])
+            out.append({"sid": sid, "field": a.field, "value": value})
+        return out
 
     def retractions(self, batch: IngestBatch,
                     errors: list[RecordError]) -> tuple[list[Retraction], int]:

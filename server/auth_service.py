@@ -190,6 +190,9 @@ def _change_of(request: apb.ProposeRequest) -> dict[str, Any]:
     """The change a ProposeRequest names (trust.changes checks it)."""
     if request.type == "approval-policy":
         return {"type": request.type, "policy": request.policy_toml}
+    if request.type == "set-attribute":
+        return {"type": request.type, "key": request.key, "field": request.field,
+                "value": request.value}
     if request.type == "move-serial":
         return {"type": request.type, "serial": request.dst, "from": request.src,
                 "to": request.move_to, "kind": request.kind}

@@ -133,6 +133,9 @@ def add_trust_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None
     change.add_argument("--move-serial", nargs=4, metavar=("SERIAL", "FROM", "TO", "KIND"),
                         help="give SERIAL the parent TO instead of FROM (edges of KIND), "
                              "keeping each assertion's event time and quantity")
+    change.add_argument("--set-attribute", nargs=3, metavar=("KEY", "FIELD", "VALUE"),
+                        help="set a node's product, quantity, uom or created_at (VALUE '' "
+                             "clears it)")
     change.add_argument("--approval-policy", type=Path, metavar="FILE",
                         help="a new approval policy (TOML; see `correct policy`)")
     change.add_argument("--rollback", type=int, metavar="ID",
@@ -460,6 +463,9 @@ def _change_of(args: argparse.Namespace) -> dict[str, Any]:
         serial, source, target, kind = args.move_serial
         return {"type": "move-serial", "serial": serial, "from": source, "to": target,
                 "kind": kind}
+    if args.set_attribute:
+        key, name, value = args.set_attribute
+        return {"type": "set-attribute", "key": key, "field": name, "value": value}
     if args.approval_policy is not None:
         return {"type": "approval-policy",
                 "policy": args.approval_policy.read_text(encoding="utf-8")}

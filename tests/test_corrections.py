@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from domain.errors import InvalidInput, PermissionDenied
+from domain.errors import InvalidInput, PermissionDenied, UnknownNode
 from engine import Graph
 from index.ingest import IngestBatch
 from index.live import LiveStore
@@ -535,3 +535,55 @@ def test_an_approval_path_is_a_policy_changed_only_by_a_correction(tmp_path: Pat
         assert corrections.policy().steps("move-serial") == (frozenset({"qa"}),)
         actions = [decode(v)["action"] for _, v in live.store.audit_records()]
         assert actions.count("correction.review") == 1
+
+
+def test_a_node_attribute_is_corrected_and_kept_through_restart_and_compaction(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        live.ingest(IngestBatch("erp", 1, pl.DataFrame({
+            "key": ["lot:9", "sn:9"], "kind": ["lot", "serial"],
+            "product": ["gtin:0001", "gtin:0002"], "quantity": [500.0, None]})))
+        corrections = Corrections(live)
+        graph = Graph(live.view().snapshot, live.view)
+        with pytest.raises(InvalidInput, match="cannot be set"):
+            corrections.propose({"type": "set-attribute", "key": "lot:9", "field": "kind",
+                                 "value": "serial"}, AUTHOR, "x")
+        with pytest.raises(InvalidInput, match="number >= 0"):
+            corrections.propose({"type": "set-attribute", "key": "lot:9",
+                                 "field": "quantity", "value": "-3"}, AUTHOR, "x")
+        with pytest.raises(InvalidInput, match="already"):
+            corrections.propose({"type": "set-attribute", "key": "lot:9",
+                                 "field": "quantity", "value": "500"}, AUTHOR, "x")
+        with pytest.raises(UnknownNode):
+            corrections.propose({"type": "set-attribute", "key": "lot:404",
+                                 "field": "quantity", "value": "1"}, AUTHOR, "x")
+        fix = corrections.propose({"type": "set-attribute", "key": "lot:9",
+                                   "field": "quantity", "value": "480"}, AUTHOR,
+                                  "20 units scrapped at receiving")
+        assert (fix.change["previous"], fix.change["value"]) == ("500.0", "480.0")
+        assert graph.node("lot:9")["quantity"] == 500.0  # pending
+        assert live.ingest(corrections.approval(fix.id, QA)).outcome == "applied"
+        assert graph.node("lot:9")["quantity"] == 480.0
+        product = corrections.propose({"type": "set-attribute", "key": "sn:9",
+                                       "field": "product", "value": "gtin:0003"}, AUTHOR,
+                                      "relabelled")
+        assert live.ingest(corrections.approval(product.id, QA)).outcome == "applied"
+        [record] = [decode(v) for _, v in live.store.audit_records()
+                    if decode(v)["action"] == "node.set_attribute"
+                    and decode(v)["keys"] == ["lot:9"]]
+        assert (record["old"], record["new"]) == ("500.0", "480.0")
+    with LiveStore(data) as live:  # replayed from the log
+        graph = Graph(live.view().snapshot, live.view)
+        assert graph.node("lot:9")["quantity"] == 480.0
+        assert graph.node("sn:9")["product"] == "gtin:0003"
+        assert live.compact() is not None
+    with LiveStore(data) as live:  # baked into the snapshot
+        graph = Graph(live.view().snapshot, live.view)
+        assert live.view().attributes == {}
+        assert graph.node("lot:9")["quantity"] == 480.0
+        assert graph.node("sn:9")["product"] == "gtin:0003"
+        corrections = Corrections(live)
+        undo = corrections.rollback(fix.id, AUTHOR, "the scrap was reversed")
+        assert live.ingest(corrections.approval(undo.id, QA2)).outcome == "applied"
+        assert graph.node("lot:9")["quantity"] == 500.0

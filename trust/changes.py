@@ -11,6 +11,9 @@ assertion keeps its event time, event id and quantity).
     move-serial      {serial, from, to, kind, edges: [assertion of from -> serial, ...]}:
                      the serial's parent becomes `to`; each assertion moves with its event
                      time, event id and quantity (one log entry: never both parents, never none)
+    set-attribute    {key, field, value, previous}: a node's product, quantity, uom or
+                     created_at (index.attributes; text, "" or None clears it); `previous`
+                     is the value it had when proposed (the audit record's old value)
     approval-policy  {policy: TOML text, previous: TOML text}: who approves which change
                      (trust.approvals)
 """
@@ -18,26 +21,30 @@ assertion keeps its event time, event id and quantity).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from domain.errors import InvalidInput
 from domain.time import from_micros, parse_time, to_micros
+from index.attributes import AttributeRequest, log_value
 from index.ingest import RetractionRequest
 
-__all__ = ["CHANGES", "Lookup", "checked", "describe", "edges_frame", "inverse", "keys_of",
-           "retractions_of"]
+__all__ = ["CHANGES", "Lookup", "NodeLookup", "attributes_of", "checked", "describe",
+           "edges_frame", "inverse", "keys_of", "retractions_of"]
 
-CHANGES = ("retract-edge", "restore-edge", "move-serial", "approval-policy")
+CHANGES = ("retract-edge", "restore-edge", "move-serial", "set-attribute", "approval-policy")
 Change = dict[str, Any]
 Assertion = tuple[int | None, str | None, float | None]  # event_time µs, event_id, quantity
 Lookup = Callable[[str, str, str, int | None, str | None], list[Assertion]]
 """(src, dst, kind, event_time, event_id) -> the live assertions a retraction of them names
 (index.live.LiveStore.assertions)."""
+NodeLookup = Callable[[str], dict[str, Any]]
+"""key -> the node's attributes now (index.live.LiveStore.node; UnknownNode if none)."""
 
 
-def checked(change: Change, lookup: Lookup | None) -> Change:
+def checked(change: Change, lookup: Lookup | None, node: NodeLookup | None = None) -> Change:
     """`change` in its canonical form, or InvalidInput naming what is wrong. An edge change
     may name a link (src, dst, kind and optionally event_time and event_id) instead of its
     assertions: they are looked up (`lookup`), and a retraction or move that names nothing
@@ -50,6 +57,26 @@ def checked(change: Change, lookup: Lookup | None) -> Change:
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("approval-policy needs the policy's TOML text")
         return {"type": kind, "policy": text, "previous": change.get("previous")}
+    if kind == "set-attribute":
+        key, name = _text(change, "key", kind), _text(change, "field", kind)
+        value = change.get("value")
+        if value is not None and not isinstance(value, str):
+            value = str(value)
+        parsed = log_value(name, value)  # refuses a field or value that cannot be set
+        if parsed is not None and name == "quantity":
+            value = repr(parsed)  # one spelling per number: "500" and "500.0" are one value
+        elif parsed is not None and name == "created_at":
+            value = from_micros(parsed).isoformat()
+        previous = change.get("previous")
+        if node is not None:
+            was = node(key).get(name)  # UnknownNode names a wrong key, with suggestions
+            previous = None if was is None else (was.isoformat() if isinstance(was, datetime)
+                                                 else repr(was) if isinstance(was, float)
+                                                 else str(was))
+        if (value or None) == previous:
+            raise InvalidInput(f"set-attribute: {key} {name} is {previous!r} already")
+        return {"type": kind, "key": key, "field": name, "value": value or None,
+                "previous": previous}
     if kind == "move-serial":
         for name in ("serial", "from", "to", "kind"):
             _text(change, name, kind)
@@ -85,6 +112,8 @@ def keys_of(change: Change) -> list[str]:
         return ["approval-policy"]
     if change["type"] == "move-serial":
         return [change["serial"], change["from"], change["to"]]
+    if change["type"] == "set-attribute":
+        return [change["key"]]
     keys: list[str] = []
     for e in change["edges"]:
         keys += [k for k in (e["src"], e["dst"]) if k not in keys]
@@ -95,6 +124,9 @@ def describe(change: Change) -> str:
     """One line a person reads: what the change does."""
     if change["type"] == "approval-policy":
         return "approval-policy: a new approval policy (tracegraph correct show ID)"
+    if change["type"] == "set-attribute":
+        return (f"set-attribute: {change['key']} {change['field']} {change['previous']!r} -> "
+                f"{change['value']!r}")
     if change["type"] == "move-serial":
         return (f"move-serial: {change['serial']} from {change['from']} to {change['to']} "
                 f"({change['kind']}, {len(change['edges'])} assertion(s))")
@@ -111,11 +143,21 @@ def inverse(change: Change) -> Change:
             raise InvalidInput("this policy change has no previous policy to go back to")
         return {"type": "approval-policy", "policy": change["previous"],
                 "previous": change["policy"]}
+    if change["type"] == "set-attribute":
+        return {**change, "value": change["previous"], "previous": change["value"]}
     if change["type"] == "move-serial":
         return {**change, "from": change["to"], "to": change["from"],
                 "edges": [{**e, "src": change["to"]} for e in change["edges"]]}
     flipped = {"retract-edge": "restore-edge", "restore-edge": "retract-edge"}
     return {"type": flipped[change["type"]], "edges": change["edges"]}
+
+
+def attributes_of(change: Change) -> list[AttributeRequest]:
+    """The node attribute changes that apply `change`."""
+    if change["type"] != "set-attribute":
+        return []
+    return [AttributeRequest(change["key"], change["field"], change["value"],
+                             change["previous"])]
 
 
 def retractions_of(change: Change, reason: str) -> list[RetractionRequest]:

@@ -33,7 +33,15 @@ from index.ingest import IngestBatch
 from trust.approvals import POLICY_KEY, Policy, current_policy, parse_policy
 from trust.audit import AuditEvent, iso_ms, record_hash
 from trust.canonical import canonical_bytes
-from trust.changes import CHANGES, checked, edges_frame, inverse, keys_of, retractions_of
+from trust.changes import (
+    CHANGES,
+    attributes_of,
+    checked,
+    edges_frame,
+    inverse,
+    keys_of,
+    retractions_of,
+)
 from trust.checkpoint import key_id
 from trust.clock import Clock, SystemClock
 from trust.identity import Principal, Records
@@ -115,7 +123,8 @@ class Corrections:
         if change.get("type") == "approval-policy":
             parse_policy(str(change.get("policy") or ""))  # refuses one that cannot be used
             change = {**change, "previous": self.policy().text}
-        change = checked(change, getattr(self.records, "assertions", None))
+        change = checked(change, getattr(self.records, "assertions", None),
+                         getattr(self.records, "node", None))
         last = self.records.read("meta", b"next_correction")
         number = 1 if last is None else int(struct.unpack(">Q", last)[0])
         proposal = Correction(number, change, reason.strip(), by.user_id, by.printed,
@@ -190,6 +199,7 @@ class Corrections:
                                             "via": by.via})],
             retractions=(retractions_of(change, f"correction {number}: {proposal.reason}")
                          if last else ()),
+            attributes=attributes_of(change) if last else (),
             edges=edges_frame(change) if last else None)
 
     @staticmethod

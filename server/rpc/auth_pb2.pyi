@@ -214,7 +214,7 @@ class AuditVerifyResponse(_message.Message):
     def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad: _Optional[int] = ..., problems: _Optional[_Iterable[str]] = ..., root: _Optional[str] = ...) -> None: ...
 
 class ProposeRequest(_message.Message):
-    __slots__ = ("type", "src", "dst", "kind", "event_time", "event_id", "reason", "rollback_of", "move_to", "policy_toml")
+    __slots__ = ("type", "src", "dst", "kind", "event_time", "event_id", "reason", "rollback_of", "move_to", "policy_toml", "key", "field", "value")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SRC_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +225,9 @@ class ProposeRequest(_message.Message):
     ROLLBACK_OF_FIELD_NUMBER: _ClassVar[int]
     MOVE_TO_FIELD_NUMBER: _ClassVar[int]
     POLICY_TOML_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     type: str
     src: str
     dst: str
@@ -235,7 +238,10 @@ class ProposeRequest(_message.Message):
     rollback_of: int
     move_to: str
     policy_toml: str
-    def __init__(self, type: _Optional[str] = ..., src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ..., rollback_of: _Optional[int] = ..., move_to: _Optional[str] = ..., policy_toml: _Optional[str] = ...) -> None: ...
+    key: str
+    field: str
+    value: str
+    def __init__(self, type: _Optional[str] = ..., src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ..., rollback_of: _Optional[int] = ..., move_to: _Optional[str] = ..., policy_toml: _Optional[str] = ..., key: _Optional[str] = ..., field: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class DecideRequest(_message.Message):
     __slots__ = ("id", "reason", "password")
