@@ -29,9 +29,14 @@ from domain.errors import PermissionDenied, TraceError, Unauthenticated
 from server.status import abort_for
 from trust.clock import Clock, SystemClock
 from trust.identity import Directory, Principal
+from trust.revocation import Revocations
 from trust.roles import PUBLIC_METHODS, RPC_RULES
 
-__all__ = ["AuthInterceptor", "Gate", "Sessions", "bearer", "principal_of", "require"]
+__all__ = ["AuthInterceptor", "ClientCertificate", "Gate", "Sessions", "bearer",
+           "principal_of", "require"]
+
+ClientCertificate = tuple[str, bytes]
+"""(common name, PEM) of a client certificate TLS verified."""
 
 SESSION_PREFIX = "tgs1."
 _REFLECTION = f"/{reflection.SERVICE_NAME}/"
@@ -110,21 +115,25 @@ class Gate:
     server without a store); `no_auth` is the principal everyone is on a --no-auth server."""
 
     def __init__(self, directory: Directory | None, sessions: Sessions,
-                 no_auth: Principal | None = None) -> None:
+                 no_auth: Principal | None = None,
+                 revocations: Revocations | None = None) -> None:
+        """`revocations`: the client CA's CRL (mTLS), checked for every certificate."""
         self.directory = directory
         self.sessions = sessions
         self.no_auth = no_auth
+        self.revocations = revocations
 
     def principal(self, metadata: Any,
-                  certificate: Callable[[], str | None] = lambda: None) -> Principal:
-        """The caller: a bearer token first; else the verified client certificate's common
-        name (mTLS, asked for only then), which names an active service account."""
+                  certificate: Callable[[], ClientCertificate | None] = lambda: None
+                  ) -> Principal:
+        """The caller: a bearer token first; else the verified client certificate (mTLS,
+        asked for only then): not revoked, its common name an active service account."""
         if self.no_auth is not None:
             return self.no_auth
         token = bearer(metadata)
-        name = certificate() if token is None else None
-        if name is not None:
-            return self._certificate(name)
+        presented = certificate() if token is None else None
+        if presented is not None:
+            return self._certificate(*presented)
         if token is None:
             raise Unauthenticated("no credentials: send 'authorization: Bearer <token>' "
                                   "(Auth.Login, or an API token)")
@@ -134,7 +143,9 @@ class Gate:
             raise Unauthenticated("this server has no user directory")
         return self.directory.check_token(token)
 
-    def _certificate(self, name: str) -> Principal:
+    def _certificate(self, name: str, pem: bytes) -> Principal:
+        if self.revocations is not None:
+            self.revocations.check(pem)
         user = None if self.directory is None else self.directory.find(name)
         if user is None or not user.active or user.kind != "service":
             raise Unauthenticated(f"the client certificate {name!r} names no active service "
@@ -142,7 +153,8 @@ class Gate:
         return Principal(user.id, user.name, user.full_name, user.role, "certificate")
 
     def authorize(self, method: str, metadata: Any,
-                  certificate: Callable[[], str | None] = lambda: None) -> Principal:
+                  certificate: Callable[[], ClientCertificate | None] = lambda: None
+                  ) -> Principal:
         principal = self.principal(metadata, certificate)
         rule = RPC_RULES.get(method)
         if rule is not None and self.no_auth is not None:
@@ -200,7 +212,7 @@ def _guarded(gate: Gate, method: str, handler: Any) -> Callable[[Any, grpc.Servi
     def run(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             principal = gate.authorize(method, context.invocation_metadata(),
-                                       lambda: _common_name(context))
+                                       lambda: _client_certificate(context))
         except TraceError as error:
             abort_for(context, error)
         except Exception:  # a malformed header must not become UNKNOWN
@@ -211,10 +223,13 @@ def _guarded(gate: Gate, method: str, handler: Any) -> Callable[[Any, grpc.Servi
     return run
 
 
-def _common_name(context: grpc.ServicerContext) -> str | None:
-    """The common name of the client certificate TLS verified (mTLS), if any."""
-    names = context.auth_context().get("x509_common_name") or []
-    return names[0].decode("utf-8", "replace") if names else None
+def _client_certificate(context: grpc.ServicerContext) -> ClientCertificate | None:
+    """The common name and PEM of the client certificate TLS verified (mTLS), if any."""
+    found = context.auth_context()
+    names, pems = found.get("x509_common_name") or [], found.get("x509_pem_cert") or []
+    if not names:
+        return None
+    return names[0].decode("utf-8", "replace"), pems[0] if pems else b""
 
 
 def _replace(handler: Any, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:

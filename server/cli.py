@@ -234,6 +234,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
                           audit_recovery=args.audit_recovery, audit_key=args.audit_key,
                           checkpoints=args.checkpoints, tls_cert=args.tls_cert,
                           tls_key=args.tls_key, client_ca=args.client_ca,
+                          client_crl=args.client_crl,
                           password_max_days=args.password_max_days)
     serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
 

@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     p.add_argument("--client-ca", type=Path, help="require client certificates from this CA "
                    "(mTLS); a certificate's common name names a service account")
+    p.add_argument("--client-crl", type=Path, help="that CA's certificate revocation list "
+                   "(PEM or DER; re-read when it changes): a revoked certificate is refused")
     p.add_argument("--password-max-days", type=int, default=0,
                    help="a password older than this no longer signs in; an admin sets a new "
                         "one (0: no aging)")

@@ -51,6 +51,7 @@ from server.service import GenealogyService, Limits, add_service
 from server.users_service import UsersService
 from trust.audit import AuditEvent
 from trust.identity import Directory, Principal
+from trust.revocation import Revocations
 
 __all__ = ["SERVICE_NAME", "ServerConfig", "TraceServer", "serve"]
 
@@ -111,6 +112,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None
+    # The client CA's CRL (trust.revocation): a revoked certificate is refused at every call.
+    client_crl: Path | None = None
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -172,9 +175,13 @@ class TraceServer:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         no_auth = (Principal(0, "no-auth", "no-auth (local administrator)", "admin", "no-auth")
                    if config.no_auth else None)
+        if config.client_crl is not None and config.client_ca is None:
+            raise InvalidInput("--client-crl needs --client-ca (the CA that signs it)")
+        revocations = (None if config.client_crl is None or config.client_ca is None
+                       else Revocations(config.client_crl, config.client_ca))
         self.gate = Gate(None, Sessions(
             idle=timedelta(minutes=config.session_idle_minutes),
-            absolute=timedelta(hours=config.session_hours)), no_auth)
+            absolute=timedelta(hours=config.session_hours)), no_auth, revocations)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers,
                                        thread_name_prefix="tracegraph-rpc"),

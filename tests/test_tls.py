@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,10 +63,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca_key, rogue_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
         ec.SECP256R1())
     ca = _certificate("tracegraph test CA", ca_key, "tracegraph test CA", ca_key, ca=True)
-    paths = {"ca": _write(folder, "ca", ca, ca_key)[0]}
+    paths = dict(zip(("ca", "ca.key"), _write(folder, "ca", ca, ca_key), strict=True))
+    rogue = _certificate("rogue CA", rogue_key, "rogue CA", rogue_key, ca=True)
+    paths["rogue"], paths["rogue.key"] = _write(folder, "rogue", rogue, rogue_key)
     for name, issuer, issuer_key, server in (("server", "tracegraph test CA", ca_key, True),
                                              ("scanner-1", "tracegraph test CA", ca_key, False),
                                              ("gone", "tracegraph test CA", ca_key, False),
+                                             ("stolen", "tracegraph test CA", ca_key, False),
                                              ("intruder", "rogue CA", rogue_key, False)):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _certificate(name, key, issuer, issuer_key, server=server)
@@ -133,3 +137,60 @@ def test_plain_text_to_a_tls_server_fails(mtls: tuple[str, str]) -> None:
     with TraceClient(target, token=token, timeout=3) as plain, pytest.raises(
             TraceError, match=r"(?i)unavailable"):
         plain.stats(timeout=3)  # the connection never gets to a call
+
+
+def _crl(pki: dict[str, Path], path: Path, revoked: list[str], *, issuer: str = "ca",
+         next_update: timedelta = timedelta(days=1)) -> Path:
+    """A CRL of `issuer` revoking the certificates of `revoked`, written to `path`."""
+    key = serialization.load_pem_private_key(pki[f"{issuer}.key"].read_bytes(), None)
+    ca = x509.load_pem_x509_certificate(pki[issuer].read_bytes())
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+               .last_update(NOW + min(next_update, timedelta(0)) - timedelta(hours=1))
+               .next_update(NOW + next_update))
+    for name in revoked:
+        cert = x509.load_pem_x509_certificate(pki[f"{name}.crt"].read_bytes())
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
+            .revocation_date(NOW - timedelta(minutes=1)).build())
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(  # type: ignore[arg-type]
+        serialization.Encoding.PEM))
+    return path
+
+
+def test_a_revoked_certificate_is_refused_and_a_new_crl_needs_no_restart(
+        pki: dict[str, Path], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    LiveStore(data).close()
+    store = Store(data, writable=True)
+    for name in ("scanner-1", "stolen"):
+        Directory(store).add(name, "viewer", OWNER, kind="service")
+    store.close()
+    crl = _crl(pki, tmp_path / "ca.crl", ["stolen"])
+    config = ServerConfig(port=0, compact_edges=0, tls_cert=pki["server.crt"],
+                          tls_key=pki["server.key"], client_ca=pki["ca"], client_crl=crl)
+    with pytest.raises(TraceError, match="not signed by the client CA"):
+        TraceServer(data, replace(config, client_crl=_crl(pki, tmp_path / "rogue.crl", [],
+                                                           issuer="rogue")))
+    server = TraceServer(data, config)
+    server.load()
+    target = f"127.0.0.1:{server.port}"
+    try:
+        with _client(target, pki, "scanner-1") as scanner:
+            assert scanner.whoami()["user"] == "scanner-1"
+        with _client(target, pki, "stolen") as thief, pytest.raises(Unauthenticated,
+                                                                    match="revoked"):
+            thief.stats()
+        _crl(pki, crl, ["stolen", "scanner-1"])  # published while the server runs
+        with _client(target, pki, "scanner-1") as scanner, pytest.raises(Unauthenticated,
+                                                                         match="revoked"):
+            scanner.stats()
+        _crl(pki, crl, [], next_update=-timedelta(hours=1))  # nobody revoked, but stale
+        with _client(target, pki, "scanner-1") as scanner, pytest.raises(Unauthenticated,
+                                                                         match="out of date"):
+            scanner.stats()
+        crl.write_bytes(b"not a CRL")  # a broken file: refused, never let through
+        with _client(target, pki, "scanner-1") as scanner, pytest.raises(Unauthenticated,
+                                                                         match="CRL cannot"):
+            scanner.stats()
+    finally:
+        server.stop(0)
