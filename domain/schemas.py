@@ -27,6 +27,7 @@ __all__ = [
     "NODE_KINDS",
     "PATH_SCHEMA",
     "REJECTS_SCHEMA",
+    "SHIPPED_SCHEMA",
     "TIMESTAMP",
     "TRACE_SCHEMA",
     "TRACE_VIA_SCHEMA",
@@ -143,6 +144,18 @@ BY_CUSTOMER_SCHEMA: Final = pa.schema([
     pa.field("shipments", pa.int64()),
 ])
 """impact: affected units and shipments per customer."""
+
+SHIPPED_SCHEMA: Final = pa.schema([
+    pa.field("customer", pa.large_string()), pa.field("shipment", pa.large_string()),
+    pa.field("item", pa.large_string()), pa.field("item_kind", pa.string()),
+    pa.field("product", pa.string()), pa.field("lot", pa.large_string()),
+    pa.field("serial", pa.large_string()), pa.field("quantity", pa.float64()),
+    pa.field("uom", pa.string()), pa.field("ship_time", TIMESTAMP),
+])
+"""shipped (the consignee list's genealogy half): one row per (customer, shipment, item) an
+affected item reached through its packaging; customer null when the shipment reached none,
+shipment null when the item reached the customer without one. quantity: the item's own edge
+into its packaging (a lot shipped as 40 EA: 40), else 1 for a serial, else null (unknown)."""
 
 NODE_FIELDS: Final = tuple(NODES_SCHEMA.names)
 """node: the attributes of one node (key, kind, product, quantity, uom, created_at)."""

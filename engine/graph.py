@@ -47,6 +47,7 @@ from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.filters import Filter, make_filter
 from engine.scratch import Scratch, ScratchPool
+from engine.shipped import shipped_table
 from engine.view import View
 from index.attributes import overlay
 from index.delta import DeltaView
@@ -277,6 +278,24 @@ class Graph:
             rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
                   else None),
         )
+
+    def shipped(
+        self,
+        keys: Sequence[str],
+        max_depth: int | None = None,
+        edge_kinds: Iterable[str] | None = None,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> pa.Table:
+        """What the downstream closure of `keys` shipped: SHIPPED_SCHEMA rows, one per
+        (customer, shipment, item) (engine.shipped)."""
+        st = self._state()
+        flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
+        seeds = self._resolve(st, keys)
+        return shipped_table(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
+                             _flag(cancellation))
 
     def path(
         self,

@@ -77,6 +77,14 @@ class DeltaView:
         values = np.concatenate(parts) if parts else np.zeros(0)
         return values[: self.n_nodes - self.n_snap]
 
+    def new_node_table(self) -> pa.Table:
+        """The log rows of the nodes the delta added (at this view), in id order: row i is
+        node n_snap + i."""
+        chunks = [chunk for start, chunk in self._node_chunks if start < self.n_nodes]
+        if not chunks:
+            return pa.table({"sid": pa.array([], pa.int32())})
+        return pa.concat_tables(chunks).slice(0, self.n_nodes - self.n_snap)
+
     def new_node(self, local: int) -> dict[str, Any]:
         """Attributes of a node the delta added: key, kind, product, quantity, uom,
         created_at."""

@@ -1,0 +1,174 @@
+"""Private numba kernels of the consignee list: which affected items reached which shipments and
+customers through their packaging, with the quantity and ship time of each, and each serial's
+lot. Same conventions as engine._kernels (dense ids, epoch marks, snapshot CSR + live delta)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy.typing as npt
+from numba import njit
+
+from engine._kernels import MAX_TIME, MIN_TIME, NO_TIME, _retracted_at, edge_ok, visible
+
+Array = npt.NDArray[Any]
+
+SHIPMENT, CUSTOMER = 1, 2  # codes of `target` (a node kind's role in the consignee list)
+
+
+@njit(nogil=True, cache=True)
+def ship_pairs(
+    indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array, equantity: Array,
+    kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
+    node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
+    item: Array, container: Array, target: Array,
+    marks: Array, epoch0: int, stack: Array, stack_qty: Array, stack_time: Array,
+    stack_via: Array, out_item: Array, out_target: Array, out_via: Array, out_qty: Array,
+    out_time: Array, live: Any, dquantity: Array,
+) -> tuple[int, int]:  # pragma: no cover - numba
+    """For every affected item (a node whose kind is flagged in `item`) walk downstream through
+    affected containers (kinds flagged in `container`; this adjacency is the downstream one,
+    `live` its delta) and write one row per affected target reached (a kind with
+    target[kind] != 0: SHIPMENT or CUSTOMER): (item, target, the node it was reached from,
+    the quantity of the item's own edge into the first container on that branch (NaN: none
+    recorded), the ship time: the event time of the edge into the shipment on that branch, or
+    into the customer when no shipment came first).
+
+    A container is expanded once per item; a customer gets a row for every container it is
+    reached from (so a customer reached both straight from a case and through a shipment
+    has both rows, and the caller keeps the shipment's). Each item uses its own epoch on
+    `marks` (epoch0 + 1, ...). Returns (rows written, the next
+    free epoch), or (-1, ...) when the out arrays are too small (the caller grows them and
+    calls again)."""
+    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    head, nxt, dnbr = live.head, live.next_edge, live.neighbor
+    dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
+                                         live.retracted_at, live.n_edges)
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+    n_snap = len(indptr) - 1
+    capacity = len(out_item)
+    n_out = 0
+    epoch = epoch0 + 1
+    for i in range(len(visited)):
+        u = visited[i]
+        if not item[node_kind[u]]:
+            continue
+        v = u
+        qty = 0.0
+        when = NO_TIME
+        top = 0
+        first = True
+        while True:
+            if not first and target[node_kind[v]] == SHIPMENT:
+                if n_out >= capacity:
+                    return -1, epoch
+                out_item[n_out] = u
+                out_target[n_out] = v
+                out_via[n_out] = stack_via[top]
+                out_qty[n_out] = qty
+                out_time[n_out] = when
+                n_out += 1
+            # Push v's unmarked affected containers over followed snapshot and delta edges.
+            if v < n_snap:
+                retracted = len(rpos) > 0 and rflag[v] != 0
+                for e in range(indptr[v], indptr[v + 1]):
+                    w = neighbor[e]
+                    if not container[node_kind[w]] or affected[w] != affected_epoch:
+                        continue
+                    is_customer = target[node_kind[w]] == CUSTOMER
+                    if marks[w] == epoch and not is_customer:
+                        continue
+                    if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
+                                                   filter_kinds, since, until, as_of):
+                        continue
+                    if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
+                        continue
+                    w_qty = equantity[e] if first else qty
+                    if target[node_kind[w]] == SHIPMENT or (is_customer and when == NO_TIME):
+                        w_time = etime[e]
+                    else:
+                        w_time = when
+                    if is_customer:
+                        if n_out >= capacity:
+                            return -1, epoch
+                        out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
+                        out_qty[n_out], out_time[n_out] = w_qty, w_time
+                        n_out += 1
+                        if marks[w] == epoch:
+                            continue
+                    marks[w] = epoch
+                    stack[top], stack_qty[top], stack_time[top] = w, w_qty, w_time
+                    stack_via[top] = v
+                    top += 1
+            if n_edges > 0 and v < len(head):
+                e = head[v]
+                while e >= 0:
+                    if e < n_edges:
+                        w = dnbr[e]
+                        is_customer = target[node_kind[w]] == CUSTOMER
+                        if (container[node_kind[w]] and affected[w] == affected_epoch
+                                and (marks[w] != epoch or is_customer)
+                                and visible(dret[e], as_of)
+                                and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds,
+                                            since, until, as_of)):
+                            w_qty = dquantity[e] if first else qty
+                            if target[node_kind[w]] == SHIPMENT or (is_customer
+                                                                    and when == NO_TIME):
+                                w_time = dtime[e]
+                            else:
+                                w_time = when
+                            if is_customer:
+                                if n_out >= capacity:
+                                    return -1, epoch
+                                out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
+                                out_qty[n_out], out_time[n_out] = w_qty, w_time
+                                n_out += 1
+                            if marks[w] != epoch:
+                                marks[w] = epoch
+                                stack[top], stack_qty[top], stack_time[top] = w, w_qty, w_time
+                                stack_via[top] = v
+                                top += 1
+                    e = nxt[e]
+            first = False
+            if top == 0:
+                break
+            top -= 1
+            v = stack[top]
+            qty = stack_qty[top]
+            when = stack_time[top]
+            # stack_via[top] stays readable until the next push overwrites it (the row for v
+            # is written before any push of v's own containers).
+        epoch += 1
+    return n_out, epoch
+
+
+@njit(nogil=True, cache=True)
+def parent_of_kind(nodes: Array, indptr: Array, neighbor: Array, node_kind: Array,
+                   kind: int, live: Any, out: Array) -> None:  # pragma: no cover - numba
+    """out[i] = the first live upstream neighbour of nodes[i] whose kind is `kind` (-1: none).
+    This adjacency is the upstream one and `live` its delta; retracted edges are skipped."""
+    head, nxt, dnbr, dret, n_edges = (live.head, live.next_edge, live.neighbor,
+                                      live.retracted_at, live.n_edges)
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+    n_snap = len(indptr) - 1
+    for i in range(len(nodes)):
+        v = nodes[i]
+        found = -1
+        if v < n_snap:
+            retracted = len(rpos) > 0 and rflag[v] != 0
+            for e in range(indptr[v], indptr[v + 1]):
+                w = neighbor[e]
+                if node_kind[w] != kind:
+                    continue
+                if retracted and not visible(_retracted_at(e, rpos, rtime), MAX_TIME):
+                    continue
+                found = w
+                break
+        if found < 0 and n_edges > 0 and v < len(head):
+            e = head[v]
+            while e >= 0:
+                if e < n_edges and node_kind[dnbr[e]] == kind and visible(dret[e], MAX_TIME):
+                    found = dnbr[e]
+                    break
+                e = nxt[e]
+        out[i] = found

@@ -1,0 +1,170 @@
+"""What the affected items reached: one row per (customer, shipment, item), the genealogy half
+of a consignee list (recall.consignees adds master data and renders it).
+
+An item is an affected lot or serial that is packed into (or shipped as) something: its own
+followed edges go into containers (logistic units, shipments, customers). From each item the
+walk goes down through affected containers only (engine._ship_kernels.ship_pairs). A row's
+quantity is the item's own edge into its packaging (a lot shipped as 40 EA counts 40; a
+serial with none counts 1; a lot with none is null: unknown, never guessed), its ship time
+the event time of the edge into the shipment. A serial's lot is its first upstream lot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from domain.schemas import SHIPPED_SCHEMA
+from domain.time import NO_TIME
+from engine import _ship_kernels as sk
+from engine.algorithms import CONTAINER_KINDS, Walks, trace_ids
+from engine.filters import Filter, kind_flags
+from engine.scratch import Scratch
+from engine.view import View
+from index.attributes import overlay
+
+__all__ = ["ITEM_KINDS", "node_columns", "shipped_table"]
+
+Array = npt.NDArray[Any]
+ITEM_KINDS = ("lot", "serial")
+"""Kinds that are shipped goods (what a consignee received)."""
+
+
+def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
+                  cancel: Array | None = None) -> pa.Table:
+    """The SHIPPED_SCHEMA rows of the downstream closure of `seeds` under `flt`."""
+    count, _ = trace_ids(view, view.snapshot.down, seeds, flt, scratch, walks, cancel=cancel)
+    visited = scratch.queue[:count].copy()
+    item, container = kind_flags(view, ITEM_KINDS), kind_flags(view, CONTAINER_KINDS)
+    target = np.zeros(256, dtype=np.int8)
+    for name, code in (("shipment", sk.SHIPMENT), ("customer", sk.CUSTOMER)):
+        if (kind := view.kind_code(name)) >= 0:
+            target[kind] = code
+    marks, stack, _, _, _, epoch0 = scratch.tally_arrays(len(visited))
+    n = max(len(stack), 1)
+    stack_qty, stack_time, stack_via = (np.empty(n, np.float64), np.empty(n, np.int64),
+                                        np.empty(n, np.int32))
+    snap, delta = view.snapshot, view.delta
+    quantity = (snap.edges.column("quantity").to_numpy(zero_copy_only=False)
+                .astype(np.float64) if snap.edge_count else np.zeros(0))
+    dquantity = delta.edge_quantity if delta is not None else np.zeros(0)
+    capacity = max(2 * len(visited), 1024)
+    while True:
+        out = (np.empty(capacity, np.int32), np.empty(capacity, np.int32),
+               np.empty(capacity, np.int32), np.empty(capacity, np.float64),
+               np.empty(capacity, np.int64))
+        down = snap.down
+        rows, scratch.tally_epoch = sk.ship_pairs(
+            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, quantity,
+            flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
+            view.node_kind, scratch.marks, scratch.epoch, visited, item, container, target,
+            marks, epoch0, stack, stack_qty, stack_time, stack_via, *out, view.down_live,
+            dquantity)
+        if rows >= 0:
+            break
+        capacity *= 4
+        marks, stack, _, _, _, epoch0 = scratch.tally_arrays(len(visited))
+    items, targets, via, qty, when = (a[:rows] for a in out)
+    return _rows(view, items, targets, via, qty, when, target)
+
+
+def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when: Array,
+          target: Array) -> pa.Table:
+    role = target[view.node_kind[targets]]
+    is_customer = role == sk.CUSTOMER
+    via_shipment = target[view.node_kind[via]] == sk.SHIPMENT
+    # Rows at customers: the shipment is the node the customer was reached from, if one.
+    cust = np.flatnonzero(is_customer)
+    frame = pl.DataFrame({
+        "item": items[cust], "customer": targets[cust],
+        "shipment": np.where(via_shipment[cust], via[cust], -1).astype(np.int32),
+        "quantity": qty[cust], "ship_time": when[cust]})
+    # Shipments whose walk reached no customer: rows with the customer unknown.
+    ship = np.flatnonzero(~is_customer)
+    shipped = pl.DataFrame({"item": items[ship], "customer": np.full(len(ship), -1, np.int32),
+                            "shipment": targets[ship], "quantity": qty[ship],
+                            "ship_time": when[ship]})
+    # A customer reached both through a shipment and straight from a container: the
+    # shipment's row stands for it.
+    frame = frame.filter((pl.col("shipment") >= 0)
+                         | (pl.col("shipment").max().over("item", "customer") < 0))
+    frame = pl.concat([frame, shipped.join(frame.select("item", "shipment"),
+                                           on=["item", "shipment"], how="anti")])
+    frame = frame.unique(["customer", "shipment", "item"], keep="first", maintain_order=True)
+    ids = frame["item"].to_numpy()
+    kinds = view.node_kind[ids]
+    attrs = node_columns(view, ids)
+    serial_code, lot_code = view.kind_code("serial"), view.kind_code("lot")
+    is_serial = kinds == serial_code
+    lots = np.where(kinds == lot_code, ids, -1).astype(np.int32)
+    if is_serial.any() and lot_code >= 0:
+        parents = np.full(int(is_serial.sum()), -1, dtype=np.int32)
+        sk.parent_of_kind(ids[is_serial].astype(np.int32), view.snapshot.up.indptr,
+                          view.snapshot.up.neighbor, view.node_kind, lot_code, view.up_live,
+                          parents)
+        lots[is_serial] = parents
+    quantity = frame["quantity"].to_numpy().copy()
+    quantity[np.isnan(quantity) & is_serial] = 1.0
+    times = frame["ship_time"].to_numpy()
+    names = np.asarray(view.node_kinds, dtype=object)
+    return pa.table({
+        "customer": _keys(view, frame["customer"].to_numpy()),
+        "shipment": _keys(view, frame["shipment"].to_numpy()),
+        "item": _keys(view, ids),
+        "item_kind": pa.array(names[kinds].tolist() if len(kinds) else [], pa.string()),
+        "product": attrs["product"],
+        "lot": _keys(view, lots),
+        "serial": _keys(view, np.where(is_serial, ids, -1)),
+        "quantity": pa.array(quantity, pa.float64(), mask=np.isnan(quantity)),
+        "uom": attrs["uom"],
+        "ship_time": pa.array(times, pa.int64(), mask=times == NO_TIME).cast(
+            SHIPPED_SCHEMA.field("ship_time").type),
+    }, schema=SHIPPED_SCHEMA)
+
+
+def _keys(view: View, ids: Array) -> pa.Array:
+    """Keys of `ids`, null where an id is -1."""
+    missing = ids < 0
+    keys = view.keys(np.where(missing, 0, ids))
+    if not missing.any():
+        return keys
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), keys)
+
+
+def node_columns(view: View, ids: Array) -> dict[str, pa.Array]:
+    """product and uom of node `ids` (snapshot and delta nodes alike, corrections applied)."""
+    snap = view.snapshot
+    n_snap = snap.node_count
+    in_snap = ids < n_snap
+    changes = view.delta.attributes if view.delta is not None else {}
+    if in_snap.all() and not changes:  # the common case, all in Arrow
+        rows = pa.array(ids)
+        return {name: snap.nodes.column(name).take(rows).cast(pa.string())
+                for name in ("product", "uom")}
+    out: dict[str, list[Any]] = {}
+    for name in ("product", "uom"):
+        values = np.full(len(ids), None, dtype=object)
+        if in_snap.any():
+            column = snap.nodes.column(name).take(pa.array(ids[in_snap]))
+            values[in_snap] = np.asarray(column.to_pylist(), dtype=object)
+        out[name] = values.tolist()
+    if view.delta is not None and (~in_snap).any():
+        table = view.delta.new_node_table()
+        rows = pa.array(ids[~in_snap] - n_snap)
+        for name in ("product", "uom"):
+            picked = table.column(name).take(rows).to_pylist()
+            for i, value in zip(np.flatnonzero(~in_snap).tolist(), picked, strict=True):
+                out[name][i] = value
+    if changes:  # corrections since the snapshot (few): by stable id
+        sids = np.where(in_snap, snap.sid[np.where(in_snap, ids, 0)], ids)
+        for i, sid in enumerate(sids.tolist()):
+            if sid in changes:
+                fixed = overlay({"product": out["product"][i], "uom": out["uom"][i]},
+                                {k: v for k, v in changes[sid].items() if k in out})
+                out["product"][i], out["uom"][i] = fixed["product"], fixed["uom"]
+    return {name: pa.array(values, pa.string()) for name, values in out.items()}
