@@ -143,17 +143,20 @@ def ship_pairs(
 
 
 @njit(nogil=True, cache=True)
-def parent_of_kind(nodes: Array, indptr: Array, neighbor: Array, node_kind: Array,
-                   kind: int, live: Any, out: Array) -> None:  # pragma: no cover - numba
-    """out[i] = the first live upstream neighbour of nodes[i] whose kind is `kind` (-1: none).
-    This adjacency is the upstream one and `live` its delta; retracted edges are skipped."""
+def parents_of_kind(nodes: Array, indptr: Array, neighbor: Array, node_kind: Array,
+                    kind: int, live: Any, owner: Array, parent: Array) -> int:
+    # pragma: no cover - numba
+    """The live upstream neighbours of kind `kind` of each of `nodes`: row r is
+    (owner[r] = index into nodes, parent[r]). This adjacency is the upstream one and `live`
+    its delta; retracted edges are skipped. Returns the rows written, or -1 when the out
+    arrays are too small."""
     head, nxt, dnbr, dret, n_edges = (live.head, live.next_edge, live.neighbor,
                                       live.retracted_at, live.n_edges)
     rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     n_snap = len(indptr) - 1
+    n = 0
     for i in range(len(nodes)):
         v = nodes[i]
-        found = -1
         if v < n_snap:
             retracted = len(rpos) > 0 and rflag[v] != 0
             for e in range(indptr[v], indptr[v + 1]):
@@ -162,13 +165,17 @@ def parent_of_kind(nodes: Array, indptr: Array, neighbor: Array, node_kind: Arra
                     continue
                 if retracted and not visible(_retracted_at(e, rpos, rtime), MAX_TIME):
                     continue
-                found = w
-                break
-        if found < 0 and n_edges > 0 and v < len(head):
+                if n >= len(owner):
+                    return -1
+                owner[n], parent[n] = i, w
+                n += 1
+        if n_edges > 0 and v < len(head):
             e = head[v]
             while e >= 0:
                 if e < n_edges and node_kind[dnbr[e]] == kind and visible(dret[e], MAX_TIME):
-                    found = dnbr[e]
-                    break
+                    if n >= len(owner):
+                        return -1
+                    owner[n], parent[n] = i, dnbr[e]
+                    n += 1
                 e = nxt[e]
-        out[i] = found
+    return n

@@ -103,11 +103,9 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
     is_serial = kinds == serial_code
     lots = np.where(kinds == lot_code, ids, -1).astype(np.int32)
     if is_serial.any() and lot_code >= 0:
-        parents = np.full(int(is_serial.sum()), -1, dtype=np.int32)
-        sk.parent_of_kind(ids[is_serial].astype(np.int32), view.snapshot.up.indptr,
-                          view.snapshot.up.neighbor, view.node_kind, lot_code, view.up_live,
-                          parents)
-        lots[is_serial] = parents
+        lots[is_serial] = _production_lots(view, ids[is_serial].astype(np.int32),
+                                           attrs["product"].filter(pa.array(is_serial)),
+                                           lot_code)
     quantity = frame["quantity"].to_numpy().copy()
     quantity[np.isnan(quantity) & is_serial] = 1.0
     times = frame["ship_time"].to_numpy()
@@ -125,6 +123,30 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
         "ship_time": pa.array(times, pa.int64(), mask=times == NO_TIME).cast(
             SHIPPED_SCHEMA.field("ship_time").type),
     }, schema=SHIPPED_SCHEMA)
+
+
+def _production_lots(view: View, serials: Array, products: pa.Array, lot_code: int) -> Array:
+    """Each serial's production lot: an upstream lot of the same product (the lot of its
+    UDI), -1 where none is recorded. A component lot consumed into it is not its lot."""
+    capacity = max(4 * len(serials), 1024)
+    while True:
+        owner, parent = np.empty(capacity, np.int32), np.empty(capacity, np.int32)
+        n = sk.parents_of_kind(serials, view.snapshot.up.indptr, view.snapshot.up.neighbor,
+                               view.node_kind, lot_code, view.up_live, owner, parent)
+        if n >= 0:
+            break
+        capacity *= 4
+    owner, parent = owner[:n], parent[:n]
+    out = np.full(len(serials), -1, dtype=np.int32)
+    if n == 0:
+        return out
+    same = pc.fill_null(pc.equal(node_columns(view, parent)["product"],
+                                 products.take(pa.array(owner))), False)
+    keep = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    # The first matching lot of each serial (rows are in serial order).
+    owner, parent = owner[keep][::-1], parent[keep][::-1]
+    out[owner] = parent
+    return out
 
 
 def _keys(view: View, ids: Array) -> pa.Array:

@@ -21,7 +21,7 @@ from index.live import LiveStore
 NODES = {
     "lot:bad": "lot", "lot:good": "lot", "wo:1": "work_order", "wo:2": "work_order",
     "sn:1": "serial", "sn:2": "serial", "sn:3": "serial", "sn:4": "serial",
-    "lot:fin": "lot", "case:1": "logistic_unit", "pal:1": "logistic_unit",
+    "lot:fin": "lot", "lot:prod": "lot", "case:1": "logistic_unit", "pal:1": "logistic_unit",
     "ship:1": "shipment", "ship:2": "shipment", "ship:3": "shipment", "ship:4": "shipment",
     "cust:a": "customer", "cust:b": "customer",
 }
@@ -34,6 +34,8 @@ EDGES = [
     ("wo:1", "sn:2", "produced", T.format(2), None),
     ("wo:1", "sn:4", "produced", T.format(2), None),
     ("wo:2", "lot:fin", "produced", T.format(2), 100.0),
+    ("lot:prod", "sn:1", "split", T.format(2), None),  # sn:1's own lot (same product)
+    ("lot:bad", "sn:2", "consumed", T.format(2), None),  # a component lot: not sn:2's lot
     ("sn:1", "case:1", "packed", T.format(3), None),
     ("sn:2", "case:1", "packed", T.format(3), None),
     ("sn:3", "case:1", "packed", T.format(3), None),  # not from the bad lot
@@ -51,7 +53,8 @@ EDGES = [
 def _load(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]]) -> Graph:
     live.ingest(IngestBatch("t", 1, pl.DataFrame({
         "key": list(nodes), "kind": list(nodes.values()),
-        "product": ["gtin:09506000134352" if k.startswith(("sn:", "lot:fin")) else None
+        "product": ["gtin:09506000134352" if k.startswith(("sn:", "lot:fin", "lot:prod"))
+                    else None
                     for k in nodes],
         "uom": ["EA" if k == "lot:fin" else None for k in nodes]}), pl.DataFrame(
         {"src": [e[0] for e in edges], "dst": [e[1] for e in edges],
@@ -84,6 +87,8 @@ def test_a_hand_worked_recall(graph: Graph) -> None:
     assert by[("cust:b", "lot:fin")]["lot"] == "lot:fin"
     assert by[("cust:b", "lot:fin")]["uom"] == "EA"
     assert by[("cust:a", "sn:1")]["serial"] == "sn:1"
+    assert by[("cust:a", "sn:1")]["lot"] == "lot:prod"
+    assert by[("cust:a", "sn:2")]["lot"] is None
     assert by[("cust:a", "sn:1")]["product"] == "gtin:09506000134352"
     assert "sn:3" not in {r["item"] for r in rows}  # in the same case, not from the bad lot
     assert graph.shipped(["lot:good"]).column("item").to_pylist() == ["lot:fin", "lot:fin"]
