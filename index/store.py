@@ -16,6 +16,8 @@ Column families (all keys and values are bytes; nothing is pickled):
               meta b"audit_last", b"audit_head", b"audit_time" keep its length, head, time
     corrections  u32 proposal id -> its record, every state change a new version of it
               (trust.corrections; each version is also in the audit trail)
+    master    kind + NUL + key -> canonical JSON of a master data record (index.master)
+    recalls   u32 case id -> its record, every change a new version (recall.cases)
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`),
 audit records included: a change and its audit record are durable together or not at all.
@@ -51,7 +53,7 @@ __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "h
 STORE_DIR = "store"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
-                   "audit", "corrections")
+                   "audit", "corrections", "master", "recalls")
 _U64 = struct.Struct(">Q")
 
 

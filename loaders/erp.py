@@ -10,6 +10,9 @@ movement types are), times (template, format, the plant's time zone) and quantit
     [[source]] name, match = [columns that identify the export]
       [[source.node]] key, kind, product?, uom?, quantity?, when?
       [[source.edge]] src, dst, kind, time?, quantity?, event_id?, when?
+      [[source.master]] kind (customer, product or location), key, when?, and any of the
+                        kind's fields (loaders.master.FIELDS: name, street, city, country,
+                        gtin, description, level, ...); a field left empty is null
 
 Templates: `{COLUMN}` takes the export column, `{system}` the mapping's system, other text is
 literal (`kind = "lot"`); `quantity` may also name its column bare (`quantity = "MENGE"`).
@@ -35,12 +38,14 @@ import polars as pl
 
 from domain.errors import InvalidInput
 from domain.schemas import REJECTS_SCHEMA
+from loaders.master import FIELDS as MASTER_FIELDS
 
 __all__ = ["Converted", "Mapping", "convert", "load_mapping"]
 
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NODE_FIELDS = {"key", "kind", "product", "uom", "quantity", "when"}
 _EDGE_FIELDS = {"src", "dst", "kind", "time", "quantity", "event_id", "when"}
+_MASTER_FIELDS = {"kind", "key", "when"} | {f for fields in MASTER_FIELDS.values() for f in fields}
 _ROW = "__row"
 _RAW = "__raw_"  # the export's own value of a template column, for reject reasons
 
@@ -71,6 +76,10 @@ class Mapping:
     sources: tuple[Source, ...]
 
 
+def _empty_master() -> pl.DataFrame:
+    return pl.DataFrame(schema={"kind": pl.String, "key": pl.String, "fields": pl.String})
+
+
 @dataclass
 class Converted:
     """Canonical nodes and edges (deduplicated), the rejects, and rows read per file."""
@@ -79,6 +88,8 @@ class Converted:
     edges: pl.DataFrame
     rejects: pl.DataFrame
     rows: dict[str, int] = field(default_factory=dict)
+    master: pl.DataFrame = field(default_factory=_empty_master)
+    """Master data records (kind, key, fields as a JSON object), loaders.master."""
 
 
 def _fail(path: Path, message: str) -> InvalidInput:
@@ -112,7 +123,8 @@ def load_mapping(path: Path) -> Mapping:
             raise _fail(path, f"{where}: match must list the columns that identify the export")
         rules = []
         for table, allowed, required in (("node", _NODE_FIELDS, ("key", "kind")),
-                                         ("edge", _EDGE_FIELDS, ("src", "dst", "kind"))):
+                                         ("edge", _EDGE_FIELDS, ("src", "dst", "kind")),
+                                         ("master", _MASTER_FIELDS, ("key", "kind"))):
             for n, rule in enumerate(raw.get(table, []), start=1):
                 label = f"{where} ({name}) {table} {n}"
                 unknown = set(rule) - allowed
@@ -127,10 +139,20 @@ def load_mapping(path: Path) -> Mapping:
                     when = {"present": when}
                 if when is not None and not isinstance(when, dict):
                     raise _fail(path, f"{label}: when must be a column name or a table")
+                if table == "master":
+                    kind = rule["kind"]
+                    if kind not in MASTER_FIELDS:
+                        raise _fail(path, f"{label}: kind {kind!r} is not one of "
+                                          f"{', '.join(MASTER_FIELDS)}")
+                    wrong = set(rule) - {"kind", "key", "when", *MASTER_FIELDS[kind]}
+                    if wrong:
+                        raise _fail(path, f"{label}: {kind} has no field(s) "
+                                          f"{', '.join(sorted(wrong))}; it has: "
+                                          f"{', '.join(MASTER_FIELDS[kind])}")
                 rules.append(Rule(f"{table}s", n, {k: str(v) for k, v in rule.items()
                                                    if k != "when"}, when))
         if not rules:
-            raise _fail(path, f"{where} ({name}) has no node or edge rules")
+            raise _fail(path, f"{where} ({name}) has no node, edge or master rules")
         sources.append(Source(name, tuple(match), tuple(rules)))
     if not sources:
         raise _fail(path, "no [[source]] entries")
@@ -203,7 +225,7 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
     """Apply the mapping to export files; returns canonical tables and the rejects."""
     if not files:
         raise InvalidInput("no export file given")
-    nodes, edges, rejects = [], [], []
+    nodes, edges, rejects, masters = [], [], [], []
     rows: dict[str, int] = {}
     for path in files:
         frame = _scan(path)
@@ -253,7 +275,14 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
             good = result.filter(problems.is_null())
             origin = (pl.lit(str(path)).alias("source_file"),
                       pl.col(_ROW).cast(pl.Int64).alias("source_row"))
-            if rule.table == "nodes":
+            if rule.table == "masters":
+                values = [n for n in rule.fields if n not in ("kind", "key")]
+                masters.append(good.select(
+                    *origin, "kind", "key",
+                    (pl.struct([pl.col(n).str.strip_chars().replace("", None).alias(n)
+                                for n in values]).struct.json_encode() if values
+                     else pl.lit("{}")).alias("fields")))
+            elif rule.table == "nodes":
                 nodes.append(good.select(
                     *origin, "key", "kind",
                     (pl.col("product") if "product" in exprs else pl.lit(None, pl.String))
@@ -291,7 +320,12 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
                   if edges else pl.DataFrame(schema={
                       "source_file": pl.String, "source_row": pl.Int64, "src": pl.String,
                       "dst": pl.String, "kind": pl.String}))
-    return Converted(node_frame, edge_frame, reject_frame, rows)
+    master_frame = (pl.concat(masters, how="vertical_relaxed").join(bad_rows, on=keys,
+                                                                     how="anti")
+                    .unique(["kind", "key"], keep="last", maintain_order=True)
+                    .select("kind", "key", "fields")
+                    if masters else _empty_master())
+    return Converted(node_frame, edge_frame, reject_frame, rows, master_frame)
 
 
 def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
@@ -300,7 +334,8 @@ def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
     reason = pl.lit(None, pl.String)
     checks: list[tuple[pl.Expr, pl.Expr]] = []
     for name, text in rule.fields.items():
-        if name in ("product", "uom", "event_id", "quantity"):
+        if name in ("product", "uom", "event_id", "quantity") or (
+                rule.table == "masters" and name not in ("key", "kind")):
             continue
         for column in _TEMPLATE.findall(text.replace("{system}", mapping.system)):
             raw = pl.col(_RAW + column)

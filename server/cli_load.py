@@ -87,6 +87,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = ingest_frames(live, [(f"{source}-nodes", "nodes", converted.nodes),
                                       (f"{source}-edges", "edges", converted.edges)],
                                policy=args.policy, writer=_writer(), progress=say)
+        master = _import_master(live, converted.master, args.data, source)
     emit_mapping({
         "export rows": sum(converted.rows.values()),
         "rows rejected by the mapping": converted.rejects.height,
@@ -95,6 +96,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         "batches rejected": report.batches["rejected"],
         "nodes added": report.nodes, "edges added": report.edges,
         "records rejected by the store": report.rejected_records,
+        **({} if master is None else {"master records added": master.added,
+                                      "master records changed": master.changed,
+                                      "master records unchanged": master.unchanged}),
         "seconds": round(time.perf_counter() - started, 2),
     }, "table", None)
     for problem in report.problems[:20]:
@@ -105,6 +109,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     _check_after(args)
     return _rejected_exit(args, converted.rejects.height + report.rejected_records,
                           report.nodes, report.edges)
+
+
+def _import_master(live: Any, frame: Any, data: Path, source: str) -> Any:
+    """Master data records of the mapping, kept in the store (index.master), by the
+    directory's owner; None when the mapping has no master rules."""
+    import json
+
+    from index.master import MasterData
+    from server.cli_trust import local_principal
+
+    if frame.height == 0:
+        return None
+    return MasterData(live).put(((r["kind"], r["key"], json.loads(r["fields"]))
+                                 for r in frame.iter_rows(named=True)),
+                                local_principal(data), source)
 
 
 def _rejected_exit(args: argparse.Namespace, rejected: int, nodes: int, edges: int) -> int:
