@@ -33,7 +33,13 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from domain.errors import AuditUnverifiable, CompactionError, Unavailable, WriteFailed
+from domain.errors import (
+    AuditUnverifiable,
+    CompactionError,
+    Conflict,
+    Unavailable,
+    WriteFailed,
+)
 from domain.knobs import GROUP_RECORDS
 from index.build import BuildReport, EdgeArrays, assemble_snapshot
 from index.delta import DeltaView
@@ -286,13 +292,19 @@ class LiveStore:
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         return self.store.scan(family, start)
 
-    def write(self, puts: list[tuple[str, bytes, bytes]], audit: list[AuditEvent]) -> None:
+    def write(self, puts: list[tuple[str, bytes, bytes]], audit: list[AuditEvent],
+              expect: Sequence[tuple[str, bytes, bytes | None]] = ()) -> None:
         """Write identity records and audit records (trust.identity) as one synced write,
-        serialized with ingest so the audit trail stays one chain."""
+        serialized with ingest so the audit trail stays one chain. `expect`: (family, key,
+        value) that must hold first (None: absent), else Conflict and nothing is written."""
         if self._failed is not None:
             raise WriteFailed(f"the store stopped accepting writes after an error: "
                               f"{self._failed}")
         with self._write_lock:
+            for family, key, value in expect:
+                if self.store.read(family, key) != value:
+                    raise Conflict(f"{family} record {key!r} changed meanwhile (someone else "
+                                   "acted on it first); read it again")
             self.store.write(puts, audit)
 
     def assertions(self, src: str, dst: str, kind: str, event_time: int | None = None,

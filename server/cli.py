@@ -27,6 +27,7 @@ from server.cli_load import (
     cmd_rejects,
     cmd_retract,
 )
+from server.cli_recall import cmd_recall
 from server.cli_trust import cmd_audit, cmd_correct, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
@@ -299,6 +300,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "audit": cmd_audit,
     "login": cmd_login,
     "correct": cmd_correct,
+    "recall": cmd_recall,
 }
 
 

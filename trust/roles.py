@@ -63,6 +63,9 @@ CLI_RULES: Final[dict[str, frozenset[str]]] = {
     "correct propose": frozenset({"writer", "investigator", "qa", "admin"}),
     "correct approve": frozenset({"investigator", "qa"}),
     "correct reject": frozenset({"investigator", "qa"}),
+    "recall open": frozenset({"investigator", "qa"}),
+    "recall refresh": frozenset({"investigator", "qa"}),
+    "recall close": frozenset({"investigator", "qa"}),
 }
 """CLI verbs that name a user -> roles allowed (server.cli_trust.signed_in checks them;
 finer checks, such as the approval policy's steps, follow in trust.corrections)."""
