@@ -42,11 +42,14 @@ from server.calls import CallGuard, CallLimits
 from server.checkpoints import Checkpointer
 from server.ingest_service import IngestService
 from server.read_only import ReadOnlyRecords
+from server.recall_service import RecallsService
 from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
+from server.rpc import recall_pb2 as rpb
+from server.rpc import recall_pb2_grpc as rpb_grpc
 from server.service import GenealogyService, Limits, add_service
 from server.users_service import UsersService
 from trust.audit import AuditEvent
@@ -62,6 +65,7 @@ AUTH_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Auth"].full_name
 AUDIT_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Audit"].full_name
 CORRECTIONS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Corrections"].full_name
 USERS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Users"].full_name
+RECALLS_SERVICE_NAME = rpb.DESCRIPTOR.services_by_name["Recalls"].full_name
 MiB = 1024 * 1024
 
 
@@ -202,10 +206,14 @@ class TraceServer:
             CorrectionsService(self.gate, lambda: self.live,
                                lambda: None if self.checkpointer is None
                                else self.checkpointer.key), self.server)
+        rpb_grpc.add_RecallsServicer_to_server(
+            RecallsService(self.gate, lambda: self.live, lambda: self.graph,
+                           self._audit_store), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
-                 CORRECTIONS_SERVICE_NAME, USERS_SERVICE_NAME, health.SERVICE_NAME,
+                 CORRECTIONS_SERVICE_NAME, USERS_SERVICE_NAME, RECALLS_SERVICE_NAME,
+                 health.SERVICE_NAME,
                  reflection.SERVICE_NAME),
                 self.server)
         tls = _tls_credentials(config)

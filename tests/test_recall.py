@@ -35,7 +35,12 @@ PASSWORDS = {"ivy": "ivy-password-long", "quinn": "quinn-password-long",
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
+    return recall_data(tmp_path / "data")
+
+
+def recall_data(folder: Path) -> Path:
+    """The hand-worked genealogy (tests.test_shipped), master data for one customer and the
+    product, and users ivy (investigator), quinn (qa) and vic (viewer)."""
     with LiveStore(folder) as live:
         _load(live, NODES, EDGES)
         MasterData(live).put([

@@ -43,6 +43,13 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Corrections/Propose": frozenset({"writer", "investigator", "qa", "admin"}),
     "/tracegraph.v1.Corrections/Approve": frozenset({"investigator", "qa"}),
     "/tracegraph.v1.Corrections/Reject": frozenset({"investigator", "qa"}),
+    "/tracegraph.v1.Recalls/Open": frozenset({"investigator", "qa"}),
+    "/tracegraph.v1.Recalls/Refresh": frozenset({"investigator", "qa"}),
+    "/tracegraph.v1.Recalls/Close": frozenset({"investigator", "qa"}),
+    "/tracegraph.v1.Recalls/Get": _READ,
+    "/tracegraph.v1.Recalls/List": _READ,
+    "/tracegraph.v1.Recalls/Diff": _READ,
+    "/tracegraph.v1.Recalls/Consignees": _READ,
     "/tracegraph.v1.Corrections/Get": _READ,
     "/tracegraph.v1.Corrections/List": _READ,
 }

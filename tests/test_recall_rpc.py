@@ -1,0 +1,80 @@
+"""The Recalls service on a real server over loopback: an investigator opens a case and
+streams its consignee list; a viewer may read but not open; closing re-enters the password."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from server.rpc import auth_pb2 as apb
+from server.rpc import auth_pb2_grpc as apb_grpc
+from server.rpc import recall_pb2 as rpb
+from server.rpc import recall_pb2_grpc as rpb_grpc
+from server.serve import ServerConfig, TraceServer
+from tests.test_recall import PASSWORDS, recall_data
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[TraceServer]:
+    running = TraceServer(recall_data(tmp_path / "data"), ServerConfig(port=0,
+                                                                       compact_edges=0))
+    running.load()
+    yield running
+    running.stop(0)
+
+
+def _as(channel: grpc.Channel, user: str) -> list[tuple[str, str]]:
+    token = apb_grpc.AuthStub(channel).Login(apb.LoginRequest(user=user,
+                                                              password=PASSWORDS[user]),
+                                             timeout=10).token
+    return [("authorization", f"Bearer {token}")]
+
+
+def test_open_stream_and_close_over_grpc(server: TraceServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        recalls = rpb_grpc.RecallsStub(channel)
+        ivy, vic, quinn = _as(channel, "ivy"), _as(channel, "vic"), _as(channel, "quinn")
+        with pytest.raises(grpc.RpcError) as denied:
+            recalls.Open(rpb.OpenRecallRequest(title="x", seeds=["lot:bad"]), metadata=vic,
+                         timeout=10)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as unknown:
+            recalls.Open(rpb.OpenRecallRequest(title="x", seeds=["lot:nope"]), metadata=ivy,
+                         timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        case = recalls.Open(rpb.OpenRecallRequest(title="Bad resin lot", seeds=["lot:bad"],
+                                                  reason="supplier notice", drill=True),
+                            metadata=ivy, timeout=10)
+        assert (case.id, case.state, case.drill, case.customers, case.units) == (
+            1, "open", True, 2, 68.0)
+        rows = list(recalls.Consignees(rpb.ConsigneesRequest(id=case.id), metadata=vic,
+                                       timeout=10))
+        assert sorted((r.customer, r.item, r.quantity) for r in rows) == [
+            ("", "sn:4", 1.0), ("cust:a", "lot:fin", 25.0), ("cust:a", "sn:1", 1.0),
+            ("cust:a", "sn:2", 1.0), ("cust:b", "lot:fin", 40.0)]
+        mary = next(r for r in rows if r.item == "sn:1")
+        assert (mary.customer_name, mary.lot, mary.description) == (
+            "St. Mary Hospital", "lot:prod", "Infusion pump IP-3")
+        assert mary.HasField("ship_date")
+        diff = recalls.Diff(rpb.RecallDiffRequest(id=case.id), metadata=vic, timeout=10)
+        assert (diff.rows_added, diff.rows_removed) == (0, 0)
+        assert [c.title for c in recalls.List(rpb.ListRecallsRequest(), metadata=vic,
+                                             timeout=10)] == ["Bad resin lot"]
+        with pytest.raises(grpc.RpcError) as wrong:
+            recalls.Close(rpb.CloseRecallRequest(id=case.id, reason="done",
+                                                 password="not it"), metadata=quinn,
+                          timeout=10)
+        assert wrong.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        closed = recalls.Close(rpb.CloseRecallRequest(id=case.id, reason="all notified",
+                                                      password=PASSWORDS["quinn"]),
+                               metadata=quinn, timeout=10)
+        assert closed.state == "closed"
+        assert '"meaning":"responsibility"' in closed.json
+        with pytest.raises(grpc.RpcError) as again:
+            recalls.Close(rpb.CloseRecallRequest(id=case.id, reason="again",
+                                                 password=PASSWORDS["quinn"]),
+                          metadata=quinn, timeout=10)
+        assert again.value.code() == grpc.StatusCode.INVALID_ARGUMENT
