@@ -20,8 +20,10 @@ import pyarrow as pa
 
 from index.master import MasterData
 
-__all__ = ["COLUMNS", "ConsigneeList", "consignee_list", "result_hash"]
+__all__ = ["ADDRESS", "COLUMNS", "ConsigneeList", "consignee_list", "result_hash"]
 
+ADDRESS = ("street", "postal_code", "city", "region", "country", "contact", "phone", "email")
+"""A customer's address and contact fields (master data)."""
 COLUMNS = ("customer", "customer_name", "street", "postal_code", "city", "region", "country",
            "contact", "phone", "email", "shipment", "ship_date", "product", "gtin",
            "description", "item", "item_kind", "lot", "serial", "quantity", "uom")
@@ -77,8 +79,7 @@ def consignee_list(shipped: pa.Table, master: MasterData | None) -> ConsigneeLis
     if frame["customer"].null_count():
         warnings.append(f"{frame['customer'].null_count()} row(s) reached a shipment with no "
                         "customer recorded")
-    address = ("street", "postal_code", "city", "region", "country", "contact", "phone",
-               "email")
+    address = ADDRESS
     customer_frame = pl.DataFrame(
         [{"customer": key, "customer_name": r.get("name"), **{f: r.get(f) for f in address}}
          for key, r in customers.items()],
@@ -98,7 +99,7 @@ def consignee_list(shipped: pa.Table, master: MasterData | None) -> ConsigneeLis
                 pl.col("ship_time").alias("ship_date"))
             .select(COLUMNS)
             .sort(["customer", "shipment", "product", "item"], nulls_last=True))
-    summary = (rows.group_by("customer", "customer_name", "country")
+    summary = (rows.group_by("customer", "customer_name", *address)
                .agg(pl.col("shipment").n_unique().alias("shipments"),
                     pl.len().alias("rows"),
                     pl.col("quantity").sum().alias("units"),

@@ -1,5 +1,7 @@
 """Renderings of one consignee list (recall.consignees): CSV, JSON, XLSX (xlsxwriter: typed
-cells, frozen headers, a summary sheet) and PDF (fpdf2: a header block and a signature block).
+cells, frozen headers; a `customers` sheet with each customer's address and totals, and the
+rows without the address columns, which repeat per customer) and PDF (fpdf2: a header block
+and a signature block).
 Templates select and name the columns for a purpose, from the same rows:
 
     consignees  every column (recall.consignees.COLUMNS)
@@ -25,7 +27,7 @@ import polars as pl
 import xlsxwriter
 
 from domain.errors import InvalidInput
-from recall.consignees import ConsigneeList
+from recall.consignees import ADDRESS, ConsigneeList
 from server.pdf import PdfDocument
 
 __all__ = ["FORMATS", "TEMPLATES", "Header", "export", "template_rows"]
@@ -95,7 +97,7 @@ def export(consignees: ConsigneeList, header: Header, path: Path, fmt: str,
             "warnings": consignees.warnings,
             "summary": _text(consignees.summary).to_dicts(),
             "rows": _text(rows).to_dicts()}, ensure_ascii=False, indent=1), encoding="utf-8"),
-        "xlsx": lambda p: _xlsx(rows, consignees, header, p),
+        "xlsx": lambda p: _xlsx(rows, consignees, header, p, template),
         "pdf": lambda p: p.write_bytes(_pdf(rows, consignees, header, template)),
     }
     _atomic(path, writers[fmt])
@@ -128,7 +130,8 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _xlsx(rows: pl.DataFrame, consignees: ConsigneeList, header: Header, path: Path) -> None:
+def _xlsx(rows: pl.DataFrame, consignees: ConsigneeList, header: Header, path: Path,
+          template: str) -> None:
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True,
                                                "remove_timezone": True})
     try:
@@ -143,25 +146,33 @@ def _xlsx(rows: pl.DataFrame, consignees: ConsigneeList, header: Header, path: P
             about.write_string(r, 1, warning)
         about.set_column(0, 0, 18)
         about.set_column(1, 1, 70)
-        for name, frame in (("summary", consignees.summary), ("consignees", rows)):
+        if template == "consignees":  # the address is on the customers sheet, once
+            rows = rows.drop(ADDRESS)
+        for name, frame in (("customers", consignees.summary), ("consignees", rows)):
             sheet = workbook.add_worksheet(name)
             sheet.freeze_panes(1, 0)
             for c, column in enumerate(frame.columns):
                 sheet.write_string(0, c, column, bold)
                 sheet.set_column(c, c, 14 if frame.schema[column] != pl.String else 24)
+            # One writer per column, picked once by its type (the loop is per cell).
+            writers = [_writer(sheet, dtype, when) for dtype in frame.dtypes]
             for r, values in enumerate(frame.iter_rows(), start=1):
                 for c, value in enumerate(values):
-                    if value is None:
-                        continue
-                    if isinstance(value, str):
-                        sheet.write_string(r, c, value)
-                    elif isinstance(value, int | float):
-                        sheet.write_number(r, c, value)
-                    else:  # a datetime (UTC; Excel has no time zones)
-                        sheet.write_datetime(r, c, value, when)
+                    if value is not None:
+                        writers[c](r, c, value)
             sheet.autofilter(0, 0, max(frame.height, 1), max(len(frame.columns) - 1, 0))
     finally:
         workbook.close()
+
+
+def _writer(sheet: Any, dtype: pl.DataType, when: Any) -> Callable[[int, int, Any], object]:
+    """The xlsxwriter call for a cell of `dtype`: text, a number, or a UTC time (Excel has
+    no time zones)."""
+    if dtype == pl.String:
+        return sheet.write_string  # type: ignore[no-any-return]
+    if dtype.is_numeric():
+        return sheet.write_number  # type: ignore[no-any-return]
+    return lambda r, c, v: sheet.write_datetime(r, c, v, when)
 
 
 def _pdf(rows: pl.DataFrame, consignees: ConsigneeList, header: Header, template: str) -> bytes:

@@ -111,10 +111,14 @@ def test_a_recall_from_a_bad_lot_to_a_signed_consignee_list(data: Path, tmp_path
     assert _cli("consignees", number, "--data", str(data), "--format", "xlsx", "--output",
                 str(out / "c.xlsx")).returncode == 0
     book = load_workbook(out / "c.xlsx", read_only=False)
-    assert book.sheetnames == ["case", "summary", "consignees"]
+    assert book.sheetnames == ["case", "customers", "consignees"]
+    customers = book["customers"]
+    assert [c.value for c in customers[1]][:3] == ["customer", "customer_name", "street"]
+    assert "1 Main St" in [c.value for row in customers.iter_rows() for c in row]
     sheet = book["consignees"]
     assert sheet.freeze_panes == "A2"
     header = [c.value for c in sheet[1]]
+    assert "street" not in header  # addresses are on the customers sheet, once each
     quantities = [row[header.index("quantity")] for row in sheet.iter_rows(min_row=2,
                                                                             values_only=True)]
     assert sorted(quantities) == [1.0, 1.0, 1.0, 25.0, 40.0]  # numbers, not text

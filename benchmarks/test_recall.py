@@ -1,0 +1,47 @@
+"""Recall workbench benchmarks on the generated genealogy: the consignee list of the widest
+lot (what it shipped, to whom, how many) and its renderings.
+
+    .venv/bin/python -m pytest benchmarks/test_recall.py --benchmark-only --units 1000000 \\
+        -s -p no:cacheprovider
+
+Targets from the recall issue at 1M units: the widest lot's consignee list to CSV <= 1 s and
+to XLSX <= 5 s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+import engine
+from benchmarks.conftest import MEASURED
+from recall.consignees import consignee_list
+from server.recall_exports import Header, export
+
+HEADER = Header(1, "benchmark", True, "2026-01-01T00:00:00Z", "bench", 1, 1,
+                "2026-01-01T00:00:00Z", "0" * 64)
+
+
+def test_widest_lot_shipped_rows(benchmark: BenchmarkFixture, graph: engine.Graph,
+                                 samples: dict[str, Any]) -> None:
+    lot = samples["widest_lot"][0]
+    table = benchmark(lambda: graph.shipped([lot]))
+    MEASURED.append(f"widest lot shipped rows: {table.num_rows:,}")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_widest_lot_consignee_list(benchmark: BenchmarkFixture, graph: engine.Graph,
+                                   samples: dict[str, Any], tmp_path: Path, fmt: str) -> None:
+    """From the lot's key to the written file: walk, rows, consignee list, file."""
+    lot = samples["widest_lot"][0]
+    target = tmp_path / f"consignees.{fmt}"
+
+    def run() -> int:
+        return export(consignee_list(graph.shipped([lot]), None), HEADER, target, fmt)
+
+    rows = benchmark.pedantic(run, rounds=3 if fmt == "xlsx" else 10, iterations=1)
+    MEASURED.append(f"widest lot consignee list to {fmt}: {rows:,} rows, "
+                    f"{target.stat().st_size / 1e6:.1f} MB")
