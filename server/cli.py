@@ -9,6 +9,7 @@ progress and timings go to stderr, results to stdout, so pipes get clean CSV/JSO
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from server.cli_recall import cmd_recall
 from server.cli_trust import cmd_audit, cmd_correct, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
-from server.seeds import seed_key, seed_keys
+from server.seeds import resolve_seed, resolve_seeds, seed_key
 
 __all__ = ["build_parser", "main"]
 
@@ -94,7 +95,8 @@ def _cmd_build(args: argparse.Namespace) -> None:
 def _cmd_trace(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.trace(seed_keys(args.keys), args.direction, via=args.via, **_filters(args))
+    table = graph.trace(resolve_seeds(graph, args.keys), args.direction, via=args.via,
+                        **_filters(args))
     timed(f"{table.num_rows:,} rows", started)
     title = f"{args.direction} of {len(args.keys)} key(s)"
     emit_table(table, args.format, args.output, title=title)
@@ -103,7 +105,7 @@ def _cmd_trace(args: argparse.Namespace) -> None:
 def _cmd_hourglass(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.hourglass(seed_key(args.key), **_filters(args))
+    table = graph.hourglass(resolve_seed(graph, args.key), **_filters(args))
     timed(f"{table.num_rows:,} rows", started)
     if args.format != "table":
         emit_table(table, args.format, args.output, title=f"hourglass of {args.key}")
@@ -118,7 +120,7 @@ def _cmd_hourglass(args: argparse.Namespace) -> None:
         emit_table(rows, "table", None, title=f"{part} of {args.key}")
 
 
-def _read_keys(args: argparse.Namespace) -> list[str]:
+def _read_keys(args: argparse.Namespace, graph: Any) -> list[str]:
     keys = list(args.keys)
     if args.keys_file:
         try:
@@ -126,12 +128,12 @@ def _read_keys(args: argparse.Namespace) -> list[str]:
         except OSError as e:
             raise InvalidInput(f"{args.keys_file}: cannot read: {e.strerror}") from e
         keys += [line.strip() for line in text.splitlines() if line.strip()]
-    return seed_keys(keys)
+    return resolve_seeds(graph, keys)
 
 
 def _cmd_impact(args: argparse.Namespace) -> None:
     graph = _open(args)
-    keys = _read_keys(args)
+    keys = _read_keys(args, graph)
     started = time.perf_counter()
     result = graph.impact(keys, rows=args.rows, **_filters(args))
     timed(f"impact of {result.seeds:,} seeds: {result.affected:,} affected nodes", started)
@@ -160,7 +162,8 @@ def _cmd_impact(args: argparse.Namespace) -> None:
 def _cmd_path(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
-    table = graph.path(seed_key(args.src), seed_key(args.dst), edge_kinds=args.edge_kinds,
+    table = graph.path(resolve_seed(graph, args.src), resolve_seed(graph, args.dst),
+                       edge_kinds=args.edge_kinds,
                        since=args.since, until=args.until, as_of=args.as_of)
     timed(f"chain of {table.num_rows} nodes", started)
     emit_table(table, args.format, args.output, title=f"{args.src} -> {args.dst}")
@@ -276,6 +279,24 @@ def _cmd_parse_barcode(args: argparse.Namespace) -> None:
         emit_mapping(shown, "table", None)  # control characters escaped (GS as {GS})
 
 
+def _cmd_find(args: argparse.Namespace) -> int:
+    import engine
+
+    started = time.perf_counter()
+    found = engine.open(args.data, warm=False).find(args.text, args.limit)
+    timed(f"{len(found)} candidate(s)", started)
+    rows = [{"key": c.key, "kind": c.kind, "product": c.product, "why": c.why} for c in found]
+    if args.format == "json":
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+    else:
+        for row in rows:
+            print(f"{row['key']}  {row['kind']}  {row['product'] or ''}  ({row['why']})")
+    if not rows:
+        print(f"nothing matches {args.text!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "ingest": cmd_ingest,
     "import": cmd_import,
@@ -285,6 +306,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "rejects": cmd_rejects,
     "check": cmd_check,
     "parse-barcode": _cmd_parse_barcode,
+    "find": _cmd_find,
     "demo": _cmd_demo,
     "generate": _cmd_generate,
     "build": _cmd_build,

@@ -201,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true",
                    help="your password, read from stdin")
 
+    p = sub.add_parser("find", help="nodes for a scanned barcode, Digital Link, GTIN + lot or "
+                                    "serial, ERP material + batch, delivery or order number, "
+                                    "or a key's beginning, each with why it matched")
+    p.add_argument("text", help="what you have in hand (quote it when it has spaces)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--limit", type=int, default=20, help="at most this many candidates")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (terminal) or json")
+
     p = sub.add_parser("parse-barcode", help="GS1 / HIBCC / ISBT 128 barcodes -> GTIN/DI, lot, "
                                              "serial, dates, SSCC and a canonical key")
     p.add_argument("inputs", nargs="+", metavar="STRING",

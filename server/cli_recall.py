@@ -127,12 +127,12 @@ def cmd_recall(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace, live: Any, graph: Any, cases: Any) -> int:
     from server.cli_trust import signed_in
-    from server.seeds import seed_keys
+    from server.seeds import resolve_seeds
 
     by = signed_in(live, args, "recall open")
     filters = {"max_depth": args.max_depth, "edge_kinds": args.edge_kinds,
                "since": args.since, "until": args.until}
-    case, _ = cases.open(args.title, seed_keys(args.seeds), filters, args.reason, by,
+    case, _ = cases.open(args.title, resolve_seeds(graph, args.seeds), filters, args.reason, by,
                          graph.shipped, graph.log_sequence, graph.snapshot.version,
                          drill=args.drill)
     emit_mapping({"case": case.id, "title": case.title, "drill": case.drill,

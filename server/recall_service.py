@@ -21,7 +21,7 @@ from server.auth import Gate, require
 from server.convert.rows import from_timestamp, timestamp
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
-from server.seeds import seed_keys
+from server.seeds import resolve_seeds
 from server.status import abort_for
 
 __all__ = ["RecallsService"]
@@ -103,7 +103,7 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
                                                "since"),
                        "until": from_timestamp(request.until, request.HasField("until"),
                                                "until")}
-            case, _ = cases.open(request.title, seed_keys(request.seeds), filters,
+            case, _ = cases.open(request.title, resolve_seeds(graph, request.seeds), filters,
                                  request.reason, by, graph.shipped, graph.log_sequence,
                                  graph.snapshot.version, drill=request.drill)
             return _case(case)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from domain.errors import InvalidInput
 
-__all__ = ["seed_key", "seed_keys"]
+__all__ = ["resolve_seed", "resolve_seeds", "seed_key", "seed_keys"]
 
 _LOOKS_SCANNED = re.compile(r"^(\]|\(|\d|https?://)|\x1d")
 """Text that may be a barcode: AIM prefix, bracketed AIs, digits, a URL, or a GS inside.
@@ -37,3 +38,28 @@ def seed_key(text: str) -> str:
 
 def seed_keys(texts: Iterable[str]) -> list[str]:
     return [seed_key(text) for text in texts]
+
+
+def resolve_seed(graph: Any, text: str) -> str:
+    """The node key for `text` in `graph`: the key itself, else the one node `find` gives
+    for it (a barcode, GTIN + lot, ERP material + batch, delivery number, ...). More than one
+    candidate is an error listing them; none passes `text` on, so the query names it
+    unknown, with its suggestions."""
+    key = seed_key(text)
+    if not hasattr(graph, "find"):  # a remote server resolves what it is sent
+        return key
+    if int(graph.view().lookup([key])[0]) >= 0:
+        return key
+    candidates = graph.find(text, limit=6)
+    if len(candidates) == 1:
+        return str(candidates[0].key)
+    if candidates:
+        listed = "; ".join(f"{c.key} ({c.why})" for c in candidates[:5])
+        more = " and more" if len(candidates) > 5 else ""
+        raise InvalidInput(f"{text!r} names {len(candidates)} nodes{more}: {listed}; give "
+                           "one key")
+    return key
+
+
+def resolve_seeds(graph: Any, texts: Iterable[str]) -> list[str]:
+    return [resolve_seed(graph, text) for text in texts]
