@@ -46,8 +46,6 @@ from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.filters import Filter, make_filter
-from engine.find import Candidate
-from engine.find import find as find_nodes
 from engine.scratch import Scratch, ScratchPool
 from engine.shipped import shipped_table
 from engine.view import View
@@ -280,11 +278,6 @@ class Graph:
             rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
                   else None),
         )
-
-    def find(self, text: str, limit: int = 20) -> list[Candidate]:
-        """Nodes for a barcode, GTIN + lot/serial, ERP material + batch, delivery or order
-        number, or a key's beginning, each with why it matched (engine.find)."""
-        return find_nodes(self._state(), text, limit)
 
     def shipped(
         self,

@@ -283,7 +283,9 @@ def _cmd_find(args: argparse.Namespace) -> int:
     import engine
 
     started = time.perf_counter()
-    found = engine.open(args.data, warm=False).find(args.text, args.limit)
+    from recall.find import find
+
+    found = find(engine.open(args.data, warm=False).view(), args.text, args.limit)
     timed(f"{len(found)} candidate(s)", started)
     rows = [{"key": c.key, "kind": c.kind, "product": c.product, "why": c.why} for c in found]
     if args.format == "json":

@@ -46,11 +46,14 @@ def resolve_seed(graph: Any, text: str) -> str:
     candidate is an error listing them; none passes `text` on, so the query names it
     unknown, with its suggestions."""
     key = seed_key(text)
-    if not hasattr(graph, "find"):  # a remote server resolves what it is sent
+    if not hasattr(graph, "view"):  # a remote server resolves what it is sent
         return key
-    if int(graph.view().lookup([key])[0]) >= 0:
+    from recall.find import find  # noqa: PLC0415 - loaded only when a seed is not a key
+
+    view = graph.view()
+    if int(view.lookup([key])[0]) >= 0:
         return key
-    candidates = graph.find(text, limit=6)
+    candidates = find(view, text, limit=6)
     if len(candidates) == 1:
         return str(candidates[0].key)
     if candidates:

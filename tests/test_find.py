@@ -19,6 +19,7 @@ from engine import Graph
 from index.ingest import IngestBatch
 from index.live import LiveStore
 from loaders.barcodes import parse
+from recall.find import find
 from server.seeds import resolve_seed
 from tests.conftest import SHARED
 
@@ -63,7 +64,7 @@ def test_every_scanned_vector_finds_its_node(graph: Graph) -> None:
     vectors = _scanned()
     assert len(vectors) >= 10
     for row in vectors:
-        found = graph.find(row["input"])
+        found = find(graph.view(), row["input"])
         assert [c.key for c in found] == [row["key"]], row["id"]
         assert found[0].why.startswith("barcode: "), row["id"]
 
@@ -86,21 +87,21 @@ def test_every_scanned_vector_finds_its_node(graph: Graph) -> None:
     ("1000234", "erp:sap:work_order:1000234", "sap order 1000234"),
 ])
 def test_what_people_type_finds_one_node(graph: Graph, text: str, key: str, why: str) -> None:
-    found = graph.find(text)
+    found = find(graph.view(), text)
     assert [(c.key, c.why) for c in found] == [(key, why)]
     assert resolve_seed(graph, text) == key
 
 
 def test_a_beginning_lists_keys_and_an_ambiguous_seed_is_refused(graph: Graph) -> None:
-    found = graph.find("urn:epc:id:sgtin:4012345.011111.9000")
+    found = find(graph.view(), "urn:epc:id:sgtin:4012345.011111.9000")
     assert [c.key for c in found] == ["urn:epc:id:sgtin:4012345.011111.900017",
                                       "urn:epc:id:sgtin:4012345.011111.900018"]
     assert found[0].kind == "serial"
-    assert [c.key for c in graph.find("04012345111118")][:1] == [
+    assert [c.key for c in find(graph.view(), "04012345111118")][:1] == [
         "urn:epc:class:lgtin:4012345.011111.L42"]  # a GTIN alone: its lots and serials
     with pytest.raises(InvalidInput, match="names 3 nodes"):
         resolve_seed(graph, "04012345111118")
-    assert graph.find("nothing-like-this") == []
+    assert find(graph.view(), "nothing-like-this") == []
     assert resolve_seed(graph, "nothing-like-this") == "nothing-like-this"  # unknown later
 
 

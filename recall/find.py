@@ -4,25 +4,20 @@ material with a batch or serial (leading zeros or not), a delivery or order numb
 beginning of a key. Each candidate says why it matched; nothing is guessed: the caller decides
 what an ambiguous input means (server.seeds refuses it, listing the candidates).
 
-Prefix search reads the snapshot's keys in sorted order (sorted once per snapshot, on first
-use, about 0.7 s at 1M units; then a binary search) and the few keys the live delta added.
+It reads the graph through engine.key_search (keys by their beginning) and View.lookup, and
+barcodes through loaders.barcodes: it sits above both, with the recall workbench.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from engine.key_search import erp_systems, with_prefix
 from engine.view import View
-from index.snapshot import Snapshot
 
 __all__ = ["Candidate", "find"]
 
@@ -38,80 +33,6 @@ class Candidate:
     kind: str
     product: str | None
     why: str
-
-
-class _SortedKeys:
-    """A snapshot's keys in sorted order, for prefix search."""
-
-    def __init__(self, keys: pa.LargeStringArray) -> None:
-        self.keys = keys
-        self.order = pc.array_sort_indices(keys).to_numpy()
-
-    def _at(self, i: int) -> str:
-        return str(self.keys[int(self.order[i])].as_py())
-
-    def lower_bound(self, text: str) -> int:
-        low, high = 0, len(self.order)
-        while low < high:
-            mid = (low + high) // 2
-            if self._at(mid) < text:
-                low = mid + 1
-            else:
-                high = mid
-        return low
-
-    def with_prefix(self, prefix: str, limit: int) -> Iterator[int]:
-        """Local ids of keys starting with `prefix`, in key order, at most `limit`."""
-        i = self.lower_bound(prefix)
-        end = min(len(self.order), i + limit)
-        while i < end and self._at(i).startswith(prefix):
-            yield int(self.order[i])
-            i += 1
-
-
-_SORTED: weakref.WeakKeyDictionary[Snapshot, _SortedKeys] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def _sorted(snapshot: Snapshot) -> _SortedKeys:
-    with _LOCK:
-        found = _SORTED.get(snapshot)
-        if found is None:
-            found = _SORTED[snapshot] = _SortedKeys(snapshot.node_keys)
-        return found
-
-
-def _with_prefix(view: View, prefix: str, limit: int) -> list[int]:
-    ids = list(_sorted(view.snapshot).with_prefix(prefix, limit))
-    delta = view.delta
-    if delta is not None and delta.n_nodes > delta.n_snap and len(ids) < limit:
-        table = delta.new_node_table()
-        keys = table.column("key")
-        hits = np.flatnonzero(pc.starts_with(keys, prefix).to_numpy(zero_copy_only=False))
-        ids += [int(delta.n_snap + i) for i in hits[: limit - len(ids)]]
-    return ids
-
-
-def _erp_systems(view: View) -> list[str]:
-    """The ERP systems whose keys the graph holds (erp:<system>:...)."""
-    systems: list[str] = []
-    index = _sorted(view.snapshot)
-    i = index.lower_bound("erp:")
-    while i < len(index.order):
-        key = index._at(i)
-        if not key.startswith("erp:"):
-            break
-        system = key.split(":", 2)[1]
-        systems.append(system)
-        i = index.lower_bound(f"erp:{system};")  # ';' sorts right after ':'
-    delta = view.delta
-    if delta is not None and delta.n_nodes > delta.n_snap:
-        for key in delta.new_node_table().column("key").to_pylist():
-            if key.startswith("erp:") and key.count(":") >= 2:
-                system = key.split(":", 2)[1]
-                if system not in systems:
-                    systems.append(system)
-    return systems
 
 
 def _variants(value: str, width: int) -> list[str]:
@@ -146,7 +67,7 @@ def find(view: View, text: str, limit: int = MAX_CANDIDATES) -> list[Candidate]:
                      why=f"GTIN {first} + lot {second}")
             _barcode(view, f"(01){first.zfill(14)}(21){second}", exact,
                      why=f"GTIN {first} + serial {second}")
-        for system in _erp_systems(view):
+        for system in erp_systems(view):
             for material in _variants(first, 18):
                 for batch in _variants(second, 10):
                     exact(f"erp:{system}:lot:{material}:{batch}",
@@ -154,13 +75,13 @@ def find(view: View, text: str, limit: int = MAX_CANDIDATES) -> list[Candidate]:
                     exact(f"erp:{system}:serial:{material}:{batch}",
                           f"{system} material {first} + serial {second}")
     if len(parts) == 1:
-        for system in _erp_systems(view):
+        for system in erp_systems(view):
             for number in _variants(text, 10):
                 exact(f"erp:{system}:shipment:{number}", f"{system} delivery {text}")
                 exact(f"erp:{system}:work_order:{number}", f"{system} order {text}")
                 exact(f"erp:{system}:customer:{number}", f"{system} customer {text}")
     if len(text) >= 4 and len(found) < limit:
-        for node in _with_prefix(view, text, limit - len(found)):
+        for node in with_prefix(view, text, limit - len(found)):
             found.setdefault(node, f"key starts with {text!r}")
     return _candidates(view, dict(list(found.items())[:limit]))
 
@@ -181,7 +102,7 @@ def _barcode(view: View, text: str, exact: Any, why: str | None = None) -> None:
         if key.startswith("urn:epc:idpat:sgtin:"):  # a GTIN alone: every lot and serial
             base = key.removeprefix("urn:epc:idpat:sgtin:").removesuffix("*")
             for prefix in (f"urn:epc:class:lgtin:{base}", f"urn:epc:id:sgtin:{base}"):
-                for node in _with_prefix(view, prefix, MAX_CANDIDATES):
+                for node in with_prefix(view, prefix, MAX_CANDIDATES):
                     exact(view.key_of(node), f"GTIN {reading.gtin}")
         else:
             exact(key, why or f"barcode: {label}")
