@@ -17,6 +17,7 @@ __all__ = [
     "BY_CUSTOMER_SCHEMA",
     "BY_KIND_SCHEMA",
     "BY_SHIPMENT_SCHEMA",
+    "COMMON_CAUSE_SCHEMA",
     "DIRECTION_TYPE",
     "EDGES_SCHEMA",
     "EDGE_KINDS",
@@ -156,6 +157,16 @@ SHIPPED_SCHEMA: Final = pa.schema([
 affected item reached through its packaging; customer null when the shipment reached none,
 shipment null when the item reached the customer without one. quantity: the item's own edge
 into its packaging (a lot shipped as 40 EA: 40), else 1 for a serial, else null (unknown)."""
+
+COMMON_CAUSE_SCHEMA: Final = pa.schema([
+    pa.field("key", pa.large_string()), pa.field("kind", pa.string()),
+    pa.field("product", pa.string()), pa.field("shared", pa.int64()),
+    pa.field("complaints", pa.int64()), pa.field("downstream_population", pa.int64()),
+    pa.field("population", pa.int64()), pa.field("lift", pa.float64()),
+    pa.field("p_value", pa.float64()),
+])
+"""common_cause: upstream nodes shared by complaint units, most significant first
+(engine.common_cause)."""
 
 NODE_FIELDS: Final = tuple(NODES_SCHEMA.names)
 """node: the attributes of one node (key, kind, product, quantity, uom, created_at)."""

@@ -45,6 +45,7 @@ from domain.schemas import (
 from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
+from engine.common_cause import common_cause_table
 from engine.filters import Filter, make_filter
 from engine.scratch import Scratch, ScratchPool
 from engine.shipped import shipped_table
@@ -278,6 +279,22 @@ class Graph:
             rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
                   else None),
         )
+
+    def common_cause(
+        self,
+        keys: Sequence[str],
+        min_shared: int = 2,
+        limit: int = 50,
+        edge_kinds: Iterable[str] | None = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> pa.Table:
+        """Upstream nodes the complaint units `keys` share, ranked against the production
+        population of their products (engine.common_cause): COMMON_CAUSE_SCHEMA rows."""
+        st = self._state()
+        flt = make_filter(st, None, edge_kinds, None, None, None, as_of, None)
+        return common_cause_table(st, self._resolve(st, keys), flt, self._scratch,
+                                  self._walks, min_shared, limit, _flag(cancellation))
 
     def shipped(
         self,

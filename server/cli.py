@@ -159,6 +159,20 @@ def _cmd_impact(args: argparse.Namespace) -> None:
     emit_mapping(summary, "json", args.output)
 
 
+def _cmd_common_cause(args: argparse.Namespace) -> None:
+    import engine
+
+    graph = engine.open(args.data)
+    keys = _read_keys(args, graph)
+    if not keys:
+        raise InvalidInput("give the complaint units (KEY... or --keys-file F)")
+    started = time.perf_counter()
+    table = graph.common_cause(keys, min_shared=args.min_shared, limit=args.limit,
+                               edge_kinds=args.edge_kinds, as_of=args.as_of)
+    timed(f"{table.num_rows} candidate cause(s) for {len(keys)} complaint unit(s)", started)
+    emit_table(table, args.format, args.output, title="common cause, most significant first")
+
+
 def _cmd_path(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
@@ -316,6 +330,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "hourglass": _cmd_hourglass,
     "impact": _cmd_impact,
     "path": _cmd_path,
+    "common-cause": _cmd_common_cause,
     "stats": _cmd_stats,
     "repair": _cmd_repair,
     "serve": _cmd_serve,

@@ -115,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of")
     _add_output(p)
 
+    p = sub.add_parser("common-cause", help="upstream nodes complaint units share, ranked by "
+                                            "how unusual the sharing is against production "
+                                            "of the same product (hypergeometric p-value)")
+    p.add_argument("keys", nargs="*", metavar="KEY", help="the complaint units")
+    p.add_argument("--keys-file", type=Path, help="more complaint units, one per line")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--min-shared", type=int, default=2,
+                   help="only nodes at least this many complaints share")
+    p.add_argument("--limit", type=int, default=25, help="rows")
+    p.add_argument("--edge-kind", action="append", dest="edge_kinds")
+    p.add_argument("--as-of")
+    _add_output(p)
+
     p = sub.add_parser("stats", help="snapshot version and counts by kind")
     _add_source(p)
     p.add_argument("--verify", action="store_true", help="check every file's SHA-256")

@@ -9,6 +9,7 @@ import csv
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -51,13 +52,13 @@ def _scanned() -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def graph(tmp_path: Path) -> Graph:
+def graph(tmp_path: Path) -> Iterator[Graph]:
     scanned = {r["key"]: "lot" for r in _scanned()}
     nodes = {**KEYS, **scanned}
-    live = LiveStore(tmp_path / "data")
-    live.ingest(IngestBatch("t", 1, pl.DataFrame({"key": list(nodes),
-                                                  "kind": list(nodes.values())})))
-    return Graph(live.view().snapshot, live.view)
+    with LiveStore(tmp_path / "data") as live:
+        live.ingest(IngestBatch("t", 1, pl.DataFrame({"key": list(nodes),
+                                                      "kind": list(nodes.values())})))
+        yield Graph(live.view().snapshot, live.view)
 
 
 def test_every_scanned_vector_finds_its_node(graph: Graph) -> None:
