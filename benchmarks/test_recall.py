@@ -66,3 +66,14 @@ def test_common_cause_of_50_complaint_units(benchmark: BenchmarkFixture, graph: 
     table = benchmark(lambda: graph.common_cause(units))
     MEASURED.append(f"common cause of 50 units: {table.num_rows} candidates, top "
                     f"{table.column('key')[0]} (p {table.column('p_value')[0].as_py():.2g})")
+
+
+@pytest.mark.parametrize("timed", [False, True], ids=["plain", "time-respecting"])
+def test_widest_lot_trace(benchmark: BenchmarkFixture, graph: engine.Graph,
+                          samples: dict[str, Any], timed: bool) -> None:
+    """Target: the time-respecting trace within 2x of the plain one."""
+    lot = samples["widest_lot"][0]
+    graph.trace(lot, time_respecting=timed)
+    table = benchmark(lambda: graph.trace(lot, time_respecting=timed))
+    MEASURED.append(f"widest lot trace ({'time-respecting' if timed else 'plain'}): "
+                    f"{table.num_rows:,} rows")

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.direction import Direction, direction_of
-from domain.errors import EmptySeeds, InvalidInput, NotConnected, QueryCancelled, UnknownNode
+from domain.errors import EmptySeeds, InvalidInput, NotConnected, UnknownNode
 from domain.schemas import (
     BY_CUSTOMER_SCHEMA,
     BY_KIND_SCHEMA,
@@ -45,10 +45,11 @@ from domain.schemas import (
 from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
-from engine.common_cause import common_cause_table
+from engine.cancellation import Cancellation, cancel_flag
 from engine.filters import Filter, make_filter
+from engine.recall_queries import RecallQueries
 from engine.scratch import Scratch, ScratchPool
-from engine.shipped import shipped_table
+from engine.time_respecting import time_respecting_ids
 from engine.view import View
 from index.attributes import overlay
 from index.delta import DeltaView
@@ -60,22 +61,6 @@ Array = npt.NDArray[Any]
 
 
 _DIRECTIONS = pa.array(["upstream", "downstream"], pa.string())  # hourglass order
-
-
-class Cancellation:
-    """A stop flag a running query polls (every few thousand nodes). Set it from any thread,
-    for example when a gRPC call is cancelled or its deadline passes; the query then raises
-    QueryCancelled. One Cancellation belongs to one request."""
-
-    def __init__(self) -> None:
-        self.flag = np.zeros(1, dtype=np.uint8)
-
-    def cancel(self) -> None:
-        self.flag[0] = 1
-
-    @property
-    def cancelled(self) -> bool:
-        return bool(self.flag[0])
 
 
 @dataclass(frozen=True)
@@ -95,7 +80,7 @@ class Impact:
     rows: pa.Table | None
 
 
-class Graph:
+class Graph(RecallQueries):
     """Queries over a snapshot and, for a live store, its delta. Thread-safe: each thread uses
     its own scratch space, and each query reads one view (the delta at one log sequence)."""
 
@@ -171,24 +156,38 @@ class Graph:
         limit: int | None = None,
         via: bool = False,
         cancellation: Cancellation | None = None,
+        time_respecting: bool = False,
     ) -> pa.Table:
         """Nodes reachable from `keys`: columns key, kind, depth (and via: one predecessor key
-        on a shortest chain, when asked). See the module docstring for the filters."""
+        on a shortest chain, when asked). See the module docstring for the filters.
+        `time_respecting`: only walks along which event times never go back
+        (engine.time_respecting; depth is then the edges of the walk that reached the node
+        first in time)."""
         return self._trace_in(self._state(), keys, direction, max_depth, edge_kinds,
-                              node_kinds, since, until, as_of, limit, via, cancellation)
+                              node_kinds, since, until, as_of, limit, via, cancellation,
+                              time_respecting)
 
     def _trace_in(self, st: View, keys: str | Sequence[str], direction: str,
                   max_depth: int | None, edge_kinds: Iterable[str] | None,
                   node_kinds: Iterable[str] | None, since: TimeLike, until: TimeLike,
                   as_of: TimeLike, limit: int | None, via: bool,
-                  cancellation: Cancellation | None) -> pa.Table:
+                  cancellation: Cancellation | None,
+                  time_respecting: bool = False) -> pa.Table:
         """`trace` on one given view (so callers that walk twice read one log sequence)."""
         adjacency = self._adjacency(st, direction)
         flt = make_filter(st, max_depth, edge_kinds, node_kinds, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
         scratch = self._scratch.get(st.node_count)
+        if time_respecting:
+            if via:
+                raise InvalidInput("via does not combine with a time-respecting trace")
+            ids, depth, n_seeds = time_respecting_ids(
+                st, adjacency, seeds, flt, scratch, self._walks,
+                direction_of(direction) == "downstream", cancel_flag(cancellation))
+            scratch.queue[: len(ids)], scratch.depth[: len(ids)] = ids, depth
+            return self._rows(st, scratch, n_seeds, len(ids), flt, via=False)
         count, n_seeds = trace_ids(st, adjacency, seeds, flt, scratch, self._walks,
-                                   want_parent=via, cancel=_flag(cancellation))
+                                   want_parent=via, cancel=cancel_flag(cancellation))
         return self._rows(st, scratch, n_seeds, count, flt, via=via)
 
     def count(
@@ -209,7 +208,7 @@ class Graph:
         flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
         seeds = self._resolve(st, keys)
         count, n_seeds = trace_ids(st, adjacency, seeds, flt, self._scratch.get(st.node_count),
-                                   self._walks, cancel=_flag(cancellation))
+                                   self._walks, cancel=cancel_flag(cancellation))
         return count - n_seeds
 
     def hourglass(
@@ -256,7 +255,7 @@ class Graph:
         flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
         scratch = self._scratch.get(st.node_count)
-        found = impact_ids(st, seeds, flt, scratch, self._walks, _flag(cancellation))
+        found = impact_ids(st, seeds, flt, scratch, self._walks, cancel_flag(cancellation))
         present = np.flatnonzero(found.per_kind)
         by_kind = pa.table({
             "kind": pa.array([st.node_kinds[i] for i in present], pa.string()),
@@ -280,40 +279,6 @@ class Graph:
                   else None),
         )
 
-    def common_cause(
-        self,
-        keys: Sequence[str],
-        min_shared: int = 2,
-        limit: int = 50,
-        edge_kinds: Iterable[str] | None = None,
-        as_of: TimeLike = None,
-        cancellation: Cancellation | None = None,
-    ) -> pa.Table:
-        """Upstream nodes the complaint units `keys` share, ranked against the production
-        population of their products (engine.common_cause): COMMON_CAUSE_SCHEMA rows."""
-        st = self._state()
-        flt = make_filter(st, None, edge_kinds, None, None, None, as_of, None)
-        return common_cause_table(st, self._resolve(st, keys), flt, self._scratch,
-                                  self._walks, min_shared, limit, _flag(cancellation))
-
-    def shipped(
-        self,
-        keys: Sequence[str],
-        max_depth: int | None = None,
-        edge_kinds: Iterable[str] | None = None,
-        since: TimeLike = None,
-        until: TimeLike = None,
-        as_of: TimeLike = None,
-        cancellation: Cancellation | None = None,
-    ) -> pa.Table:
-        """What the downstream closure of `keys` shipped: SHIPPED_SCHEMA rows, one per
-        (customer, shipment, item) (engine.shipped)."""
-        st = self._state()
-        flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
-        seeds = self._resolve(st, keys)
-        return shipped_table(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
-                             _flag(cancellation))
-
     def path(
         self,
         src_key: str,
@@ -333,7 +298,7 @@ class Graph:
         try:
             chain, codes, times = path_ids(st, int(ids[0]), int(ids[1]), flt,
                                            self._scratch.get(st.node_count), self._walks,
-                                           _flag(cancellation))
+                                           cancel_flag(cancellation))
         except NotConnected:
             raise NotConnected(f"{dst_key!r} is not downstream of {src_key!r} under the given "
                                "filters") from None
@@ -465,15 +430,6 @@ class Graph:
                                                            pa.py_buffer(via_keys)))
             return pa.Table.from_arrays(arrays, schema=TRACE_VIA_SCHEMA)
         return pa.Table.from_arrays(arrays, schema=TRACE_SCHEMA)
-
-def _flag(cancellation: Cancellation | None) -> Array | None:
-    """The flag a walk polls; raises QueryCancelled if the request is already cancelled."""
-    if cancellation is None:
-        return None
-    if cancellation.cancelled:
-        raise QueryCancelled("query cancelled before it started")
-    return cancellation.flag
-
 
 _STATS: weakref.WeakKeyDictionary[Snapshot, dict[str, Any]] = weakref.WeakKeyDictionary()
 

@@ -38,11 +38,23 @@ class Scratch:
         self.epoch = 0
         self._tally: tuple[Array, Array, Array, Array, Array] | None = None
         self.tally_epoch = 0
+        self._timed: tuple[Array, Array, Array, Array] | None = None
+
+    def time_arrays(self) -> tuple[Array, Array, Array, Array]:
+        """(queued, label, hops, ring) for a time-respecting walk (engine._time_kernels):
+        `queued` is epoch-stamped like `marks`, the rest are read only where marked."""
+        if self._timed is None:
+            size = max(self.nodes, 1)
+            self._timed = (np.zeros(size, dtype=np.uint32), np.empty(size, dtype=np.int64),
+                           np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32))
+        return self._timed
 
     def next_epoch(self) -> int:
         """A fresh epoch for `marks`: every node reads as unvisited."""
         if self.epoch >= _EPOCH_LIMIT:
             self.marks.fill(0)
+            if self._timed is not None:
+                self._timed[0].fill(0)
             self.epoch = 0
         self.epoch += 1
         return self.epoch

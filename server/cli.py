@@ -95,8 +95,12 @@ def _cmd_build(args: argparse.Namespace) -> None:
 def _cmd_trace(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
+    timed_walk = {"time_respecting": True} if args.time_respecting else {}
+    if timed_walk and args.server:
+        raise InvalidInput("--time-respecting runs on --data (the gRPC Trace has no such "
+                           "option yet)")
     table = graph.trace(resolve_seeds(graph, args.keys), args.direction, via=args.via,
-                        **_filters(args))
+                        **_filters(args), **timed_walk)
     timed(f"{table.num_rows:,} rows", started)
     title = f"{args.direction} of {len(args.keys)} key(s)"
     emit_table(table, args.format, args.output, title=title)

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="downstream",
                    help="downstream (forward, where-used) or upstream (backward, where-from)")
     p.add_argument("--via", action="store_true", help="add one predecessor key per row")
+    p.add_argument("--time-respecting", action="store_true",
+                   help="follow an edge only if its event time is not before the material "
+                        "reached its source (from --since, or the beginning); upstream the "
+                        "mirror (from --until); --data only")
     _add_filters(p)
     _add_output(p)
 

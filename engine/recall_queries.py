@@ -1,0 +1,70 @@
+"""The recall questions of `engine.Graph`, key-level (what affected lots shipped, which
+upstream nodes complaint units share): a mixin, so graph.py keeps the traversal core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy.typing as npt
+import pyarrow as pa
+
+from domain.time import TimeLike
+from engine.cancellation import Cancellation, cancel_flag
+from engine.common_cause import common_cause_table
+from engine.filters import make_filter
+from engine.shipped import shipped_table
+
+if TYPE_CHECKING:
+    from engine.algorithms import Walks
+    from engine.scratch import ScratchPool
+    from engine.view import View
+
+__all__ = ["RecallQueries"]
+
+
+class RecallQueries:
+    """Mixed into engine.Graph, whose view, key resolution and scratch space it uses."""
+
+    _scratch: ScratchPool
+    _walks: Walks
+
+    def _state(self) -> View:
+        raise NotImplementedError
+
+    def _resolve(self, st: View, keys: str | Sequence[str]) -> npt.NDArray[Any]:
+        raise NotImplementedError
+
+    def common_cause(
+        self,
+        keys: Sequence[str],
+        min_shared: int = 2,
+        limit: int = 50,
+        edge_kinds: Iterable[str] | None = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> pa.Table:
+        """Upstream nodes the complaint units `keys` share, ranked against the production
+        population of their products (engine.common_cause): COMMON_CAUSE_SCHEMA rows."""
+        st = self._state()
+        flt = make_filter(st, None, edge_kinds, None, None, None, as_of, None)
+        return common_cause_table(st, self._resolve(st, keys), flt, self._scratch,
+                                  self._walks, min_shared, limit, cancel_flag(cancellation))
+
+    def shipped(
+        self,
+        keys: Sequence[str],
+        max_depth: int | None = None,
+        edge_kinds: Iterable[str] | None = None,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> pa.Table:
+        """What the downstream closure of `keys` shipped: SHIPPED_SCHEMA rows, one per
+        (customer, shipment, item) (engine.shipped)."""
+        st = self._state()
+        flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
+        seeds = self._resolve(st, keys)
+        return shipped_table(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
+                             cancel_flag(cancellation))
