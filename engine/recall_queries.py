@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from domain.time import TimeLike
 from engine.cancellation import Cancellation, cancel_flag
 from engine.common_cause import common_cause_table
+from engine.containment import containment
 from engine.filters import make_filter
 from engine.shipped import shipped_table
 
@@ -68,3 +70,27 @@ class RecallQueries:
         seeds = self._resolve(st, keys)
         return shipped_table(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
                              cancel_flag(cancellation))
+
+    def containment(
+        self,
+        key: str,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        edge_kinds: Iterable[str] | None = None,
+        as_of: TimeLike = None,
+        unit_kinds: Sequence[str] = ("serial",),
+        cancellation: Cancellation | None = None,
+    ) -> tuple[pa.Table, pa.Table]:
+        """The units whose genealogy passes through `key` between `since` and `until`, and
+        how that scope grows with the window (engine.containment): (curve, units: key, kind)."""
+        st = self._state()
+        flt = make_filter(st, None, edge_kinds, None, since, until, as_of, None)
+        suspect = int(self._resolve(st, [key])[0])
+        curve, ids = containment(st, suspect, flt, tuple(unit_kinds),
+                                 self._scratch.get(st.node_count), self._walks,
+                                 cancel_flag(cancellation))
+        names = np.asarray(st.node_kinds, dtype=object)
+        units = pa.table({"key": st.keys(ids),
+                          "kind": pa.array(names[st.node_kind[ids]].tolist() if len(ids)
+                                           else [], pa.string())})
+        return curve, units

@@ -163,6 +163,24 @@ def _cmd_impact(args: argparse.Namespace) -> None:
     emit_mapping(summary, "json", args.output)
 
 
+def _cmd_containment(args: argparse.Namespace) -> None:
+    import engine
+
+    graph = engine.open(args.data)
+    started = time.perf_counter()
+    curve, units = graph.containment(resolve_seed(graph, args.key), since=args.since,
+                                     until=args.until, edge_kinds=args.edge_kinds,
+                                     as_of=args.as_of,
+                                     unit_kinds=tuple(args.unit_kinds or ("serial",)))
+    timed(f"{units.num_rows:,} unit(s) in the window, {curve.num_rows:,} distinct time(s)",
+          started)
+    if args.rows:
+        emit_table(units, args.format, args.output, title=f"units through {args.key}")
+    else:
+        emit_table(curve, args.format, args.output,
+                   title=f"scope through {args.key} as the window widens")
+
+
 def _cmd_common_cause(args: argparse.Namespace) -> None:
     import engine
 
@@ -335,6 +353,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "impact": _cmd_impact,
     "path": _cmd_path,
     "common-cause": _cmd_common_cause,
+    "containment": _cmd_containment,
     "stats": _cmd_stats,
     "repair": _cmd_repair,
     "serve": _cmd_serve,

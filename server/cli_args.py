@@ -119,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of")
     _add_output(p)
 
+    p = sub.add_parser("containment", help="the units whose genealogy passes through a suspect "
+                                           "node (a line, a sterilisation load, a lot) inside a "
+                                           "time window, and how the scope grows with it")
+    p.add_argument("key", help="the suspect node")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--since", help="the window's start (ISO 8601; default: the beginning)")
+    p.add_argument("--until", help="the window's end (ISO 8601; default: now)")
+    p.add_argument("--unit-kind", action="append", dest="unit_kinds",
+                   help="what counts as a unit (repeatable; default: serial)")
+    p.add_argument("--edge-kind", action="append", dest="edge_kinds")
+    p.add_argument("--as-of")
+    p.add_argument("--rows", action="store_true",
+                   help="the units themselves instead of the growth curve")
+    _add_output(p)
+
     p = sub.add_parser("common-cause", help="upstream nodes complaint units share, ranked by "
                                             "how unusual the sharing is against production "
                                             "of the same product (hypergeometric p-value)")
