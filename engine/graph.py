@@ -46,6 +46,7 @@ from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.cancellation import Cancellation, cancel_flag
+from engine.columns import with_columns
 from engine.filters import Filter, make_filter
 from engine.recall_queries import RecallQueries
 from engine.scratch import Scratch, ScratchPool
@@ -157,15 +158,22 @@ class Graph(RecallQueries):
         via: bool = False,
         cancellation: Cancellation | None = None,
         time_respecting: bool = False,
+        columns: Sequence[str] = (),
+        products: Iterable[str] | None = None,
     ) -> pa.Table:
         """Nodes reachable from `keys`: columns key, kind, depth (and via: one predecessor key
         on a shortest chain, when asked). See the module docstring for the filters.
         `time_respecting`: only walks along which event times never go back
         (engine.time_respecting; depth is then the edges of the walk that reached the node
-        first in time)."""
-        return self._trace_in(self._state(), keys, direction, max_depth, edge_kinds,
-                              node_kinds, since, until, as_of, limit, via, cancellation,
-                              time_respecting)
+        first in time). `columns`: node attributes to add (engine.columns.COLUMNS);
+        `products`: keep only rows whose node carries one of these products."""
+        st = self._state()
+        table = self._trace_in(st, keys, direction, max_depth, edge_kinds, node_kinds, since,
+                               until, as_of, limit, via, cancellation, time_respecting)
+        if not columns and products is None:
+            return table
+        ids = self._scratch.get(st.node_count).rows[: table.num_rows].copy()
+        return with_columns(st, table, ids, columns, products)
 
     def _trace_in(self, st: View, keys: str | Sequence[str], direction: str,
                   max_depth: int | None, edge_kinds: Iterable[str] | None,

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.schemas import SHIPPED_SCHEMA
-from domain.time import NO_TIME
+from domain.time import NO_TIME, from_micros
 from engine import _ship_kernels as sk
 from engine.algorithms import CONTAINER_KINDS, Walks, trace_ids
 from engine.filters import Filter, kind_flags
@@ -28,7 +28,8 @@ from engine.scratch import Scratch
 from engine.view import View
 from index.attributes import overlay
 
-__all__ = ["ITEM_KINDS", "node_columns", "shipped_table"]
+__all__ = ["ATTRIBUTE_TYPES", "ITEM_KINDS", "node_columns", "production_lots",
+           "shipped_table"]
 
 Array = npt.NDArray[Any]
 ITEM_KINDS = ("lot", "serial")
@@ -103,7 +104,7 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
     is_serial = kinds == serial_code
     lots = np.where(kinds == lot_code, ids, -1).astype(np.int32)
     if is_serial.any() and lot_code >= 0:
-        lots[is_serial] = _production_lots(view, ids[is_serial].astype(np.int32),
+        lots[is_serial] = production_lots(view, ids[is_serial].astype(np.int32),
                                            attrs["product"].filter(pa.array(is_serial)),
                                            lot_code)
     quantity = frame["quantity"].to_numpy().copy()
@@ -125,7 +126,7 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
     }, schema=SHIPPED_SCHEMA)
 
 
-def _production_lots(view: View, serials: Array, products: pa.Array, lot_code: int) -> Array:
+def production_lots(view: View, serials: Array, products: pa.Array, lot_code: int) -> Array:
     """Each serial's production lot: an upstream lot of the same product (the lot of its
     UDI), -1 where none is recorded. A component lot consumed into it is not its lot."""
     capacity = max(4 * len(serials), 1024)
@@ -158,18 +159,25 @@ def _keys(view: View, ids: Array) -> pa.Array:
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), keys)
 
 
-def node_columns(view: View, ids: Array) -> dict[str, pa.Array]:
-    """product and uom of node `ids` (snapshot and delta nodes alike, corrections applied)."""
+ATTRIBUTE_TYPES = {"product": pa.string(), "uom": pa.string(), "quantity": pa.float64(),
+                   "created_at": SHIPPED_SCHEMA.field("ship_time").type}
+"""The node attributes a result can carry, with their Arrow types."""
+
+
+def node_columns(view: View, ids: Array,
+                 names: tuple[str, ...] = ("product", "uom")) -> dict[str, pa.Array]:
+    """Attributes `names` of node `ids` (snapshot and delta nodes alike, corrections
+    applied), each as an Arrow array of its ATTRIBUTE_TYPES type."""
     snap = view.snapshot
     n_snap = snap.node_count
     in_snap = ids < n_snap
     changes = view.delta.attributes if view.delta is not None else {}
     if in_snap.all() and not changes:  # the common case, all in Arrow
         rows = pa.array(ids)
-        return {name: snap.nodes.column(name).take(rows).cast(pa.string())
-                for name in ("product", "uom")}
+        return {name: snap.nodes.column(name).take(rows).cast(ATTRIBUTE_TYPES[name])
+                for name in names}
     out: dict[str, list[Any]] = {}
-    for name in ("product", "uom"):
+    for name in names:
         values = np.full(len(ids), None, dtype=object)
         if in_snap.any():
             column = snap.nodes.column(name).take(pa.array(ids[in_snap]))
@@ -178,15 +186,18 @@ def node_columns(view: View, ids: Array) -> dict[str, pa.Array]:
     if view.delta is not None and (~in_snap).any():
         table = view.delta.new_node_table()
         rows = pa.array(ids[~in_snap] - n_snap)
-        for name in ("product", "uom"):
+        for name in names:
             picked = table.column(name).take(rows).to_pylist()
+            if name == "created_at":  # the log keeps microseconds
+                picked = [None if v is None else from_micros(v) for v in picked]
             for i, value in zip(np.flatnonzero(~in_snap).tolist(), picked, strict=True):
                 out[name][i] = value
     if changes:  # corrections since the snapshot (few): by stable id
         sids = np.where(in_snap, snap.sid[np.where(in_snap, ids, 0)], ids)
         for i, sid in enumerate(sids.tolist()):
             if sid in changes:
-                fixed = overlay({"product": out["product"][i], "uom": out["uom"][i]},
+                fixed = overlay({name: out[name][i] for name in names},
                                 {k: v for k, v in changes[sid].items() if k in out})
-                out["product"][i], out["uom"][i] = fixed["product"], fixed["uom"]
-    return {name: pa.array(values, pa.string()) for name, values in out.items()}
+                for name in names:
+                    out[name][i] = fixed[name]
+    return {name: pa.array(values, ATTRIBUTE_TYPES[name]) for name, values in out.items()}

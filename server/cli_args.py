@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="downstream",
                    help="downstream (forward, where-used) or upstream (backward, where-from)")
     p.add_argument("--via", action="store_true", help="add one predecessor key per row")
+    p.add_argument("--columns", type=lambda text: [c.strip() for c in text.split(",") if c],
+                   default=[], help="add node attributes: product, quantity, uom, created_at, "
+                                    "lot, serial (comma-separated); --data only")
+    p.add_argument("--product", action="append", dest="products",
+                   help="keep rows whose node carries this product (repeatable); --data only")
     p.add_argument("--time-respecting", action="store_true",
                    help="follow an edge only if its event time is not before the material "
                         "reached its source (from --since, or the beginning); upstream the "

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.errors import InvalidInput
 from engine import Graph
 from index.ingest import IngestBatch
 from index.live import LiveStore
@@ -95,6 +96,20 @@ def test_a_hand_worked_recall(graph: Graph) -> None:
     assert graph.shipped(["sn:3"]).to_pylist()[0]["customer"] == "cust:a"
     before = graph.shipped(["lot:bad"], as_of="2000-01-01T00:00:00Z")
     assert before.num_rows == 0
+
+
+def test_trace_rows_carry_attribute_columns_and_filter_by_product(graph: Graph) -> None:
+    table = graph.trace("lot:bad", columns=["product", "uom", "lot", "serial", "quantity"],
+                        products=["gtin:09506000134352"])
+    rows = {r["key"]: r for r in table.to_pylist()}
+    assert set(rows) == {"sn:1", "sn:2", "sn:4", "lot:fin"}  # only the product's nodes
+    assert (rows["sn:1"]["lot"], rows["sn:1"]["serial"]) == ("lot:prod", "sn:1")
+    assert (rows["lot:fin"]["lot"], rows["lot:fin"]["serial"], rows["lot:fin"]["uom"]) == (
+        "lot:fin", None, "EA")
+    assert table.column_names == ["key", "kind", "depth", "product", "quantity", "uom", "lot",
+                                  "serial"]
+    with pytest.raises(InvalidInput, match="unknown column"):
+        graph.trace("lot:bad", columns=["expiry"])
 
 
 CONTAINERS = ("logistic_unit", "shipment", "customer")
