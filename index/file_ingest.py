@@ -27,7 +27,9 @@ from domain.errors import InvalidInput
 from domain.knobs import FILE_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, EndRequest, IngestBatch, Policy
 from index.live import LiveStore
+from index.master import MasterData
 from loaders.epcis import EpcisEvent, read_any
+from loaders.epcis_master import read_master_data
 from trust.corrections import Corrections
 from trust.identity import Principal
 
@@ -49,6 +51,8 @@ class IngestReport:
     last_seq: int = 0
     proposed: list[int] = field(default_factory=list)
     """Corrections proposed (EPCIS errorDeclarations): they apply once approved."""
+    master: int = 0
+    """Master data records added or changed (EPCIS header vocabularies)."""
 
     def count(self, ack: Ack) -> None:
         """Add one batch's acknowledgement to the counts."""
@@ -226,6 +230,12 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
                             "field": p.field, "reason": p.reason,
                             "record": p.event_id or ""} for p in bad], f"epcis:{path.name}")
         _keep_events(live.data_dir, path, events)
+        records = read_master_data(path)
+        if records:
+            changed = MasterData(live).put(records, Principal(0, writer, writer, "writer",
+                                                              "epcis import"),
+                                           f"epcis:{path.name}")
+            report.master += changed.added + changed.changed
         for event in events:
             if event.retract_reason:  # also when the event itself came earlier, undeclared
                 declared.append(event)

@@ -21,7 +21,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "customer": ("name", "street", "city", "postal_code", "region", "country", "contact",
                  "phone", "email"),
     "product": ("gtin", "part", "description", "device_class", "uom", "level"),
-    "location": ("name", "street", "city", "postal_code", "country", "gln"),
+    "location": ("name", "street", "city", "postal_code", "region", "country", "gln"),
 }
 """The fields each kind of record may have (all optional text)."""
 

@@ -68,7 +68,11 @@ def consignee_list(shipped: pa.Table, master: MasterData | None) -> ConsigneeLis
     """The consignee list of engine.shipped rows, with master data when there is any."""
     frame = pl.from_arrow(shipped)
     assert isinstance(frame, pl.DataFrame)
-    customers = _records(master, "customer", frame["customer"].drop_nulls().unique().to_list())
+    keys = frame["customer"].drop_nulls().unique().to_list()
+    customers = _records(master, "customer", keys)
+    # A customer known only by its place (an EPCIS SGLN): the location's master data.
+    places = _records(master, "location", [k for k in keys if k not in customers])
+    customers.update(places)
     products = _records(master, "product", frame["product"].drop_nulls().unique().to_list())
     warnings = []
     missing = sorted(set(frame["customer"].drop_nulls().unique().to_list()) - set(customers))

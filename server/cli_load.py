@@ -150,6 +150,7 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
         "events rejected": report.batches["rejected"] + report.rejected_records,
         "nodes added": report.nodes, "edges added": report.edges,
         "error declarations proposed as corrections": len(report.proposed),
+        "master data records added or changed": report.master,
         "seconds": round(time.perf_counter() - started, 2),
     }, "table", None)
     if report.proposed:

@@ -323,3 +323,41 @@ def test_all_of_the_gs1_examples_import_without_a_batch_collision(tmp_path: Path
     # What is rejected is only two example DELETEs of associations no example made.
     unmatched_ends = {p.split(": ")[1] for p in problems if "to end" in p}
     assert report.batches["rejected"] == len(unmatched_ends) == 2, problems
+
+
+def test_header_master_data_becomes_master_records(tmp_path: Path) -> None:
+    """Location and EPCClass vocabularies (an EPCIS 1.2 XML header and a 2.0 JSON-LD one)
+    become location and product records; a consignee list then names an SGLN customer."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from domain.schemas import SHIPPED_SCHEMA
+    from index.master import MasterData
+    from recall.consignees import consignee_list
+
+    pharma = (EPCIS / "openepcis" / "1.2" / "EPCIS" / "XML" / "Capture" / "Documents"
+              / "GS1_US_Pharma_Example_2_2_1_1.xml")
+    tuna = EPCIS / "opentraceability" / "traceback_tests.jsonld"
+    with LiveStore(tmp_path / "data") as live:
+        report, _ = ingest_epcis(live, [pharma, tuna])
+        master = MasterData(live)
+        assert report.master == len(master.all("location")) + len(master.all("product"))
+        site = master.get("location", "urn:epc:id:sgln:030001.111111.0")
+        assert site == {"name": "GS1 Pharma", "street": "1 Biopharm Ct, Suite A",
+                        "city": "Thousand Oaks", "region": "CA", "postal_code": "91320",
+                        "country": "US"}
+        pill = master.get("product", "urn:epc:idpat:sgtin:030001.0012345.*")
+        assert pill == {"description": "Epcistra", "part": "0001-0123-45"}
+        can = master.get("product", "urn:gdst:example.org:product:class:processor.2u")
+        assert can is not None
+        assert can["description"] == "Can of Tuna"
+        again, _ = ingest_epcis(live, [pharma])
+        assert again.master == 0  # the same header again changes nothing
+        shipped = pa.table({
+            "customer": ["urn:epc:id:sgln:030001.111111.0"], "shipment": ["ship:1"],
+            "item": ["sn:1"], "item_kind": ["serial"], "product": [None], "lot": [None],
+            "serial": ["sn:1"], "quantity": [1.0], "uom": [None],
+            "ship_time": [datetime(2026, 1, 1, tzinfo=UTC)]}, schema=SHIPPED_SCHEMA)
+        row = consignee_list(shipped, master).rows.to_dicts()[0]
+        assert (row["customer_name"], row["city"]) == ("GS1 Pharma", "Thousand Oaks")
