@@ -41,6 +41,7 @@ from server.auth_service import AuditService, AuthService, CorrectionsService
 from server.calls import CallGuard, CallLimits
 from server.checkpoints import Checkpointer
 from server.ingest_service import IngestService
+from server.investigation_service import InvestigationService
 from server.read_only import ReadOnlyRecords
 from server.recall_service import RecallsService
 from server.rpc import auth_pb2 as apb
@@ -66,6 +67,7 @@ AUDIT_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Audit"].full_name
 CORRECTIONS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Corrections"].full_name
 USERS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Users"].full_name
 RECALLS_SERVICE_NAME = rpb.DESCRIPTOR.services_by_name["Recalls"].full_name
+INVESTIGATION_SERVICE_NAME = rpb.DESCRIPTOR.services_by_name["Investigation"].full_name
 MiB = 1024 * 1024
 
 
@@ -209,10 +211,13 @@ class TraceServer:
         rpb_grpc.add_RecallsServicer_to_server(
             RecallsService(self.gate, lambda: self.live, lambda: self.graph,
                            self._audit_store), self.server)
+        rpb_grpc.add_InvestigationServicer_to_server(
+            InvestigationService(lambda: self.graph), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
                  CORRECTIONS_SERVICE_NAME, USERS_SERVICE_NAME, RECALLS_SERVICE_NAME,
+                 INVESTIGATION_SERVICE_NAME,
                  health.SERVICE_NAME,
                  reflection.SERVICE_NAME),
                 self.server)

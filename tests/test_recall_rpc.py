@@ -78,3 +78,27 @@ def test_open_stream_and_close_over_grpc(server: TraceServer) -> None:
                                                  password=PASSWORDS["quinn"]),
                           metadata=quinn, timeout=10)
         assert again.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_find_common_cause_and_containment_over_grpc(server: TraceServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        ask = rpb_grpc.InvestigationStub(channel)
+        vic = _as(channel, "vic")
+        found = ask.Find(rpb.FindRequest(text="ship:"), metadata=vic, timeout=10)
+        assert [c.key for c in found.candidates] == ["ship:1", "ship:2", "ship:3", "ship:4"]
+        assert found.candidates[0].why == "key starts with 'ship:'"
+        cause = ask.CommonCause(rpb.CommonCauseRequest(units=["sn:1", "sn:2"]), metadata=vic,
+                                timeout=10)
+        assert {r.key for r in cause.rows if r.shared == 2} == {"lot:bad", "wo:1"}
+        assert all(r.complaints == 2 and r.population == 4 for r in cause.rows)
+        window = ask.Containment(rpb.ContainmentRequest(suspect="wo:1", include_units=True),
+                                 metadata=vic, timeout=10)
+        assert window.units == 3
+        assert sorted(window.unit_keys) == ["sn:1", "sn:2", "sn:4"]
+        assert [s.units_total for s in window.curve] == [3]
+        with pytest.raises(grpc.RpcError) as unknown:
+            ask.Containment(rpb.ContainmentRequest(suspect="wo:404"), metadata=vic, timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as anonymous:
+            ask.Find(rpb.FindRequest(text="ship:"), timeout=10)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -25,35 +25,55 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17server/rpc/recall.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x01\n\x11OpenRecallRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05seeds\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x64rill\x18\x04 \x01(\x08\x12\x11\n\tmax_depth\x18\x05 \x01(\r\x12\x12\n\nedge_kinds\x18\x06 \x03(\t\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x10GetRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\"\x14\n\x12ListRecallsRequest\"\"\n\x14RefreshRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\"v\n\x11RecallDiffRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12*\n\x06\x62\x65\x66ore\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61\x66ter\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x11\x43onsigneesRequest\x12\n\n\x02id\x18\x01 \x01(\r\"B\n\x12\x43loseRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"\xec\x01\n\nRecallCase\x12\n\n\x02id\x18\x01 \x01(\r\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\r\n\x05\x64rill\x18\x04 \x01(\x08\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0clog_sequence\x18\x06 \x01(\x04\x12\x13\n\x0bresult_hash\x18\x07 \x01(\t\x12\x11\n\tcustomers\x18\x08 \x01(\x04\x12\x11\n\tshipments\x18\t \x01(\x04\x12\x0c\n\x04rows\x18\n \x01(\x04\x12\r\n\x05units\x18\x0b \x01(\x01\x12\x0c\n\x04json\x18\x0c \x01(\t\"\xd5\x01\n\nRecallDiff\x12*\n\x06\x62\x65\x66ore\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrows_added\x18\x03 \x01(\x04\x12\x14\n\x0crows_removed\x18\x04 \x01(\x04\x12\x14\n\x0cunits_change\x18\x05 \x01(\x01\x12\x30\n\tcustomers\x18\x06 \x03(\x0b\x32\x1d.tracegraph.v1.CustomerChange\"M\n\x0e\x43ustomerChange\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x14\n\x0cunits_before\x18\x02 \x01(\x01\x12\x13\n\x0bunits_after\x18\x03 \x01(\x01\"\x9e\x03\n\x0c\x43onsigneeRow\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x0e\n\x06street\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x0c\n\x04\x63ity\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x08 \x01(\t\x12\r\n\x05phone\x18\t \x01(\t\x12\r\n\x05\x65mail\x18\n \x01(\t\x12\x10\n\x08shipment\x18\x0b \x01(\t\x12-\n\tship_date\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07product\x18\r \x01(\t\x12\x0c\n\x04gtin\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\x12\x0c\n\x04item\x18\x10 \x01(\t\x12\x11\n\titem_kind\x18\x11 \x01(\t\x12\x0b\n\x03lot\x18\x12 \x01(\t\x12\x0e\n\x06serial\x18\x13 \x01(\t\x12\x15\n\x08quantity\x18\x14 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x15 \x01(\tB\x0b\n\t_quantity2\xff\x03\n\x07Recalls\x12\x43\n\x04Open\x12 .tracegraph.v1.OpenRecallRequest\x1a\x19.tracegraph.v1.RecallCase\x12\x41\n\x03Get\x12\x1f.tracegraph.v1.GetRecallRequest\x1a\x19.tracegraph.v1.RecallCase\x12\x46\n\x04List\x12!.tracegraph.v1.ListRecallsRequest\x1a\x19.tracegraph.v1.RecallCase0\x01\x12I\n\x07Refresh\x12#.tracegraph.v1.RefreshRecallRequest\x1a\x19.tracegraph.v1.RecallDiff\x12\x43\n\x04\x44iff\x12 .tracegraph.v1.RecallDiffRequest\x1a\x19.tracegraph.v1.RecallDiff\x12M\n\nConsignees\x12 .tracegraph.v1.ConsigneesRequest\x1a\x1b.tracegraph.v1.ConsigneeRow0\x01\x12\x45\n\x05\x43lose\x12!.tracegraph.v1.CloseRecallRequest\x1a\x19.tracegraph.v1.RecallCaseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17server/rpc/recall.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n\x0b\x46indRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"<\n\x0c\x46indResponse\x12,\n\ncandidates\x18\x01 \x03(\x0b\x32\x18.tracegraph.v1.Candidate\"D\n\tCandidate\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x0b\n\x03why\x18\x04 \x01(\t\"F\n\x12\x43ommonCauseRequest\x12\r\n\x05units\x18\x01 \x03(\t\x12\x12\n\nmin_shared\x18\x02 \x01(\r\x12\r\n\x05limit\x18\x03 \x01(\r\"<\n\x13\x43ommonCauseResponse\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.tracegraph.v1.CauseRow\"\xac\x01\n\x08\x43\x61useRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x0e\n\x06shared\x18\x04 \x01(\x04\x12\x12\n\ncomplaints\x18\x05 \x01(\x04\x12\x1d\n\x15\x64ownstream_population\x18\x06 \x01(\x04\x12\x12\n\npopulation\x18\x07 \x01(\x04\x12\x0c\n\x04lift\x18\x08 \x01(\x01\x12\x0f\n\x07p_value\x18\t \x01(\x01\"\xa6\x01\n\x12\x43ontainmentRequest\x12\x0f\n\x07suspect\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nunit_kinds\x18\x04 \x03(\t\x12\x15\n\rinclude_units\x18\x05 \x01(\x08\"a\n\x13\x43ontainmentResponse\x12(\n\x05\x63urve\x18\x01 \x03(\x0b\x32\x19.tracegraph.v1.WindowStep\x12\r\n\x05units\x18\x02 \x01(\x04\x12\x11\n\tunit_keys\x18\x03 \x03(\t\"u\n\nWindowStep\x12.\n\nevent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65\x64ges\x18\x02 \x01(\x04\x12\x13\n\x0bunits_added\x18\x03 \x01(\x04\x12\x13\n\x0bunits_total\x18\x04 \x01(\x04\"\xcd\x01\n\x11OpenRecallRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05seeds\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x64rill\x18\x04 \x01(\x08\x12\x11\n\tmax_depth\x18\x05 \x01(\r\x12\x12\n\nedge_kinds\x18\x06 \x03(\t\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x10GetRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\"\x14\n\x12ListRecallsRequest\"\"\n\x14RefreshRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\"v\n\x11RecallDiffRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12*\n\x06\x62\x65\x66ore\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61\x66ter\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x11\x43onsigneesRequest\x12\n\n\x02id\x18\x01 \x01(\r\"B\n\x12\x43loseRecallRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"\xec\x01\n\nRecallCase\x12\n\n\x02id\x18\x01 \x01(\r\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\r\n\x05\x64rill\x18\x04 \x01(\x08\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0clog_sequence\x18\x06 \x01(\x04\x12\x13\n\x0bresult_hash\x18\x07 \x01(\t\x12\x11\n\tcustomers\x18\x08 \x01(\x04\x12\x11\n\tshipments\x18\t \x01(\x04\x12\x0c\n\x04rows\x18\n \x01(\x04\x12\r\n\x05units\x18\x0b \x01(\x01\x12\x0c\n\x04json\x18\x0c \x01(\t\"\xd5\x01\n\nRecallDiff\x12*\n\x06\x62\x65\x66ore\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrows_added\x18\x03 \x01(\x04\x12\x14\n\x0crows_removed\x18\x04 \x01(\x04\x12\x14\n\x0cunits_change\x18\x05 \x01(\x01\x12\x30\n\tcustomers\x18\x06 \x03(\x0b\x32\x1d.tracegraph.v1.CustomerChange\"M\n\x0e\x43ustomerChange\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x14\n\x0cunits_before\x18\x02 \x01(\x01\x12\x13\n\x0bunits_after\x18\x03 \x01(\x01\"\x9e\x03\n\x0c\x43onsigneeRow\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x15\n\rcustomer_name\x18\x02 \x01(\t\x12\x0e\n\x06street\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x0c\n\x04\x63ity\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x08 \x01(\t\x12\r\n\x05phone\x18\t \x01(\t\x12\r\n\x05\x65mail\x18\n \x01(\t\x12\x10\n\x08shipment\x18\x0b \x01(\t\x12-\n\tship_date\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07product\x18\r \x01(\t\x12\x0c\n\x04gtin\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\x12\x0c\n\x04item\x18\x10 \x01(\t\x12\x11\n\titem_kind\x18\x11 \x01(\t\x12\x0b\n\x03lot\x18\x12 \x01(\t\x12\x0e\n\x06serial\x18\x13 \x01(\t\x12\x15\n\x08quantity\x18\x14 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x15 \x01(\tB\x0b\n\t_quantity2\xff\x03\n\x07Recalls\x12\x43\n\x04Open\x12 .tracegraph.v1.OpenRecallRequest\x1a\x19.tracegraph.v1.RecallCase\x12\x41\n\x03Get\x12\x1f.tracegraph.v1.GetRecallRequest\x1a\x19.tracegraph.v1.RecallCase\x12\x46\n\x04List\x12!.tracegraph.v1.ListRecallsRequest\x1a\x19.tracegraph.v1.RecallCase0\x01\x12I\n\x07Refresh\x12#.tracegraph.v1.RefreshRecallRequest\x1a\x19.tracegraph.v1.RecallDiff\x12\x43\n\x04\x44iff\x12 .tracegraph.v1.RecallDiffRequest\x1a\x19.tracegraph.v1.RecallDiff\x12M\n\nConsignees\x12 .tracegraph.v1.ConsigneesRequest\x1a\x1b.tracegraph.v1.ConsigneeRow0\x01\x12\x45\n\x05\x43lose\x12!.tracegraph.v1.CloseRecallRequest\x1a\x19.tracegraph.v1.RecallCase2\xfc\x01\n\rInvestigation\x12?\n\x04\x46ind\x12\x1a.tracegraph.v1.FindRequest\x1a\x1b.tracegraph.v1.FindResponse\x12T\n\x0b\x43ommonCause\x12!.tracegraph.v1.CommonCauseRequest\x1a\".tracegraph.v1.CommonCauseResponse\x12T\n\x0b\x43ontainment\x12!.tracegraph.v1.ContainmentRequest\x1a\".tracegraph.v1.ContainmentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'server.rpc.recall_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPENRECALLREQUEST']._serialized_start=76
-  _globals['_OPENRECALLREQUEST']._serialized_end=281
-  _globals['_GETRECALLREQUEST']._serialized_start=283
-  _globals['_GETRECALLREQUEST']._serialized_end=313
-  _globals['_LISTRECALLSREQUEST']._serialized_start=315
-  _globals['_LISTRECALLSREQUEST']._serialized_end=335
-  _globals['_REFRESHRECALLREQUEST']._serialized_start=337
-  _globals['_REFRESHRECALLREQUEST']._serialized_end=371
-  _globals['_RECALLDIFFREQUEST']._serialized_start=373
-  _globals['_RECALLDIFFREQUEST']._serialized_end=491
-  _globals['_CONSIGNEESREQUEST']._serialized_start=493
-  _globals['_CONSIGNEESREQUEST']._serialized_end=524
-  _globals['_CLOSERECALLREQUEST']._serialized_start=526
-  _globals['_CLOSERECALLREQUEST']._serialized_end=592
-  _globals['_RECALLCASE']._serialized_start=595
-  _globals['_RECALLCASE']._serialized_end=831
-  _globals['_RECALLDIFF']._serialized_start=834
-  _globals['_RECALLDIFF']._serialized_end=1047
-  _globals['_CUSTOMERCHANGE']._serialized_start=1049
-  _globals['_CUSTOMERCHANGE']._serialized_end=1126
-  _globals['_CONSIGNEEROW']._serialized_start=1129
-  _globals['_CONSIGNEEROW']._serialized_end=1543
-  _globals['_RECALLS']._serialized_start=1546
-  _globals['_RECALLS']._serialized_end=2057
+  _globals['_FINDREQUEST']._serialized_start=75
+  _globals['_FINDREQUEST']._serialized_end=117
+  _globals['_FINDRESPONSE']._serialized_start=119
+  _globals['_FINDRESPONSE']._serialized_end=179
+  _globals['_CANDIDATE']._serialized_start=181
+  _globals['_CANDIDATE']._serialized_end=249
+  _globals['_COMMONCAUSEREQUEST']._serialized_start=251
+  _globals['_COMMONCAUSEREQUEST']._serialized_end=321
+  _globals['_COMMONCAUSERESPONSE']._serialized_start=323
+  _globals['_COMMONCAUSERESPONSE']._serialized_end=383
+  _globals['_CAUSEROW']._serialized_start=386
+  _globals['_CAUSEROW']._serialized_end=558
+  _globals['_CONTAINMENTREQUEST']._serialized_start=561
+  _globals['_CONTAINMENTREQUEST']._serialized_end=727
+  _globals['_CONTAINMENTRESPONSE']._serialized_start=729
+  _globals['_CONTAINMENTRESPONSE']._serialized_end=826
+  _globals['_WINDOWSTEP']._serialized_start=828
+  _globals['_WINDOWSTEP']._serialized_end=945
+  _globals['_OPENRECALLREQUEST']._serialized_start=948
+  _globals['_OPENRECALLREQUEST']._serialized_end=1153
+  _globals['_GETRECALLREQUEST']._serialized_start=1155
+  _globals['_GETRECALLREQUEST']._serialized_end=1185
+  _globals['_LISTRECALLSREQUEST']._serialized_start=1187
+  _globals['_LISTRECALLSREQUEST']._serialized_end=1207
+  _globals['_REFRESHRECALLREQUEST']._serialized_start=1209
+  _globals['_REFRESHRECALLREQUEST']._serialized_end=1243
+  _globals['_RECALLDIFFREQUEST']._serialized_start=1245
+  _globals['_RECALLDIFFREQUEST']._serialized_end=1363
+  _globals['_CONSIGNEESREQUEST']._serialized_start=1365
+  _globals['_CONSIGNEESREQUEST']._serialized_end=1396
+  _globals['_CLOSERECALLREQUEST']._serialized_start=1398
+  _globals['_CLOSERECALLREQUEST']._serialized_end=1464
+  _globals['_RECALLCASE']._serialized_start=1467
+  _globals['_RECALLCASE']._serialized_end=1703
+  _globals['_RECALLDIFF']._serialized_start=1706
+  _globals['_RECALLDIFF']._serialized_end=1919
+  _globals['_CUSTOMERCHANGE']._serialized_start=1921
+  _globals['_CUSTOMERCHANGE']._serialized_end=1998
+  _globals['_CONSIGNEEROW']._serialized_start=2001
+  _globals['_CONSIGNEEROW']._serialized_end=2415
+  _globals['_RECALLS']._serialized_start=2418
+  _globals['_RECALLS']._serialized_end=2929
+  _globals['_INVESTIGATION']._serialized_start=2932
+  _globals['_INVESTIGATION']._serialized_end=3184
 # @@protoc_insertion_point(module_scope)

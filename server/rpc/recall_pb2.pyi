@@ -9,6 +9,106 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class FindRequest(_message.Message):
+    __slots__ = ("text", "limit")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    limit: int
+    def __init__(self, text: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class FindResponse(_message.Message):
+    __slots__ = ("candidates",)
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("key", "kind", "product", "why")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    kind: str
+    product: str
+    why: str
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., product: _Optional[str] = ..., why: _Optional[str] = ...) -> None: ...
+
+class CommonCauseRequest(_message.Message):
+    __slots__ = ("units", "min_shared", "limit")
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SHARED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    units: _containers.RepeatedScalarFieldContainer[str]
+    min_shared: int
+    limit: int
+    def __init__(self, units: _Optional[_Iterable[str]] = ..., min_shared: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class CommonCauseResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[CauseRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[CauseRow, _Mapping]]] = ...) -> None: ...
+
+class CauseRow(_message.Message):
+    __slots__ = ("key", "kind", "product", "shared", "complaints", "downstream_population", "population", "lift", "p_value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    DOWNSTREAM_POPULATION_FIELD_NUMBER: _ClassVar[int]
+    POPULATION_FIELD_NUMBER: _ClassVar[int]
+    LIFT_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    kind: str
+    product: str
+    shared: int
+    complaints: int
+    downstream_population: int
+    population: int
+    lift: float
+    p_value: float
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., product: _Optional[str] = ..., shared: _Optional[int] = ..., complaints: _Optional[int] = ..., downstream_population: _Optional[int] = ..., population: _Optional[int] = ..., lift: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
+
+class ContainmentRequest(_message.Message):
+    __slots__ = ("suspect", "since", "until", "unit_kinds", "include_units")
+    SUSPECT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    UNIT_KINDS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_UNITS_FIELD_NUMBER: _ClassVar[int]
+    suspect: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    unit_kinds: _containers.RepeatedScalarFieldContainer[str]
+    include_units: bool
+    def __init__(self, suspect: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit_kinds: _Optional[_Iterable[str]] = ..., include_units: _Optional[bool] = ...) -> None: ...
+
+class ContainmentResponse(_message.Message):
+    __slots__ = ("curve", "units", "unit_keys")
+    CURVE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    UNIT_KEYS_FIELD_NUMBER: _ClassVar[int]
+    curve: _containers.RepeatedCompositeFieldContainer[WindowStep]
+    units: int
+    unit_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, curve: _Optional[_Iterable[_Union[WindowStep, _Mapping]]] = ..., units: _Optional[int] = ..., unit_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WindowStep(_message.Message):
+    __slots__ = ("event_time", "edges", "units_added", "units_total")
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    UNITS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    UNITS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    event_time: _timestamp_pb2.Timestamp
+    edges: int
+    units_added: int
+    units_total: int
+    def __init__(self, event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., edges: _Optional[int] = ..., units_added: _Optional[int] = ..., units_total: _Optional[int] = ...) -> None: ...
+
 class OpenRecallRequest(_message.Message):
     __slots__ = ("title", "seeds", "reason", "drill", "max_depth", "edge_kinds", "since", "until")
     TITLE_FIELD_NUMBER: _ClassVar[int]

@@ -357,3 +357,171 @@ class Recalls:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class InvestigationStub:
+    """Questions an investigator asks before and during a recall. Any reading role.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Find = channel.unary_unary(
+                '/tracegraph.v1.Investigation/Find',
+                request_serializer=server_dot_rpc_dot_recall__pb2.FindRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_recall__pb2.FindResponse.FromString,
+                _registered_method=True)
+        self.CommonCause = channel.unary_unary(
+                '/tracegraph.v1.Investigation/CommonCause',
+                request_serializer=server_dot_rpc_dot_recall__pb2.CommonCauseRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_recall__pb2.CommonCauseResponse.FromString,
+                _registered_method=True)
+        self.Containment = channel.unary_unary(
+                '/tracegraph.v1.Investigation/Containment',
+                request_serializer=server_dot_rpc_dot_recall__pb2.ContainmentRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_recall__pb2.ContainmentResponse.FromString,
+                _registered_method=True)
+
+
+class InvestigationServicer:
+    """Questions an investigator asks before and during a recall. Any reading role.
+    """
+
+    def Find(self, request, context):
+        """Nodes for what someone has in hand: a scanned barcode, a GS1 Digital Link, a GTIN with a
+        lot or serial, an ERP material with a batch, a delivery or order number, or the
+        beginning of a key; each candidate says why it matched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommonCause(self, request, context):
+        """Upstream nodes complaint units share, ranked by the hypergeometric tail against the
+        production population of their products (most significant first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Containment(self, request, context):
+        """The units whose genealogy passes through a suspect node inside a time window, and how
+        the scope grows as the window widens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_InvestigationServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Find': grpc.unary_unary_rpc_method_handler(
+                    servicer.Find,
+                    request_deserializer=server_dot_rpc_dot_recall__pb2.FindRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_recall__pb2.FindResponse.SerializeToString,
+            ),
+            'CommonCause': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommonCause,
+                    request_deserializer=server_dot_rpc_dot_recall__pb2.CommonCauseRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_recall__pb2.CommonCauseResponse.SerializeToString,
+            ),
+            'Containment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Containment,
+                    request_deserializer=server_dot_rpc_dot_recall__pb2.ContainmentRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_recall__pb2.ContainmentResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tracegraph.v1.Investigation', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tracegraph.v1.Investigation', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Investigation:
+    """Questions an investigator asks before and during a recall. Any reading role.
+    """
+
+    @staticmethod
+    def Find(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Investigation/Find',
+            server_dot_rpc_dot_recall__pb2.FindRequest.SerializeToString,
+            server_dot_rpc_dot_recall__pb2.FindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommonCause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Investigation/CommonCause',
+            server_dot_rpc_dot_recall__pb2.CommonCauseRequest.SerializeToString,
+            server_dot_rpc_dot_recall__pb2.CommonCauseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Containment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Investigation/Containment',
+            server_dot_rpc_dot_recall__pb2.ContainmentRequest.SerializeToString,
+            server_dot_rpc_dot_recall__pb2.ContainmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
