@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import InvalidInput
-from loaders.master import FIELDS, KINDS
+from loaders.master import FIELDS, KINDS, normalized
 from trust.audit import AuditEvent
 from trust.canonical import canonical_bytes
 from trust.identity import Principal, Records
@@ -71,7 +71,8 @@ class MasterData:
             unknown = set(fields) - set(FIELDS[kind])
             if unknown:
                 raise InvalidInput(f"{kind} {key}: no field(s) {', '.join(sorted(unknown))}")
-            record = {k: str(v) for k, v in fields.items() if v not in (None, "")}
+            record = {k: normalized(k, str(v)) for k, v in fields.items()
+                      if v not in (None, "") and str(v).strip()}
             old = self.get(kind, key)
             if old == record:
                 report.unchanged += 1

@@ -26,7 +26,7 @@ ADDRESS = ("street", "postal_code", "city", "region", "country", "contact", "pho
 """A customer's address and contact fields (master data)."""
 COLUMNS = ("customer", "customer_name", "street", "postal_code", "city", "region", "country",
            "contact", "phone", "email", "shipment", "ship_date", "product", "gtin",
-           "description", "item", "item_kind", "lot", "serial", "quantity", "uom")
+           "description", "item", "item_kind", "lot", "serial", "expiry", "quantity", "uom")
 """The columns of a consignee row, in the order every rendering writes them."""
 UNKNOWN = "unknown"
 
@@ -93,8 +93,13 @@ def consignee_list(shipped: pa.Table, master: MasterData | None) -> ConsigneeLis
           "master_uom": r.get("uom")} for key, r in products.items()],
         schema={"product": pl.String, "gtin": pl.String, "description": pl.String,
                 "master_uom": pl.String})
+    lots = _records(master, "lot", frame["lot"].drop_nulls().unique().to_list())
+    lot_frame = pl.DataFrame([{"lot": key, "expiry": r.get("expiry")}
+                              for key, r in lots.items()],
+                             schema={"lot": pl.String, "expiry": pl.String})
     rows = (frame.join(customer_frame, on="customer", how="left")
             .join(product_frame, on="product", how="left")
+            .join(lot_frame, on="lot", how="left")
             .with_columns(
                 pl.when(pl.col("customer").is_not_null() & pl.col("customer_name").is_null())
                 .then(pl.lit(UNKNOWN)).otherwise(pl.col("customer_name"))

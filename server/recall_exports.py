@@ -70,10 +70,11 @@ def template_rows(consignees: ConsigneeList, template: str) -> pl.DataFrame:
         return rows.select(
             pl.col("customer_name").alias("customer"), "street", "postal_code", "city",
             "country", "contact", "phone", "email", pl.col("description").alias("device"),
-            pl.col("gtin").alias("udi_di"), "lot", "serial", "quantity", "uom",
+            pl.col("gtin").alias("udi_di"), "lot", "serial", "expiry", "quantity", "uom",
             pl.col("ship_date").alias("delivered_on"))
     if template == "fda-806":
-        return (rows.group_by("product", "description", "gtin", "lot", "serial", "uom")
+        return (rows.group_by("product", "description", "gtin", "lot", "serial", "expiry",
+                              "uom")
                 .agg(pl.col("customer").n_unique().alias("consignees"),
                      pl.col("quantity").sum().alias("quantity_distributed"),
                      pl.col("ship_date").min().alias("first_shipped"),

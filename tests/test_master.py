@@ -88,3 +88,21 @@ def test_a_master_rule_names_only_its_kinds_fields(tmp_path: Path) -> None:
     converted = convert(load_mapping(MAPPINGS / "sap_customers.toml"), [tmp_path / "kna1.csv"])
     assert converted.master.height == 3
     assert converted.nodes.height == 0
+
+
+def test_batch_master_gives_lots_their_expiry(tmp_path: Path) -> None:
+    (tmp_path / "mch1.csv").write_text("MATNR,CHARG,VFDAT,HSDAT,LICHA,ZUSTD\n"
+                                       "100003,0000004711,20271231,20250110,SUP-77,\n"
+                                       "100003,0000004712,,20250111,,X\n")
+    done = _cli("import", "erp", str(tmp_path / "mch1.csv"), "--mapping",
+                str(MAPPINGS / "sap_batches.toml"), "--data", str(tmp_path / "data"))
+    assert done.returncode == 0, done.stderr
+    store = Store(tmp_path / "data", writable=False)
+    try:
+        master = MasterData(store)
+        assert master.get("lot", "erp:sap:lot:100003:0000004711") == {
+            "expiry": "2027-12-31", "production_date": "2025-01-10", "supplier_lot": "SUP-77"}
+        assert master.get("lot", "erp:sap:lot:100003:0000004712") == {
+            "production_date": "2025-01-11", "status": "X"}
+    finally:
+        store.close()

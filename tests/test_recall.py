@@ -48,7 +48,8 @@ def recall_data(folder: Path) -> Path:
                                     "city": "Springfield", "country": "US"}),
             ("product", "gtin:09506000134352", {"gtin": "09506000134352",
                                                 "description": "Infusion pump IP-3",
-                                                "level": "finished"})], OWNER, "test")
+                                                "level": "finished"}),
+            ("lot", "lot:prod", {"expiry": "20281130"})], OWNER, "test")
         directory = Directory(live)
         for name, role in (("ivy", "investigator"), ("quinn", "qa"), ("vic", "viewer")):
             directory.add(name, role, OWNER, full_name=name.title(), password=PASSWORDS[name])
@@ -91,8 +92,8 @@ def test_a_recall_from_a_bad_lot_to_a_signed_consignee_list(data: Path, tmp_path
                    ("St. Mary Hospital", "ship:3", "lot:fin", "25.0"),
                    ("unknown", "ship:2", "lot:fin", "40.0")]
     mary = next(r for r in rows if r["item"] == "sn:1")
-    assert (mary["description"], mary["lot"], mary["ship_date"]) == (
-        "Infusion pump IP-3", "lot:prod", "2026-02-04T10:00:00+00:00")
+    assert (mary["description"], mary["lot"], mary["expiry"], mary["ship_date"]) == (
+        "Infusion pump IP-3", "lot:prod", "2028-11-30", "2026-02-04T10:00:00+00:00")
 
     for template in ("consignees", "eu-fsca", "fda-806"):
         done = _cli("consignees", number, "--data", str(data), "--format", "json",

@@ -56,8 +56,8 @@ def test_open_stream_and_close_over_grpc(server: TraceServer) -> None:
             ("", "sn:4", 1.0), ("cust:a", "lot:fin", 25.0), ("cust:a", "sn:1", 1.0),
             ("cust:a", "sn:2", 1.0), ("cust:b", "lot:fin", 40.0)]
         mary = next(r for r in rows if r.item == "sn:1")
-        assert (mary.customer_name, mary.lot, mary.description) == (
-            "St. Mary Hospital", "lot:prod", "Infusion pump IP-3")
+        assert (mary.customer_name, mary.lot, mary.description, mary.expiry) == (
+            "St. Mary Hospital", "lot:prod", "Infusion pump IP-3", "2028-11-30")
         assert mary.HasField("ship_date")
         diff = recalls.Diff(rpb.RecallDiffRequest(id=case.id), metadata=vic, timeout=10)
         assert (diff.rows_added, diff.rows_removed) == (0, 0)

@@ -226,7 +226,7 @@ class CustomerChange(_message.Message):
     def __init__(self, customer: _Optional[str] = ..., units_before: _Optional[float] = ..., units_after: _Optional[float] = ...) -> None: ...
 
 class ConsigneeRow(_message.Message):
-    __slots__ = ("customer", "customer_name", "street", "postal_code", "city", "region", "country", "contact", "phone", "email", "shipment", "ship_date", "product", "gtin", "description", "item", "item_kind", "lot", "serial", "quantity", "uom")
+    __slots__ = ("customer", "customer_name", "street", "postal_code", "city", "region", "country", "contact", "phone", "email", "shipment", "ship_date", "product", "gtin", "description", "item", "item_kind", "lot", "serial", "quantity", "uom", "expiry")
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
     STREET_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +248,7 @@ class ConsigneeRow(_message.Message):
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     UOM_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
     customer: str
     customer_name: str
     street: str
@@ -269,4 +270,5 @@ class ConsigneeRow(_message.Message):
     serial: str
     quantity: float
     uom: str
-    def __init__(self, customer: _Optional[str] = ..., customer_name: _Optional[str] = ..., street: _Optional[str] = ..., postal_code: _Optional[str] = ..., city: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., contact: _Optional[str] = ..., phone: _Optional[str] = ..., email: _Optional[str] = ..., shipment: _Optional[str] = ..., ship_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., product: _Optional[str] = ..., gtin: _Optional[str] = ..., description: _Optional[str] = ..., item: _Optional[str] = ..., item_kind: _Optional[str] = ..., lot: _Optional[str] = ..., serial: _Optional[str] = ..., quantity: _Optional[float] = ..., uom: _Optional[str] = ...) -> None: ...
+    expiry: str
+    def __init__(self, customer: _Optional[str] = ..., customer_name: _Optional[str] = ..., street: _Optional[str] = ..., postal_code: _Optional[str] = ..., city: _Optional[str] = ..., region: _Optional[str] = ..., country: _Optional[str] = ..., contact: _Optional[str] = ..., phone: _Optional[str] = ..., email: _Optional[str] = ..., shipment: _Optional[str] = ..., ship_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., product: _Optional[str] = ..., gtin: _Optional[str] = ..., description: _Optional[str] = ..., item: _Optional[str] = ..., item_kind: _Optional[str] = ..., lot: _Optional[str] = ..., serial: _Optional[str] = ..., quantity: _Optional[float] = ..., uom: _Optional[str] = ..., expiry: _Optional[str] = ...) -> None: ...
