@@ -17,6 +17,7 @@ import engine
 from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 from engine import Graph
 from index.build import build_from_files
+from index.live import LiveStore
 from loaders.synthetic import GenealogyConfig, write_genealogy
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -66,3 +67,21 @@ def small_graph(small_source: tuple[Path, Path],
     data = tmp_path_factory.mktemp("small-data")
     build_from_files([small_source[0]], [small_source[1]], data)
     return engine.open(data)
+
+
+_OPENED: list[LiveStore] = []
+
+
+def opened_store(folder: Path) -> LiveStore:
+    """A live store at `folder`, closed after the test that opened it (hypothesis examples
+    included) by the autouse fixture below."""
+    store = LiveStore(folder)
+    _OPENED.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def _close_opened_stores() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()

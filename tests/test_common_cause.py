@@ -4,7 +4,6 @@ production population each reaches (K), and the hypergeometric p-value and lift.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,12 @@ from scipy.stats import hypergeom
 from domain.errors import InvalidInput
 from engine import Graph
 from index.ingest import IngestBatch
-from index.live import LiveStore
-
-OPENED: list[LiveStore] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_stores() -> Iterator[None]:
-    yield
-    while OPENED:
-        OPENED.pop().close()
+from tests.conftest import opened_store
 
 
 def _graph(folder: Path, nodes: dict[str, tuple[str, str | None]],
            edges: list[tuple[str, str]]) -> Graph:
-    live = LiveStore(folder)
-    OPENED.append(live)
+    live = opened_store(folder)
     live.ingest(IngestBatch("t", 1, pl.DataFrame({
         "key": list(nodes), "kind": [k for k, _ in nodes.values()],
         "product": [p for _, p in nodes.values()]}), pl.DataFrame({
@@ -120,9 +109,7 @@ def test_the_common_cause_command(tmp_path: Path) -> None:
     units = [f"sn:{i}" for i in range(6)]
     nodes: dict[str, tuple[str, str | None]] = {
         "lot:a": ("lot", None), **dict.fromkeys(units, ("serial", "gtin:P"))}
-    graph = _graph(tmp_path / "data", nodes, [("lot:a", "sn:0"), ("lot:a", "sn:1")])
-    del graph
-    OPENED.pop().close()  # the command opens the directory itself
+    _graph(tmp_path / "data", nodes, [("lot:a", "sn:0"), ("lot:a", "sn:1")])
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-m", "server.cli", "common-cause", "sn:0", "sn:1",
                            "--data", str(tmp_path / "data"), "--format", "json"],

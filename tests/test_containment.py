@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,7 @@ from hypothesis import strategies as st
 
 from engine import Graph
 from index.ingest import IngestBatch
-from index.live import LiveStore
-
-OPENED: list[LiveStore] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_stores() -> Iterator[None]:
-    yield
-    while OPENED:
-        OPENED.pop().close()
+from tests.conftest import opened_store
 
 
 def _day(d: int | None) -> str | None:
@@ -38,8 +28,7 @@ def _day(d: int | None) -> str | None:
 
 def _graph(folder: Path, nodes: dict[str, str], edges: list[tuple[str, str, int | None]],
            *, compact: bool = False) -> Graph:
-    live = LiveStore(folder)
-    OPENED.append(live)
+    live = opened_store(folder)
     ack = live.ingest(IngestBatch("t", 1, pl.DataFrame({"key": list(nodes),
                                                   "kind": list(nodes.values())}),
                             pl.DataFrame({"src": [e[0] for e in edges],
@@ -73,7 +62,6 @@ def test_a_sterilisation_load_window(tmp_path: Path) -> None:
     _, lots = graph.containment("load", unit_kinds=("work_order",))
     assert sorted(lots.column("key").to_pylist()) == ["wo:1", "wo:2", "wo:3"]
     root = Path(__file__).resolve().parents[1]
-    OPENED.pop().close()
     done = subprocess.run([sys.executable, "-m", "server.cli", "containment", "load", "--data",
                            str(tmp_path / "data"), "--since", _day(4) or "", "--format",
                            "json"], capture_output=True, text=True, timeout=120, check=False,

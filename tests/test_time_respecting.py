@@ -5,7 +5,6 @@ compaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,7 @@ from hypothesis import strategies as st
 from domain.errors import InvalidInput
 from engine import Graph
 from index.ingest import IngestBatch
-from index.live import LiveStore
-
-OPENED: list[LiveStore] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_stores() -> Iterator[None]:
-    yield
-    while OPENED:
-        OPENED.pop().close()
+from tests.conftest import opened_store
 
 
 def _day(d: int | None) -> str | None:
@@ -36,8 +26,7 @@ def _day(d: int | None) -> str | None:
 
 def _graph(folder: Path, nodes: list[str], edges: list[tuple[str, str, int | None]],
            *, compact: bool = False) -> Graph:
-    live = LiveStore(folder)
-    OPENED.append(live)
+    live = opened_store(folder)
     live.ingest(IngestBatch("t", 1, pl.DataFrame({"key": nodes, "kind": ["lot"] * len(nodes)}),
                             pl.DataFrame({"src": [e[0] for e in edges],
                                           "dst": [e[1] for e in edges],
