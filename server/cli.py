@@ -96,11 +96,13 @@ def _cmd_trace(args: argparse.Namespace) -> None:
     graph = _open(args)
     started = time.perf_counter()
     timed_walk: dict[str, Any] = {"time_respecting": True} if args.time_respecting else {}
-    if args.columns or args.products:
-        timed_walk.update(columns=args.columns, products=args.products)
-    if timed_walk and args.server:
-        raise InvalidInput("--time-respecting, --columns and --product run on --data (the "
-                           "gRPC Trace has no such options yet)")
+    if args.products:
+        timed_walk["products"] = args.products
+    if args.columns:
+        if args.server:
+            raise InvalidInput("--columns runs on --data (attribute columns are not on the "
+                               "gRPC wire yet)")
+        timed_walk["columns"] = args.columns
     table = graph.trace(resolve_seeds(graph, args.keys), args.direction, via=args.via,
                         **_filters(args), **timed_walk)
     timed(f"{table.num_rows:,} rows", started)

@@ -92,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                    default=[], help="add node attributes: product, quantity, uom, created_at, "
                                     "lot, serial (comma-separated); --data only")
     p.add_argument("--product", action="append", dest="products",
-                   help="keep rows whose node carries this product (repeatable); --data only")
+                   help="keep rows whose node carries this product (repeatable)")
     p.add_argument("--time-respecting", action="store_true",
                    help="follow an edge only if its event time is not before the material "
                         "reached its source (from --since, or the beginning); upstream the "
-                        "mirror (from --until); --data only")
+                        "mirror (from --until)")
     _add_filters(p)
     _add_output(p)
 

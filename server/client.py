@@ -194,9 +194,11 @@ class TraceClient:
               node_kinds: Iterable[str] | None = None, since: TimeLike = None,
               until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
               via: bool = False, *, arrow: bool = False,
-              timeout: float | None = None) -> pa.Table:
-        """As `engine.Graph.trace`. Rows come in one unary call when the answer is small (the
-        fast path for frequent lookups) and are streamed when it is not: the server says
+              timeout: float | None = None, time_respecting: bool = False,
+              products: Iterable[str] | None = None) -> pa.Table:
+        """As `engine.Graph.trace` (attribute columns are not on the wire yet). Rows come in
+        one unary call when the answer is small (the fast path for frequent lookups) and are
+        streamed when it is not: the server says
         OUT_OF_RANGE after walking at most unary_max_rows nodes, and the client streams.
         `arrow=True` streams Arrow IPC chunks at once (bulk results)."""
         if direction not in ALIASES:
@@ -208,7 +210,8 @@ class TraceClient:
             seeds=[keys] if isinstance(keys, str) else list(keys),
             direction=direction_to_proto(direction),
             filters=filters_to_proto(max_depth, edge_kinds, node_kinds, since, until, as_of),
-            limit=limit or 0, include_via=via, format=format_to_proto(arrow))
+            limit=limit or 0, include_via=via, format=format_to_proto(arrow),
+            time_respecting=time_respecting, products=list(products or []))
         if not arrow:
             try:
                 return rows_from_chunks([self.stub.TraceUnary(

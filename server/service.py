@@ -189,6 +189,7 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         table = self.graph.trace(
             self._seeds(request.seeds), direction, limit=self._limit(request.limit),
             via=request.include_via, cancellation=_cancellation(context),
+            time_respecting=request.time_respecting, products=list(request.products) or None,
             **filters_from_proto(request.filters))
         return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
@@ -203,6 +204,8 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
             table = self.graph.trace(
                 self._seeds(request.seeds), direction, limit=min(limit, cap),
                 via=request.include_via, cancellation=_cancellation(context),
+                time_respecting=request.time_respecting,
+                products=list(request.products) or None,
                 **filters_from_proto(request.filters))
         except ResultLimitExceeded:
             if limit <= cap:

@@ -109,6 +109,12 @@ def test_trace_streams_the_engine_answer(client: TraceClient, graph: engine.Grap
         _same(client.trace(unit, "upstream", via=True, edge_kinds=["consumed", "produced"],
                            arrow=arrow),
               graph.trace(unit, "upstream", via=True, edge_kinds=["consumed", "produced"]))
+    for arrow in (False, True):  # time-respecting, and kept to one product, over the wire
+        _same(client.trace(WIDEST_LOT, time_respecting=True, arrow=arrow),
+              graph.trace(WIDEST_LOT, time_respecting=True))
+        product = graph.node(unit)["product"]
+        _same(client.trace(WIDEST_LOT, products=[product], arrow=arrow),
+              graph.trace(WIDEST_LOT, products=[product]))
 
 
 def test_chunking_and_first_chunk_metadata(stub: pb_grpc.GenealogyStub,

@@ -45,7 +45,7 @@ class Filters(_message.Message):
     def __init__(self, max_depth: _Optional[int] = ..., edge_kinds: _Optional[_Iterable[str]] = ..., node_kinds: _Optional[_Iterable[str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TraceRequest(_message.Message):
-    __slots__ = ("seeds", "direction", "filters", "limit", "include_via", "format", "chunk_rows")
+    __slots__ = ("seeds", "direction", "filters", "limit", "include_via", "format", "chunk_rows", "time_respecting", "products")
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,8 @@ class TraceRequest(_message.Message):
     INCLUDE_VIA_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
+    TIME_RESPECTING_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
     seeds: _containers.RepeatedScalarFieldContainer[str]
     direction: Direction
     filters: Filters
@@ -60,7 +62,9 @@ class TraceRequest(_message.Message):
     include_via: bool
     format: ResultFormat
     chunk_rows: int
-    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., limit: _Optional[int] = ..., include_via: _Optional[bool] = ..., format: _Optional[_Union[ResultFormat, str]] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
+    time_respecting: bool
+    products: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., limit: _Optional[int] = ..., include_via: _Optional[bool] = ..., format: _Optional[_Union[ResultFormat, str]] = ..., chunk_rows: _Optional[int] = ..., time_respecting: _Optional[bool] = ..., products: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RowChunk(_message.Message):
     __slots__ = ("total_rows", "kind_names", "keys", "kind_codes", "depths", "via", "directions", "arrow_ipc")
