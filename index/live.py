@@ -72,6 +72,13 @@ class _Pending:
     future: Future[Ack] = field(default_factory=Future)
 
 
+@dataclass
+class _Barrier:
+    """Resolved once every batch queued before it is committed (LiveStore.barrier)."""
+
+    future: Future[None] = field(default_factory=Future)
+
+
 _STOP = object()
 
 
@@ -184,6 +191,18 @@ class LiveStore:
         self._queue.put(pending)
         return pending.future
 
+    def barrier(self) -> Future[None]:
+        """A future resolved once every batch submitted before this call is committed (or
+        rejected): what a check of the applied data must wait for in a stream of batches."""
+        if self._failed is not None:
+            raise WriteFailed(f"the store stopped accepting writes after an error: "
+                              f"{self._failed}")
+        if self._closing.is_set():
+            raise Unavailable("the store is closing")
+        marker = _Barrier()
+        self._queue.put(marker)
+        return marker.future
+
     def ingest(self, batch: IngestBatch, timeout: float | None = 60) -> Ack:
         return self.submit(batch).result(timeout)
 
@@ -194,6 +213,9 @@ class LiveStore:
             carry = None
             if first is _STOP:
                 return
+            if isinstance(first, _Barrier):  # everything before it is committed
+                first.future.set_result(None)
+                continue
             group = [first]
             records = first.batch.records
             stop = False
@@ -205,7 +227,7 @@ class LiveStore:
                 if item is _STOP:
                     stop = True
                     break
-                if item.batch.retractions or item.batch.ends:
+                if isinstance(item, _Barrier) or item.batch.retractions or item.batch.ends:
                     # Retractions and ends are matched against what is applied: the batches
                     # before one are committed first, so a stream that adds an edge and then
                     # retracts it means what it says, however the batches group.

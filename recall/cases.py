@@ -1,12 +1,13 @@
 """Recall cases: a bad lot (or any seeds) pinned to the answer it gave, kept in the store
 (column family `recalls`), every change a new version of the record and an audit record.
 
-A case holds its title, reason, seeds and filters, and the pinned answer: the time it was
-computed at (`as_of`), the log sequence and snapshot version, the SHA-256 of the shipped rows
-(recall.consignees.result_hash) and their counts. `as_of` reproduces that answer bit for bit
-later, after more ingest, corrections and compaction alike (every edge keeps its record time
-and a retraction its own). `refresh` pins the answer of now and keeps the earlier pin in the
-case's history; `diff` compares two answers (consignees and units added or removed).
+A case holds its title, reason, seeds and filters, and the pinned answer: its time (`as_of`:
+the record time of the newest log entry the answer saw), the log sequence and snapshot
+version, the SHA-256 of the shipped rows (recall.consignees.result_hash) and their counts.
+`as_of` reproduces that answer bit for bit later, after more ingest, corrections and
+compaction alike (every edge keeps its record time and a retraction its own). `refresh` pins
+the answer of now and keeps the earlier pin in the case's history; `diff` compares two
+answers (consignees and units added or removed).
 
 A **drill** (mock recall) is a case like any other, flagged: the time of each step is kept,
 so `drill_report` says how long scoping, the consignee list and a notification-ready export
@@ -29,7 +30,8 @@ import polars as pl
 import pyarrow as pa
 
 from domain.errors import InvalidInput, PermissionDenied
-from domain.time import parse_time
+from domain.time import from_micros, parse_time
+from index.log import LogEntry, seq_key
 from recall.consignees import result_hash
 from trust.audit import AuditEvent, iso_ms, record_hash
 from trust.canonical import canonical_bytes
@@ -134,12 +136,20 @@ class Cases:
 
     def answer(self, shipped: Shipped, seeds: Sequence[str], filters: dict[str, Any],
                as_of: datetime | None, log_sequence: int, snapshot_version: int) -> Answer:
-        """The shipped rows of `seeds` under `filters` as of `as_of` (now when None: the
-        answer is then pinned to the time it was computed at)."""
-        when = as_of or self.clock.now()
+        """The shipped rows of `seeds` under `filters` as of `as_of`; when None, as of the
+        record time of the newest log entry the view holds (`log_sequence`), so `as_of`
+        later gives exactly this answer even if a batch was being committed meanwhile (its
+        record time would be before `now`, yet it was not in the view)."""
+        when = as_of or self._view_time(log_sequence) or self.clock.now()
         rows = shipped(list(seeds), as_of=when, **filters)
         return Answer(when.isoformat(), log_sequence, snapshot_version, rows,
                       result_hash(rows))
+
+    def _view_time(self, log_sequence: int) -> datetime | None:
+        """The record time of log entry `log_sequence` (None: no such entry, as in a directory
+        made by `build` alone, whose edges carry their own record times)."""
+        value = self.records.read("log", seq_key(log_sequence)) if log_sequence > 0 else None
+        return None if value is None else from_micros(LogEntry.decode(value).recorded_at)
 
     def open(self, title: str, seeds: Sequence[str], filters: dict[str, Any], reason: str,
              by: Principal, shipped: Shipped, log_sequence: int, snapshot_version: int,

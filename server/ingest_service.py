@@ -161,7 +161,10 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
 def _proposing(live: LiveStore, batch: IngestBatch, principal: Principal) -> Future[Ack]:
     """Propose each retraction of `batch` as a correction, then apply the rest. A retraction
     that names no live edge is a rejected record: with policy `all` nothing is proposed or
-    applied, with `valid` the others go on (it is kept with the rejects either way)."""
+    applied, with `valid` the others go on (it is kept with the rejects either way). The
+    batches this stream sent before are committed first (LiveStore.barrier): a stream that
+    adds an edge and then retracts it means what it says."""
+    live.barrier().result()
     changes, errors = [], []
     for n, r in enumerate(batch.retractions, start=1):
         change = {"type": "retract-edge", "src": r.src, "dst": r.dst, "kind": r.kind,

@@ -18,6 +18,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from domain.time import from_micros
 from index.ingest import IngestBatch
 from index.live import LiveStore
 from index.master import MasterData
@@ -129,7 +130,12 @@ def test_a_recall_from_a_bad_lot_to_a_signed_consignee_list(data: Path, tmp_path
     text = " ".join(p.extract_text() for p in PdfReader(out / "c.pdf").pages)
     store = Store(data, writable=False)
     case = Cases(store).get(1)
+    last = list(store.entries())[-1]
     store.close()
+    # Pinned at the record time of the newest change the answer saw, not at "now": a batch
+    # committed while the case opened cannot slip in later.
+    assert case.as_of == from_micros(last.recorded_at).isoformat()
+    assert case.log_sequence == last.seq
     assert "Recall case 1: Bad resin lot (DRILL)" in text
     assert case.result_hash in text.replace("\n", "")
     assert "Prepared by" in text
