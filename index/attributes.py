@@ -19,7 +19,8 @@ import pyarrow as pa
 from domain.errors import InvalidInput
 from domain.time import from_micros, parse_time, to_micros
 
-__all__ = ["FIELDS", "AttributeRequest", "apply_to_nodes", "log_value", "overlay"]
+__all__ = ["FIELDS", "AttributeChanges", "AttributeRequest", "apply_to_nodes", "log_value",
+           "overlay"]
 
 FIELDS: Final = ("product", "quantity", "uom", "created_at")
 
@@ -33,6 +34,22 @@ class AttributeRequest:
     field: str
     value: str | None
     previous: str | None = None
+
+
+class AttributeChanges:
+    """The attribute changes the live delta holds since its snapshot: `current` (stable id ->
+    field -> log value) is replaced, never changed in place, so a view taken before keeps what
+    it saw; `log` lists them in order (compaction bakes them in)."""
+
+    def __init__(self) -> None:
+        self.current: dict[int, dict[str, Any]] = {}
+        self.log: list[tuple[int, str, Any]] = []
+
+    def set(self, sid: int, name: str, value: Any) -> None:
+        changed = dict(self.current)
+        changed[sid] = {**changed.get(sid, {}), name: value}
+        self.current = changed
+        self.log.append((sid, name, value))
 
 
 def log_value(field: str, text: str | None) -> Any:

@@ -69,7 +69,7 @@ def export_delta(delta: Delta, work: Path) -> None:
     write_ipc(work / "retracted.arrow", pa.table({"down": positions, "retracted_at": times}))
     ended_positions, ended_times, _ = delta.ended()
     write_ipc(work / "ended.arrow", pa.table({"down": ended_positions, "ended_at": ended_times}))
-    changes = delta.attribute_changes()
+    changes = delta.attributes.log
     write_ipc(work / "attributes.arrow", pa.table({
         "sid": pa.array([c[0] for c in changes], pa.int32()),
         "field": pa.array([c[1] for c in changes], pa.string()),

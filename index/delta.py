@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from domain.errors import InvalidInput
 from domain.time import NEVER, NO_TIME
+from index.attributes import AttributeChanges
 from index.delta_view import DeltaView
 from index.key_table import GrowingKeyTable, fill_misses
 from index.live_arrays import LiveArrays, chain, grow, publish_heads
@@ -114,9 +115,7 @@ class Delta:
         self._ended_pos = np.asarray(snapshot.ended_down, dtype=np.int64)
         self._ended_at = np.asarray(snapshot.ended_at, dtype=np.int64)
         self.store_rejects = 0
-        # Node attribute changes (index.attributes) by stable id, replaced on every change.
-        self._attributes: dict[int, dict[str, Any]] = {}
-        self._attribute_log: list[tuple[int, str, Any]] = []
+        self.attributes = AttributeChanges()  # set by corrections since the snapshot
         self._index = DeltaEdgeIndex()  # delta edges by (src, dst, kind, time): repeats
         self._view: DeltaView | None = None
 
@@ -451,19 +450,6 @@ class Delta:
         order = np.argsort(pos, kind="stable")
         return _Retracted(flag, pos[order], time[order])
 
-    def set_attribute(self, sid: int, name: str, value: Any) -> None:
-        """Set node `sid`'s attribute `name` (index.attributes: a log value). The mapping is
-        replaced, never changed in place: a view taken before keeps what it saw."""
-        changed = dict(self._attributes)
-        changed[sid] = {**changed.get(sid, {}), name: value}
-        self._attributes = changed
-        self._attribute_log.append((sid, name, value))
-        self._view = None
-
-    def attribute_changes(self) -> list[tuple[int, str, Any]]:
-        """Every attribute change since the snapshot, in order (compaction bakes them in)."""
-        return list(self._attribute_log)
-
     # -- reading ------------------------------------------------------------------------------
 
     def view(self) -> DeltaView:
@@ -485,7 +471,7 @@ class Delta:
                 retracted_edges=self.retracted_edges, store_rejects=self.store_rejects,
                 edge_quantity=self._qty,
                 edge_ended=self._end, ended_pos=self._ended_pos, ended_at=self._ended_at,
-                _node_chunks=tuple(self._node_chunks), attributes=self._attributes,
+                _node_chunks=tuple(self._node_chunks), attributes=self.attributes.current,
             )
         return self._view
 

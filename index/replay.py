@@ -80,6 +80,6 @@ def apply_entry(delta: Delta, entry: LogEntry) -> int:
         src = -1 if e.src < 0 else int(delta.local_of_sid(np.array([e.src]))[0])
         delta.end(delta.match_end(src, dst, e.kind, e.event_time), e.at)
     for change in entry.extra.get("attributes", ()):
-        delta.set_attribute(int(change["sid"]), change["field"], change["value"])
+        delta.attributes.set(int(change["sid"]), change["field"], change["value"])
     delta.set_seq(entry.seq)
     return retracted

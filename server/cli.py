@@ -20,6 +20,7 @@ from typing import Any
 from domain.errors import InvalidInput, TraceError
 from server.cli_args import build_parser
 from server.cli_common import err, progress_printer, timed
+from server.cli_correct import cmd_correct
 from server.cli_load import (
     cmd_check,
     cmd_compact,
@@ -29,7 +30,7 @@ from server.cli_load import (
     cmd_retract,
 )
 from server.cli_recall import cmd_recall
-from server.cli_trust import cmd_audit, cmd_correct, cmd_login, cmd_tokens, cmd_users
+from server.cli_trust import cmd_audit, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
 from server.progress import ProgressBar
 from server.seeds import resolve_seed, resolve_seeds, seed_key

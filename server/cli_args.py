@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from server.cli_correct import add_correct_parser
 from server.cli_recall import add_recall_parsers
 from server.cli_trust import add_trust_parsers
 from server.output import FORMATS
@@ -274,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="data directory")
     _add_output(p)
     add_trust_parsers(sub, _HelpWithDefaults)
+    add_correct_parser(sub, _HelpWithDefaults)
     add_recall_parsers(sub, _HelpWithDefaults)
     for command in sub.choices.values():
         command.formatter_class = _HelpWithDefaults
