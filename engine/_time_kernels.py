@@ -31,39 +31,10 @@ from engine._kernels import (
 Array = npt.NDArray[Any]
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _relax(w: int, t: int, v_label: int, v_hops: int, forward: bool, marks: Array,
-           epoch: int, label: Array, hops: Array, order: Array, n_order: int, ring: Array,
-           queued: Array, tail: int, size: int) -> tuple[int, int, int]:  # pragma: no cover
-    """Offer w the label that edge time t (NO_TIME: none) gives it; returns (n_order, tail,
-    enqueued)."""
-    if t == NO_TIME:
-        new = v_label
-    elif forward:
-        if t < v_label:
-            return n_order, tail, 0
-        new = t
-    else:
-        if t > v_label:
-            return n_order, tail, 0
-        new = t
-    if marks[w] != epoch:
-        marks[w] = epoch
-        order[n_order] = w
-        n_order += 1
-        label[w] = new
-        hops[w] = v_hops + 1
-    elif (forward and new < label[w]) or (not forward and new > label[w]):
-        label[w] = new
-        hops[w] = v_hops + 1
-    else:
-        return n_order, tail, 0
-    if queued[w] != epoch:
-        queued[w] = epoch
-        ring[tail] = w
-        tail = (tail + 1) % size
-        return n_order, tail, 1
-    return n_order, tail, 0
+QUEUED = 1 << 31
+"""Bit of state[v, 1] set while v is on the queue; the low 31 bits are its hop count and the
+high 32 bits the epoch that marks it reached."""
+HOPS = QUEUED - 1
 
 
 @njit(nogil=True, cache=True)
@@ -71,15 +42,17 @@ def time_respecting(
     indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array,
     emap: Array, mapped: bool, seeds: Array, start: int, forward: bool,
     kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
-    marks: Array, queued: Array, epoch: int, label: Array, hops: Array, order: Array,
-    ring: Array, cancel: Array, live: Any,
+    state: Array, epoch: int, order: Array, depth: Array, ring: Array, cancel: Array,
+    live: Any,
 ) -> tuple[int, int]:  # pragma: no cover - numba
     """Time-respecting walk from `seeds`, each labelled `start`. Returns (n, n_seeds):
-    order[:n] holds every reached node in first-reached order, the distinct seeds first;
-    label[v] and hops[v] (valid where marks[v] == epoch) its best time and the number of
-    edges on the walk that gave it. n == CANCELLED if cancel[0] was set during the walk."""
+    order[:n] holds every reached node in first-reached order, the distinct seeds first,
+    and depth[:n] the number of edges on the walk that gave each its best time (state[v, 0]
+    holds the time, valid where v's row carries this epoch). n == CANCELLED if cancel[0] was
+    set during the walk."""
     n_snap = len(indptr) - 1
     size = len(ring)
+    stamp = epoch << 32
     rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     dhead, dnext, dnbr = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
@@ -90,49 +63,77 @@ def time_respecting(
     tail = 0
     pending = 0
     for s in seeds:
-        if marks[s] != epoch:
-            marks[s] = epoch
-            queued[s] = epoch
-            label[s] = start
-            hops[s] = 0
+        if (state[s, 1] >> 32) != stamp >> 32:
+            state[s, 0] = start
+            state[s, 1] = stamp | QUEUED
             order[n_order] = s
             n_order += 1
             ring[tail] = s
-            tail = (tail + 1) % size
+            tail += 1
+            if tail == size:
+                tail = 0
             pending += 1
     n_seeds = n_order
     steps = 0
     while pending > 0:
         v = ring[head]
-        head = (head + 1) % size
+        head += 1
+        if head == size:
+            head = 0
         pending -= 1
-        queued[v] = 0  # off the queue (epochs start at 1): it may come back
+        flags = state[v, 1] & ~QUEUED  # off the queue: it may come back
+        state[v, 1] = flags
         steps += 1
         if (steps & (CANCEL_CHECK_EVERY - 1)) == 0 and cancel[0] != 0:
             return CANCELLED, n_seeds
-        v_label, v_hops = label[v], hops[v]
-        if v < n_snap:
-            retracted = len(rpos) > 0 and rflag[v] != 0
-            for e in range(indptr[v], indptr[v + 1]):
+        v_label, v_hops = state[v, 0], flags & HOPS
+        # The snapshot's edges of v, then its live ones, through one relax step below:
+        # written once, in the loop (a helper function costs 4x here, in array reference
+        # counting per call).
+        e, end = (indptr[v], indptr[v + 1]) if v < n_snap else (0, 0)
+        retracted = e < end and len(rpos) > 0 and rflag[v] != 0
+        d = dhead[v] if n_edges > 0 and v < len(dhead) else -1
+        while True:
+            if e < end:
                 a = emap[e] if mapped else e
-                if check_edges and not edge_ok(a, ekind, etime, erec, kind_allowed,
-                                               filter_kinds, since, until, as_of):
+                skip = (check_edges and not edge_ok(a, ekind, etime, erec, kind_allowed,
+                                                    filter_kinds, since, until, as_of)) or (
+                    retracted and not visible(_retracted_at(e, rpos, rtime), as_of))
+                w, t = neighbor[e], etime[a]
+                e += 1
+                if skip:
                     continue
-                if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
+            elif d >= 0:
+                c = d
+                d = dnext[d]
+                if c >= n_edges or not visible(dret[c], as_of) or not edge_ok(
+                        c, dkind, dtime, drec, kind_allowed, filter_kinds, since, until, as_of):
                     continue
-                n_order, tail, added = _relax(neighbor[e], etime[a], v_label, v_hops, forward,
-                                              marks, epoch, label, hops, order, n_order,
-                                              ring, queued, tail, size)
-                pending += added
-        if n_edges > 0 and v < len(dhead):
-            e = dhead[v]
-            while e >= 0:
-                if e < n_edges and visible(dret[e], as_of) and edge_ok(
-                        e, dkind, dtime, drec, kind_allowed, filter_kinds, since, until,
-                        as_of):
-                    n_order, tail, added = _relax(dnbr[e], dtime[e], v_label, v_hops,
-                                                  forward, marks, epoch, label, hops, order,
-                                                  n_order, ring, queued, tail, size)
-                    pending += added
-                e = dnext[e]
+                w, t = dnbr[c], dtime[c]
+            else:
+                break
+            # Relax: the label edge time t gives w (no time: v's own), if it is better.
+            if t == NO_TIME:
+                new = v_label
+            elif (t < v_label) if forward else (t > v_label):
+                continue
+            else:
+                new = t
+            w_flags = state[w, 1]
+            if (w_flags >> 32) != stamp >> 32:
+                order[n_order] = w
+                n_order += 1
+            elif (new >= state[w, 0]) if forward else (new <= state[w, 0]):
+                continue
+            state[w, 0] = new
+            state[w, 1] = stamp | QUEUED | (v_hops + 1)
+            if w_flags & QUEUED and (w_flags >> 32) == stamp >> 32:
+                continue  # already waiting: it will go with the better label
+            ring[tail] = w
+            tail += 1
+            if tail == size:
+                tail = 0
+            pending += 1
+    for i in range(n_order):
+        depth[i] = state[order[i], 1] & HOPS
     return n_order, n_seeds

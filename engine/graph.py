@@ -189,11 +189,10 @@ class Graph(RecallQueries):
         if time_respecting:
             if via:
                 raise InvalidInput("via does not combine with a time-respecting trace")
-            ids, depth, n_seeds = time_respecting_ids(
+            count, n_seeds = time_respecting_ids(
                 st, adjacency, seeds, flt, scratch, self._walks,
                 direction_of(direction) == "downstream", cancel_flag(cancellation))
-            scratch.queue[: len(ids)], scratch.depth[: len(ids)] = ids, depth
-            return self._rows(st, scratch, n_seeds, len(ids), flt, via=False)
+            return self._rows(st, scratch, n_seeds, count, flt, via=False)
         count, n_seeds = trace_ids(st, adjacency, seeds, flt, scratch, self._walks,
                                    want_parent=via, cancel=cancel_flag(cancellation))
         return self._rows(st, scratch, n_seeds, count, flt, via=via)

@@ -38,15 +38,14 @@ class Scratch:
         self.epoch = 0
         self._tally: tuple[Array, Array, Array, Array, Array] | None = None
         self.tally_epoch = 0
-        self._timed: tuple[Array, Array, Array, Array] | None = None
+        self._timed: tuple[Array, Array] | None = None
 
-    def time_arrays(self) -> tuple[Array, Array, Array, Array]:
-        """(queued, label, hops, ring) for a time-respecting walk (engine._time_kernels):
-        `queued` is epoch-stamped like `marks`, the rest are read only where marked."""
+    def time_arrays(self) -> tuple[Array, Array]:
+        """(state, ring) for a time-respecting walk (engine._time_kernels): state[v] is
+        (label, epoch << 32 | queued bit | hops), epoch-stamped like `marks`."""
         if self._timed is None:
             size = max(self.nodes, 1)
-            self._timed = (np.zeros(size, dtype=np.uint32), np.empty(size, dtype=np.int64),
-                           np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32))
+            self._timed = (np.zeros((size, 2), dtype=np.int64), np.empty(size, dtype=np.int32))
         return self._timed
 
     def next_epoch(self) -> int:
@@ -54,7 +53,7 @@ class Scratch:
         if self.epoch >= _EPOCH_LIMIT:
             self.marks.fill(0)
             if self._timed is not None:
-                self._timed[0].fill(0)
+                self._timed[0][:, 1] = 0
             self.epoch = 0
         self.epoch += 1
         return self.epoch

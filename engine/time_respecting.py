@@ -26,8 +26,9 @@ Array = npt.NDArray[Any]
 
 def time_respecting_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter,
                         scratch: Scratch, walks: Walks, downstream: bool,
-                        cancel: Array | None = None) -> tuple[Array, Array, int]:
-    """(reached node ids in first-reached order, seeds first; their hop counts; n_seeds).
+                        cancel: Array | None = None) -> tuple[int, int]:
+    """(n, n_seeds): scratch.queue[:n] holds the reached node ids in first-reached order,
+    seeds first, and scratch.depth[:n] their hop counts.
     Honours the filter's edge kinds, time window, as_of and limit (node kinds are the row
     builder's); max_depth does not combine with it (a node's best time may come by a longer
     walk than its shortest one)."""
@@ -35,23 +36,21 @@ def time_respecting_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter,
         raise InvalidInput("max_depth does not combine with a time-respecting trace (a node's "
                            "earliest arrival may come by a longer walk); drop one of them")
     epoch = scratch.next_epoch()
-    queued, label, hops, ring = scratch.time_arrays()
+    state, ring = scratch.time_arrays()
     start = ((flt.since if flt.since != k.MIN_TIME else k.MIN_TIME) if downstream
              else (flt.until if flt.until != k.MAX_TIME else k.MAX_TIME))
     count, n_seeds = tk.time_respecting(
         adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at, adj.edge,
         adj.mapped, seeds, start, downstream, flt.kind_allowed, flt.filter_kinds, flt.since,
-        flt.until, flt.as_of, scratch.marks, queued, epoch, label, hops, scratch.queue,
-        ring, scratch.cancel if cancel is None else cancel, view.live(adj))
+        flt.until, flt.as_of, state, epoch, scratch.queue, scratch.depth, ring,
+        scratch.cancel if cancel is None else cancel, view.live(adj))
     if count == k.CANCELLED:
         walks.cancelled += 1
         raise QueryCancelled("query cancelled before it finished")
-    ids = scratch.queue[:count].copy()
-    depth = hops[ids].copy()
-    rest = ids[n_seeds:]
+    rest = scratch.queue[n_seeds:count]
     matched = (int(flt.node_allowed[view.node_kind[rest]].sum()) if flt.filter_nodes
                else len(rest))
     if matched > flt.limit:
         raise ResultLimitExceeded(flt.limit, f"the answer has more than {flt.limit:,} rows; "
                                   "narrow it or raise the limit")
-    return ids, depth, n_seeds
+    return count, n_seeds
