@@ -23,8 +23,8 @@ def ship_pairs(
     node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
     item: Array, container: Array, target: Array,
     marks: Array, epoch0: int, stack: Array, stack_qty: Array, stack_time: Array,
-    stack_via: Array, out_item: Array, out_target: Array, out_via: Array, out_qty: Array,
-    out_time: Array, live: Any, dquantity: Array,
+    stack_via: Array, stack_root: Array, out_item: Array, out_target: Array, out_via: Array,
+    out_qty: Array, out_time: Array, out_branch: Array, live: Any, dquantity: Array,
 ) -> tuple[int, int]:  # pragma: no cover - numba
     """For every affected item (a node whose kind is flagged in `item`) walk downstream through
     affected containers (kinds flagged in `container`; this adjacency is the downstream one,
@@ -34,12 +34,16 @@ def ship_pairs(
     recorded), the ship time: the event time of the edge into the shipment on that branch, or
     into the customer when no shipment came first).
 
-    A container is expanded once per item; a customer gets a row for every container it is
-    reached from (so a customer reached both straight from a case and through a shipment
-    has both rows, and the caller keeps the shipment's). Each item uses its own epoch on
-    `marks` (epoch0 + 1, ...). Returns (rows written, the next
-    free epoch), or (-1, ...) when the out arrays are too small (the caller grows them and
-    calls again)."""
+    Every edge of the item into a container starts a branch of its own, with that edge's
+    quantity: a lot split over two cases of one shipment reached it twice (the caller sums
+    the branches), and a reversal (an edge of negative quantity, SAP 602 against 601) nets
+    against the posting it reverses. Within a branch a container is expanded once; a customer
+    gets a row for every container it is reached from (so a customer reached both straight
+    from a case and through a shipment has both rows, and the caller keeps the shipment's).
+    out_branch[r] is the epoch of row r's branch (each branch uses its own epoch on `marks`,
+    from epoch0 + 1; an item's edge straight into a customer is a branch of one row, -1 - r).
+    Returns (rows written, the next free epoch), or (-1, ...) when the out arrays are too
+    small (the caller grows them and calls again)."""
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     head, nxt, dnbr = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
@@ -67,6 +71,7 @@ def ship_pairs(
                 out_via[n_out] = stack_via[top]
                 out_qty[n_out] = qty
                 out_time[n_out] = when
+                out_branch[n_out] = epoch
                 n_out += 1
             # Push v's unmarked affected containers over followed snapshot and delta edges.
             if v < n_snap:
@@ -76,7 +81,7 @@ def ship_pairs(
                     if not container[node_kind[w]] or affected[w] != affected_epoch:
                         continue
                     is_customer = target[node_kind[w]] == CUSTOMER
-                    if marks[w] == epoch and not is_customer:
+                    if not first and marks[w] == epoch and not is_customer:
                         continue
                     if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
                                                    filter_kinds, since, until, as_of):
@@ -93,12 +98,14 @@ def ship_pairs(
                             return -1, epoch
                         out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
                         out_qty[n_out], out_time[n_out] = w_qty, w_time
+                        out_branch[n_out] = epoch if not first else -1 - n_out
                         n_out += 1
-                        if marks[w] == epoch:
-                            continue
-                    marks[w] = epoch
+                        if first or marks[w] == epoch:
+                            continue  # a customer is a leaf
+                    if not first:
+                        marks[w] = epoch
                     stack[top], stack_qty[top], stack_time[top] = w, w_qty, w_time
-                    stack_via[top] = v
+                    stack_via[top], stack_root[top] = v, first
                     top += 1
             if n_edges > 0 and v < len(head):
                 e = head[v]
@@ -107,7 +114,7 @@ def ship_pairs(
                         w = dnbr[e]
                         is_customer = target[node_kind[w]] == CUSTOMER
                         if (container[node_kind[w]] and affected[w] == affected_epoch
-                                and (marks[w] != epoch or is_customer)
+                                and (first or marks[w] != epoch or is_customer)
                                 and visible(dret[e], as_of)
                                 and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds,
                                             since, until, as_of)):
@@ -122,11 +129,13 @@ def ship_pairs(
                                     return -1, epoch
                                 out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
                                 out_qty[n_out], out_time[n_out] = w_qty, w_time
+                                out_branch[n_out] = epoch if not first else -1 - n_out
                                 n_out += 1
-                            if marks[w] != epoch:
-                                marks[w] = epoch
+                            elif first or marks[w] != epoch:
+                                if not first:
+                                    marks[w] = epoch
                                 stack[top], stack_qty[top], stack_time[top] = w, w_qty, w_time
-                                stack_via[top] = v
+                                stack_via[top], stack_root[top] = v, first
                                 top += 1
                     e = nxt[e]
             first = False
@@ -136,10 +145,12 @@ def ship_pairs(
             v = stack[top]
             qty = stack_qty[top]
             when = stack_time[top]
+            if stack_root[top]:  # a new branch: its containers are unvisited again
+                epoch += 1
+                marks[v] = epoch
             # stack_via[top] stays readable until the next push overwrites it (the row for v
             # is written before any push of v's own containers).
-        epoch += 1
-    return n_out, epoch
+    return n_out, epoch + 1
 
 
 @njit(nogil=True, cache=True)

@@ -46,11 +46,19 @@ def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks
     for name, code in (("shipment", sk.SHIPMENT), ("customer", sk.CUSTOMER)):
         if (kind := view.kind_code(name)) >= 0:
             target[kind] = code
-    marks, stack, _, _, _, epoch0 = scratch.tally_arrays(len(visited))
-    n = max(len(stack), 1)
-    stack_qty, stack_time, stack_via = (np.empty(n, np.float64), np.empty(n, np.int64),
-                                        np.empty(n, np.int32))
     snap, delta = view.snapshot, view.delta
+    down = snap.down
+    in_snap = visited[visited < snap.node_count]
+    degree = down.indptr[in_snap + 1] - down.indptr[in_snap]
+    live_edges = view.down_live.n_edges
+    # Each item's edge into a container is a branch with an epoch of its own, and pushes
+    # its first container: the epochs and the stack are bounded by the out-degrees.
+    branches = int(degree.sum()) + live_edges + len(visited)
+    marks, _, _, _, _, epoch0 = scratch.tally_arrays(branches)
+    n = max(view.node_count + int(degree.max(initial=0)) + live_edges, 1)
+    stack, stack_qty, stack_time, stack_via, stack_root = (
+        np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.int64),
+        np.empty(n, np.int32), np.empty(n, np.bool_))
     quantity = (snap.edges.column("quantity").to_numpy(zero_copy_only=False)
                 .astype(np.float64) if snap.edge_count else np.zeros(0))
     dquantity = delta.edge_quantity if delta is not None else np.zeros(0)
@@ -58,57 +66,74 @@ def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks
     while True:
         out = (np.empty(capacity, np.int32), np.empty(capacity, np.int32),
                np.empty(capacity, np.int32), np.empty(capacity, np.float64),
-               np.empty(capacity, np.int64))
-        down = snap.down
+               np.empty(capacity, np.int64), np.empty(capacity, np.int64))
         rows, scratch.tally_epoch = sk.ship_pairs(
             down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, quantity,
             flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
             view.node_kind, scratch.marks, scratch.epoch, visited, item, container, target,
-            marks, epoch0, stack, stack_qty, stack_time, stack_via, *out, view.down_live,
-            dquantity)
+            marks, epoch0, stack, stack_qty, stack_time, stack_via, stack_root, *out,
+            view.down_live, dquantity)
         if rows >= 0:
             break
         capacity *= 4
-        marks, stack, _, _, _, epoch0 = scratch.tally_arrays(len(visited))
-    items, targets, via, qty, when = (a[:rows] for a in out)
-    return _rows(view, items, targets, via, qty, when, target)
+        marks, _, _, _, _, epoch0 = scratch.tally_arrays(branches)
+    items, targets, via, qty, when, branch = (a[:rows] for a in out)
+    return _rows(view, items, targets, via, qty, when, branch, target)
 
 
 def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when: Array,
-          target: Array) -> pa.Table:
+          branch: Array, target: Array) -> pa.Table:
     role = target[view.node_kind[targets]]
     is_customer = role == sk.CUSTOMER
     via_shipment = target[view.node_kind[via]] == sk.SHIPMENT
+    serial_code = view.kind_code("serial")
+    qty = qty.copy()
+    qty[np.isnan(qty) & (view.node_kind[items] == serial_code)] = 1.0  # a serial is one unit
+    times = np.where(when == NO_TIME, np.iinfo(np.int64).max, when)
     # Rows at customers: the shipment is the node the customer was reached from, if one.
     cust = np.flatnonzero(is_customer)
     frame = pl.DataFrame({
         "item": items[cust], "customer": targets[cust],
         "shipment": np.where(via_shipment[cust], via[cust], -1).astype(np.int32),
-        "quantity": qty[cust], "ship_time": when[cust]})
+        "quantity": qty[cust], "ship_time": times[cust], "branch": branch[cust]})
     # Shipments whose walk reached no customer: rows with the customer unknown.
     ship = np.flatnonzero(~is_customer)
     shipped = pl.DataFrame({"item": items[ship], "customer": np.full(len(ship), -1, np.int32),
                             "shipment": targets[ship], "quantity": qty[ship],
-                            "ship_time": when[ship]})
+                            "ship_time": times[ship], "branch": branch[ship]})
     # A customer reached both through a shipment and straight from a container: the
     # shipment's row stands for it.
     frame = frame.filter((pl.col("shipment") >= 0)
                          | (pl.col("shipment").max().over("item", "customer") < 0))
     frame = pl.concat([frame, shipped.join(frame.select("item", "shipment"),
                                            on=["item", "shipment"], how="anti")])
-    frame = frame.unique(["customer", "shipment", "item"], keep="first", maintain_order=True)
+    # Each branch (an edge of the item into its packaging) counts once per row, and the
+    # branches add up: a lot split over two cases of one shipment, a 602 reversal against
+    # its 601. A serial is one unit however often it was repacked; a row that nets to zero
+    # or less (fully reversed or returned) is no consignee. An unknown lot quantity (NaN)
+    # stays unknown.
+    counted = pl.col("quantity").is_nan() | (pl.col("quantity") > 0)
+    frame = (frame.unique(["customer", "shipment", "item", "branch"], keep="first",
+                          maintain_order=True)
+             .group_by(["customer", "shipment", "item"], maintain_order=True)
+             .agg(pl.col("quantity").sum(),
+                  pl.coalesce(pl.col("ship_time").filter(counted).min(),
+                              pl.col("ship_time").min()).alias("ship_time")))
+    summed = frame["quantity"].to_numpy()
+    serial = view.node_kind[frame["item"].to_numpy()] == serial_code
+    frame = _net_returns(frame.with_columns(
+        pl.Series("quantity", np.where(serial & (summed > 1), 1.0, summed)))).filter(counted)
     ids = frame["item"].to_numpy()
     kinds = view.node_kind[ids]
     attrs = node_columns(view, ids)
-    serial_code, lot_code = view.kind_code("serial"), view.kind_code("lot")
+    lot_code = view.kind_code("lot")
     is_serial = kinds == serial_code
     lots = np.where(kinds == lot_code, ids, -1).astype(np.int32)
     if is_serial.any() and lot_code >= 0:
         lots[is_serial] = production_lots(view, ids[is_serial].astype(np.int32),
                                            attrs["product"].filter(pa.array(is_serial)),
                                            lot_code)
-    quantity = frame["quantity"].to_numpy().copy()
-    quantity[np.isnan(quantity) & is_serial] = 1.0
+    quantity = frame["quantity"].to_numpy()
     times = frame["ship_time"].to_numpy()
     names = np.asarray(view.node_kinds, dtype=object)
     return pa.table({
@@ -121,9 +146,30 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
         "serial": _keys(view, np.where(is_serial, ids, -1)),
         "quantity": pa.array(quantity, pa.float64(), mask=np.isnan(quantity)),
         "uom": attrs["uom"],
-        "ship_time": pa.array(times, pa.int64(), mask=times == NO_TIME).cast(
+        "ship_time": pa.array(times, pa.int64(), mask=times == np.iinfo(np.int64).max).cast(
             SHIPPED_SCHEMA.field("ship_time").type),
     }, schema=SHIPPED_SCHEMA)
+
+
+def _net_returns(frame: pl.DataFrame) -> pl.DataFrame:
+    """A row that is negative after netting is a return to us (an EPCIS `returning` event is
+    a shipment back): its quantity comes off what the same customer received of the same
+    item, from the latest shipment back. A return larger than what was shipped leaves
+    nothing, never a negative row."""
+    back = (frame.filter((pl.col("quantity") < 0) & (pl.col("customer") >= 0))
+            .group_by("customer", "item").agg((-pl.col("quantity").sum()).alias("returned")))
+    if back.height == 0:
+        return frame
+    later = (pl.col("quantity").fill_nan(0.0).clip(lower_bound=0.0).cum_sum()
+             .over("customer", "item", order_by=pl.col("ship_time"), descending=True)
+             - pl.col("quantity").fill_nan(0.0).clip(lower_bound=0.0))
+    taken = pl.min_horizontal(pl.col("quantity"),
+                              (pl.col("returned") - later).clip(lower_bound=0.0))
+    return (frame.join(back, on=["customer", "item"], how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col("returned").is_null() | (pl.col("quantity") < 0))
+                          .then(pl.col("quantity"))
+                          .otherwise(pl.col("quantity") - taken).alias("quantity"))
+            .drop("returned"))
 
 
 def production_lots(view: View, serials: Array, products: pa.Array, lot_code: int) -> Array:

@@ -4,7 +4,8 @@ A batch carries nodes, edges and retractions plus a batch id (`source`/`sequence
 retry idempotent. Checks, each failure naming the table, the 1-based record number, the field and
 the reason:
 - the canonical row checks of `loaders.canonical` (missing or padded keys, malformed kinds, bad
-  times, times in the future or before 1970, negative quantities);
+  times, times in the future or before 1970, negative node quantities; a negative edge
+  quantity is a reversal, which nets);
 - kinds must be known (the schema's kinds, or kinds already in the store), so a typo does not
   create a new kind;
 - an edge's ends must be nodes in the store or created by the same batch (or an earlier batch of

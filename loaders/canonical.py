@@ -278,7 +278,8 @@ def validate_edges(frame: pl.DataFrame, path: str, loaded_at: datetime,
         ("quantity", pl.col("quantity").is_not_null() & pl.col("__quantity").is_null(),
          "quantity is not a number"),
         _finite("quantity"),
-        ("quantity", pl.col("__quantity") < 0, "quantity is negative"),
+        # A negative edge quantity is a reversal or a return (SAP 102/262/602 against
+        # 101/261/601): it is kept, and nets against the posting it reverses.
     ]
     checked = _checks(parsed, checks)
     good, bad = _partition(checked)

@@ -13,7 +13,12 @@ Mapping (edges point the way material flows):
   misses; the data-quality report uses the end to tell repacking from two places at once);
 - AssociationEvent ADD/OBSERVE: each child -> parent (`associated`); DELETE ends it likewise;
 - ObjectEvent with a destination list (shipping): each object -> a shipment node
-  (`epcis:shipment:<event>`; `shipped`) -> each destination party or location (`delivered`);
+  (`epcis:shipment:<event>`; `shipped`, with the quantityList quantity) -> each destination
+  party or location (`delivered`);
+- ObjectEvent `returning` (CBV 2.0) with a source list: a return is a shipment back, so it
+  nets: each object -> `epcis:return:<event>` (`shipped` with a negative quantity: the
+  quantityList's, or 1 for an instance EPC) -> each source party (`delivered`); the
+  consignee list takes it off what that party received;
   receiving with a business location: each object -> that location (`received`); other
   ObjectEvents (commissioning, inspection, ...) create the nodes and keep the event;
 - TransactionEvent: each object -> each business transaction (`associated`);
@@ -58,6 +63,7 @@ _DL_KINDS = {"414": "location", "417": "customer", "8003": "equipment", "8004": 
              "8018": "equipment", "253": "transaction", "255": "lot", "401": "logistic_unit",
              "402": "shipment", "8006": "serial", "8010": "serial", "8017": "equipment"}
 _SHIPPING = {"shipping", "departing"}
+_RETURNING = {"returning"}
 _RECEIVING = {"receiving", "arriving"}
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -308,15 +314,28 @@ def _event(raw: Any, prefixes: dict[str, str]) -> EpcisEvent:
     step = _short(raw.get("bizStep"))
     destinations = [(d.get("destination"), _short(d.get("type")))
                     for d in raw.get("destinationList") or [] if isinstance(d, dict)]
+    quantity_of = {k: q for k, _, q in _quantities(raw, "quantityList", prefixes)}
     if action != "DELETE" and step in _SHIPPING and destinations:
         shipment = node(f"epcis:shipment:{event.event_id}", "shipment")
         for key, _ in objects:
-            edge(key, shipment, "shipped")
+            edge(key, shipment, "shipped", quantity_of.get(key))
         for i, (target, role) in enumerate(destinations, start=1):
             target_key, _ = canonical(target, prefixes, f"destinationList[{i}]")
             # The role names what the destination is, whatever its identifier scheme.
             kind_of = "customer" if role in ("owning_party", "possessing_party") else "location"
             edge(shipment, node(target_key, kind_of), "delivered")
+        return event
+    sources = [(d.get("source"), _short(d.get("type")))
+               for d in raw.get("sourceList") or [] if isinstance(d, dict)]
+    if action != "DELETE" and step in _RETURNING and sources:
+        back = node(f"epcis:return:{event.event_id}", "shipment")
+        for key, _ in objects:
+            returned = quantity_of.get(key, 1.0)
+            edge(key, back, "shipped", None if returned is None else -returned)
+        for i, (origin, role) in enumerate(sources, start=1):
+            origin_key, _ = canonical(origin, prefixes, f"sourceList[{i}]")
+            kind_of = "customer" if role in ("owning_party", "possessing_party") else "location"
+            edge(back, node(origin_key, kind_of), "delivered")
         return event
     location = (raw.get("bizLocation") or {}).get("id") if isinstance(
         raw.get("bizLocation"), dict) else None

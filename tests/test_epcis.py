@@ -4,6 +4,7 @@ event and field, and traces match answers worked out by hand from the documents.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -361,3 +362,40 @@ def test_header_master_data_becomes_master_records(tmp_path: Path) -> None:
             "ship_time": [datetime(2026, 1, 1, tzinfo=UTC)]}, schema=SHIPPED_SCHEMA)
         row = consignee_list(shipped, master).rows.to_dicts()[0]
         assert (row["customer_name"], row["city"]) == ("GS1 Pharma", "Thousand Oaks")
+
+
+def _object_event(event_id: str, when: str, step: str, party: str, role: str,
+                  **objects: object) -> dict[str, object]:
+    return {"type": "ObjectEvent", "eventID": event_id, "eventTime": when,
+            "eventTimeZoneOffset": "+00:00", "action": "OBSERVE", "bizStep": step,
+            role + "List": [{"type": "owning_party", role: party}], **objects}
+
+
+def test_a_return_nets_against_what_the_party_received(tmp_path: Path) -> None:
+    """Shipped: 40 of a lot and one serial to a hospital; returned (CBV `returning`, the
+    hospital as source): 15 of the lot and the serial. The consignee list keeps 25 of the lot
+    and not the serial; the shipping event's quantityList is the shipped quantity."""
+    lot = "urn:epc:class:lgtin:4012345.012345.LOT7"
+    serial = "urn:epc:id:sgtin:4012345.012345.77"
+    party = "urn:epc:id:pgln:4012345.00001"
+    ship = _object_event("ni:ship-1", "2026-03-01T10:00:00Z", "shipping", party,
+                         "destination", epcList=[serial],
+                         quantityList=[{"epcClass": lot, "quantity": 40, "uom": "EA"}])
+    back = _object_event("ni:return-1", "2026-03-09T10:00:00Z", "returning", party,
+                         "source", epcList=[serial],
+                         quantityList=[{"epcClass": lot, "quantity": 15, "uom": "EA"}])
+    document = tmp_path / "returns.jsonld"
+    document.write_text(json.dumps({
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-10T00:00:00Z",
+        "epcisBody": {"eventList": [ship, back]}}))
+    with LiveStore(tmp_path / "data") as live:
+        _, problems = ingest_epcis(live, [document])
+        assert problems == []
+        graph = _graph(live)
+        rows = graph.shipped([lot]).to_pylist()
+        assert [(r["customer"], r["quantity"]) for r in rows] == [(party, 25.0)]
+        assert rows[0]["shipment"] == "epcis:shipment:ni:ship-1"
+        assert graph.shipped([serial]).num_rows == 0  # it came back
+        before = graph.shipped([lot], until="2026-03-05T00:00:00Z").to_pylist()
+        assert [r["quantity"] for r in before] == [40.0]

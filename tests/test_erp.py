@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pyarrow.compute as pc
 import pytest
 
 import engine
@@ -88,6 +89,45 @@ def test_sap_goods_movements_become_the_genealogy(tmp_path: Path) -> None:
         "rejected"] == 2
     assert "batches already applied (duplicates) │ 2" in again.stdout
     assert engine.open(data).edge_count == graph.edge_count
+
+
+REVERSALS = HEADER + """\
+4900000011,1,101,PUMP-L,L7,1000003,,,,60,EA,20250310,080000
+4900000012,1,601,PUMP-L,L7,,,8000002,C-77,40,EA,20250311,090000
+4900000013,1,602,PUMP-L,L7,,,8000002,,10,EA,20250312,090000
+4900000014,1,601,PUMP-L,L7,,,8000003,C-88,5,EA,20250311,100000
+4900000015,1,602,PUMP-L,L7,,,8000003,,5,EA,20250313,100000
+4900000016,1,601,PUMP-X,,,SN0009,8000004,C-99,1,EA,20250311,110000
+4900000017,1,602,PUMP-X,,,SN0009,8000004,,1,EA,20250314,110000
+4900000018,1,262,PUMP-L,L7,1000009,,,,2,EA,20250315,080000
+"""
+
+
+def test_sap_reversals_net_against_the_postings_they_reverse(tmp_path: Path) -> None:
+    export = tmp_path / "mseg.csv"
+    export.write_text(REVERSALS)
+    data = tmp_path / "data"
+    done = _cli("import", "erp", str(export), "--mapping",
+                str(MAPPINGS / "sap_goods_movements.toml"), "--data", str(data), "--no-check")
+    assert done.returncode == 0, done.stderr
+    graph = engine.open(data)
+    lot = "erp:sap:lot:PUMP-L:L7"
+    rows = {(r["customer"], r["shipment"]): r["quantity"]
+            for r in graph.shipped([lot]).to_pylist()}
+    # 40 delivered, 10 reversed: 30; delivery 8000003 fully reversed: no consignee.
+    assert rows == {("erp:sap:customer:C-77", "erp:sap:shipment:8000002"): 30.0}
+    serial = "erp:sap:serial:PUMP-X:SN0009"
+    assert graph.shipped([serial]).num_rows == 0  # shipped, then the 601 was reversed
+    # Up to a time before the reversals were posted, the list is what had shipped by then.
+    then = {(r["customer"], r["shipment"]): r["quantity"]
+            for r in graph.shipped([lot], until="2025-03-11T12:00:00Z").to_pylist()}
+    assert then == {("erp:sap:customer:C-77", "erp:sap:shipment:8000002"): 40.0,
+                    ("erp:sap:customer:C-88", "erp:sap:shipment:8000003"): 5.0}
+    edges = graph.path(lot, "erp:sap:shipment:8000002").to_pylist()
+    assert edges[1]["edge_kind"] == "shipped"
+    # A 262 without its 261 is kept as posted (a negative consumption), not dropped.
+    assert graph.trace(lot).filter(pc.equal(graph.trace(lot).column("key"),
+                                            "erp:sap:work_order:1000009")).num_rows == 1
 
 
 def test_mes_as_built_with_kinds_from_a_column(tmp_path: Path) -> None:
