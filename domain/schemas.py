@@ -136,15 +136,18 @@ BY_KIND_SCHEMA: Final = pa.schema([pa.field("kind", pa.string()), pa.field("node
 """impact: affected nodes per kind."""
 
 BY_SHIPMENT_SCHEMA: Final = pa.schema([
-    pa.field("shipment", pa.large_string()), pa.field("units", pa.int64()),
+    pa.field("shipment", pa.large_string()), pa.field("quantity", pa.float64()),
+    pa.field("unknown_quantity", pa.int64()), pa.field("units", pa.int64()),
 ])
-"""impact: affected units per shipment."""
+"""impact per shipment: the net quantity of affected finished units, the finished units with
+no quantity recorded, and the affected serials (engine.Impact)."""
 
 BY_CUSTOMER_SCHEMA: Final = pa.schema([
-    pa.field("customer", pa.large_string()), pa.field("units", pa.int64()),
+    pa.field("customer", pa.large_string()), pa.field("quantity", pa.float64()),
+    pa.field("unknown_quantity", pa.int64()), pa.field("units", pa.int64()),
     pa.field("shipments", pa.int64()),
 ])
-"""impact: affected units and shipments per customer."""
+"""impact per customer: as per shipment, and the affected shipments delivered to it."""
 
 SHIPPED_SCHEMA: Final = pa.schema([
     pa.field("customer", pa.large_string()), pa.field("shipment", pa.large_string()),

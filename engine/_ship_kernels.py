@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 from numba import njit
 
@@ -190,3 +191,131 @@ def parents_of_kind(nodes: Array, indptr: Array, neighbor: Array, node_kind: Arr
                     n += 1
                 e = nxt[e]
     return n
+
+
+@njit(nogil=True, cache=True)
+def tally_quantities(
+    indptr: Array, neighbor: Array, ekind: Array, etime: Array, erec: Array, equantity: Array,
+    kind_allowed: Array, filter_kinds: bool, since: int, until: int, as_of: int,
+    node_kind: Array, affected: Array, affected_epoch: int, visited: Array,
+    item: Array, eligible: Array, unit_kind: int, container: Array, counted: Array,
+    marks: Array, epoch0: int, branch: Array, branch_qty: Array, stack: Array, reached: Array,
+    tally_marks: Array, quantity: Array, unknown: Array, live: Any, dquantity: Array,
+) -> int:  # pragma: no cover - numba
+    """The quantities of affected items (kinds flagged in `item`, nodes flagged in `eligible`:
+    finished units) at the counted containers (shipments, customers) their packaging reaches:
+    the counts of the consignee list (engine.shipped), without its rows.
+
+    As in ship_pairs, each followed edge of an item into an affected container is a branch
+    with that edge's quantity (none: a unit of `unit_kind`, a serial, counts 1; a lot's is
+    unknown and counts in `unknown` instead), so a reversal nets against its posting and a
+    return against what the party received. Every distinct counted node a branch reaches gets
+    the branch's quantity (valid where tally_marks == epoch0). Each branch walks on an epoch
+    of its own on `marks` (epoch0 + 1, ...); a branch into the same container as the one
+    before replays that walk (`reached`): the units of one case walk once. Returns the next
+    free epoch, or -1 when an item has more branches than `branch` holds (the caller sizes
+    it to the widest item, so never). A serial repacked into two cases of one shipment
+    counts in both here; the consignee list counts it once."""
+    check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    head, nxt, dnbr = live.head, live.next_edge, live.neighbor
+    dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
+                                         live.retracted_at, live.n_edges)
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+    n_snap = len(indptr) - 1
+    epoch = epoch0 + 1
+    last_root = -1
+    n_reached = 0
+    for i in range(len(visited)):
+        u = visited[i]
+        if not item[node_kind[u]] or not eligible[u]:
+            continue
+        # The item's branches: its followed edges into affected containers.
+        nb = 0
+        if u < n_snap:
+            retracted = len(rpos) > 0 and rflag[u] != 0
+            for e in range(indptr[u], indptr[u + 1]):
+                w = neighbor[e]
+                if not container[node_kind[w]] or affected[w] != affected_epoch:
+                    continue
+                if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
+                                               filter_kinds, since, until, as_of):
+                    continue
+                if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
+                    continue
+                if nb >= len(branch):
+                    return -1
+                branch[nb], branch_qty[nb] = w, equantity[e]
+                nb += 1
+        if n_edges > 0 and u < len(head):
+            e = head[u]
+            while e >= 0:
+                if e < n_edges:
+                    w = dnbr[e]
+                    if (container[node_kind[w]] and affected[w] == affected_epoch
+                            and visible(dret[e], as_of)
+                            and edge_ok(e, dkind, dtime, drec, kind_allowed, filter_kinds,
+                                        since, until, as_of)):
+                        if nb >= len(branch):
+                            return -1
+                        branch[nb], branch_qty[nb] = w, dquantity[e]
+                        nb += 1
+                e = nxt[e]
+        for b in range(nb):
+            root = branch[b]
+            q = branch_qty[b]
+            if np.isnan(q) and node_kind[u] == unit_kind:
+                q = 1.0
+            if root != last_root:  # walk the branch: root and the containers below it
+                epoch += 1
+                n_reached = 0
+                marks[root] = epoch
+                stack[0] = root
+                top = 1
+                while top > 0:
+                    top -= 1
+                    v = stack[top]
+                    if counted[node_kind[v]]:
+                        reached[n_reached] = v
+                        n_reached += 1
+                    if v < n_snap:
+                        retracted = len(rpos) > 0 and rflag[v] != 0
+                        for e in range(indptr[v], indptr[v + 1]):
+                            w = neighbor[e]
+                            if (not container[node_kind[w]] or affected[w] != affected_epoch
+                                    or marks[w] == epoch):
+                                continue
+                            if check_edges and not edge_ok(e, ekind, etime, erec,
+                                                           kind_allowed, filter_kinds, since,
+                                                           until, as_of):
+                                continue
+                            if retracted and not visible(_retracted_at(e, rpos, rtime),
+                                                         as_of):
+                                continue
+                            marks[w] = epoch
+                            stack[top] = w
+                            top += 1
+                    if n_edges > 0 and v < len(head):
+                        e = head[v]
+                        while e >= 0:
+                            if e < n_edges:
+                                w = dnbr[e]
+                                if (container[node_kind[w]] and affected[w] == affected_epoch
+                                        and marks[w] != epoch and visible(dret[e], as_of)
+                                        and edge_ok(e, dkind, dtime, drec, kind_allowed,
+                                                    filter_kinds, since, until, as_of)):
+                                    marks[w] = epoch
+                                    stack[top] = w
+                                    top += 1
+                            e = nxt[e]
+                last_root = root
+            for j in range(n_reached):
+                v = reached[j]
+                if tally_marks[v] != epoch0:
+                    tally_marks[v] = epoch0
+                    quantity[v] = 0.0
+                    unknown[v] = 0
+                if np.isnan(q):
+                    unknown[v] += 1
+                else:
+                    quantity[v] += q
+    return epoch + 1

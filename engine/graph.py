@@ -50,6 +50,7 @@ from engine.columns import with_columns
 from engine.filters import Filter, make_filter
 from engine.recall_queries import RecallQueries
 from engine.scratch import Scratch, ScratchPool
+from engine.shipped import finished_flags, shipped_quantities
 from engine.time_respecting import time_respecting_ids
 from engine.view import View
 from index.attributes import overlay
@@ -68,9 +69,13 @@ _DIRECTIONS = pa.array(["upstream", "downstream"], pa.string())  # hourglass ord
 class Impact:
     """Downstream closure of many seeds: counts first, then the rows.
 
-    `by_kind`: kind, nodes. `by_shipment`: shipment key, units (affected serials packed or
-    shipped directly into a container of that shipment). `by_customer`: customer key, units,
-    shipments. `rows`: key, kind, depth (None when rows were not asked for).
+    `by_kind`: kind, nodes. `by_shipment`: shipment key, quantity (the net quantity of
+    affected finished units that reached it: a lot shipped as 40 EA counts 40, a serial 1,
+    reversals and returns net; engine.shipped counts the same per row), unknown_quantity
+    (finished units that reached it with no quantity recorded: lots, counted apart, never
+    guessed), units (affected serials, each 1). `by_customer`: customer key, the same, and
+    shipments. Sorted by quantity, most first. `rows`: key, kind, depth (None when rows were
+    not asked for).
     """
 
     seeds: int
@@ -255,9 +260,12 @@ class Graph(RecallQueries):
         limit: int | None = None,
         rows: bool = True,
         cancellation: Cancellation | None = None,
+        unit_products: Iterable[str] | None = None,
     ) -> Impact:
         """Downstream closure of many seeds, deduplicated, with counts by node kind, shipment
-        and customer; `rows=False` skips materialising the affected rows' keys."""
+        and customer; `rows=False` skips materialising the affected rows' keys.
+        `unit_products`: the products whose lots and serials are finished units (master data
+        level "finished"); None counts every shipped lot and serial."""
         st = self._state()
         flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, limit)
         seeds = self._resolve(st, keys)
@@ -269,18 +277,27 @@ class Graph(RecallQueries):
             "nodes": pa.array(found.per_kind[present].astype(np.int64)),
         }, schema=BY_KIND_SCHEMA)
         count = len(found.visited)
+        eligible = finished_flags(st, unit_products)
+        (ship_qty, ship_unknown), (cust_qty, cust_unknown) = shipped_quantities(
+            st, found.visited, scratch, flt, eligible, found.shipments, found.customers)
+        ships = np.lexsort((found.shipments, -found.shipment_units, -ship_qty))
+        custs = np.lexsort((found.customers, -found.customer_units, -cust_qty))
         return Impact(
             seeds=found.n_seeds,
             affected=count - found.n_seeds,
             by_kind=by_kind,
             by_shipment=pa.table({
-                "shipment": st.keys(found.shipments),
-                "units": pa.array(found.shipment_units, pa.int64()),
+                "shipment": st.keys(found.shipments[ships]),
+                "quantity": pa.array(ship_qty[ships], pa.float64()),
+                "unknown_quantity": pa.array(ship_unknown[ships], pa.int64()),
+                "units": pa.array(found.shipment_units[ships], pa.int64()),
             }, schema=BY_SHIPMENT_SCHEMA),
             by_customer=pa.table({
-                "customer": st.keys(found.customers),
-                "units": pa.array(found.customer_units, pa.int64()),
-                "shipments": pa.array(found.customer_shipments, pa.int64()),
+                "customer": st.keys(found.customers[custs]),
+                "quantity": pa.array(cust_qty[custs], pa.float64()),
+                "unknown_quantity": pa.array(cust_unknown[custs], pa.int64()),
+                "units": pa.array(found.customer_units[custs], pa.int64()),
+                "shipments": pa.array(found.customer_shipments[custs], pa.int64()),
             }, schema=BY_CUSTOMER_SCHEMA),
             rows=(self._rows(st, scratch, found.n_seeds, count, flt, via=False) if rows
                   else None),

@@ -39,6 +39,7 @@ class Scratch:
         self._tally: tuple[Array, Array, Array, Array, Array] | None = None
         self.tally_epoch = 0
         self._timed: tuple[Array, Array] | None = None
+        self._weighed: tuple[Array, Array, Array, Array, Array] | None = None
 
     def time_arrays(self) -> tuple[Array, Array]:
         """(state, ring) for a time-respecting walk (engine._time_kernels): state[v] is
@@ -47,6 +48,17 @@ class Scratch:
             size = max(self.nodes, 1)
             self._timed = (np.zeros((size, 2), dtype=np.int64), np.empty(size, dtype=np.int32))
         return self._timed
+
+    def quantity_arrays(self) -> tuple[Array, Array, Array, Array, Array]:
+        """(quantity, unknown, stack, reached, every) for `tally_quantities`
+        (engine._ship_kernels): per-node sums, read only where its tally marks say so; and
+        `every`, all True (every node eligible)."""
+        if self._weighed is None:
+            size = max(self.nodes, 1)
+            self._weighed = (np.empty(size, dtype=np.float64), np.empty(size, dtype=np.int64),
+                             np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32),
+                             np.ones(size, dtype=np.bool_))
+        return self._weighed
 
     def next_epoch(self) -> int:
         """A fresh epoch for `marks`: every node reads as unvisited."""

@@ -1,16 +1,23 @@
 """What the affected items reached: one row per (customer, shipment, item), the genealogy half
-of a consignee list (recall.consignees adds master data and renders it).
+of a consignee list (recall.consignees adds master data and renders it), and the same counts
+per shipment and customer without the rows (impact).
 
 An item is an affected lot or serial that is packed into (or shipped as) something: its own
-followed edges go into containers (logistic units, shipments, customers). From each item the
-walk goes down through affected containers only (engine._ship_kernels.ship_pairs). A row's
-quantity is the item's own edge into its packaging (a lot shipped as 40 EA counts 40; a
-serial with none counts 1; a lot with none is null: unknown, never guessed), its ship time
-the event time of the edge into the shipment. A serial's lot is its first upstream lot.
+followed edges go into containers (logistic units, shipments, customers). Each such edge is a
+branch with that edge's quantity (a lot shipped as 40 EA counts 40; a serial with none counts
+1; a lot with none is unknown, never guessed); from it the walk goes down through affected
+containers only (engine._ship_kernels). A row adds its branches: a lot split over two cases of
+one shipment counts both, and a negative quantity (a reversal, SAP 602 against 601) nets
+against the posting it reverses; a row that nets to nothing is no consignee, and a negative
+row at a customer (a return: EPCIS `returning`) comes off what that customer received of
+the item, latest shipment first. A serial counts at most 1. A row's ship time is the event
+time of the edge into the shipment on its earliest counted branch. A serial's lot is its
+first upstream lot of the same product.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -28,8 +35,8 @@ from engine.scratch import Scratch
 from engine.view import View
 from index.attributes import overlay
 
-__all__ = ["ATTRIBUTE_TYPES", "ITEM_KINDS", "node_columns", "production_lots",
-           "shipped_table"]
+__all__ = ["ATTRIBUTE_TYPES", "ITEM_KINDS", "finished_flags", "node_columns", "production_lots",
+           "shipped_quantities", "shipped_table"]
 
 Array = npt.NDArray[Any]
 ITEM_KINDS = ("lot", "serial")
@@ -59,8 +66,7 @@ def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks
     stack, stack_qty, stack_time, stack_via, stack_root = (
         np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.int64),
         np.empty(n, np.int32), np.empty(n, np.bool_))
-    quantity = (snap.edges.column("quantity").to_numpy(zero_copy_only=False)
-                .astype(np.float64) if snap.edge_count else np.zeros(0))
+    quantity = snap.edge_quantity
     dquantity = delta.edge_quantity if delta is not None else np.zeros(0)
     capacity = max(2 * len(visited), 1024)
     while True:
@@ -79,6 +85,76 @@ def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks
         marks, _, _, _, _, epoch0 = scratch.tally_arrays(branches)
     items, targets, via, qty, when, branch = (a[:rows] for a in out)
     return _rows(view, items, targets, via, qty, when, branch, target)
+
+
+def finished_flags(view: View, products: Iterable[str] | None) -> Array | None:
+    """Per node: does its product count as a finished unit (one of `products`)? None when
+    `products` is None (every lot and serial counts)."""
+    if products is None:
+        return None
+    wanted = set(products)
+    snap = view.snapshot
+    flags = np.zeros(view.node_count, dtype=np.bool_)
+    if snap.node_count:
+        column = snap.nodes.column("product").combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            hits = np.array([v in wanted for v in column.dictionary.to_pylist()] + [False])
+            codes = column.indices.fill_null(len(column.dictionary)).to_numpy()
+            flags[: snap.node_count] = hits[codes]
+        else:
+            flags[: snap.node_count] = np.asarray(
+                pc.is_in(column, pa.array(sorted(wanted), column.type)).fill_null(False))
+    fresh = np.arange(snap.node_count, view.node_count, dtype=np.int32)
+    changed = view.delta.attributes if view.delta is not None else {}
+    if changed:  # corrected products (few): by stable id
+        sids = np.flatnonzero(np.isin(snap.sid, np.fromiter(changed, np.int64)))
+        fresh = np.concatenate([sids.astype(np.int32), fresh])
+    if len(fresh):
+        got = node_columns(view, fresh, ("product",))["product"].to_pylist()
+        flags[fresh] = [p in wanted for p in got]
+    return flags
+
+
+def shipped_quantities(view: View, visited: Array, scratch: Scratch, flt: Filter,
+                       eligible: Array | None, *targets: Array) -> list[tuple[Array, Array]]:
+    """(quantity, unknown) at each node of each of `targets` (shipments or customers among
+    `visited`, the closure just walked on scratch.marks): the net quantity of affected
+    finished units that reached it, and how many of them were shipped without one
+    (engine._ship_kernels.tally_quantities, one pass for all). `eligible` flags the nodes
+    that count as finished units (None: every lot and serial)."""
+    snap, delta = view.snapshot, view.delta
+    down = snap.down
+    quantity, unknown, stack, reached, every = scratch.quantity_arrays()
+    counted = kind_flags(view, ("shipment", "customer"))
+    live_edges = view.down_live.n_edges
+    # One epoch per branch at most: bounded by the edges, with no pass over `visited`.
+    bound = snap.edge_count + live_edges + 1
+    width = 64  # an item's branches; grown to the widest item if one has more
+    while True:
+        marks, _, tally_marks, _, _, epoch0 = scratch.tally_arrays(bound)
+        branch, branch_qty = np.empty(width, np.int32), np.empty(width, np.float64)
+        epoch = sk.tally_quantities(
+            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at,
+            snap.edge_quantity, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until,
+            flt.as_of, view.node_kind, scratch.marks, scratch.epoch, visited,
+            kind_flags(view, ITEM_KINDS), every if eligible is None else eligible,
+            view.kind_code("serial"), kind_flags(view, CONTAINER_KINDS), counted, marks,
+            epoch0, branch, branch_qty, stack, reached, tally_marks, quantity, unknown,
+            view.down_live, delta.edge_quantity if delta is not None else np.zeros(0))
+        if epoch >= 0 or width > 64:
+            break
+        scratch.tally_epoch = epoch0 + bound  # the partial pass's marks are stale now
+        in_snap = visited[visited < snap.node_count]
+        width = int((down.indptr[in_snap + 1] - down.indptr[in_snap]).max(initial=0)) + \
+            live_edges + 1
+    if epoch < 0:
+        raise RuntimeError("tally_quantities: an item has more branches than its buffer")
+    scratch.tally_epoch = epoch
+    out = []
+    for nodes in targets:
+        hit = tally_marks[nodes] == epoch0
+        out.append((np.where(hit, quantity[nodes], 0.0), np.where(hit, unknown[nodes], 0)))
+    return out
 
 
 def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when: Array,

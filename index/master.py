@@ -15,7 +15,7 @@ from trust.audit import AuditEvent
 from trust.canonical import canonical_bytes
 from trust.identity import Principal, Records
 
-__all__ = ["MasterData", "MasterReport"]
+__all__ = ["MasterData", "MasterReport", "finished_products"]
 
 BATCH = 5_000  # records per synced write: big imports neither stall the writer nor grow a batch
 
@@ -90,3 +90,13 @@ class MasterData:
         if puts:
             self.records.write(puts, audit)
         return report
+
+
+def finished_products(master: MasterData) -> list[str] | None:
+    """The products whose lots and serials are finished units (master data level
+    "finished"), what impact counts at shipments and customers; None when no product has a
+    level yet (then every shipped lot and serial counts, as before master data)."""
+    products = master.all("product")
+    if not any(fields.get("level") for _, fields in products):
+        return None
+    return sorted(key for key, fields in products if fields.get("level") == "finished")

@@ -141,6 +141,15 @@ class Snapshot:
         """Edge records in downstream CSR order (src, dst ids; kind, times, source file/row)."""
         return read_ipc(self.path / "edges.arrow")
 
+    @cached_property
+    def edge_quantity(self) -> Array:
+        """Each edge's quantity in downstream CSR order, NaN where none was recorded (negative:
+        a reversal or return). Read once per snapshot: the consignee kernels take it whole."""
+        if not self.edge_count:
+            return np.zeros(0, dtype=np.float64)
+        column = self.edges.column("quantity")
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
     @property
     def up_edge(self) -> Array:
         """Row in `edges` (and downstream CSR position) of each upstream CSR position."""

@@ -144,7 +144,13 @@ def _cmd_impact(args: argparse.Namespace) -> None:
     graph = _open(args)
     keys = _read_keys(args, graph)
     started = time.perf_counter()
-    result = graph.impact(keys, rows=args.rows, **_filters(args))
+    units: dict[str, Any] = {}
+    if args.data is not None:  # a server (--server) applies its own master data
+        from index.master import MasterData, finished_products
+        from server.read_only import ReadOnlyRecords
+
+        units["unit_products"] = finished_products(MasterData(ReadOnlyRecords(args.data)))
+    result = graph.impact(keys, rows=args.rows, **units, **_filters(args))
     timed(f"impact of {result.seeds:,} seeds: {result.affected:,} affected nodes", started)
     if args.format == "table":
         emit_table(result.by_kind, "table", None, title="affected nodes by kind")

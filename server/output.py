@@ -103,7 +103,9 @@ IMPACT_SCHEMA = pa.schema([
     ("key", pa.large_string()),  # customer, shipment or affected node key (null in by_kind)
     ("kind", pa.string()),  # by_kind and rows
     ("nodes", pa.int64()),  # by_kind: affected nodes of that kind
-    ("units", pa.int64()),  # by_customer, by_shipment: affected units there
+    ("quantity", pa.float64()),  # by_customer, by_shipment: net finished-unit quantity
+    ("unknown_quantity", pa.int64()),  # ... finished units there with no quantity recorded
+    ("units", pa.int64()),  # by_customer, by_shipment: affected serials there
     ("shipments", pa.int64()),  # by_customer: affected shipments delivered to it
     ("depth", pa.int32()),  # rows: edges from the nearest seed
 ])
@@ -125,9 +127,12 @@ def impact_table(by_kind: pa.Table, by_customer: pa.Table, by_shipment: pa.Table
     parts = [
         part("by_kind", by_kind.num_rows, kind=by_kind["kind"], nodes=by_kind["nodes"]),
         part("by_customer", by_customer.num_rows, key=by_customer["customer"],
-             units=by_customer["units"], shipments=by_customer["shipments"]),
+             quantity=by_customer["quantity"],
+             unknown_quantity=by_customer["unknown_quantity"], units=by_customer["units"],
+             shipments=by_customer["shipments"]),
         part("by_shipment", by_shipment.num_rows, key=by_shipment["shipment"],
-             units=by_shipment["units"]),
+             quantity=by_shipment["quantity"],
+             unknown_quantity=by_shipment["unknown_quantity"], units=by_shipment["units"]),
     ]
     if rows is not None:
         parts.append(part("rows", rows.num_rows, key=rows["key"], kind=rows["kind"],

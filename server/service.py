@@ -144,6 +144,9 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         self._graph = graph
         self.limits = limits or Limits()
         self.calls = calls or CallGuard()
+        # The products that are finished units (master data), read per Impact call: master
+        # data changes while the server runs. None: every shipped lot and serial counts.
+        self.unit_products: Callable[[], list[str] | None] = lambda: None
 
     @property
     def graph(self) -> Graph:
@@ -235,7 +238,8 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         depth = request.filters.max_depth if request.filters.HasField("max_depth") else None
         result = self.graph.impact(self._seeds(request.seeds), max_depth=depth,
                                    limit=self._limit(request.limit), rows=request.include_rows,
-                                   cancellation=_cancellation(context), **filters)
+                                   cancellation=_cancellation(context),
+                                   unit_products=self.unit_products(), **filters)
         summary = impact_to_proto(result)
         return _impact_stream(summary, result.rows, self.kind_names(result.rows), chunk_rows,
                               arrow)

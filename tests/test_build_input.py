@@ -54,7 +54,7 @@ def built(tmp_path: Path) -> tuple[engine.Graph, Path]:
     report = build_from_files([tmp_path / "nodes.csv"], [tmp_path / "edges.csv"],
                               tmp_path / "data")
     assert report.nodes == 4
-    assert report.edges == 3
+    assert report.edges == 4  # the reversal (-2.5) included
     assert report.folded_nodes == 1
     assert report.folded_edges == 1
     return engine.open(tmp_path / "data"), tmp_path
@@ -105,7 +105,7 @@ def test_good_rows_load_with_their_attributes(built: tuple[engine.Graph, Path]) 
     down = graph.trace("lot-A", "downstream")
     assert sorted(down.column("key").to_pylist()) == ["sn-1", "sn-2", "wo-1"]
     edges = graph.snapshot.edges.to_pylist()
-    assert sorted(e["event_id"] for e in edges) == ["ev-1", "ev-2", "ev-3"]
+    assert sorted(e["event_id"] for e in edges) == ["ev-1", "ev-13", "ev-2", "ev-3"]
     assert any(e["quantity"] == 5.5 for e in edges)
 
 

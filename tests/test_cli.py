@@ -134,12 +134,13 @@ def test_impact_writes_real_csv_and_parquet_with_the_summary(
     expected = engine.open(data_dir).impact([lot])
     assert main(["impact", lot, "--data", str(data_dir), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert list(rows[0]) == ["section", "key", "kind", "nodes", "units", "shipments", "depth"]
+    assert list(rows[0]) == ["section", "key", "kind", "nodes", "quantity", "unknown_quantity",
+                             "units", "shipments", "depth"]
     by_kind = {r["kind"]: int(r["nodes"]) for r in rows if r["section"] == "by_kind"}
     assert by_kind == {r["kind"]: r["nodes"] for r in expected.by_kind.to_pylist()}
-    customers = {r["key"]: (int(r["units"]), int(r["shipments"]))
+    customers = {r["key"]: (float(r["quantity"]), int(r["units"]), int(r["shipments"]))
                  for r in rows if r["section"] == "by_customer"}
-    assert customers == {r["customer"]: (r["units"], r["shipments"])
+    assert customers == {r["customer"]: (r["quantity"], r["units"], r["shipments"])
                          for r in expected.by_customer.to_pylist()}
     assert not [r for r in rows if r["section"] == "rows"]
 

@@ -176,7 +176,7 @@ def test_an_export_the_mapping_does_not_describe_is_refused(tmp_path: Path) -> N
 def test_a_store_reject_names_the_export_row_and_fails_the_import(tmp_path: Path) -> None:
     export = tmp_path / "mseg.csv"
     export.write_text(HEADER + "4900000001,1,101,RESIN-A,R100,,,,,500,KG,20250301,080000\n"
-                      "4900000002,1,261,RESIN-A,R100,1000001,,,,-5,KG,20250302,090000\n")
+                      "4900000002,1,261,RESIN-A,R100,1000001,,,,inf,KG,20250302,090000\n")
     result = _cli("import", "erp", str(export), "--mapping",
                   str(MAPPINGS / "sap_goods_movements.toml"), "--data", str(tmp_path / "data"),
                   "--no-check")

@@ -229,3 +229,13 @@ def test_a_diff_between_two_times(data: Path) -> None:
     one = _cli("diff", "1", "--data", str(data), "--as-of", first)
     assert one.returncode == 1
     assert "give --as-of twice" in one.stderr
+
+
+def test_impact_on_a_data_directory_counts_finished_units(data: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "server.cli", "impact", "lot:bad", "--data",
+                           str(data), "--format", "json"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    customers = {r["customer"]: (r["quantity"], r["units"])
+                 for r in json.loads(done.stdout)["by_customer"]}
+    assert customers == {"cust:a": (22.0, 2), "cust:b": (40.0, 0)}

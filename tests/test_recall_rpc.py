@@ -9,12 +9,15 @@ from pathlib import Path
 import grpc
 import pytest
 
+from index.master import MasterData
 from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
 from server.serve import ServerConfig, TraceServer
-from tests.test_recall import PASSWORDS, recall_data
+from tests.test_recall import OWNER, PASSWORDS, recall_data
 
 
 @pytest.fixture
@@ -103,3 +106,23 @@ def test_find_common_cause_and_containment_over_grpc(server: TraceServer) -> Non
         with pytest.raises(grpc.RpcError) as anonymous:
             ask.Find(rpb.FindRequest(text="ship:"), timeout=10)
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_impact_counts_finished_units_from_master_data_over_grpc(
+        server: TraceServer) -> None:
+    """Impact counts quantities of finished units; which products are finished is master
+    data (level), read per call, so a change shows at once."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        ask = pb_grpc.GenealogyStub(channel)
+        vic = _as(channel, "vic")
+
+        def quantities() -> dict[str, float]:
+            chunks = ask.Impact(pb.ImpactRequest(seeds=["lot:bad"]), metadata=vic, timeout=10)
+            summary = next(iter(chunks)).summary
+            return {c.customer: c.quantity for c in summary.by_customer}
+
+        assert quantities() == {"cust:a": 22.0, "cust:b": 40.0}
+        assert server.live is not None
+        MasterData(server.live).put([("product", "gtin:09506000134352",
+                                      {"level": "subassembly"})], OWNER, "test")
+        assert quantities() == {"cust:a": 0.0, "cust:b": 0.0}

@@ -244,3 +244,78 @@ def test_shipped_rows_match_a_plain_walk(tmp_path_factory: pytest.TempPathFactor
             continue  # unknown stays unknown
         kept = sum(q for k, q in got.items() if (k[0], k[2]) == (customer, item))
         assert kept == max(sum(shipped) - back, 0.0), (customer, item)
+
+
+def test_impact_counts_quantities_by_hand(graph: Graph) -> None:
+    impact = graph.impact(["lot:bad"], rows=False)
+    customers = {r["customer"]: (r["quantity"], r["unknown_quantity"], r["units"])
+                 for r in impact.by_customer.to_pylist()}
+    # cust:a: sn:1 and sn:2 (1 each) and 20 of lot:fin (25, 5 reversed); cust:b: 40, and
+    # ship:5's 10 were reversed. `units` still counts serials.
+    assert customers == {"cust:a": (22.0, 0, 2), "cust:b": (40.0, 0, 0)}
+    shipments = {r["shipment"]: r["quantity"] for r in impact.by_shipment.to_pylist()}
+    assert shipments == {"ship:1": 2.0, "ship:2": 40.0, "ship:3": 20.0, "ship:4": 1.0,
+                         "ship:5": 0.0}
+    assert impact.by_customer.column("customer").to_pylist() == ["cust:b", "cust:a"]
+    # Finished units by product level: another product's units count nothing.
+    other = graph.impact(["lot:bad"], rows=False, unit_products=["gtin:00000000000000"])
+    assert set(other.by_customer.column("quantity").to_pylist()) == {0.0}
+    same = graph.impact(["lot:bad"], rows=False, unit_products=["gtin:09506000134352"])
+    assert same.by_customer.equals(impact.by_customer)
+
+
+@settings(max_examples=60, deadline=None)
+@given(genealogy=genealogies(), data=st.data())
+def test_impact_quantities_match_a_plain_walk(tmp_path_factory: pytest.TempPathFactory,
+                                              genealogy: tuple[dict[str, str], list[Any]],
+                                              data: st.DataObject) -> None:
+    """Each edge of an affected item into an affected container is a branch with its
+    quantity; every shipment and customer the branch reaches gets it (none recorded: a
+    serial counts 1, a lot counts as unknown)."""
+    nodes, edges = genealogy
+    seeds = data.draw(st.lists(st.sampled_from(sorted(nodes)), min_size=1, max_size=3,
+                               unique=True))
+    with LiveStore(tmp_path_factory.mktemp("impact") / "data") as live:
+        graph = _load(live, nodes, edges)
+        impact = graph.impact(seeds, rows=False)
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(nodes)
+    for src, dst, _, _, qty in edges:
+        g.add_edge(src, dst, quantity=qty)
+    affected = set(seeds).union(*(nx.descendants(g, s) for s in seeds))
+    ok = {n for n in affected if nodes[n] in CONTAINERS}
+    want: dict[str, list[float]] = {n: [0.0, 0] for n in affected
+                                    if nodes[n] in ("shipment", "customer")}
+    for item in (n for n in affected if nodes[n] in ("lot", "serial")):
+        for _, first, edge in g.out_edges(item, data=True):
+            if first not in ok:
+                continue
+            qty = edge["quantity"]
+            if qty is None and nodes[item] == "serial":
+                qty = 1.0
+            for reached in {first} | nx.descendants(g.subgraph(ok), first):
+                if reached in want:
+                    if qty is None:
+                        want[reached][1] += 1
+                    else:
+                        want[reached][0] += qty
+    got = {r["shipment"]: [r["quantity"], r["unknown_quantity"]]
+           for r in impact.by_shipment.to_pylist()}
+    got |= {r["customer"]: [r["quantity"], r["unknown_quantity"]]
+            for r in impact.by_customer.to_pylist()}
+    assert got == want
+
+
+def test_an_item_in_many_shipments_counts_in_each(tmp_path: Path) -> None:
+    """More branches than the first buffer holds (64): the tally grows it and counts anew."""
+    ships = [f"ship:{i}" for i in range(70)]
+    nodes = {"lot:x": "lot", "cust:a": "customer", **dict.fromkeys(ships, "shipment")}
+    edges = [("lot:x", s, "shipped", f"2026-02-02T10:{i:02d}:00Z", 2.0)
+             for i, s in enumerate(ships[:60])]
+    edges += [("lot:x", s, "shipped", f"2026-02-02T11:{i:02d}:00Z", 2.0)
+              for i, s in enumerate(ships[60:])]
+    edges += [(s, "cust:a", "delivered", T.format(6), None) for s in ships]
+    with LiveStore(tmp_path / "data") as live:
+        impact = _load(live, nodes, edges).impact(["lot:x"], rows=False)
+    assert impact.by_customer.to_pylist()[0]["quantity"] == 140.0
+    assert set(impact.by_shipment.column("quantity").to_pylist()) == {2.0}

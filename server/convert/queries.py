@@ -107,10 +107,13 @@ def impact_to_proto(result: Impact) -> pb.ImpactSummary:
     for row in result.by_kind.to_pylist():
         summary.by_kind.add(kind=row["kind"], nodes=row["nodes"])
     for row in result.by_shipment.to_pylist():
-        summary.by_shipment.add(shipment=row["shipment"], units=row["units"])
+        summary.by_shipment.add(shipment=row["shipment"], units=row["units"],
+                                quantity=row["quantity"],
+                                unknown_quantity=row["unknown_quantity"])
     for row in result.by_customer.to_pylist():
         summary.by_customer.add(customer=row["customer"], units=row["units"],
-                                shipments=row["shipments"])
+                                shipments=row["shipments"], quantity=row["quantity"],
+                                unknown_quantity=row["unknown_quantity"])
     return summary
 
 
@@ -123,9 +126,13 @@ def impact_from_proto(summary: pb.ImpactSummary, rows: pa.Table | None) -> Impac
             "nodes": [c.nodes for c in summary.by_kind]}, schema=BY_KIND_SCHEMA),
         by_shipment=pa.table({
             "shipment": [s.shipment for s in summary.by_shipment],
+            "quantity": [s.quantity for s in summary.by_shipment],
+            "unknown_quantity": [s.unknown_quantity for s in summary.by_shipment],
             "units": [s.units for s in summary.by_shipment]}, schema=BY_SHIPMENT_SCHEMA),
         by_customer=pa.table({
             "customer": [c.customer for c in summary.by_customer],
+            "quantity": [c.quantity for c in summary.by_customer],
+            "unknown_quantity": [c.unknown_quantity for c in summary.by_customer],
             "units": [c.units for c in summary.by_customer],
             "shipments": [c.shipments for c in summary.by_customer]},
             schema=BY_CUSTOMER_SCHEMA),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aserver/rpc/genealogy.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x07\x46ilters\x12\x16\n\tmax_depth\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x12\n\nedge_kinds\x18\x02 \x03(\t\x12\x12\n\nnode_kinds\x18\x03 \x03(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_max_depth\"\x83\x02\n\x0cTraceRequest\x12\r\n\x05seeds\x18\x01 \x03(\t\x12+\n\tdirection\x18\x02 \x01(\x0e\x32\x18.tracegraph.v1.Direction\x12\'\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x04 \x01(\x04\x12\x13\n\x0binclude_via\x18\x05 \x01(\x08\x12+\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x07 \x01(\r\x12\x17\n\x0ftime_respecting\x18\x08 \x01(\x08\x12\x10\n\x08products\x18\t \x03(\t\"\x98\x01\n\x08RowChunk\x12\x12\n\ntotal_rows\x18\x01 \x01(\x04\x12\x12\n\nkind_names\x18\x02 \x03(\t\x12\x0c\n\x04keys\x18\x03 \x03(\t\x12\x12\n\nkind_codes\x18\x04 \x03(\r\x12\x0e\n\x06\x64\x65pths\x18\x05 \x03(\r\x12\x0b\n\x03via\x18\x06 \x03(\t\x12\x12\n\ndirections\x18\x07 \x03(\r\x12\x11\n\tarrow_ipc\x18\x08 \x01(\x0c\"\x98\x01\n\x10HourglassRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x03 \x01(\x04\x12+\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x05 \x01(\r\"\xad\x01\n\rImpactRequest\x12\r\n\x05seeds\x18\x01 \x03(\t\x12\'\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x03 \x01(\x04\x12\x14\n\x0cinclude_rows\x18\x04 \x01(\x08\x12+\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x06 \x01(\r\"(\n\tKindCount\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05nodes\x18\x02 \x01(\x04\"1\n\x0eShipmentImpact\x12\x10\n\x08shipment\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x04\"D\n\x0e\x43ustomerImpact\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x04\x12\x11\n\tshipments\x18\x03 \x01(\x04\"\xc3\x01\n\rImpactSummary\x12\r\n\x05seeds\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x66\x66\x65\x63ted\x18\x02 \x01(\x04\x12)\n\x07\x62y_kind\x18\x03 \x03(\x0b\x32\x18.tracegraph.v1.KindCount\x12\x32\n\x0b\x62y_shipment\x18\x04 \x03(\x0b\x32\x1d.tracegraph.v1.ShipmentImpact\x12\x32\n\x0b\x62y_customer\x18\x05 \x03(\x0b\x32\x1d.tracegraph.v1.CustomerImpact\"r\n\x0bImpactChunk\x12/\n\x07summary\x18\x01 \x01(\x0b\x32\x1c.tracegraph.v1.ImpactSummaryH\x00\x12\'\n\x04rows\x18\x02 \x01(\x0b\x32\x17.tracegraph.v1.RowChunkH\x00\x42\t\n\x07payload\"V\n\x0bPathRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\'\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x16.tracegraph.v1.Filters\"h\n\x08PathStep\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tedge_kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x0cPathResponse\x12&\n\x05steps\x18\x01 \x03(\x0b\x32\x17.tracegraph.v1.PathStep\"\x1d\n\x0eGetNodeRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x93\x01\n\x04Node\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x15\n\x08quantity\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\t_quantity\"\x0e\n\x0cStatsRequest\"\xb4\x04\n\rStatsResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\x37\n\x13snapshot_created_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nodes\x18\x03 \x01(\x04\x12\r\n\x05\x65\x64ges\x18\x04 \x01(\x04\x12\x44\n\rnodes_by_kind\x18\x05 \x03(\x0b\x32-.tracegraph.v1.StatsResponse.NodesByKindEntry\x12\x44\n\redges_by_kind\x18\x06 \x03(\x0b\x32-.tracegraph.v1.StatsResponse.EdgesByKindEntry\x12\x10\n\x08rejected\x18\x07 \x01(\x04\x12\x15\n\rdefault_limit\x18\x08 \x01(\x04\x12\x11\n\tmax_limit\x18\t \x01(\x04\x12\x10\n\x08snapshot\x18\n \x01(\t\x12\x14\n\x0c\x66olded_edges\x18\x0b \x01(\x04\x12\x16\n\x0eunary_max_rows\x18\x0c \x01(\x04\x12\x14\n\x0clog_sequence\x18\r \x01(\x04\x12\x13\n\x0b\x64\x65lta_edges\x18\x0e \x01(\x04\x12\x17\n\x0fretracted_edges\x18\x0f \x01(\x04\x1a\x32\n\x10NodesByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x32\n\x10\x45\x64gesByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*D\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x0e\n\nDOWNSTREAM\x10\x01\x12\x0c\n\x08UPSTREAM\x10\x02*F\n\x0cResultFormat\x12\x1d\n\x19RESULT_FORMAT_UNSPECIFIED\x10\x00\x12\x08\n\x04ROWS\x10\x01\x12\r\n\tARROW_IPC\x10\x02\x32\xe3\x03\n\tGenealogy\x12?\n\x05Trace\x12\x1b.tracegraph.v1.TraceRequest\x1a\x17.tracegraph.v1.RowChunk0\x01\x12\x42\n\nTraceUnary\x12\x1b.tracegraph.v1.TraceRequest\x1a\x17.tracegraph.v1.RowChunk\x12G\n\tHourglass\x12\x1f.tracegraph.v1.HourglassRequest\x1a\x17.tracegraph.v1.RowChunk0\x01\x12\x44\n\x06Impact\x12\x1c.tracegraph.v1.ImpactRequest\x1a\x1a.tracegraph.v1.ImpactChunk0\x01\x12?\n\x04Path\x12\x1a.tracegraph.v1.PathRequest\x1a\x1b.tracegraph.v1.PathResponse\x12=\n\x07GetNode\x12\x1d.tracegraph.v1.GetNodeRequest\x1a\x13.tracegraph.v1.Node\x12\x42\n\x05Stats\x12\x1b.tracegraph.v1.StatsRequest\x1a\x1c.tracegraph.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aserver/rpc/genealogy.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x07\x46ilters\x12\x16\n\tmax_depth\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x12\n\nedge_kinds\x18\x02 \x03(\t\x12\x12\n\nnode_kinds\x18\x03 \x03(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_max_depth\"\x83\x02\n\x0cTraceRequest\x12\r\n\x05seeds\x18\x01 \x03(\t\x12+\n\tdirection\x18\x02 \x01(\x0e\x32\x18.tracegraph.v1.Direction\x12\'\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x04 \x01(\x04\x12\x13\n\x0binclude_via\x18\x05 \x01(\x08\x12+\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x07 \x01(\r\x12\x17\n\x0ftime_respecting\x18\x08 \x01(\x08\x12\x10\n\x08products\x18\t \x03(\t\"\x98\x01\n\x08RowChunk\x12\x12\n\ntotal_rows\x18\x01 \x01(\x04\x12\x12\n\nkind_names\x18\x02 \x03(\t\x12\x0c\n\x04keys\x18\x03 \x03(\t\x12\x12\n\nkind_codes\x18\x04 \x03(\r\x12\x0e\n\x06\x64\x65pths\x18\x05 \x03(\r\x12\x0b\n\x03via\x18\x06 \x03(\t\x12\x12\n\ndirections\x18\x07 \x03(\r\x12\x11\n\tarrow_ipc\x18\x08 \x01(\x0c\"\x98\x01\n\x10HourglassRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x03 \x01(\x04\x12+\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x05 \x01(\r\"\xad\x01\n\rImpactRequest\x12\r\n\x05seeds\x18\x01 \x03(\t\x12\'\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x16.tracegraph.v1.Filters\x12\r\n\x05limit\x18\x03 \x01(\x04\x12\x14\n\x0cinclude_rows\x18\x04 \x01(\x08\x12+\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x1b.tracegraph.v1.ResultFormat\x12\x12\n\nchunk_rows\x18\x06 \x01(\r\"(\n\tKindCount\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05nodes\x18\x02 \x01(\x04\"]\n\x0eShipmentImpact\x12\x10\n\x08shipment\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x04\x12\x10\n\x08quantity\x18\x03 \x01(\x01\x12\x18\n\x10unknown_quantity\x18\x04 \x01(\x04\"p\n\x0e\x43ustomerImpact\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x04\x12\x11\n\tshipments\x18\x03 \x01(\x04\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12\x18\n\x10unknown_quantity\x18\x05 \x01(\x04\"\xc3\x01\n\rImpactSummary\x12\r\n\x05seeds\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x66\x66\x65\x63ted\x18\x02 \x01(\x04\x12)\n\x07\x62y_kind\x18\x03 \x03(\x0b\x32\x18.tracegraph.v1.KindCount\x12\x32\n\x0b\x62y_shipment\x18\x04 \x03(\x0b\x32\x1d.tracegraph.v1.ShipmentImpact\x12\x32\n\x0b\x62y_customer\x18\x05 \x03(\x0b\x32\x1d.tracegraph.v1.CustomerImpact\"r\n\x0bImpactChunk\x12/\n\x07summary\x18\x01 \x01(\x0b\x32\x1c.tracegraph.v1.ImpactSummaryH\x00\x12\'\n\x04rows\x18\x02 \x01(\x0b\x32\x17.tracegraph.v1.RowChunkH\x00\x42\t\n\x07payload\"V\n\x0bPathRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\'\n\x07\x66ilters\x18\x03 \x01(\x0b\x32\x16.tracegraph.v1.Filters\"h\n\x08PathStep\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tedge_kind\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x0cPathResponse\x12&\n\x05steps\x18\x01 \x03(\x0b\x32\x17.tracegraph.v1.PathStep\"\x1d\n\x0eGetNodeRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x93\x01\n\x04Node\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07product\x18\x03 \x01(\t\x12\x15\n\x08quantity\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0b\n\x03uom\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\t_quantity\"\x0e\n\x0cStatsRequest\"\xb4\x04\n\rStatsResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\x37\n\x13snapshot_created_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nodes\x18\x03 \x01(\x04\x12\r\n\x05\x65\x64ges\x18\x04 \x01(\x04\x12\x44\n\rnodes_by_kind\x18\x05 \x03(\x0b\x32-.tracegraph.v1.StatsResponse.NodesByKindEntry\x12\x44\n\redges_by_kind\x18\x06 \x03(\x0b\x32-.tracegraph.v1.StatsResponse.EdgesByKindEntry\x12\x10\n\x08rejected\x18\x07 \x01(\x04\x12\x15\n\rdefault_limit\x18\x08 \x01(\x04\x12\x11\n\tmax_limit\x18\t \x01(\x04\x12\x10\n\x08snapshot\x18\n \x01(\t\x12\x14\n\x0c\x66olded_edges\x18\x0b \x01(\x04\x12\x16\n\x0eunary_max_rows\x18\x0c \x01(\x04\x12\x14\n\x0clog_sequence\x18\r \x01(\x04\x12\x13\n\x0b\x64\x65lta_edges\x18\x0e \x01(\x04\x12\x17\n\x0fretracted_edges\x18\x0f \x01(\x04\x1a\x32\n\x10NodesByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x32\n\x10\x45\x64gesByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*D\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x0e\n\nDOWNSTREAM\x10\x01\x12\x0c\n\x08UPSTREAM\x10\x02*F\n\x0cResultFormat\x12\x1d\n\x19RESULT_FORMAT_UNSPECIFIED\x10\x00\x12\x08\n\x04ROWS\x10\x01\x12\r\n\tARROW_IPC\x10\x02\x32\xe3\x03\n\tGenealogy\x12?\n\x05Trace\x12\x1b.tracegraph.v1.TraceRequest\x1a\x17.tracegraph.v1.RowChunk0\x01\x12\x42\n\nTraceUnary\x12\x1b.tracegraph.v1.TraceRequest\x1a\x17.tracegraph.v1.RowChunk\x12G\n\tHourglass\x12\x1f.tracegraph.v1.HourglassRequest\x1a\x17.tracegraph.v1.RowChunk0\x01\x12\x44\n\x06Impact\x12\x1c.tracegraph.v1.ImpactRequest\x1a\x1a.tracegraph.v1.ImpactChunk0\x01\x12?\n\x04Path\x12\x1a.tracegraph.v1.PathRequest\x1a\x1b.tracegraph.v1.PathResponse\x12=\n\x07GetNode\x12\x1d.tracegraph.v1.GetNodeRequest\x1a\x13.tracegraph.v1.Node\x12\x42\n\x05Stats\x12\x1b.tracegraph.v1.StatsRequest\x1a\x1c.tracegraph.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATSRESPONSE_NODESBYKINDENTRY']._serialized_options = b'8\001'
   _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._loaded_options = None
   _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._serialized_options = b'8\001'
-  _globals['_DIRECTION']._serialized_start=2536
-  _globals['_DIRECTION']._serialized_end=2604
-  _globals['_RESULTFORMAT']._serialized_start=2606
-  _globals['_RESULTFORMAT']._serialized_end=2676
+  _globals['_DIRECTION']._serialized_start=2624
+  _globals['_DIRECTION']._serialized_end=2692
+  _globals['_RESULTFORMAT']._serialized_start=2694
+  _globals['_RESULTFORMAT']._serialized_end=2764
   _globals['_FILTERS']._serialized_start=79
   _globals['_FILTERS']._serialized_end=295
   _globals['_TRACEREQUEST']._serialized_start=298
@@ -53,31 +53,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KINDCOUNT']._serialized_start=1045
   _globals['_KINDCOUNT']._serialized_end=1085
   _globals['_SHIPMENTIMPACT']._serialized_start=1087
-  _globals['_SHIPMENTIMPACT']._serialized_end=1136
-  _globals['_CUSTOMERIMPACT']._serialized_start=1138
-  _globals['_CUSTOMERIMPACT']._serialized_end=1206
-  _globals['_IMPACTSUMMARY']._serialized_start=1209
-  _globals['_IMPACTSUMMARY']._serialized_end=1404
-  _globals['_IMPACTCHUNK']._serialized_start=1406
-  _globals['_IMPACTCHUNK']._serialized_end=1520
-  _globals['_PATHREQUEST']._serialized_start=1522
-  _globals['_PATHREQUEST']._serialized_end=1608
-  _globals['_PATHSTEP']._serialized_start=1610
-  _globals['_PATHSTEP']._serialized_end=1714
-  _globals['_PATHRESPONSE']._serialized_start=1716
-  _globals['_PATHRESPONSE']._serialized_end=1770
-  _globals['_GETNODEREQUEST']._serialized_start=1772
-  _globals['_GETNODEREQUEST']._serialized_end=1801
-  _globals['_NODE']._serialized_start=1804
-  _globals['_NODE']._serialized_end=1951
-  _globals['_STATSREQUEST']._serialized_start=1953
-  _globals['_STATSREQUEST']._serialized_end=1967
-  _globals['_STATSRESPONSE']._serialized_start=1970
-  _globals['_STATSRESPONSE']._serialized_end=2534
-  _globals['_STATSRESPONSE_NODESBYKINDENTRY']._serialized_start=2432
-  _globals['_STATSRESPONSE_NODESBYKINDENTRY']._serialized_end=2482
-  _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._serialized_start=2484
-  _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._serialized_end=2534
-  _globals['_GENEALOGY']._serialized_start=2679
-  _globals['_GENEALOGY']._serialized_end=3162
+  _globals['_SHIPMENTIMPACT']._serialized_end=1180
+  _globals['_CUSTOMERIMPACT']._serialized_start=1182
+  _globals['_CUSTOMERIMPACT']._serialized_end=1294
+  _globals['_IMPACTSUMMARY']._serialized_start=1297
+  _globals['_IMPACTSUMMARY']._serialized_end=1492
+  _globals['_IMPACTCHUNK']._serialized_start=1494
+  _globals['_IMPACTCHUNK']._serialized_end=1608
+  _globals['_PATHREQUEST']._serialized_start=1610
+  _globals['_PATHREQUEST']._serialized_end=1696
+  _globals['_PATHSTEP']._serialized_start=1698
+  _globals['_PATHSTEP']._serialized_end=1802
+  _globals['_PATHRESPONSE']._serialized_start=1804
+  _globals['_PATHRESPONSE']._serialized_end=1858
+  _globals['_GETNODEREQUEST']._serialized_start=1860
+  _globals['_GETNODEREQUEST']._serialized_end=1889
+  _globals['_NODE']._serialized_start=1892
+  _globals['_NODE']._serialized_end=2039
+  _globals['_STATSREQUEST']._serialized_start=2041
+  _globals['_STATSREQUEST']._serialized_end=2055
+  _globals['_STATSRESPONSE']._serialized_start=2058
+  _globals['_STATSRESPONSE']._serialized_end=2622
+  _globals['_STATSRESPONSE_NODESBYKINDENTRY']._serialized_start=2520
+  _globals['_STATSRESPONSE_NODESBYKINDENTRY']._serialized_end=2570
+  _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._serialized_start=2572
+  _globals['_STATSRESPONSE_EDGESBYKINDENTRY']._serialized_end=2622
+  _globals['_GENEALOGY']._serialized_start=2767
+  _globals['_GENEALOGY']._serialized_end=3250
 # @@protoc_insertion_point(module_scope)

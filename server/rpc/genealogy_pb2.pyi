@@ -125,22 +125,30 @@ class KindCount(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., nodes: _Optional[int] = ...) -> None: ...
 
 class ShipmentImpact(_message.Message):
-    __slots__ = ("shipment", "units")
+    __slots__ = ("shipment", "units", "quantity", "unknown_quantity")
     SHIPMENT_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     shipment: str
     units: int
-    def __init__(self, shipment: _Optional[str] = ..., units: _Optional[int] = ...) -> None: ...
+    quantity: float
+    unknown_quantity: int
+    def __init__(self, shipment: _Optional[str] = ..., units: _Optional[int] = ..., quantity: _Optional[float] = ..., unknown_quantity: _Optional[int] = ...) -> None: ...
 
 class CustomerImpact(_message.Message):
-    __slots__ = ("customer", "units", "shipments")
+    __slots__ = ("customer", "units", "shipments", "quantity", "unknown_quantity")
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
     SHIPMENTS_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     customer: str
     units: int
     shipments: int
-    def __init__(self, customer: _Optional[str] = ..., units: _Optional[int] = ..., shipments: _Optional[int] = ...) -> None: ...
+    quantity: float
+    unknown_quantity: int
+    def __init__(self, customer: _Optional[str] = ..., units: _Optional[int] = ..., shipments: _Optional[int] = ..., quantity: _Optional[float] = ..., unknown_quantity: _Optional[int] = ...) -> None: ...
 
 class ImpactSummary(_message.Message):
     __slots__ = ("seeds", "affected", "by_kind", "by_shipment", "by_customer")
