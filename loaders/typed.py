@@ -84,7 +84,7 @@ def typed_edges(table: pa.Table, loaded_at: datetime, missing_time: int) -> Type
     recorded_values, recorded_known = recorded_at
     failed |= recorded_known & (recorded_values > latest)
     if quantity.type == pa.float64() and quantity.null_count < n:
-        failed |= _bad_quantities(quantity)
+        failed |= _bad_quantities(quantity, negative_ok=True)
     for text in (columns["src"], columns["dst"], event_id):
         if text.type != pa.null():
             failed |= _too_long(text)
@@ -205,9 +205,12 @@ def typed_nodes(table: pa.Table) -> TypedNodes | None:
     return TypedNodes(out, suspect, [name for name in names if name not in NODES_SCHEMA.names])
 
 
-def _bad_quantities(quantity: pa.Array) -> Array:
-    """Negative, NaN or infinite quantities (nulls are fine)."""
-    bad = pc.or_(pc.less(quantity, 0.0), pc.invert(pc.is_finite(quantity)))
+def _bad_quantities(quantity: pa.Array, *, negative_ok: bool = False) -> Array:
+    """NaN or infinite quantities, and negative ones unless `negative_ok` (an edge's: a
+    reversal); nulls are fine."""
+    bad = pc.invert(pc.is_finite(quantity))
+    if not negative_ok:
+        bad = pc.or_(pc.less(quantity, 0.0), bad)
     return np.asarray(pc.fill_null(bad, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
