@@ -30,6 +30,7 @@ __all__ = [
     "REJECTS_SCHEMA",
     "SHIPPED_SCHEMA",
     "TIMESTAMP",
+    "TRACE_COLUMN_TYPES",
     "TRACE_SCHEMA",
     "TRACE_VIA_SCHEMA",
 ]
@@ -121,6 +122,14 @@ TRACE_SCHEMA: Final = pa.schema([
 """trace: one row per reached node (seeds excluded), in breadth-first order."""
 
 TRACE_VIA_SCHEMA: Final = TRACE_SCHEMA.append(pa.field("via", pa.large_string()))
+TRACE_COLUMN_TYPES: Final = {
+    "product": pa.string(), "quantity": pa.float64(), "uom": pa.string(),
+    "created_at": TIMESTAMP, "lot": pa.large_string(),
+    "serial": pa.large_string(), "edge_kind": pa.string(),
+    "event_time": TIMESTAMP, "expiry": pa.string(),
+}
+"""The attribute columns a trace can add (engine.columns; expiry from lot master data,
+recall.columns), with their types."""
 """trace with via: also the key of one predecessor on a shortest chain."""
 
 HOURGLASS_SCHEMA: Final = pa.schema([pa.field("direction", DIRECTION_TYPE), *TRACE_SCHEMA])

@@ -458,3 +458,26 @@ def tally_units(
             v = stack[top]
         epoch += 1
     return epoch
+
+
+@njit(nogil=True, cache=True)
+def row_edges(ids: Array, parents: Array, downstream: bool, indptr: Array, neighbor: Array,
+              ekind: Array, etime: Array, erec: Array, kind_allowed: Array,
+              filter_kinds: bool, since: int, until: int, as_of: int, live: Any,
+              kind_out: Array, time_out: Array) -> None:  # pragma: no cover - numba
+    """The edge that led to each row: kind code and event time of the edge between the row's
+    node ids[i] and the node it was reached from, parents[i] (downstream: parent -> node;
+    upstream: node -> parent), one the walk follows under this filter (edge_between). -1 and
+    NO_TIME where there is none (a seed's row)."""
+    for i in range(len(ids)):
+        kind_out[i], time_out[i] = -1, NO_TIME
+        if parents[i] < 0:
+            continue
+        a, b = (parents[i], ids[i]) if downstream else (ids[i], parents[i])
+        e = edge_between(a, b, indptr, neighbor, ekind, etime, erec, kind_allowed,
+                         filter_kinds, since, until, as_of, live)
+        if e >= 0:
+            kind_out[i], time_out[i] = ekind[e], etime[e]
+        elif e < -1:
+            d = delta_edge(e)
+            kind_out[i], time_out[i] = live.kind[d], live.event_time[d]

@@ -46,7 +46,7 @@ from domain.time import TimeLike
 from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.cancellation import Cancellation, cancel_flag
-from engine.columns import with_columns
+from engine.columns import EDGE_COLUMNS, check_columns, edge_columns, with_columns
 from engine.filters import Filter, make_filter
 from engine.recall_queries import RecallQueries
 from engine.scratch import Scratch, ScratchPool
@@ -173,12 +173,28 @@ class Graph(RecallQueries):
         first in time). `columns`: node attributes to add (engine.columns.COLUMNS);
         `products`: keep only rows whose node carries one of these products."""
         st = self._state()
+        check_columns(columns)
+        by_edge = any(c in EDGE_COLUMNS for c in columns)
+        if by_edge and time_respecting:
+            raise InvalidInput("edge_kind and event_time columns name the edge from the node a "
+                               "row was reached from on a shortest chain; a time-respecting "
+                               "trace has none: drop one of them")
         table = self._trace_in(st, keys, direction, max_depth, edge_kinds, node_kinds, since,
-                               until, as_of, limit, via, cancellation, time_respecting)
+                               until, as_of, limit, via or by_edge, cancellation,
+                               time_respecting)
         if not columns and products is None:
             return table
-        ids = self._scratch.get(st.node_count).rows[: table.num_rows].copy()
-        return with_columns(st, table, ids, columns, products)
+        scratch = self._scratch.get(st.node_count)
+        ids = scratch.rows[: table.num_rows].copy()
+        edges = None
+        if by_edge:
+            flt = make_filter(st, max_depth, edge_kinds, node_kinds, since, until, as_of,
+                              limit)
+            edges = edge_columns(st, ids, scratch.parents[: table.num_rows].copy(),
+                                 direction_of(direction) == "downstream", flt)
+            if not via:
+                table = table.drop_columns(["via"])
+        return with_columns(st, table, ids, columns, products, edges)
 
     def _trace_in(self, st: View, keys: str | Sequence[str], direction: str,
                   max_depth: int | None, edge_kinds: Iterable[str] | None,

@@ -99,13 +99,22 @@ def _cmd_trace(args: argparse.Namespace) -> None:
     timed_walk: dict[str, Any] = {"time_respecting": True} if args.time_respecting else {}
     if args.products:
         timed_walk["products"] = args.products
-    if args.columns:
-        if args.server:
-            raise InvalidInput("--columns runs on --data (attribute columns are not on the "
-                               "gRPC wire yet)")
+    master: Any = None
+    if args.columns and args.server:  # the server adds the master-data columns itself
         timed_walk["columns"] = args.columns
+    elif args.columns:
+        from index.master import MasterData
+        from recall.columns import split_columns
+        from server.read_only import ReadOnlyRecords
+
+        timed_walk["columns"], _ = split_columns(args.columns)
+        master = lambda: MasterData(ReadOnlyRecords(args.data))  # noqa: E731
     table = graph.trace(resolve_seeds(graph, args.keys), args.direction, via=args.via,
                         **_filters(args), **timed_walk)
+    if master is not None:
+        from recall.columns import with_master_columns
+
+        table = with_master_columns(table, args.columns, master)
     timed(f"{table.num_rows:,} rows", started)
     title = f"{args.direction} of {len(args.keys)} key(s)"
     emit_table(table, args.format, args.output, title=title)

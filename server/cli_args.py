@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="downstream (forward, where-used) or upstream (backward, where-from)")
     p.add_argument("--via", action="store_true", help="add one predecessor key per row")
     p.add_argument("--columns", type=lambda text: [c.strip() for c in text.split(",") if c],
-                   default=[], help="add node attributes: product, quantity, uom, created_at, "
-                                    "lot, serial (comma-separated); --data only")
+                   default=[], help="add columns (comma-separated): product, quantity, uom, "
+                                    "created_at, lot, serial, expiry (the lot's, master "
+                                    "data), edge_kind, event_time (the edge that led there)")
     p.add_argument("--product", action="append", dest="products",
                    help="keep rows whose node carries this product (repeatable)")
     p.add_argument("--time-respecting", action="store_true",

@@ -195,8 +195,9 @@ class TraceClient:
               until: TimeLike = None, as_of: TimeLike = None, limit: int | None = None,
               via: bool = False, *, arrow: bool = False,
               timeout: float | None = None, time_respecting: bool = False,
-              products: Iterable[str] | None = None) -> pa.Table:
-        """As `engine.Graph.trace` (attribute columns are not on the wire yet). Rows come in
+              products: Iterable[str] | None = None,
+              columns: Sequence[str] = ()) -> pa.Table:
+        """As `engine.Graph.trace`, attribute columns typed alike. Rows come in
         one unary call when the answer is small (the fast path for frequent lookups) and are
         streamed when it is not: the server says
         OUT_OF_RANGE after walking at most unary_max_rows nodes, and the client streams.
@@ -211,7 +212,8 @@ class TraceClient:
             direction=direction_to_proto(direction),
             filters=filters_to_proto(max_depth, edge_kinds, node_kinds, since, until, as_of),
             limit=limit or 0, include_via=via, format=format_to_proto(arrow),
-            time_respecting=time_respecting, products=list(products or []))
+            time_respecting=time_respecting, products=list(products or []),
+            columns=list(columns))
         if not arrow:
             try:
                 return rows_from_chunks([self.stub.TraceUnary(

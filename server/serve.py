@@ -34,7 +34,7 @@ import engine
 from domain.errors import InvalidInput, SnapshotError, TraceError
 from engine import Graph
 from index.live import LiveStore
-from index.master import MasterData, finished_products
+from index.master import MasterData
 from index.store import Store
 from index.verified import verify_files
 from server.auth import AuthInterceptor, Gate, Sessions
@@ -284,7 +284,7 @@ class TraceServer:
         graph.warm()
         self.graph = graph
         self.service.graph = graph
-        self.service.unit_products = lambda: finished_products(MasterData(records))
+        self.service.master_data = lambda: MasterData(records)
         self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         if self.config.scrub_hours > 0:

@@ -26,6 +26,8 @@ from engine import (
     ResultLimitExceeded,
     TraceError,
 )
+from index.master import MasterData, finished_products
+from recall.columns import split_columns, with_master_columns
 from server.calls import CallGuard, WatchedCall
 from server.convert.queries import (
     chunk_rows_from_proto,
@@ -144,9 +146,23 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
         self._graph = graph
         self.limits = limits or Limits()
         self.calls = calls or CallGuard()
-        # The products that are finished units (master data), read per Impact call: master
-        # data changes while the server runs. None: every shipped lot and serial counts.
-        self.unit_products: Callable[[], list[str] | None] = lambda: None
+        # Master data (set by the server once the store is open), read per call: it changes
+        # while the server runs. Impact counts its finished products; Trace adds expiry.
+        self.master_data: Callable[[], MasterData] | None = None
+
+    def unit_products(self) -> list[str] | None:
+        """The products whose lots and serials are finished units; None: every one."""
+        return None if self.master_data is None else finished_products(self.master_data())
+
+    def _trace(self, request: pb.TraceRequest, context: grpc.ServicerContext,
+               limit: int) -> pa.Table:
+        engine_columns, _ = split_columns(request.columns)
+        table = self.graph.trace(
+            self._seeds(request.seeds), direction_from_proto(request.direction), limit=limit,
+            via=request.include_via, cancellation=_cancellation(context),
+            time_respecting=request.time_respecting, products=list(request.products) or None,
+            columns=engine_columns, **filters_from_proto(request.filters))
+        return with_master_columns(table, request.columns, self.master_data)
 
     @property
     def graph(self) -> Graph:
@@ -186,30 +202,19 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
     @_rpc
     def Trace(self, request: pb.TraceRequest,  # noqa: N802 - gRPC method name
               context: grpc.ServicerContext) -> Iterator[bytes]:
-        direction = direction_from_proto(request.direction)
         arrow = format_from_proto(request.format)
         chunk_rows = chunk_rows_from_proto(request.chunk_rows)
-        table = self.graph.trace(
-            self._seeds(request.seeds), direction, limit=self._limit(request.limit),
-            via=request.include_via, cancellation=_cancellation(context),
-            time_respecting=request.time_respecting, products=list(request.products) or None,
-            **filters_from_proto(request.filters))
+        table = self._trace(request, context, self._limit(request.limit))
         return table_chunks(table, self.kind_names(table), chunk_rows, arrow=arrow)
 
     @_rpc
     def TraceUnary(self, request: pb.TraceRequest,  # noqa: N802
                    context: grpc.ServicerContext) -> bytes:
-        direction = direction_from_proto(request.direction)
         arrow = format_from_proto(request.format)
         limit = self._limit(request.limit)
         cap = self.limits.unary_rows
         try:
-            table = self.graph.trace(
-                self._seeds(request.seeds), direction, limit=min(limit, cap),
-                via=request.include_via, cancellation=_cancellation(context),
-                time_respecting=request.time_respecting,
-                products=list(request.products) or None,
-                **filters_from_proto(request.filters))
+            table = self._trace(request, context, min(limit, cap))
         except ResultLimitExceeded:
             if limit <= cap:
                 raise

@@ -239,3 +239,14 @@ def test_impact_on_a_data_directory_counts_finished_units(data: Path) -> None:
     customers = {r["customer"]: (r["quantity"], r["units"])
                  for r in json.loads(done.stdout)["by_customer"]}
     assert customers == {"cust:a": (22.0, 2), "cust:b": (40.0, 0)}
+
+
+def test_trace_on_a_data_directory_adds_lot_expiry(data: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "server.cli", "trace", "lot:bad", "--data",
+                           str(data), "--columns", "serial,expiry,edge_kind", "--format",
+                           "json"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = {r["key"]: r for r in json.loads(done.stdout)}
+    assert (rows["sn:1"]["expiry"], rows["sn:1"]["edge_kind"]) == ("2028-11-30", "produced")
+    assert "lot" not in rows["sn:1"]  # asked for to find the expiry, not shown

@@ -16,6 +16,7 @@ from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
+from server.convert.rows import rows_from_chunks
 from server.serve import ServerConfig, TraceServer
 from tests.test_recall import OWNER, PASSWORDS, recall_data
 
@@ -126,3 +127,32 @@ def test_impact_counts_finished_units_from_master_data_over_grpc(
         MasterData(server.live).put([("product", "gtin:09506000134352",
                                       {"level": "subassembly"})], OWNER, "test")
         assert quantities() == {"cust:a": 0.0, "cust:b": 0.0}
+
+
+@pytest.mark.parametrize("fmt", [pb.ROWS, pb.ARROW_IPC], ids=["rows", "arrow"])
+def test_trace_columns_over_grpc_match_the_engine(server: TraceServer, fmt: int) -> None:
+    """Attribute columns travel in both formats and come back typed as the engine's, with
+    expiry from lot master data added by the server."""
+    columns = ["product", "quantity", "lot", "serial", "expiry", "edge_kind", "event_time"]
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        ask = pb_grpc.GenealogyStub(channel)
+        request = pb.TraceRequest(seeds=["lot:bad"], direction=pb.DOWNSTREAM, columns=columns,
+                                  format=fmt)
+        chunks = list(ask.Trace(request, metadata=_as(channel, "vic"), timeout=10))
+        with pytest.raises(grpc.RpcError) as bad:
+            list(ask.Trace(pb.TraceRequest(seeds=["lot:bad"], direction=pb.DOWNSTREAM,
+                                           columns=["colour"]),
+                           metadata=_as(channel, "vic"), timeout=10))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "unknown column(s) colour" in str(bad.value.details())
+    got = rows_from_chunks(chunks)
+    assert server.graph is not None
+    local = server.graph.trace("lot:bad", columns=[c for c in columns if c != "expiry"])
+    assert got.column_names == ["key", "kind", "depth", "product", "quantity", "lot",
+                                "serial", "edge_kind", "event_time", "expiry"]
+    for name in local.column_names:
+        assert got.column(name).to_pylist() == local.column(name).to_pylist(), name
+    expiry = dict(zip(got.column("key").to_pylist(), got.column("expiry").to_pylist(),
+                      strict=True))
+    assert expiry["sn:1"] == "2028-11-30"  # its lot lot:prod's
+    assert expiry["sn:2"] is None  # no lot recorded

@@ -120,6 +120,24 @@ def test_trace_rows_carry_attribute_columns_and_filter_by_product(graph: Graph) 
         graph.trace("lot:bad", columns=["expiry"])
 
 
+def test_trace_rows_carry_the_edge_that_led_to_them(graph: Graph) -> None:
+    day = lambda d: datetime(2026, 2, d, 10, tzinfo=UTC)  # noqa: E731
+    down = {r["key"]: (r["edge_kind"], r["event_time"])
+            for r in graph.trace("lot:bad", columns=["edge_kind", "event_time"]).to_pylist()}
+    assert down["sn:1"] == ("produced", day(2))  # from wo:1
+    assert down["wo:2"] == ("consumed", day(1))
+    assert down["case:1"] == ("packed", day(3))
+    up = graph.trace("sn:1", "upstream", columns=["edge_kind"], via=True)
+    rows = {r["key"]: (r["edge_kind"], r["via"]) for r in up.to_pylist()}
+    assert rows["wo:1"] == ("produced", "sn:1")
+    assert rows["lot:bad"] == ("consumed", "wo:1")
+    assert up.column_names == ["key", "kind", "depth", "via", "edge_kind"]
+    # Without via asked for, the rows do not carry it.
+    assert "via" not in graph.trace("sn:1", "upstream", columns=["edge_kind"]).column_names
+    with pytest.raises(InvalidInput, match="time-respecting"):
+        graph.trace("lot:bad", columns=["event_time"], time_respecting=True)
+
+
 CONTAINERS = ("logistic_unit", "shipment", "customer")
 
 

@@ -10,11 +10,12 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from domain.errors import InvalidInput
 from domain.knobs import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
-from domain.schemas import TRACE_SCHEMA
+from domain.schemas import TRACE_COLUMN_TYPES, TRACE_SCHEMA
 from server.convert.wire import encode_row_chunks
 from server.rpc import genealogy_pb2 as pb
 
@@ -67,7 +68,19 @@ def table_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
     and kind_names. An empty result is one chunk with total_rows 0. Rows are encoded straight
     from the Arrow buffers (`server.convert.wire`); Arrow IPC chunks go through protobuf."""
     if not arrow:
-        yield from encode_row_chunks(table, kind_names, chunk_rows)
+        extra = [name for name in table.column_names if name in TRACE_COLUMN_TYPES]
+        chunks = encode_row_chunks(table.drop_columns(extra), kind_names, chunk_rows)
+        if not extra:
+            yield from chunks
+            return
+        # Attribute columns are few and asked for: protobuf writes them, appended to the
+        # wire-encoded rows (a message's fields may come in any order and parts concatenate).
+        for start, part in zip(range(0, max(table.num_rows, 1), chunk_rows), chunks,
+                               strict=True):
+            rows = table.slice(start, chunk_rows)
+            columns = pb.RowChunk(columns=[_attribute_column(name, rows.column(name))
+                                           for name in extra])
+            yield part + columns.SerializeToString()
         return
     total = table.num_rows
     for start in range(0, max(total, 1), chunk_rows):
@@ -77,6 +90,17 @@ def table_chunks(table: pa.Table, kind_names: list[str], chunk_rows: int, *,
             chunk.total_rows = total
             chunk.kind_names.extend(kind_names)
         yield chunk.SerializeToString()
+
+
+def _attribute_column(name: str, column: pa.ChunkedArray) -> pb.AttributeColumn:
+    """Row values as text: numbers in decimal, times RFC 3339 in UTC; present says which."""
+    if pa.types.is_timestamp(column.type):
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")  # %S has the micros
+    else:
+        text = column.cast(pa.string())
+    present = pc.is_valid(column).to_pylist()
+    return pb.AttributeColumn(name=name, values=[v or "" for v in text.to_pylist()],
+                              present=present)
 
 
 def _ipc_bytes(part: pa.Table) -> bytes:
@@ -101,6 +125,7 @@ def rows_from_chunks(chunks: Iterable[pb.RowChunk], schema: pa.Schema = TRACE_SC
     via: list[str] = []
     directions: list[int] = []
     kind_names: list[str] = []
+    attributes: dict[str, list[str | None]] = {}
     for chunk in chunks:
         if chunk.kind_names:
             kind_names = list(chunk.kind_names)
@@ -112,12 +137,16 @@ def rows_from_chunks(chunks: Iterable[pb.RowChunk], schema: pa.Schema = TRACE_SC
         depths.extend(chunk.depths)
         via.extend(chunk.via)
         directions.extend(chunk.directions)
+        for column in chunk.columns:
+            attributes.setdefault(column.name, []).extend(
+                v if ok else None for v, ok in zip(column.values, column.present, strict=True))
     if arrow_parts:
         table = pa.concat_tables(arrow_parts)
         if "direction" in table.column_names:
             table = table.set_column(table.column_names.index("direction"), "direction",
                                      table.column("direction").dictionary_encode())
-        return table.cast(schema)
+        extra = [n for n in table.column_names if n in TRACE_COLUMN_TYPES]
+        return table.cast(_with_columns(schema, extra))
     columns: dict[str, pa.Array] = {
         "direction": pa.array([_DIRECTION_NAMES[d] for d in directions],
                               pa.string()).dictionary_encode(),
@@ -127,4 +156,15 @@ def rows_from_chunks(chunks: Iterable[pb.RowChunk], schema: pa.Schema = TRACE_SC
         "depth": pa.array(depths, pa.int32()),
         "via": pa.array(via, pa.large_string()),
     }
-    return pa.table({name: columns[name] for name in schema.names}, schema=schema)
+    out = pa.table({name: columns[name] for name in schema.names}, schema=schema)
+    for name, values in attributes.items():
+        kind = TRACE_COLUMN_TYPES[name]
+        out = out.append_column(name, pa.array(values, pa.string()).cast(
+            kind if not pa.types.is_timestamp(kind) else pa.timestamp("us", "UTC")))
+    return out
+
+
+def _with_columns(schema: pa.Schema, names: list[str]) -> pa.Schema:
+    for name in names:
+        schema = schema.append(pa.field(name, TRACE_COLUMN_TYPES[name]))
+    return schema

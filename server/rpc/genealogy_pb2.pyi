@@ -45,7 +45,7 @@ class Filters(_message.Message):
     def __init__(self, max_depth: _Optional[int] = ..., edge_kinds: _Optional[_Iterable[str]] = ..., node_kinds: _Optional[_Iterable[str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TraceRequest(_message.Message):
-    __slots__ = ("seeds", "direction", "filters", "limit", "include_via", "format", "chunk_rows", "time_respecting", "products")
+    __slots__ = ("seeds", "direction", "filters", "limit", "include_via", "format", "chunk_rows", "time_respecting", "products", "columns")
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class TraceRequest(_message.Message):
     CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
     TIME_RESPECTING_FIELD_NUMBER: _ClassVar[int]
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     seeds: _containers.RepeatedScalarFieldContainer[str]
     direction: Direction
     filters: Filters
@@ -64,10 +65,21 @@ class TraceRequest(_message.Message):
     chunk_rows: int
     time_respecting: bool
     products: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., limit: _Optional[int] = ..., include_via: _Optional[bool] = ..., format: _Optional[_Union[ResultFormat, str]] = ..., chunk_rows: _Optional[int] = ..., time_respecting: _Optional[bool] = ..., products: _Optional[_Iterable[str]] = ...) -> None: ...
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., limit: _Optional[int] = ..., include_via: _Optional[bool] = ..., format: _Optional[_Union[ResultFormat, str]] = ..., chunk_rows: _Optional[int] = ..., time_respecting: _Optional[bool] = ..., products: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AttributeColumn(_message.Message):
+    __slots__ = ("name", "values", "present")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    present: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., present: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class RowChunk(_message.Message):
-    __slots__ = ("total_rows", "kind_names", "keys", "kind_codes", "depths", "via", "directions", "arrow_ipc")
+    __slots__ = ("total_rows", "kind_names", "keys", "kind_codes", "depths", "via", "directions", "arrow_ipc", "columns")
     TOTAL_ROWS_FIELD_NUMBER: _ClassVar[int]
     KIND_NAMES_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +88,7 @@ class RowChunk(_message.Message):
     VIA_FIELD_NUMBER: _ClassVar[int]
     DIRECTIONS_FIELD_NUMBER: _ClassVar[int]
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     total_rows: int
     kind_names: _containers.RepeatedScalarFieldContainer[str]
     keys: _containers.RepeatedScalarFieldContainer[str]
@@ -84,7 +97,8 @@ class RowChunk(_message.Message):
     via: _containers.RepeatedScalarFieldContainer[str]
     directions: _containers.RepeatedScalarFieldContainer[int]
     arrow_ipc: bytes
-    def __init__(self, total_rows: _Optional[int] = ..., kind_names: _Optional[_Iterable[str]] = ..., keys: _Optional[_Iterable[str]] = ..., kind_codes: _Optional[_Iterable[int]] = ..., depths: _Optional[_Iterable[int]] = ..., via: _Optional[_Iterable[str]] = ..., directions: _Optional[_Iterable[int]] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+    columns: _containers.RepeatedCompositeFieldContainer[AttributeColumn]
+    def __init__(self, total_rows: _Optional[int] = ..., kind_names: _Optional[_Iterable[str]] = ..., keys: _Optional[_Iterable[str]] = ..., kind_codes: _Optional[_Iterable[int]] = ..., depths: _Optional[_Iterable[int]] = ..., via: _Optional[_Iterable[str]] = ..., directions: _Optional[_Iterable[int]] = ..., arrow_ipc: _Optional[bytes] = ..., columns: _Optional[_Iterable[_Union[AttributeColumn, _Mapping]]] = ...) -> None: ...
 
 class HourglassRequest(_message.Message):
     __slots__ = ("key", "filters", "limit", "format", "chunk_rows")
