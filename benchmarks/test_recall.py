@@ -5,11 +5,13 @@ lot (what it shipped, to whom, how many) and its renderings.
         -s -p no:cacheprovider
 
 Targets from the recall issue at 1M units: the widest lot's consignee list to CSV <= 1 s and
-to XLSX <= 5 s; find <= 5 ms; common cause of 50 complaint units <= 200 ms.
+to XLSX <= 5 s; find <= 5 ms; common cause of 50 complaint units <= 200 ms; a case diff
+within 2x of one impact.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 import engine
 from benchmarks.conftest import MEASURED
+from recall.cases import Cases, compare
 from recall.consignees import consignee_list
 from recall.find import find
 from server.recall_exports import Header, export
@@ -77,3 +80,26 @@ def test_widest_lot_trace(benchmark: BenchmarkFixture, graph: engine.Graph,
     table = benchmark(lambda: graph.trace(lot, time_respecting=timed))
     MEASURED.append(f"widest lot trace ({'time-respecting' if timed else 'plain'}): "
                     f"{table.num_rows:,} rows")
+
+
+@pytest.mark.parametrize("what", ["impact", "case-diff"])
+def test_widest_lot_case_diff(benchmark: BenchmarkFixture, graph: engine.Graph,
+                              samples: dict[str, Any], what: str) -> None:
+    """Target: a case's diff (its answer at two record times, compared by customer, shipment
+    and item) within 2x of one impact with rows of the same seeds."""
+    lot = samples["widest_lot"][0]
+    cases = Cases(None)
+    then, now = datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)
+
+    def diff() -> int:
+        before = cases.answer(graph.shipped, [lot], {}, then, 0, 0)
+        after = cases.answer(graph.shipped, [lot], {}, now, 0, 0)
+        return compare(before, after).added.height
+
+    def impact() -> int:
+        return graph.impact([lot]).affected
+
+    run = impact if what == "impact" else diff
+    run()
+    found = benchmark.pedantic(run, rounds=5, iterations=1)
+    MEASURED.append(f"widest lot {what}: {found:,}")
