@@ -419,6 +419,17 @@ class Graph(RecallQueries):
         name = direction_of(direction)
         return st.snapshot.down if name == "downstream" else st.snapshot.up
 
+    def unknown_keys(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        """The keys of `keys` that name no node, each with up to a few similar keys the graph
+        has (a typo's likely meaning)."""
+        if not keys:
+            return {}
+        st = self._state()
+        ids = st.lookup(list(keys))
+        return {key: list(st.snapshot.keys.suggest(key, int(i)) if st.snapshot.node_count
+                          else ())
+                for key, i in zip(keys, ids.tolist(), strict=True) if i < 0}
+
     def _resolve(self, st: View, keys: str | Sequence[str]) -> Array:
         if isinstance(keys, str):
             keys = [keys]

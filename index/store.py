@@ -18,6 +18,8 @@ Column families (all keys and values are bytes; nothing is pickled):
               (trust.corrections; each version is also in the audit trail)
     master    kind + NUL + key -> canonical JSON of a master data record (index.master)
     recalls   u32 case id -> its record, every change a new version (recall.cases)
+    quality   record id + NUL + u32 version -> a quality record's version; quality_nodes:
+              node key + NUL + record id -> b"" (index.quality_records)
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`),
 audit records included: a change and its audit record are durable together or not at all.
@@ -53,7 +55,7 @@ __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "h
 STORE_DIR = "store"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
-                   "audit", "corrections", "master", "recalls")
+                   "audit", "corrections", "master", "recalls", "quality", "quality_nodes")
 _U64 = struct.Struct(">Q")
 
 

@@ -29,6 +29,7 @@ from server.cli_load import (
     cmd_rejects,
     cmd_retract,
 )
+from server.cli_quality import cmd_affected_by, cmd_dhr, cmd_quality
 from server.cli_recall import cmd_recall
 from server.cli_trust import cmd_audit, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
@@ -383,6 +384,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "login": cmd_login,
     "correct": cmd_correct,
     "recall": cmd_recall,
+    "dhr": cmd_dhr,
+    "affected-by": cmd_affected_by,
+    "quality": cmd_quality,
 }
 
 

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from server.cli_correct import add_correct_parser
+from server.cli_quality import add_quality_parsers
 from server.cli_recall import add_recall_parsers
 from server.cli_trust import add_trust_parsers
 from server.output import FORMATS
@@ -205,9 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="convert ERP/MES exports through a mapping and add them "
                                       "to a data directory's live store")
-    p.add_argument("format", choices=("erp", "epcis", "scans"),
+    p.add_argument("format", choices=("erp", "epcis", "scans", "quality"),
                    help="erp: CSV/Parquet exports + a TOML mapping; epcis: EPCIS JSON/JSON-LD "
-                        "or XML; scans: scanner logs (scan, parent_scan, kind, scanned_at)")
+                        "or XML; scans: scanner logs (scan, parent_scan, kind, scanned_at); "
+                        "quality: quality records (record_id, record_type, key, status, "
+                        "opened_at, title, ...)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--mapping", type=Path,
                    help="erp only: the data dictionary (see loaders/mappings/*.toml)")
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_parsers(sub, _HelpWithDefaults)
     add_correct_parser(sub, _HelpWithDefaults)
     add_recall_parsers(sub, _HelpWithDefaults)
+    add_quality_parsers(sub, _HelpWithDefaults)
     for command in sub.choices.values():
         command.formatter_class = _HelpWithDefaults
     return parser

@@ -71,6 +71,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _import_epcis(args, say, started)
     if args.format == "scans":
         return _import_scans(args, say, started)
+    if args.format == "quality":
+        from server.cli_quality import import_quality
+
+        return import_quality(args, started)
     if args.mapping is None:
         raise InvalidInput("import erp needs --mapping M.toml")
     mapping = load_mapping(args.mapping)

@@ -10,13 +10,13 @@ import grpc
 import pytest
 
 from index.master import MasterData
+from server.convert.rows import rows_from_chunks
 from server.rpc import auth_pb2 as apb
 from server.rpc import auth_pb2_grpc as apb_grpc
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
-from server.convert.rows import rows_from_chunks
 from server.serve import ServerConfig, TraceServer
 from tests.test_recall import OWNER, PASSWORDS, recall_data
 

@@ -1,0 +1,202 @@
+"""Quality records in the store (loaders.quality_records says what they hold): versioned rows
+keyed by record id, and a node -> records index.
+
+    quality        record id + NUL + u32 version -> canonical JSON of that version (its
+                   fields, node keys, version, who recorded it from which source, when)
+    quality_nodes  node key + NUL + record id -> b"" (every key any version attached)
+
+Nothing is overwritten: a status change is a new version, and each version is written with its
+audit record in one synced write. A version that repeats the newest one writes nothing (an
+import run twice adds nothing); a status that moves backwards, or other content at the same
+status, is refused here and needs a correction (the two-person path), so the file's row is
+kept as a reject with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loaders.quality_records import RecordVersion, status_rank
+from trust.audit import AuditEvent, iso_ms
+from trust.canonical import canonical_bytes
+from trust.identity import Principal, Records
+
+__all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
+
+BATCH = 5_000  # versions per synced write
+_U32 = struct.Struct(">I")
+UnknownKeys = Callable[[Sequence[str]], dict[str, list[str]]]
+"""keys -> {unknown key: suggestions}: how the caller's genealogy answers "is this a node?"."""
+
+
+@dataclass
+class QualityReport:
+    added: int = 0  # new records
+    changed: int = 0  # new versions of records already kept
+    unchanged: int = 0
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _record_key(record_id: str, version: int) -> bytes:
+    return record_id.encode() + b"\x00" + _U32.pack(version)
+
+
+def _node_key(node: str, record_id: str) -> bytes:
+    return node.encode() + b"\x00" + record_id.encode()
+
+
+class QualityRecords:
+    """Quality records over `records` (the live store's writer, or a read-only store)."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def history(self, record_id: str) -> list[dict[str, Any]]:
+        """Every version of the record, oldest first ([] when there is none)."""
+        prefix = record_id.encode() + b"\x00"
+        out = []
+        for key, value in self.records.scan("quality", prefix):
+            if not key.startswith(prefix) or len(key) != len(prefix) + _U32.size:
+                if not key.startswith(prefix):
+                    break
+                continue  # a longer id that shares this prefix
+            out.append(dict(json.loads(value)))
+        return out
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """The newest version, or None."""
+        versions = self.history(record_id)
+        return versions[-1] if versions else None
+
+    def ids_for_node(self, node: str) -> list[str]:
+        """Ids of the records any version of which attached to `node`."""
+        prefix = node.encode() + b"\x00"
+        out = []
+        for key, _ in self.records.scan("quality_nodes", prefix):
+            if not key.startswith(prefix):
+                break
+            out.append(key[len(prefix):].decode())
+        return out
+
+    def for_nodes(self, nodes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """node -> the newest version of each record attached to it (nodes without: absent)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        cache: dict[str, dict[str, Any] | None] = {}
+        for node in nodes:
+            for rid in self.ids_for_node(node):
+                if rid not in cache:
+                    cache[rid] = self.get(rid)
+                record = cache[rid]
+                if record is not None and node in record["keys"]:
+                    out.setdefault(node, []).append(record)
+        return out
+
+    def change_orders(self) -> list[dict[str, Any]]:
+        """The newest version of every change order (a scan of every record: change orders
+        are few, and an index of them by product is the next step when records are many)."""
+        return [r for r in self.all() if r["record_type"] == "change_order"]
+
+    def all(self) -> Iterator[dict[str, Any]]:
+        """The newest version of every record, by record id."""
+        last: dict[str, Any] | None = None
+        for _, value in self.records.scan("quality"):
+            record = dict(json.loads(value))
+            if last is not None and last["record_id"] != record["record_id"]:
+                yield last
+            last = record
+        if last is not None:
+            yield last
+
+    def put(self, versions: Sequence[RecordVersion], by: Principal, source: str,
+            unknown_keys: UnknownKeys, now: datetime | None = None) -> QualityReport:
+        """Keep `versions` (in order: a record's versions by status order) as new versions
+        where they move a record forward; the rest are rejects with the reason."""
+        report = QualityReport()
+        when = iso_ms(now or datetime.now(UTC))
+        missing = unknown_keys(sorted({k for v in versions for k in v.keys}))
+        newest: dict[str, dict[str, Any] | None] = {}
+        puts: list[tuple[str, bytes, bytes]] = []
+        audit: list[AuditEvent] = []
+        for version in versions:
+            problem = self._problem(version, missing, newest)
+            if problem is not None:
+                rows = [problem["row"]] if "row" in problem else list(version.rows)
+                report.rejects += [{**problem, "file": version.file, "row": row}
+                                   for row in rows]
+                continue
+            old = newest[version.record_id]
+            content = version.content()
+            if old is not None and set(content["keys"]) <= set(old["keys"]) and _same(
+                    old, content):
+                report.unchanged += 1
+                continue
+            number = 1 if old is None else int(old["version"]) + 1
+            kept = {**content, "version": number, "recorded_at": when,
+                    "recorded_by": by.printed, "source": source}
+            if old is not None:
+                kept["keys"] = sorted(set(old["keys"]) | set(content["keys"]))
+            newest[version.record_id] = kept
+            if old is None:
+                report.added += 1
+            else:
+                report.changed += 1
+            puts.append(("quality", _record_key(version.record_id, number),
+                         canonical_bytes(kept)))
+            puts += [("quality_nodes", _node_key(k, version.record_id), b"")
+                     for k in version.keys]
+            audit.append(AuditEvent(
+                f"quality.{version.record_type}", by.user_id, by.printed,
+                keys=[f"quality:{version.record_id}", *sorted(version.keys)],
+                old=None if old is None else old["status"], new=version.status,
+                details={"version": number, "source": source, "file": version.file,
+                         "rows": list(version.rows)}))
+            if len(audit) >= BATCH:
+                self.records.write(puts, audit)
+                puts, audit = [], []
+        if audit:
+            self.records.write(puts, audit)
+        return report
+
+    def _problem(self, version: RecordVersion, missing: dict[str, list[str]],
+                 newest: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
+        """Why `version` cannot be kept (a reject without file), or None."""
+        base = {"table": "quality", "record": json.dumps(version.content(), default=str)}
+        for row, key in zip(version.rows, version.keys, strict=True):
+            if key in missing:
+                hint = missing[key]
+                return {**base, "row": row, "field": "key",
+                        "reason": f"unknown node key {key!r}"
+                                  + (f"; did you mean {', '.join(hint)}?" if hint else "")
+                                  + f" (record {version.record_id} is not kept)"}
+        if version.record_id not in newest:
+            newest[version.record_id] = self.get(version.record_id)
+        old = newest[version.record_id]
+        if old is None:
+            return None
+        if old["record_type"] != version.record_type:
+            return {**base, "field": "record_type",
+                    "reason": f"record {version.record_id} is a {old['record_type']}, not a "
+                              f"{version.record_type}"}
+        was = status_rank(old["record_type"], old["status"])
+        now = status_rank(version.record_type, version.status)
+        if now < was:
+            return {**base, "field": "status",
+                    "reason": f"record {version.record_id} is {old['status']}; moving it back "
+                              f"to {version.status} is a correction (propose it)"}
+        if now == was and not _same(old, version.content()):
+            return {**base, "field": "record_id",
+                    "reason": f"record {version.record_id} ({version.status}) is kept with "
+                              "other content; changing it is a correction (propose it)"}
+        return None
+
+
+def _same(kept: dict[str, Any], content: dict[str, Any]) -> bool:
+    """Does the kept version hold `content`'s fields (node keys aside)?"""
+    fields = {k for k in kept if k not in ("keys", "version", "recorded_at", "recorded_by",
+                                            "source")} | set(content)
+    return all(kept.get(k) == content.get(k) for k in fields if k != "keys")

@@ -1,0 +1,108 @@
+"""The device history record of a unit (ISO 13485 7.5.8-7.5.9; "DHR" as the industry says):
+its identity, its own quality records, every record on any node upstream of it (lots,
+sub-assemblies, work orders, equipment) with the chain of nodes that links it, and the change
+orders in effect when it was built (and those after, which it lacks).
+
+The genealogy half is the engine's upstream trace with `via` (a shortest chain to each
+upstream node) and the edge times; the records half is index.quality_records. A record
+attached to several upstream nodes appears once per node, each with its own chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from index.master import MasterData
+from index.quality_records import QualityRecords
+
+__all__ = ["DeviceHistory", "InheritedRecord", "device_history"]
+
+IN_EFFECT = ("effective", "closed")
+"""Change order statuses under which it governs production from effective_from on."""
+
+
+@dataclass(frozen=True)
+class InheritedRecord:
+    """A record on `node` (the unit itself, depth 0, or a node upstream of it), with `path`
+    the chain of keys from the unit up to that node."""
+
+    node: str
+    kind: str
+    depth: int
+    path: list[str]
+    record: dict[str, Any]
+
+
+@dataclass
+class DeviceHistory:
+    identity: dict[str, Any]
+    own: list[dict[str, Any]]
+    upstream: list[InheritedRecord]
+    built_at: str | None
+    change_orders_in_effect: list[dict[str, Any]] = field(default_factory=list)
+    change_orders_after: list[dict[str, Any]] = field(default_factory=list)
+    upstream_nodes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"identity": self.identity, "built_at": self.built_at,
+                "own_records": self.own,
+                "upstream_records": [{"node": r.node, "kind": r.kind, "depth": r.depth,
+                                      "path": r.path, "record": r.record}
+                                     for r in self.upstream],
+                "upstream_nodes": self.upstream_nodes,
+                "change_orders_in_effect": self.change_orders_in_effect,
+                "change_orders_after": self.change_orders_after}
+
+
+def device_history(graph: Any, records: QualityRecords, key: str,
+                   master: MasterData | None = None) -> DeviceHistory:
+    """The DHR of `key` from `graph` (engine.Graph or a TraceClient) and `records`."""
+    node = graph.node(key)
+    up = graph.trace(key, "upstream", via=True, columns=["product", "event_time"])
+    rows = up.to_pylist()
+    via = {r["key"]: r["via"] for r in rows}
+    # Built: the latest time on an edge into the unit itself (its production).
+    made = [r["event_time"] for r in rows if r["depth"] == 1 and r["event_time"] is not None]
+    built = max(made).isoformat() if made else (
+        node["created_at"].isoformat() if node.get("created_at") else None)
+    identity = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in node.items()}
+    product = node.get("product")
+    # A serial's lot is its production lot: a lot it was made from of its own product (as in
+    # the consignee list, engine.shipped.production_lots), never a component lot.
+    identity["lot"] = key if node.get("kind") == "lot" else next(
+        (r["key"] for r in rows if r["depth"] == 1 and str(r["kind"]) == "lot"
+         and product is not None and r["product"] == product), None)
+    if master is not None and product:
+        identity["product_master"] = master.get("product", product)
+    attached = records.for_nodes([key, *via])
+    upstream = []
+    for r in rows:
+        for record in attached.get(r["key"], []):
+            upstream.append(InheritedRecord(r["key"], str(r["kind"]), int(r["depth"]),
+                                            _chain(key, r["key"], via), record))
+    history = DeviceHistory(identity, attached.get(key, []), upstream, built,
+                            upstream_nodes=len(rows))
+    for order in records.change_orders():
+        if order["status"] not in IN_EFFECT or (
+                order.get("products") and product not in order["products"]):
+            continue
+        if built is not None and order.get("effective_from", "") <= _z(built):
+            history.change_orders_in_effect.append(order)
+        else:
+            history.change_orders_after.append(order)
+    return history
+
+
+def _z(iso: str) -> str:
+    """An ISO time as the records keep them (UTC, 'Z')."""
+    return iso.replace("+00:00", "Z")
+
+
+def _chain(unit: str, node: str, via: dict[str, str]) -> list[str]:
+    """The keys from `unit` up to `node` along the trace's via pointers."""
+    out = [node]
+    while out[-1] != unit and out[-1] in via:
+        out.append(via[out[-1]])
+    return out[::-1]
+

@@ -1,0 +1,153 @@
+"""Quality-record verbs of the `tracegraph` CLI: `import quality` (in cli_load's `import`),
+`dhr` (a unit's device history record), `affected-by` (an NC's downstream scope) and
+`quality show` (a record's versions). Reads run as the directory's OS owner, like every read;
+an import adds new records and forward status changes only, audited as that owner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from domain.errors import InvalidInput
+from server.cli_common import err
+from server.output import emit_mapping, emit_table
+
+__all__ = ["add_quality_parsers", "cmd_affected_by", "cmd_dhr", "cmd_quality",
+           "import_quality"]
+
+
+def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    p = sub.add_parser("dhr", help="a unit's device history record: identity, its own "
+                                   "quality records and every record upstream, with the chain "
+                                   "that links it; change orders in effect when it was built",
+                       formatter_class=formatter)
+    p.add_argument("key", help="the unit (a key or a scanned barcode)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sub.add_parser("affected-by", help="everything downstream of the nodes a quality "
+                                           "record attaches to (an NC becomes a recall scope)",
+                       formatter_class=formatter)
+    p.add_argument("record_id")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sub.add_parser("quality", help="quality records: show one with every version",
+                       formatter_class=formatter)
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    q = verbs.add_parser("show", help="a record's versions, oldest first")
+    q.add_argument("record_id")
+    q.add_argument("--data", type=Path, required=True, help="data directory")
+    q.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def import_quality(args: argparse.Namespace, started: float) -> int:
+    """`tracegraph import quality FILE... --data DIR`: exit 0, or EXIT_REJECTED when any row
+    was rejected (each kept with file, row, field and reason: `tracegraph rejects`)."""
+    import engine
+    from index.live import LiveStore
+    from index.quality_records import QualityRecords
+    from loaders.quality_records import read_quality_files
+    from server.cli_trust import local_principal
+
+    versions, rejects = read_quality_files(args.files)
+    with LiveStore(args.data) as live:
+        graph = engine.Graph(live.view().snapshot, live.view)
+        report = QualityRecords(live).put(versions, local_principal(args.data),
+                                          f"quality:{','.join(p.name for p in args.files)}",
+                                          graph.unknown_keys)
+        rejects += report.rejects
+        live.keep_rejects(rejects, "quality-import")
+    emit_mapping({"record versions read": len(versions), "records added": report.added,
+                  "records moved forward": report.changed, "unchanged": report.unchanged,
+                  "rows rejected": len(rejects),
+                  "seconds": round(time.perf_counter() - started, 2)}, "table", None)
+    for row in rejects[:10]:
+        err.print(f"[yellow]{row['file']} row {row['row']}: {row['field']}: "
+                  f"{row['reason']}[/yellow]")
+    if rejects:
+        print(f"tracegraph: {len(rejects):,} row(s) rejected, {report.added + report.changed:,}"
+              f" record version(s) kept; every reject is kept with its reason: tracegraph "
+              f"rejects --data {args.data}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _open(data: Path) -> tuple[Any, Any, Any]:
+    import engine
+    from index.master import MasterData
+    from index.quality_records import QualityRecords
+    from server.read_only import ReadOnlyRecords
+
+    records = ReadOnlyRecords(data)
+    return engine.open(data), QualityRecords(records), MasterData(records)
+
+
+def cmd_dhr(args: argparse.Namespace) -> None:
+    from qms.dhr import device_history
+    from server.seeds import resolve_seeds
+
+    graph, records, master = _open(args.data)
+    [key] = resolve_seeds(graph, [args.key])
+    history = device_history(graph, records, key, master)
+    if args.format == "json":
+        print(json.dumps(history.to_dict(), indent=1, default=str))
+        return
+    emit_mapping({k: v for k, v in history.identity.items() if not isinstance(v, dict)},
+                 "table", None)
+    err.print(f"built {history.built_at or 'unknown'}; {history.upstream_nodes:,} upstream "
+              f"node(s)")
+    rows = [{"node": key, "depth": 0, "record_id": r["record_id"], "type": r["record_type"],
+             "status": r["status"], "title": r["title"], "path": key} for r in history.own]
+    rows += [{"node": r.node, "depth": r.depth, "record_id": r.record["record_id"],
+              "type": r.record["record_type"], "status": r.record["status"],
+              "title": r.record["title"], "path": " <- ".join(r.path)}
+             for r in history.upstream]
+    emit_table(pa.Table.from_pylist(rows, schema=pa.schema(
+        [("node", pa.string()), ("depth", pa.int64()), ("record_id", pa.string()),
+         ("type", pa.string()), ("status", pa.string()), ("title", pa.string()),
+         ("path", pa.string())])), "table", None, title="quality records")
+    for label, orders in (("in effect when built", history.change_orders_in_effect),
+                          ("effective after it was built", history.change_orders_after)):
+        for order in orders:
+            err.print(f"change order {order['record_id']} ({label}, from "
+                      f"{order.get('effective_from')}): {order['title']}")
+
+
+def cmd_affected_by(args: argparse.Namespace) -> None:
+    from index.master import finished_products
+
+    graph, records, master = _open(args.data)
+    record = records.get(args.record_id)
+    if record is None:
+        raise InvalidInput(f"no quality record {args.record_id}")
+    result = graph.impact(record["keys"], rows=False,
+                          unit_products=finished_products(master))
+    summary = {"record": args.record_id, "type": record["record_type"],
+               "status": record["status"], "attached to": len(record["keys"]),
+               "affected": result.affected}
+    if args.format == "json":
+        print(json.dumps({**summary, "by_kind": result.by_kind.to_pylist(),
+                          "by_customer": result.by_customer.to_pylist(),
+                          "by_shipment": result.by_shipment.to_pylist()}, indent=1))
+        return
+    emit_mapping(summary, "table", None)
+    emit_table(result.by_kind, "table", None, title="affected nodes by kind")
+    emit_table(result.by_customer, "table", None, title="affected customers")
+
+
+def cmd_quality(args: argparse.Namespace) -> None:
+    _, records, _ = _open(args.data)
+    versions = records.history(args.record_id)
+    if not versions:
+        raise InvalidInput(f"no quality record {args.record_id}")
+    if args.format == "json":
+        print(json.dumps(versions, indent=1))
+        return
+    for v in versions:
+        print(f"v{v['version']}  {v['status']:<14} {v['recorded_at']}  {v['recorded_by']}  "
+              f"{v['record_type']}: {v['title']}  keys: {', '.join(v['keys'])}")

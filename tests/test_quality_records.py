@@ -1,0 +1,224 @@
+"""Quality records: read from files with every bad row kept with its reason, kept in a real
+store as versions that only move forward, and inherited by the device history record of every
+unit downstream (checked by hand, and against networkx on hypothesis genealogies)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine
+from engine import Graph
+from index.live import LiveStore
+from index.quality_records import QualityRecords
+from loaders.quality_records import read_quality_files
+from qms.dhr import device_history
+from tests.test_shipped import EDGES, NODES, _load
+from trust.identity import Principal
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNER = Principal(0, "os:test", "os:test", "admin", "os")
+HEADER = "record_id,record_type,key,status,opened_at,title,closed_at,result,disposition," \
+         "effective_from,products\n"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _write(folder: Path, name: str, rows: str) -> Path:
+    path = folder / name
+    path.write_text(HEADER + rows)
+    return path
+
+
+def _put(live: LiveStore, graph: Graph, path: Path) -> Any:
+    versions, rejects = read_quality_files([path], NOW)
+    report = QualityRecords(live).put(versions, OWNER, "test", graph.unknown_keys, NOW)
+    report.rejects = rejects + report.rejects
+    return report
+
+
+def test_bad_rows_are_rejected_with_file_row_field_and_reason(tmp_path: Path) -> None:
+    path = _write(tmp_path, "q.csv", "\n".join([
+        "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+        "X-1,complaint,lot:bad,open,2026-02-01T08:00:00Z,not a type,,,,,",
+        "NC-2,nonconformance,lot:bad,shipped,2026-02-01T08:00:00Z,bad status,,,,,",
+        "NC-3,nonconformance,lot:bad,open,2027-01-01T00:00:00Z,future,,,,,",
+        "IN-1,inspection,sn:1,done,2026-02-02T08:00:00Z,final test,,,,,",
+        "NC-4,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,no disposition,,,,,",
+        "NC-5,nonconformance,lot:bad,open,yesterday,bad time,,,,,",
+        ",nonconformance,lot:bad,open,2026-02-01T08:00:00Z,no id,,,,,",
+        "NC-1,nonconformance,lot:good,open,2026-02-01T08:00:00Z,Other title,,,,,",
+        "IN-2,inspection,sn:2,done,2026-02-02T08:00:00Z,final test,,maybe,,,",
+    ]) + "\n")
+    versions, rejects = read_quality_files([path], NOW)
+    assert [v.record_id for v in versions] == ["NC-1"]
+    got = {r["row"]: (r["field"], r["reason"]) for r in rejects}
+    assert got[3][0] == "record_type"
+    assert "not a record type" in got[3][1]
+    assert got[4][0] == "status"
+    assert "open, investigating" in got[4][1]
+    assert got[5] == ("opened_at", "2027-01-01T00:00:00Z is in the future")
+    assert got[6] == ("result", "a done inspection needs a result (pass or fail)")
+    assert got[7] == ("disposition", "a closed nonconformance needs a disposition")
+    assert got[8][0] == "opened_at"
+    assert "not an ISO 8601 time" in got[8][1]
+    assert got[9] == ("record_id", "record_id is empty")
+    assert got[10][0] == "record_id"
+    assert "other content" in got[10][1]
+    assert got[11][0] == "result"
+    assert all(r["file"] == str(path) and json.loads(r["record"]) for r in rejects)
+
+
+def test_records_move_forward_only_and_keep_every_version(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        _load(live, NODES, EDGES)
+        live.compact()  # suggestions come from the snapshot's sorted keys
+        graph = Graph(live.view().snapshot, live.view)
+        first = _write(tmp_path, "a.csv",
+                       "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
+                       "NC-1,nonconformance,wo:1,open,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
+                       "NC-9,nonconformance,lot:bda,open,2026-02-01T08:00:00Z,Typo,,,,,\n")
+        report = _put(live, graph, first)
+        assert (report.added, report.changed, report.unchanged) == (1, 0, 0)
+        [typo] = report.rejects
+        assert typo["field"] == "key"
+        assert "did you mean lot:bad?" in typo["reason"]
+        again = _put(live, graph, first)  # the same file twice adds nothing
+        assert (again.added, again.changed, again.unchanged) == (0, 0, 1)
+        moved = _put(live, graph, _write(
+            tmp_path, "b.csv", "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,"
+                               "Resin specks,2026-02-10T08:00:00Z,,scrap,,\n"))
+        assert moved.changed == 1
+        back = _put(live, graph, _write(
+            tmp_path, "c.csv",
+            "NC-1,nonconformance,lot:bad,investigating,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
+            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Other,"
+            "2026-02-10T08:00:00Z,,scrap,,\n"))
+        reasons = " | ".join(r["reason"] for r in back.rejects)
+        assert len(back.rejects) == 2
+        assert "moving it back to investigating is a correction" in reasons
+        assert "(closed) is kept with other content" in reasons
+        records = QualityRecords(live)
+        history = records.history("NC-1")
+        assert [(v["version"], v["status"]) for v in history] == [(1, "open"), (2, "closed")]
+        assert history[-1]["keys"] == ["lot:bad", "wo:1"]  # kept from the first version
+        assert history[-1]["disposition"] == "scrap"
+        assert [r["record_id"] for r in records.for_nodes(["wo:1"])["wo:1"]] == ["NC-1"]
+        actions = [json.loads(v)["action"] for _, v in live.scan("audit")]
+        assert actions.count("quality.nonconformance") == 2  # one per kept version
+
+
+def test_a_unit_inherits_every_upstream_record_with_its_chain(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, NODES, EDGES)
+        report = _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,",
+            "DV-1,deviation,wo:1,approved,2026-02-01T09:00:00Z,Line 2 speed,,,,,",
+            "IN-2,inspection,sn:3,done,2026-02-02T12:00:00Z,Not upstream of sn:1,,pass,,,",
+            "CO-1,change_order,lot:prod,effective,2026-01-20T00:00:00Z,New seal,,,,"
+            "2026-02-01T00:00:00Z,gtin:09506000134352",
+            "CO-2,change_order,lot:prod,effective,2026-01-20T00:00:00Z,New label,,,,"
+            "2026-03-01T00:00:00Z,gtin:09506000134352",
+            "CO-3,change_order,lot:prod,effective,2026-01-20T00:00:00Z,Other product,,,,"
+            "2026-01-01T00:00:00Z,gtin:00000000000000",
+        ]) + "\n"))
+        assert report.rejects == []
+        dhr = device_history(graph, QualityRecords(live), "sn:1")
+    assert [r["record_id"] for r in dhr.own] == ["IN-1"]
+    inherited = {(r.node, r.record["record_id"]): r.path for r in dhr.upstream}
+    assert inherited[("wo:1", "DV-1")] == ["sn:1", "wo:1"]
+    assert inherited[("lot:bad", "NC-1")] == ["sn:1", "wo:1", "lot:bad"]
+    assert ("lot:prod", "CO-1") in inherited
+    assert not any(record == "IN-2" for _, record in inherited)
+    assert dhr.identity["lot"] == "lot:prod"
+    assert dhr.identity["kind"] == "serial"
+    assert dhr.built_at == "2026-02-02T10:00:00+00:00"
+    assert [o["record_id"] for o in dhr.change_orders_in_effect] == ["CO-1"]
+    assert [o["record_id"] for o in dhr.change_orders_after] == ["CO-2"]
+
+
+@st.composite
+def _genealogies(draw: st.DrawFn) -> tuple[dict[str, str], list[tuple[Any, ...]], set[str]]:
+    """A random DAG over lots, work orders and serials (parents before children), and the
+    nodes that carry a record."""
+    n = draw(st.integers(2, 12))
+    names = [f"n{i}" for i in range(n)]
+    nodes = {name: draw(st.sampled_from(["lot", "work_order", "serial"])) for name in names}
+    edges = []
+    for i in range(1, n):
+        for j in draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True)):
+            edges.append((names[j], names[i], "consumed", f"2026-02-0{1 + j % 8}T10:00:00Z",
+                          None))
+    marked = set(draw(st.lists(st.sampled_from(names), max_size=n, unique=True)))
+    return nodes, edges, marked
+
+
+@settings(max_examples=40, deadline=None)
+@given(genealogy=_genealogies(), data=st.data())
+def test_inheritance_matches_networkx(tmp_path_factory: pytest.TempPathFactory,
+                                      genealogy: Any, data: st.DataObject) -> None:
+    nodes, edges, marked = genealogy
+    unit = data.draw(st.sampled_from(sorted(nodes)))
+    folder = tmp_path_factory.mktemp("dhr")
+    rows = "".join(f"R-{k},deviation,{k},open,2026-02-01T08:00:00Z,on {k},,,,,\n"
+                   for k in sorted(marked))
+    with LiveStore(folder / "data") as live:
+        graph = _load(live, nodes, edges)
+        if rows:
+            assert _put(live, graph, _write(folder, "q.csv", rows)).rejects == []
+        dhr = device_history(graph, QualityRecords(live), unit)
+    g = nx.DiGraph([(e[0], e[1]) for e in edges])
+    g.add_nodes_from(nodes)
+    ancestors = nx.ancestors(g, unit)
+    assert {r.node for r in dhr.upstream} == ancestors & marked
+    assert {r["record_id"] for r in dhr.own} == ({f"R-{unit}"} if unit in marked else set())
+    for record in dhr.upstream:  # a real chain, and a shortest one
+        chain = record.path
+        assert chain[0] == unit
+        assert chain[-1] == record.node
+        assert all(g.has_edge(b, a) for a, b in itertools.pairwise(chain))
+        assert len(chain) - 1 == nx.shortest_path_length(g, record.node, unit)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                          check=False)
+
+
+def test_the_cli_imports_shows_a_dhr_and_scopes_an_nc(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        _load(live, NODES, EDGES)
+    path = _write(tmp_path, "q.csv",
+                  "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
+                  "NC-2,nonconformance,lot:gone,open,2026-02-01T08:00:00Z,Unknown lot,,,,,\n")
+    done = _cli("import", "quality", str(path), "--data", str(data))
+    assert done.returncode == 3, done.stderr
+    assert "q.csv row 3: key: unknown node key 'lot:gone'" in " ".join(done.stderr.split())
+    rejects = json.loads(_cli("rejects", "--data", str(data), "--format", "json").stdout)
+    assert any("lot:gone" in r["reason"] for r in rejects)
+    dhr = json.loads(_cli("dhr", "sn:2", "--data", str(data), "--format", "json").stdout)
+    assert [(r["node"], r["record"]["record_id"]) for r in dhr["upstream_records"]] == [
+        ("lot:bad", "NC-1")]
+    scope = json.loads(_cli("affected-by", "NC-1", "--data", str(data), "--format",
+                            "json").stdout)
+    assert {r["customer"] for r in scope["by_customer"]} == {"cust:a", "cust:b"}
+    assert scope["affected"] == engine.open(data).impact(["lot:bad"]).affected
+    shown = _cli("quality", "show", "NC-1", "--data", str(data))
+    assert shown.returncode == 0
+    assert "v1  open" in shown.stdout
+    missing = _cli("affected-by", "NC-404", "--data", str(data))
+    assert missing.returncode == 1
+    assert "no quality record NC-404" in missing.stderr
