@@ -43,6 +43,7 @@ from server.calls import CallGuard, CallLimits
 from server.checkpoints import Checkpointer
 from server.ingest_service import IngestService
 from server.investigation_service import InvestigationService
+from server.quality_service import QualityService
 from server.read_only import ReadOnlyRecords
 from server.recall_service import RecallsService
 from server.rpc import auth_pb2 as apb
@@ -50,6 +51,8 @@ from server.rpc import auth_pb2_grpc as apb_grpc
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
+from server.rpc import quality_pb2 as qpb
+from server.rpc import quality_pb2_grpc as qpb_grpc
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
 from server.service import GenealogyService, Limits, add_service
@@ -69,6 +72,7 @@ CORRECTIONS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Corrections"].full_n
 USERS_SERVICE_NAME = apb.DESCRIPTOR.services_by_name["Users"].full_name
 RECALLS_SERVICE_NAME = rpb.DESCRIPTOR.services_by_name["Recalls"].full_name
 INVESTIGATION_SERVICE_NAME = rpb.DESCRIPTOR.services_by_name["Investigation"].full_name
+QUALITY_SERVICE_NAME = qpb.DESCRIPTOR.services_by_name["Quality"].full_name
 MiB = 1024 * 1024
 
 
@@ -214,11 +218,13 @@ class TraceServer:
                            self._audit_store), self.server)
         rpb_grpc.add_InvestigationServicer_to_server(
             InvestigationService(lambda: self.graph), self.server)
+        qpb_grpc.add_QualityServicer_to_server(
+            QualityService(lambda: self.graph, lambda: self.records), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
                  CORRECTIONS_SERVICE_NAME, USERS_SERVICE_NAME, RECALLS_SERVICE_NAME,
-                 INVESTIGATION_SERVICE_NAME,
+                 INVESTIGATION_SERVICE_NAME, QUALITY_SERVICE_NAME,
                  health.SERVICE_NAME,
                  reflection.SERVICE_NAME),
                 self.server)
@@ -238,6 +244,7 @@ class TraceServer:
         self.graph: engine.Graph | None = None
         self.scrub_failed: str | None = None
         self.live: LiveStore | None = None
+        self.records: Any = None  # the live store, or a read-only view of it, once loaded
         self.checkpointer: Checkpointer | None = None
         self._stopped = threading.Event()
         if (config.audit_key is None) != (config.checkpoints is None):
@@ -285,6 +292,7 @@ class TraceServer:
         self.graph = graph
         self.service.graph = graph
         self.service.master_data = lambda: MasterData(records)
+        self.records = records
         self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         if self.config.scrub_hours > 0:

@@ -23,7 +23,7 @@ from domain.errors import PermissionDenied, Unauthenticated
 from index.store import Store
 from server.auth import Sessions
 from server.client import TraceClient
-from server.rpc import auth_pb2, genealogy_pb2, ingest_pb2, recall_pb2
+from server.rpc import auth_pb2, genealogy_pb2, ingest_pb2, quality_pb2, recall_pb2
 from server.serve import ServerConfig, TraceServer
 from tests.test_audit import ENV
 from trust.audit import decode
@@ -34,7 +34,7 @@ from trust.roles import PUBLIC_METHODS, ROLES, RPC_RULES
 OWNER = Principal(0, "os:test", "os:test", "admin", "os")
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
-FILES = (genealogy_pb2, ingest_pb2, auth_pb2, recall_pb2)
+FILES = (genealogy_pb2, ingest_pb2, auth_pb2, recall_pb2, quality_pb2)
 
 
 def _methods() -> list[tuple[str, Any]]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import networkx as nx
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,11 @@ from index.live import LiveStore
 from index.quality_records import QualityRecords
 from loaders.quality_records import read_quality_files
 from qms.dhr import device_history
+from server.rpc import quality_pb2 as qpb
+from server.rpc import quality_pb2_grpc as qpb_grpc
+from server.serve import ServerConfig, TraceServer
+from tests.test_recall import recall_data
+from tests.test_recall_rpc import _as
 from tests.test_shipped import EDGES, NODES, _load
 from trust.identity import Principal
 
@@ -222,3 +228,42 @@ def test_the_cli_imports_shows_a_dhr_and_scopes_an_nc(tmp_path: Path) -> None:
     missing = _cli("affected-by", "NC-404", "--data", str(data))
     assert missing.returncode == 1
     assert "no quality record NC-404" in missing.stderr
+
+
+def test_the_quality_service_over_grpc(tmp_path: Path) -> None:
+    """GetDhr, AffectedBy and GetRecord for any reading role; no token, no answer."""
+    data = recall_data(tmp_path / "data")
+    with LiveStore(data) as live:
+        graph = Graph(live.view().snapshot, live.view)
+        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,",
+        ]) + "\n")).rejects == []
+    server = TraceServer(data, ServerConfig(port=0, compact_edges=0))
+    server.load()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            ask = qpb_grpc.QualityStub(channel)
+            vic = _as(channel, "vic")
+            dhr = ask.GetDhr(qpb.DhrRequest(key="sn:1"), metadata=vic, timeout=10)
+            assert [r.record_id for r in dhr.own] == ["IN-1"]
+            assert json.loads(dhr.own[0].fields_json)["result"] == "pass"
+            [nc] = [u for u in dhr.upstream if u.record.record_id == "NC-1"]
+            assert list(nc.path) == ["sn:1", "wo:1", "lot:bad"]
+            assert dhr.identity["lot"] == "lot:prod"
+            scope = ask.AffectedBy(qpb.AffectedByRequest(record_id="NC-1"), metadata=vic,
+                                   timeout=10)
+            assert {c.customer: c.quantity for c in scope.by_customer} == {
+                "cust:a": 22.0, "cust:b": 40.0}
+            history = ask.GetRecord(qpb.GetRecordRequest(record_id="NC-1"), metadata=vic,
+                                    timeout=10)
+            assert [(v.version, v.status) for v in history.versions] == [(1, "open")]
+            with pytest.raises(grpc.RpcError) as unknown:
+                ask.GetRecord(qpb.GetRecordRequest(record_id="NC-404"), metadata=vic,
+                              timeout=10)
+            assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.RpcError) as anonymous:
+                ask.GetDhr(qpb.DhrRequest(key="sn:1"), timeout=10)
+            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.stop(0)

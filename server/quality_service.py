@@ -1,0 +1,96 @@
+"""tracegraph.v1.Quality: device history records and what a quality record affects, over the
+served graph and the store's quality records (an adapter: unpack, call qms / engine, map
+errors, return)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from domain.errors import InvalidInput, TraceError, Unavailable
+from index.master import MasterData, finished_products
+from index.quality_records import QualityRecords
+from qms.dhr import device_history
+from server.auth import require
+from server.convert.queries import impact_to_proto
+from server.rpc import quality_pb2 as qpb
+from server.rpc import quality_pb2_grpc as qpb_grpc
+from server.seeds import resolve_seed
+from server.status import abort_for
+
+__all__ = ["QualityService", "record_to_proto"]
+
+T = TypeVar("T")
+_FRAME = ("record_id", "record_type", "status", "title", "keys", "version", "recorded_at",
+          "recorded_by", "source")
+
+
+def record_to_proto(record: dict[str, Any]) -> qpb.QualityRecord:
+    return qpb.QualityRecord(
+        record_id=record["record_id"], record_type=record["record_type"],
+        status=record["status"], title=record.get("title", ""), keys=record.get("keys", []),
+        version=int(record.get("version", 0)), recorded_at=record.get("recorded_at", ""),
+        recorded_by=record.get("recorded_by", ""),
+        fields_json=json.dumps({k: v for k, v in record.items() if k not in _FRAME},
+                               sort_keys=True))
+
+
+class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
+    def __init__(self, graph: Callable[[], Any], records: Callable[[], Any]) -> None:
+        """`graph()`, `records()`: the served engine.Graph and the store's records (None
+        while loading)."""
+        self.graph = graph
+        self.records = records
+
+    def _call(self, context: grpc.ServicerContext,
+              work: Callable[[Any, QualityRecords, MasterData], T]) -> T:
+        require(context)
+        try:
+            graph, records = self.graph(), self.records()
+            if graph is None or records is None:
+                raise Unavailable("the server is still loading")
+            return work(graph, QualityRecords(records), MasterData(records))
+        except TraceError as error:
+            abort_for(context, error)
+            raise
+
+    def GetDhr(self, request: qpb.DhrRequest,  # noqa: N802 - gRPC method name
+               context: grpc.ServicerContext) -> qpb.DeviceHistory:
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> qpb.DeviceHistory:
+            if not request.key.strip():
+                raise InvalidInput("give the unit's key or a scanned barcode")
+            dhr = device_history(graph, records, resolve_seed(graph, request.key), master)
+            return qpb.DeviceHistory(
+                identity={k: str(v) for k, v in dhr.identity.items()
+                          if v is not None and not isinstance(v, dict)},
+                built_at=dhr.built_at or "", upstream_nodes=dhr.upstream_nodes,
+                own=[record_to_proto(r) for r in dhr.own],
+                upstream=[qpb.InheritedRecord(node=r.node, kind=r.kind, depth=r.depth,
+                                              path=r.path, record=record_to_proto(r.record))
+                          for r in dhr.upstream],
+                change_orders_in_effect=[record_to_proto(r)
+                                         for r in dhr.change_orders_in_effect],
+                change_orders_after=[record_to_proto(r) for r in dhr.change_orders_after])
+        return self._call(context, work)
+
+    def AffectedBy(self, request: qpb.AffectedByRequest,  # noqa: N802
+                   context: grpc.ServicerContext) -> Any:
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> Any:
+            record = records.get(request.record_id)
+            if record is None:
+                raise InvalidInput(f"no quality record {request.record_id}")
+            return impact_to_proto(graph.impact(record["keys"], rows=False,
+                                                unit_products=finished_products(master)))
+        return self._call(context, work)
+
+    def GetRecord(self, request: qpb.GetRecordRequest,  # noqa: N802
+                  context: grpc.ServicerContext) -> qpb.RecordHistory:
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> qpb.RecordHistory:
+            versions = records.history(request.record_id)
+            if not versions:
+                raise InvalidInput(f"no quality record {request.record_id}")
+            return qpb.RecordHistory(versions=[record_to_proto(v) for v in versions])
+        return self._call(context, work)

@@ -1,0 +1,93 @@
+from server.rpc import genealogy_pb2 as _genealogy_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DhrRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class QualityRecord(_message.Message):
+    __slots__ = ("record_id", "record_type", "status", "title", "keys", "version", "recorded_at", "recorded_by", "fields_json")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    record_type: str
+    status: str
+    title: str
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    recorded_at: str
+    recorded_by: str
+    fields_json: str
+    def __init__(self, record_id: _Optional[str] = ..., record_type: _Optional[str] = ..., status: _Optional[str] = ..., title: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., recorded_at: _Optional[str] = ..., recorded_by: _Optional[str] = ..., fields_json: _Optional[str] = ...) -> None: ...
+
+class InheritedRecord(_message.Message):
+    __slots__ = ("node", "kind", "depth", "path", "record")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    kind: str
+    depth: int
+    path: _containers.RepeatedScalarFieldContainer[str]
+    record: QualityRecord
+    def __init__(self, node: _Optional[str] = ..., kind: _Optional[str] = ..., depth: _Optional[int] = ..., path: _Optional[_Iterable[str]] = ..., record: _Optional[_Union[QualityRecord, _Mapping]] = ...) -> None: ...
+
+class DeviceHistory(_message.Message):
+    __slots__ = ("identity", "built_at", "own", "upstream", "change_orders_in_effect", "change_orders_after", "upstream_nodes")
+    class IdentityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    OWN_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_ORDERS_IN_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_ORDERS_AFTER_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_NODES_FIELD_NUMBER: _ClassVar[int]
+    identity: _containers.ScalarMap[str, str]
+    built_at: str
+    own: _containers.RepeatedCompositeFieldContainer[QualityRecord]
+    upstream: _containers.RepeatedCompositeFieldContainer[InheritedRecord]
+    change_orders_in_effect: _containers.RepeatedCompositeFieldContainer[QualityRecord]
+    change_orders_after: _containers.RepeatedCompositeFieldContainer[QualityRecord]
+    upstream_nodes: int
+    def __init__(self, identity: _Optional[_Mapping[str, str]] = ..., built_at: _Optional[str] = ..., own: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream: _Optional[_Iterable[_Union[InheritedRecord, _Mapping]]] = ..., change_orders_in_effect: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., change_orders_after: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream_nodes: _Optional[int] = ...) -> None: ...
+
+class AffectedByRequest(_message.Message):
+    __slots__ = ("record_id",)
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    def __init__(self, record_id: _Optional[str] = ...) -> None: ...
+
+class GetRecordRequest(_message.Message):
+    __slots__ = ("record_id",)
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    def __init__(self, record_id: _Optional[str] = ...) -> None: ...
+
+class RecordHistory(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[QualityRecord]
+    def __init__(self, versions: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ...) -> None: ...
