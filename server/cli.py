@@ -29,7 +29,13 @@ from server.cli_load import (
     cmd_rejects,
     cmd_retract,
 )
-from server.cli_quality import cmd_affected_by, cmd_dhr, cmd_quality
+from server.cli_quality import (
+    cmd_affected_by,
+    cmd_dhr,
+    cmd_dhr_check,
+    cmd_effectivity,
+    cmd_quality,
+)
 from server.cli_recall import cmd_recall
 from server.cli_trust import cmd_audit, cmd_login, cmd_tokens, cmd_users
 from server.output import emit_mapping, emit_table, impact_table, printable
@@ -385,6 +391,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "correct": cmd_correct,
     "recall": cmd_recall,
     "dhr": cmd_dhr,
+    "dhr-check": cmd_dhr_check,
+    "effectivity": cmd_effectivity,
     "affected-by": cmd_affected_by,
     "quality": cmd_quality,
 }

@@ -18,8 +18,11 @@ from domain.errors import InvalidInput
 from server.cli_common import err
 from server.output import emit_mapping, emit_table
 
-__all__ = ["add_quality_parsers", "cmd_affected_by", "cmd_dhr", "cmd_quality",
-           "import_quality"]
+__all__ = ["EXIT_INCOMPLETE", "add_quality_parsers", "cmd_affected_by", "cmd_dhr",
+           "cmd_dhr_check", "cmd_effectivity", "cmd_quality", "import_quality"]
+
+EXIT_INCOMPLETE = 4
+"""`dhr-check` found incomplete device history records (a job can fail on it)."""
 
 
 def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -29,20 +32,39 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
                        formatter_class=formatter)
     p.add_argument("key", help="the unit (a key or a scanned barcode)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output")
     p = sub.add_parser("affected-by", help="everything downstream of the nodes a quality "
                                            "record attaches to (an NC becomes a recall scope)",
                        formatter_class=formatter)
     p.add_argument("record_id")
     p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output")
+    p = sub.add_parser("dhr-check", help="is every routed unit's DHR complete? (required "
+                                         "operations, inspections, certificates; failed "
+                                         "inspections, open NCs upstream)",
+                       formatter_class=formatter)
+    p.add_argument("--routes", type=Path, required=True,
+                   help="route definitions (TOML; loaders/mappings/routes_sample.toml)")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--product", action="append", dest="products",
+                   help="check only the routes of this product (repeatable)")
+    p.add_argument("--since", help="only units built at or after this time")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="output (json and csv: every finding)")
+    p = sub.add_parser("effectivity", help="a change order's units: built before or after it "
+                                           "took effect, and the shipped ones that lack it",
+                       formatter_class=formatter)
+    p.add_argument("record_id", help="the change order")
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="output (csv: every unit)")
     p = sub.add_parser("quality", help="quality records: show one with every version",
                        formatter_class=formatter)
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     q = verbs.add_parser("show", help="a record's versions, oldest first")
     q.add_argument("record_id")
     q.add_argument("--data", type=Path, required=True, help="data directory")
-    q.add_argument("--format", choices=("table", "json"), default="table")
+    q.add_argument("--format", choices=("table", "json"), default="table", help="output")
 
 
 def import_quality(args: argparse.Namespace, started: float) -> int:
@@ -151,3 +173,58 @@ def cmd_quality(args: argparse.Namespace) -> None:
     for v in versions:
         print(f"v{v['version']}  {v['status']:<14} {v['recorded_at']}  {v['recorded_by']}  "
               f"{v['record_type']}: {v['title']}  keys: {', '.join(v['keys'])}")
+
+
+def cmd_dhr_check(args: argparse.Namespace) -> int:
+    from loaders.routes import load_routes
+    from qms.completeness import dhr_check
+
+    routes = load_routes(args.routes)
+    if args.products:
+        wanted = set(args.products)
+        routes = [r for r in routes if wanted & set(r.products)]
+        if not routes:
+            raise InvalidInput(f"no route in {args.routes} names {', '.join(args.products)}")
+    graph, records, _ = _open(args.data)
+    started = time.perf_counter()
+    result = dhr_check(graph, records, routes, since=args.since)
+    seconds = round(time.perf_counter() - started, 2)
+    if args.format == "csv":
+        sys.stdout.write(result.findings.write_csv())
+    elif args.format == "json":
+        print(json.dumps({"checked": result.checked, "incomplete": result.incomplete,
+                          "seconds": seconds,
+                          "findings": result.findings.with_columns(
+                              result.findings["built_at"].dt.to_string(
+                                  "%Y-%m-%dT%H:%M:%S%:z")).to_dicts()}, indent=1))
+    else:
+        emit_mapping({"units checked": result.checked, "incomplete": result.incomplete,
+                      "seconds": seconds}, "table", None)
+        if result.findings.height:
+            summary = result.findings.group_by("route", "finding").len().sort(
+                "len", descending=True)
+            emit_table(summary.to_arrow(), "table", None, title="findings")
+            emit_table(result.findings.head(50).to_arrow(), "table", None,
+                       title="first findings (--format csv for all)")
+    return EXIT_INCOMPLETE if result.incomplete else 0
+
+
+def cmd_effectivity(args: argparse.Namespace) -> None:
+    from qms.effectivity import effectivity
+
+    graph, records, _ = _open(args.data)
+    result = effectivity(graph, records, args.record_id)
+    if args.format == "csv":
+        sys.stdout.write(result.units.write_csv())
+        return
+    if args.format == "json":
+        print(json.dumps({"change_order": args.record_id,
+                          "effective_from": result.order["effective_from"],
+                          "counts": result.counts(),
+                          "shipped_lacking": result.lacking()["key"].to_list()}, indent=1))
+        return
+    emit_mapping({"change order": args.record_id,
+                  "effective from": result.order["effective_from"], **result.counts()},
+                 "table", None)
+    emit_table(result.lacking().to_arrow(), "table", None,
+               title="shipped units built before it took effect")

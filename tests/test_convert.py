@@ -102,6 +102,22 @@ def test_row_chunks(small_graph: engine.Graph, arrow: bool) -> None:
             assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["rows", "arrow-ipc"])
+def test_row_chunks_with_attribute_columns(small_graph: engine.Graph, arrow: bool) -> None:
+    """Typed columns survive chunking in both formats (ROWS: AttributeColumn text)."""
+    covers("AttributeColumn")
+    names = list(small_graph.node_kinds)
+    lot = next(k for k in small_graph.snapshot.node_keys.to_pylist() if "lgtin" in k)
+    table = small_graph.trace(lot, columns=["product", "quantity", "created_at", "lot",
+                                            "serial", "edge_kind", "event_time"])
+    assert table.num_rows > 5
+    chunks = [pb.RowChunk.FromString(c) for c in table_chunks(table, names, 5, arrow=arrow)]
+    back = rows_from_chunks(chunks)
+    assert back.schema == table.schema
+    for name in table.column_names:
+        assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
+
+
 def test_impact(small_graph: engine.Graph) -> None:
     covers("ImpactSummary", "KindCount", "ShipmentImpact", "CustomerImpact", "ImpactChunk")
     lots = [k for k in small_graph.snapshot.node_keys.to_pylist() if "lgtin" in k][:3]

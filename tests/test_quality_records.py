@@ -34,6 +34,7 @@ from tests.test_shipped import EDGES, NODES, _load
 from trust.identity import Principal
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 OWNER = Principal(0, "os:test", "os:test", "admin", "os")
 HEADER = "record_id,record_type,key,status,opened_at,title,closed_at,result,disposition," \
          "effective_from,products\n"
@@ -199,8 +200,7 @@ def test_inheritance_matches_networkx(tmp_path_factory: pytest.TempPathFactory,
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
-                          check=False)
+                          text=True, env=ENV, timeout=120, check=False)
 
 
 def test_the_cli_imports_shows_a_dhr_and_scopes_an_nc(tmp_path: Path) -> None:

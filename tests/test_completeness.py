@@ -1,0 +1,130 @@
+"""DHR completeness (qms.completeness) and change-order effectivity (qms.effectivity) worked
+by hand on the small genealogy of tests.test_shipped, and open-NC inheritance over whole
+populations against networkx on hypothesis genealogies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+
+from engine import Graph
+from index.live import LiveStore
+from index.quality_records import QualityRecords
+from loaders.routes import Route, load_routes
+from qms.completeness import dhr_check
+from qms.effectivity import effectivity
+from tests.test_quality_records import ENV, _genealogies, _put, _write
+from tests.test_shipped import EDGES, NODES, _load
+
+GTIN = "gtin:09506000134352"
+RECORDS = "\n".join([
+    "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,",
+    "IN-2,inspection,sn:2,done,2026-02-02T12:00:00Z,Final test,,fail,,,",
+    "CE-1,certificate,lot:bad,accepted,2026-01-30T00:00:00Z,Resin CoA,,,,,",
+    "NC-1,nonconformance,lot:prod,open,2026-02-01T00:00:00Z,Seal leak,,,,,",
+    f"CO-1,change_order,lot:prod,effective,2026-01-20T00:00:00Z,New seal,,,,"
+    f"2026-02-03T00:00:00Z,{GTIN}",
+]) + "\n"
+ROUTE = Route("IP-3", (GTIN,), operations=("work_order",), inspections=("Final test",),
+              certificates=("Resin CoA",))
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Any:
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", RECORDS)).rejects == []
+        yield graph, QualityRecords(live)
+
+
+def test_dhr_check_by_hand(loaded: Any) -> None:
+    graph, records = loaded
+    result = dhr_check(graph, records, [ROUTE])
+    found: dict[str, set[str]] = {}
+    for row in result.findings.iter_rows(named=True):
+        found.setdefault(row["key"], set()).add(row["finding"])
+    assert result.checked == 6  # sn:1-4, lot:fin, lot:prod
+    assert found == {
+        "sn:1": {"open nonconformance"},  # NC-1 on its lot
+        "sn:2": {"failed inspection", "missing inspection Final test"},
+        "sn:3": {"missing operation work_order", "missing inspection Final test",
+                 "missing certificate Resin CoA"},
+        "sn:4": {"missing inspection Final test"},
+        "lot:fin": {"missing inspection Final test"},
+        "lot:prod": {"missing operation work_order", "missing inspection Final test",
+                     "missing certificate Resin CoA", "open nonconformance"},
+    }
+    assert result.incomplete == 6
+    later = dhr_check(graph, records, [ROUTE], since="2026-02-02T11:00:00Z")
+    assert set(later.findings["key"]) == {"sn:3", "lot:prod"}  # no build time: kept
+
+
+def test_effectivity_by_hand(loaded: Any) -> None:
+    graph, records = loaded
+    result = effectivity(graph, records, "CO-1")
+    built = {r["key"]: r["built"] for r in result.units.iter_rows(named=True)}
+    assert built == {"sn:1": "before", "sn:2": "before", "sn:4": "before",
+                     "lot:fin": "before", "sn:3": "unknown", "lot:prod": "unknown"}
+    assert set(result.lacking()["key"]) == {"sn:1", "sn:2", "sn:4", "lot:fin"}
+    assert result.counts()["shipped lacking it"] == 4
+    with pytest.raises(Exception, match="not a change order"):
+        effectivity(graph, records, "NC-1")
+
+
+@settings(max_examples=40, deadline=None)
+@given(genealogy=_genealogies())
+def test_open_nc_findings_match_networkx(tmp_path_factory: pytest.TempPathFactory,
+                                         genealogy: Any) -> None:
+    nodes, edges, marked = genealogy
+    folder = tmp_path_factory.mktemp("check")
+    rows = "".join(f"NC-{k},nonconformance,{k},open,2026-02-01T08:00:00Z,on {k},,,,,\n"
+                   for k in sorted(marked))
+    with LiveStore(folder / "data") as live:
+        graph: Graph = _load(live, nodes, edges)
+        if rows:
+            assert _put(live, graph, _write(folder, "q.csv", rows)).rejects == []
+        graph = Graph(live.view().snapshot, live.view)
+        population = graph.coverage(None, ("serial", "lot"), {"nc": sorted(marked)})
+        result = {r["key"]: r["nc"] for r in population.to_pylist()}
+    g = nx.DiGraph([(e[0], e[1]) for e in edges])
+    g.add_nodes_from(nodes)
+    units = {k for k, kind in nodes.items() if kind in ("serial", "lot")}
+    assert set(result) == units
+    for unit in units:
+        assert result[unit] == bool(({unit} | nx.ancestors(g, unit)) & marked), unit
+
+
+def test_dhr_check_and_effectivity_on_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", RECORDS)).rejects == []
+    routes = tmp_path / "routes.toml"
+    routes.write_text(f'[[route]]\nname = "IP-3"\nproducts = ["{GTIN}"]\n'
+                      'inspections = ["Final test"]\n')
+    assert load_routes(routes)[0].inspections == ("Final test",)
+    done = subprocess.run([sys.executable, "-m", "server.cli", "dhr-check", "--routes",
+                           str(routes), "--data", str(data), "--format", "json"],
+                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert done.returncode == 4, done.stderr  # incomplete records found
+    doc = json.loads(done.stdout)
+    assert (doc["checked"], doc["incomplete"]) == (6, 6)
+    shown = subprocess.run([sys.executable, "-m", "server.cli", "effectivity", "CO-1",
+                            "--data", str(data), "--format", "json"],
+                           capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["counts"]["shipped lacking it"] == 4
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[route]]\nproducts = ["x"]\ncolour = "red"\n')
+    refused = subprocess.run([sys.executable, "-m", "server.cli", "dhr-check", "--routes",
+                              str(bad), "--data", str(data)], capture_output=True, text=True,
+                             env=ENV, timeout=120, check=False)
+    assert refused.returncode == 1
+    assert "route 1: unknown field(s) colour" in refused.stderr
