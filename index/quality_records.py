@@ -3,7 +3,9 @@ keyed by record id, and a node -> records index.
 
     quality        record id + NUL + u32 version -> canonical JSON of that version (its
                    fields, node keys, version, who recorded it from which source, when)
-    quality_nodes  node key + NUL + record id -> b"" (every key any version attached)
+    quality_nodes  node key + NUL + record id -> b"" (every key any version attached), and
+                   0x01 + record type + NUL + record id -> b"" (records by type: a node key
+                   never starts with a control character)
 
 Nothing is overwritten: a status change is a new version, and each version is written with its
 audit record in one synced write. A version that repeats the newest one writes nothing (an
@@ -50,6 +52,10 @@ def _node_key(node: str, record_id: str) -> bytes:
     return node.encode() + b"\x00" + record_id.encode()
 
 
+def _type_key(record_type: str, record_id: str) -> bytes:
+    return b"\x01" + record_type.encode() + b"\x00" + record_id.encode()
+
+
 class QualityRecords:
     """Quality records over `records` (the live store's writer, or a read-only store)."""
 
@@ -67,6 +73,10 @@ class QualityRecords:
                 continue  # a longer id that shares this prefix
             out.append(dict(json.loads(value)))
         return out
+
+    def _exists(self, record_id: str) -> bool:
+        """Is any version kept (one point read: every record has a version 1)?"""
+        return self.records.read("quality", _record_key(record_id, 1)) is not None
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """The newest version, or None."""
@@ -96,10 +106,21 @@ class QualityRecords:
                     out.setdefault(node, []).append(record)
         return out
 
+    def of_type(self, record_type: str) -> list[dict[str, Any]]:
+        """The newest version of every record of `record_type` (through the type index)."""
+        prefix = b"\x01" + record_type.encode() + b"\x00"
+        out = []
+        for key, _ in self.records.scan("quality_nodes", prefix):
+            if not key.startswith(prefix):
+                break
+            record = self.get(key[len(prefix):].decode())
+            if record is not None:
+                out.append(record)
+        return out
+
     def change_orders(self) -> list[dict[str, Any]]:
-        """The newest version of every change order (a scan of every record: change orders
-        are few, and an index of them by product is the next step when records are many)."""
-        return [r for r in self.all() if r["record_type"] == "change_order"]
+        """The newest version of every change order."""
+        return self.of_type("change_order")
 
     def all(self) -> Iterator[dict[str, Any]]:
         """The newest version of every record, by record id."""
@@ -149,6 +170,8 @@ class QualityRecords:
                          canonical_bytes(kept)))
             puts += [("quality_nodes", _node_key(k, version.record_id), b"")
                      for k in version.keys]
+            puts.append(("quality_nodes", _type_key(version.record_type, version.record_id),
+                         b""))
             audit.append(AuditEvent(
                 f"quality.{version.record_type}", by.user_id, by.printed,
                 keys=[f"quality:{version.record_id}", *sorted(version.keys)],
@@ -165,7 +188,9 @@ class QualityRecords:
     def _problem(self, version: RecordVersion, missing: dict[str, list[str]],
                  newest: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
         """Why `version` cannot be kept (a reject without file), or None."""
-        base = {"table": "quality", "record": json.dumps(version.content(), default=str)}
+        base: dict[str, Any] = {"table": "quality"}  # the record's JSON only for a reject
+        if missing or version.record_id in newest or self._exists(version.record_id):
+            base["record"] = json.dumps(version.content(), default=str)
         for row, key in zip(version.rows, version.keys, strict=True):
             if key in missing:
                 hint = missing[key]
@@ -174,7 +199,8 @@ class QualityRecords:
                                   + (f"; did you mean {', '.join(hint)}?" if hint else "")
                                   + f" (record {version.record_id} is not kept)"}
         if version.record_id not in newest:
-            newest[version.record_id] = self.get(version.record_id)
+            newest[version.record_id] = (self.get(version.record_id)
+                                         if "record" in base else None)
         old = newest[version.record_id]
         if old is None:
             return None
