@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
+
 from loaders.quality_records import RecordVersion, status_rank
 from trust.audit import AuditEvent, iso_ms
 from trust.canonical import canonical_bytes
@@ -121,6 +123,21 @@ class QualityRecords:
     def change_orders(self) -> list[dict[str, Any]]:
         """The newest version of every change order."""
         return self.of_type("change_order")
+
+    def frame(self, fields: Sequence[str] = ("record_id", "record_type", "status", "title",
+                                              "result", "disposition", "keys")) -> pl.DataFrame:
+        """The newest version of every record as one table of `fields` (absent: null),
+        decoded in bulk (a million records in a few seconds, not a loop of json.loads)."""
+        values = [value for _, value in self.records.scan("quality")]
+        schema = {name: (pl.List(pl.String) if name in ("keys", "products") else
+                         pl.Int64 if name == "version" else pl.String) for name in fields}
+        if not values:
+            return pl.DataFrame(schema=schema)
+        decoded = (pl.Series("json", values, pl.Binary).cast(pl.String)
+                   .str.json_decode(pl.Struct({**schema, "version": pl.Int64}))
+                   .struct.unnest())
+        return (decoded.unique("record_id", keep="last", maintain_order=True)
+                .select(list(fields)))
 
     def all(self) -> Iterator[dict[str, Any]]:
         """The newest version of every record, by record id."""

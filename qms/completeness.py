@@ -45,35 +45,32 @@ class Completeness:
         return int(self.findings["key"].n_unique()) if self.findings.height else 0
 
 
-def _seeds(records: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Rule name -> the node keys whose records satisfy (has:...) or break (bad:...) it."""
-    seeds: dict[str, set[str]] = {"bad:failed inspection": set(),
-                                  "bad:open nonconformance": set()}
-    dispositioned: set[str] = set()
-    failed: list[dict[str, Any]] = []
-    for r in records:
-        kind, keys = r["record_type"], r["keys"]
-        if kind == "inspection" and r["status"] == "done":
-            if r.get("result") == "pass":
-                seeds.setdefault(f"has:inspection {r['title']}", set()).update(keys)
-            elif r.get("result") == "fail" and not r.get("disposition"):
-                failed.append(r)
-        elif kind == "certificate" and r["status"] == "accepted":
-            seeds.setdefault(f"has:certificate {r['title']}", set()).update(keys)
-        elif kind == "nonconformance":
-            if r["status"] != "closed":
-                seeds["bad:open nonconformance"].update(keys)
-            if r.get("disposition"):
-                dispositioned.update(keys)
-    for r in failed:
-        seeds["bad:failed inspection"].update(k for k in r["keys"] if k not in dispositioned)
+def _seeds(records: pl.DataFrame) -> dict[str, set[str]]:
+    """Rule name -> the node keys whose records satisfy (has:...) or break (bad:...) it;
+    `records` is QualityRecords.frame() (the newest version of each)."""
+    rows = records.explode("keys").rename({"keys": "key"}).filter(pl.col("key").is_not_null())
+    done = rows.filter((pl.col("record_type") == "inspection") & (pl.col("status") == "done"))
+    seeds: dict[str, set[str]] = {}
+    for (title,), group in done.filter(pl.col("result") == "pass").group_by("title"):
+        seeds[f"has:inspection {title}"] = set(group["key"].to_list())
+    certificates = rows.filter((pl.col("record_type") == "certificate")
+                               & (pl.col("status") == "accepted"))
+    for (title,), group in certificates.group_by("title"):
+        seeds[f"has:certificate {title}"] = set(group["key"].to_list())
+    ncs = rows.filter(pl.col("record_type") == "nonconformance")
+    seeds["bad:open nonconformance"] = set(
+        ncs.filter(pl.col("status") != "closed")["key"].to_list())
+    dispositioned = ncs.filter(pl.col("disposition").is_not_null())["key"]
+    seeds["bad:failed inspection"] = set(
+        done.filter((pl.col("result") == "fail") & pl.col("disposition").is_null()
+                    & ~pl.col("key").is_in(dispositioned.implode()))["key"].to_list())
     return seeds
 
 
 def dhr_check(graph: Any, records: QualityRecords, routes: Sequence[Route],
               since: TimeLike = None) -> Completeness:
     """The findings of every routed unit built at or after `since` (engine.Graph `graph`)."""
-    seeds = _seeds(list(records.all()))
+    seeds = _seeds(records.frame())
     frames = []
     checked = 0
     for route in routes:
