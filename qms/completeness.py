@@ -45,25 +45,25 @@ class Completeness:
         return int(self.findings["key"].n_unique()) if self.findings.height else 0
 
 
-def _seeds(records: pl.DataFrame) -> dict[str, set[str]]:
+def _seeds(records: pl.DataFrame) -> dict[str, list[str]]:
     """Rule name -> the node keys whose records satisfy (has:...) or break (bad:...) it;
     `records` is QualityRecords.frame() (the newest version of each)."""
     rows = records.explode("keys").rename({"keys": "key"}).filter(pl.col("key").is_not_null())
     done = rows.filter((pl.col("record_type") == "inspection") & (pl.col("status") == "done"))
-    seeds: dict[str, set[str]] = {}
+    seeds: dict[str, list[str]] = {}
     for (title,), group in done.filter(pl.col("result") == "pass").group_by("title"):
-        seeds[f"has:inspection {title}"] = set(group["key"].to_list())
+        seeds[f"has:inspection {title}"] = group["key"].unique().to_list()
     certificates = rows.filter((pl.col("record_type") == "certificate")
                                & (pl.col("status") == "accepted"))
     for (title,), group in certificates.group_by("title"):
-        seeds[f"has:certificate {title}"] = set(group["key"].to_list())
+        seeds[f"has:certificate {title}"] = group["key"].unique().to_list()
     ncs = rows.filter(pl.col("record_type") == "nonconformance")
-    seeds["bad:open nonconformance"] = set(
-        ncs.filter(pl.col("status") != "closed")["key"].to_list())
+    seeds["bad:open nonconformance"] = (
+        ncs.filter(pl.col("status") != "closed")["key"].unique().to_list())
     dispositioned = ncs.filter(pl.col("disposition").is_not_null())["key"]
-    seeds["bad:failed inspection"] = set(
+    seeds["bad:failed inspection"] = (
         done.filter((pl.col("result") == "fail") & pl.col("disposition").is_null()
-                    & ~pl.col("key").is_in(dispositioned.implode()))["key"].to_list())
+                    & ~pl.col("key").is_in(dispositioned.implode()))["key"].unique().to_list())
     return seeds
 
 
@@ -76,11 +76,11 @@ def dhr_check(graph: Any, records: QualityRecords, routes: Sequence[Route],
     for route in routes:
         rules: dict[str, list[str] | str] = {
             f"has:operation {k}": f"kind:{k}" for k in route.operations}
-        rules |= {f"has:inspection {t}": sorted(seeds.get(f"has:inspection {t}", ()))
+        rules |= {f"has:inspection {t}": seeds.get(f"has:inspection {t}", [])
                   for t in route.inspections}
-        rules |= {f"has:certificate {t}": sorted(seeds.get(f"has:certificate {t}", ()))
+        rules |= {f"has:certificate {t}": seeds.get(f"has:certificate {t}", [])
                   for t in route.certificates}
-        rules |= {name: sorted(keys) for name, keys in seeds.items() if name.startswith("bad:")}
+        rules |= {name: keys for name, keys in seeds.items() if name.startswith("bad:")}
         table = graph.coverage(route.products, UNIT_KINDS, rules, since=since)
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
