@@ -11,6 +11,7 @@ attached to several upstream nodes appears once per node, each with its own chai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from index.master import MasterData
@@ -87,16 +88,20 @@ def device_history(graph: Any, records: QualityRecords, key: str,
         if order["status"] not in IN_EFFECT or (
                 order.get("products") and product not in order["products"]):
             continue
-        if built is not None and order.get("effective_from", "") <= _z(built):
+        start = order.get("effective_from")
+        if start is None:  # not in effect yet (the loader asks for it once effective)
+            continue
+        if built is not None and _when(start) <= _when(built):
             history.change_orders_in_effect.append(order)
         else:
             history.change_orders_after.append(order)
     return history
 
 
-def _z(iso: str) -> str:
-    """An ISO time as the records keep them (UTC, 'Z')."""
-    return iso.replace("+00:00", "Z")
+def _when(iso: str) -> datetime:
+    """An ISO 8601 time (records keep 'Z', the engine '+00:00') as an aware datetime: text
+    comparison would put '10:00:00.5Z' before '10:00:00Z'."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def _chain(unit: str, node: str, via: dict[str, str]) -> list[str]:
