@@ -34,6 +34,7 @@ from server.cli_quality import (
     cmd_dhr,
     cmd_dhr_check,
     cmd_effectivity,
+    cmd_kpi,
     cmd_quality,
 )
 from server.cli_recall import cmd_recall
@@ -393,6 +394,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "dhr": cmd_dhr,
     "dhr-check": cmd_dhr_check,
     "effectivity": cmd_effectivity,
+    "kpi": cmd_kpi,
     "affected-by": cmd_affected_by,
     "quality": cmd_quality,
 }

@@ -19,7 +19,7 @@ from server.cli_common import err
 from server.output import emit_mapping, emit_table
 
 __all__ = ["EXIT_INCOMPLETE", "add_quality_parsers", "cmd_affected_by", "cmd_dhr",
-           "cmd_dhr_check", "cmd_effectivity", "cmd_quality", "import_quality"]
+           "cmd_dhr_check", "cmd_effectivity", "cmd_kpi", "cmd_quality", "import_quality"]
 
 EXIT_INCOMPLETE = 4
 """`dhr-check` found incomplete device history records (a job can fail on it)."""
@@ -58,6 +58,14 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output (csv: every unit)")
+    p = sub.add_parser("kpi", help="quality KPIs per period: first-pass yield, NCs opened and "
+                                   "open, CAPAs open, NC age, recall response time",
+                       formatter_class=formatter)
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--period", choices=("day", "week", "month"), default="month",
+                   help="period (UTC; weeks start on Monday)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="output")
     p = sub.add_parser("quality", help="quality records: show one with every version",
                        formatter_class=formatter)
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -228,3 +236,20 @@ def cmd_effectivity(args: argparse.Namespace) -> None:
                  "table", None)
     emit_table(result.lacking().to_arrow(), "table", None,
                title="shipped units built before it took effect")
+
+
+def cmd_kpi(args: argparse.Namespace) -> None:
+    from index.quality_records import QualityRecords
+    from qms.kpi import kpis
+    from recall.cases import Cases
+    from server.read_only import ReadOnlyRecords
+
+    store = ReadOnlyRecords(args.data)  # no graph: KPIs read records and cases only
+    table = kpis(QualityRecords(store), Cases(store).all(), args.period)
+    table = table.with_columns(table["period"].dt.strftime("%Y-%m-%d"))
+    if args.format == "csv":
+        sys.stdout.write(table.write_csv())
+    elif args.format == "json":
+        print(json.dumps(table.to_dicts(), indent=1))
+    else:
+        emit_table(table.to_arrow(), "table", None, title=f"quality KPIs per {args.period}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ import networkx as nx
 import pytest
 from hypothesis import given, settings
 
+from domain.errors import InvalidInput
 from engine import Graph
 from index.live import LiveStore
 from index.quality_records import QualityRecords
 from loaders.routes import Route, load_routes
 from qms.completeness import dhr_check
 from qms.effectivity import effectivity
+from qms.kpi import kpis
 from tests.test_quality_records import ENV, _genealogies, _put, _write
 from tests.test_shipped import EDGES, NODES, _load
 
@@ -121,6 +124,13 @@ def test_dhr_check_and_effectivity_on_the_cli(tmp_path: Path) -> None:
                            capture_output=True, text=True, env=ENV, timeout=120, check=False)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["counts"]["shipped lacking it"] == 4
+    kpi = subprocess.run([sys.executable, "-m", "server.cli", "kpi", "--data", str(data),
+                          "--period", "week", "--format", "json"], capture_output=True,
+                         text=True, env=ENV, timeout=120, check=False)
+    assert kpi.returncode == 0, kpi.stderr
+    weeks = json.loads(kpi.stdout)
+    assert weeks[0]["period"] == "2026-01-19"  # CO-1 opened on Tuesday 20 January
+    assert sum(w["inspections"] for w in weeks) == 2
     bad = tmp_path / "bad.toml"
     bad.write_text('[[route]]\nproducts = ["x"]\ncolour = "red"\n')
     refused = subprocess.run([sys.executable, "-m", "server.cli", "dhr-check", "--routes",
@@ -128,3 +138,34 @@ def test_dhr_check_and_effectivity_on_the_cli(tmp_path: Path) -> None:
                              env=ENV, timeout=120, check=False)
     assert refused.returncode == 1
     assert "route 1: unknown field(s) colour" in refused.stderr
+
+
+def test_kpis_by_hand(tmp_path: Path) -> None:
+    rows = "\n".join([
+        "IN-1,inspection,sn:1,done,2026-02-02T08:00:00Z,Final test,,pass,,,",
+        "IN-2,inspection,sn:2,done,2026-02-02T09:00:00Z,Final test,,fail,,,",
+        "IN-3,inspection,sn:2,done,2026-02-05T09:00:00Z,Final test,,pass,,,",  # a re-test
+        "IN-4,inspection,sn:3,done,2026-03-01T09:00:00Z,Final test,,pass,,,",
+        "NC-1,nonconformance,lot:bad,open,2026-02-01T00:00:00Z,Resin specks,,,,,",
+        "NC-2,nonconformance,lot:good,closed,2026-02-10T00:00:00Z,Label,"
+        "2026-02-20T00:00:00Z,,scrap,,",
+        "CAPA-1,capa,wo:1,open,2026-03-05T00:00:00Z,Supplier audit,,,,,",
+    ]) + "\n"
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", rows)).rejects == []
+        table = kpis(QualityRecords(live), [], "month",
+                     now=datetime(2026, 3, 15, tzinfo=UTC))
+    got = {r["period"].strftime("%Y-%m"): r for r in table.to_dicts()}
+    assert list(got) == ["2026-02", "2026-03"]
+    feb, mar = got["2026-02"], got["2026-03"]
+    # February: first passes of sn:1 and sn:2 (the re-test after the fail does not count).
+    assert (feb["inspections"], feb["first_pass_yield"]) == (2, 0.5)
+    assert (feb["ncs_opened"], feb["open_ncs"], feb["open_capas"]) == (2, 1, 0)
+    assert feb["open_nc_age_days"] == 28.0  # NC-1 on 1 March; NC-2 closed on the 20th
+    assert (mar["inspections"], mar["first_pass_yield"]) == (1, 1.0)
+    assert (mar["ncs_opened"], mar["open_ncs"], mar["open_capas"]) == (0, 1, 1)
+    assert mar["open_nc_age_days"] == 42.0  # up to now (15 March), inside the month
+    assert (mar["recalls_opened"], mar["recall_hours"]) == (0, None)
+    with pytest.raises(InvalidInput, match="not one of day, week, month"):
+        kpis(QualityRecords(live), [], "year")

@@ -1,0 +1,98 @@
+"""Quality KPIs per period (`tracegraph kpi`), from the quality records and recall cases:
+
+    first_pass_yield     passed / done inspections opened in the period (each unit's first
+                         inspection of a title only: a re-test after rework is not a first pass)
+    inspections          done inspections opened in the period (first ones)
+    ncs_opened           nonconformances opened in the period
+    open_ncs, open_capas open at the end of the period (opened by then, not closed by then)
+    open_nc_age_days     the mean age of those open NCs at the end of the period
+    recalls_opened       recall cases opened in the period
+    recall_hours         the mean hours from opening a case to its first notification-ready
+                         export (CSV, XLSX or PDF), over the cases opened in the period
+
+A period is a day, an ISO week (starting Monday) or a calendar month, in UTC. Everything is
+polars over QualityRecords.frame: no loop per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import polars as pl
+
+from domain.errors import InvalidInput
+from index.quality_records import QualityRecords
+from recall.cases import RecallCase, drill_report
+
+__all__ = ["PERIODS", "kpis"]
+
+PERIODS: Final = {"day": "1d", "week": "1w", "month": "1mo"}
+_FIELDS = ("record_id", "record_type", "status", "title", "result", "keys", "opened_at",
+           "closed_at")
+
+
+def _times(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    return frame.with_columns(pl.col(n).str.replace("Z$", "+00:00")
+                              .str.to_datetime(time_zone="UTC", strict=False) for n in names)
+
+
+def kpis(records: QualityRecords, cases: Sequence[RecallCase], period: str,
+         now: datetime | None = None) -> pl.DataFrame:
+    """One row per period that has any record or case, oldest first (columns: see the module
+    docstring)."""
+    if period not in PERIODS:
+        raise InvalidInput(f"period {period!r} is not one of {', '.join(PERIODS)}")
+    every = PERIODS[period]
+    now = now or datetime.now(UTC)
+    frame = _times(records.frame(_FIELDS), "opened_at", "closed_at")
+    frame = frame.with_columns(pl.col("opened_at").dt.truncate(every).alias("period"))
+    inspections = (frame.filter((pl.col("record_type") == "inspection")
+                                & (pl.col("status") == "done"))
+                   .explode("keys").sort("opened_at")
+                   .unique(["keys", "title"], keep="first", maintain_order=True)
+                   .group_by("period")
+                   .agg(pl.len().alias("inspections"),
+                        (pl.col("result") == "pass").mean().alias("first_pass_yield")))
+    ncs = frame.filter(pl.col("record_type") == "nonconformance")
+    opened = ncs.group_by("period").agg(pl.len().alias("ncs_opened"))
+    recall_rows = [{"opened_at": c.opened_at,
+                    "hours": None if (s := drill_report(c)["seconds_to_notification_ready_export"])
+                    is None else s / 3600} for c in cases]
+    recalls = (_times(pl.DataFrame(recall_rows, schema={"opened_at": pl.String,
+                                                        "hours": pl.Float64}), "opened_at")
+               .with_columns(pl.col("opened_at").dt.truncate(every).alias("period"))
+               .group_by("period").agg(pl.len().alias("recalls_opened"),
+                                       pl.col("hours").mean().alias("recall_hours")))
+    periods = pl.concat([frame.select("period"), recalls.select("period")]).drop_nulls() \
+        .unique().sort("period")
+    ends = periods.with_columns(pl.col("period").dt.offset_by(every).alias("end"))
+    backlog = _backlog(frame, ends, now)
+    out = ends
+    for part in (inspections, opened, backlog, recalls):
+        out = out.join(part, on="period", how="left")
+    counts = ("inspections", "ncs_opened", "open_ncs", "open_capas", "recalls_opened")
+    return (out.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in counts)
+            .select("period", "first_pass_yield", "inspections", "ncs_opened", "open_ncs",
+                    "open_nc_age_days", "open_capas", "recalls_opened", "recall_hours"))
+
+
+def _backlog(frame: pl.DataFrame, ends: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Per period: NCs and CAPAs open at its end (or now, for the current one)."""
+    items = frame.filter(pl.col("record_type").is_in(["nonconformance", "capa"])).select(
+        "record_type", "opened_at",
+        pl.when(pl.col("status") == "closed").then(
+            pl.col("closed_at").fill_null(pl.col("opened_at"))).alias("closed_at"))
+    rows: list[dict[str, Any]] = []
+    for period, end in ends.select("period", "end").iter_rows():  # one row per period
+        at = min(end, now)
+        open_now = items.filter((pl.col("opened_at") < at)
+                                & (pl.col("closed_at").is_null() | (pl.col("closed_at") >= at)))
+        nc = open_now.filter(pl.col("record_type") == "nonconformance")
+        age = nc.select(((pl.lit(at) - pl.col("opened_at")).dt.total_seconds() / 86400)
+                        .mean()).item() if nc.height else None
+        rows.append({"period": period, "open_ncs": nc.height,
+                     "open_capas": open_now.height - nc.height, "open_nc_age_days": age})
+    return pl.DataFrame(rows, schema={"period": ends.schema["period"], "open_ncs": pl.Int64,
+                                      "open_capas": pl.Int64, "open_nc_age_days": pl.Float64})
