@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,17 +144,6 @@ class QualityRecords:
         decoded = pl.concat(parts)
         return (decoded.unique("record_id", keep="last", maintain_order=True)
                 .select(list(fields)))
-
-    def all(self) -> Iterator[dict[str, Any]]:
-        """The newest version of every record, by record id."""
-        last: dict[str, Any] | None = None
-        for _, value in self.records.scan("quality"):
-            record = dict(json.loads(value))
-            if last is not None and last["record_id"] != record["record_id"]:
-                yield last
-            last = record
-        if last is not None:
-            yield last
 
     def put(self, versions: Sequence[RecordVersion], by: Principal, source: str,
             unknown_keys: UnknownKeys, now: datetime | None = None) -> QualityReport:

@@ -171,8 +171,11 @@ def cmd_affected_by(args: argparse.Namespace) -> None:
 
 
 def cmd_quality(args: argparse.Namespace) -> None:
-    _, records, _ = _open(args.data)
-    versions = records.history(args.record_id)
+    from index.quality_records import QualityRecords
+    from server.read_only import ReadOnlyRecords
+
+    # The records alone: no graph to open and warm for a record's versions.
+    versions = QualityRecords(ReadOnlyRecords(args.data)).history(args.record_id)
     if not versions:
         raise InvalidInput(f"no quality record {args.record_id}")
     if args.format == "json":
