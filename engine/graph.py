@@ -47,6 +47,7 @@ from engine import _kernels as k
 from engine.algorithms import Walks, impact_ids, path_ids, trace_ids
 from engine.cancellation import Cancellation, cancel_flag
 from engine.columns import EDGE_COLUMNS, check_columns, edge_columns, with_columns
+from engine.drawing import DrawingQueries
 from engine.filters import Filter, make_filter
 from engine.population import PopulationQueries
 from engine.recall_queries import RecallQueries
@@ -87,7 +88,7 @@ class Impact:
     rows: pa.Table | None
 
 
-class Graph(RecallQueries, PopulationQueries):
+class Graph(RecallQueries, PopulationQueries, DrawingQueries):
     """Queries over a snapshot and, for a live store, its delta. Thread-safe: each thread uses
     its own scratch space, and each query reads one view (the delta at one log sequence)."""
 
