@@ -67,7 +67,7 @@ class Drawing:
 
     @property
     def elements(self) -> int:
-        return self.nodes.num_rows + self.edges.num_rows
+        return int(self.nodes.num_rows + self.edges.num_rows)
 
 
 class DrawingQueries:
