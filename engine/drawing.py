@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.direction import direction_of
+from domain.errors import InvalidInput
 from domain.time import TimeLike
 from engine import _layout_kernels as lk
 from engine.algorithms import trace_ids
@@ -101,8 +102,12 @@ class DrawingQueries:
         node kinds not drawn (the seeds always are); `expand`: drawn keys whose groups open;
         `fan_out`: the largest group drawn node by node (None: the largest that fits)."""
         if (fan_out is not None and fan_out < 1) or max_elements < 10:
-            raise ValueError("fan_out >= 1 and max_elements >= 10")
+            raise InvalidInput("a drawing needs fan_out >= 1 and max_elements >= 10")
         st = self._state()
+        unknown = sorted(set(hide_kinds) - set(st.node_kinds))
+        if unknown:
+            raise InvalidInput(f"unknown node kind(s) to hide: {', '.join(unknown)}; this "
+                               f"graph has {', '.join(st.node_kinds)}")
         downstream = direction_of(direction) == "downstream"
         adjacency = self._adjacency(st, direction)
         flt = make_filter(st, max_depth, None, None, None, None, as_of, None)

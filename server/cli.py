@@ -291,12 +291,20 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
+    _run_server(args, "serve", port=args.port, web_port=args.web_port)
+
+
+def _cmd_web(args: argparse.Namespace) -> None:
+    _run_server(args, "web", port=args.grpc_port, web_port=args.port)
+
+
+def _run_server(args: argparse.Namespace, verb: str, port: int, web_port: int | None) -> None:
     import logging
 
     from server.serve import ServerConfig, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
+    config = ServerConfig(host=args.host, port=port, web_port=web_port, workers=args.workers,
                           grace_seconds=args.grace, dev=args.dev, read_only=args.read_only,
                           compact_edges=args.compact_edges, no_auth=args.no_auth,
                           audit_recovery=args.audit_recovery, audit_key=args.audit_key,
@@ -304,7 +312,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
                           tls_key=args.tls_key, client_ca=args.client_ca,
                           client_crl=args.client_crl,
                           password_max_days=args.password_max_days)
-    serve(args.data, config, announce=lambda m: print(f"tracegraph serve: {m}", flush=True))
+    serve(args.data, config, announce=lambda m: print(f"tracegraph {verb}: {m}", flush=True))
 
 
 def _cmd_events(args: argparse.Namespace) -> None:
@@ -385,6 +393,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "stats": _cmd_stats,
     "repair": _cmd_repair,
     "serve": _cmd_serve,
+    "web": _cmd_web,
     "users": cmd_users,
     "tokens": cmd_tokens,
     "audit": cmd_audit,

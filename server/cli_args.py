@@ -57,6 +57,41 @@ def _add_source(p: argparse.ArgumentParser) -> None:
                         help="a running `tracegraph serve` (same answers, over gRPC)")
 
 
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    """What `serve` and `web` share: the data directory, sign-in, TLS, audit, limits."""
+    p.add_argument("--data", type=Path, required=True, help="data directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--workers", type=int, default=16, help="RPC worker threads")
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="seconds in-flight calls get to finish on SIGTERM/SIGINT")
+    p.add_argument("--dev", action="store_true", help="enable gRPC server reflection")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no sign-in: every caller is the local administrator (loopback only, "
+                        "logged and audited; for development, never for a shared server)")
+    p.add_argument("--audit-key", type=Path, help="Ed25519 private key (tracegraph audit "
+                   "keygen) that signs checkpoints of the audit trail; outside the data directory")
+    p.add_argument("--checkpoints", type=Path, help="folder the signed checkpoints go to "
+                   "(outside the data directory)")
+    p.add_argument("--tls-cert", type=Path, help="server certificate chain (PEM); with "
+                   "--tls-key, serve TLS (needed for a non-loopback --host)")
+    p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    p.add_argument("--client-ca", type=Path, help="require client certificates from this CA "
+                   "(mTLS); a certificate's common name names a service account")
+    p.add_argument("--client-crl", type=Path, help="that CA's certificate revocation list "
+                   "(PEM or DER; re-read when it changes): a revoked certificate is refused")
+    p.add_argument("--password-max-days", type=int, default=0,
+                   help="a password older than this no longer signs in; an admin sets a new "
+                        "one (0: no aging)")
+    p.add_argument("--audit-recovery", metavar="REASON",
+                   help="open a store whose audit trail is missing or broken; the reason is "
+                        "the next audit record (verify still reports the damage)")
+    p.add_argument("--read-only", action="store_true",
+                   help="serve queries only: no Ingest RPC, no writer lock on the directory")
+    p.add_argument("--compact-edges", type=int, default=1_000_000,
+                   help="compact in the background when this many edges arrived since the "
+                        "snapshot (0: never)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracegraph",
@@ -161,38 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     p = sub.add_parser("serve", help="serve a data directory over gRPC (tracegraph.v1)")
-    p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=50051, help="0 picks a free port")
-    p.add_argument("--workers", type=int, default=16, help="RPC worker threads")
-    p.add_argument("--grace", type=float, default=10.0,
-                   help="seconds in-flight calls get to finish on SIGTERM/SIGINT")
-    p.add_argument("--dev", action="store_true", help="enable gRPC server reflection")
-    p.add_argument("--no-auth", action="store_true",
-                   help="no sign-in: every caller is the local administrator (loopback only, "
-                        "logged and audited; for development, never for a shared server)")
-    p.add_argument("--audit-key", type=Path, help="Ed25519 private key (tracegraph audit "
-                   "keygen) that signs checkpoints of the audit trail; outside the data directory")
-    p.add_argument("--checkpoints", type=Path, help="folder the signed checkpoints go to "
-                   "(outside the data directory)")
-    p.add_argument("--tls-cert", type=Path, help="server certificate chain (PEM); with "
-                   "--tls-key, serve TLS (needed for a non-loopback --host)")
-    p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
-    p.add_argument("--client-ca", type=Path, help="require client certificates from this CA "
-                   "(mTLS); a certificate's common name names a service account")
-    p.add_argument("--client-crl", type=Path, help="that CA's certificate revocation list "
-                   "(PEM or DER; re-read when it changes): a revoked certificate is refused")
-    p.add_argument("--password-max-days", type=int, default=0,
-                   help="a password older than this no longer signs in; an admin sets a new "
-                        "one (0: no aging)")
-    p.add_argument("--audit-recovery", metavar="REASON",
-                   help="open a store whose audit trail is missing or broken; the reason is "
-                        "the next audit record (verify still reports the damage)")
-    p.add_argument("--read-only", action="store_true",
-                   help="serve queries only: no Ingest RPC, no writer lock on the directory")
-    p.add_argument("--compact-edges", type=int, default=1_000_000,
-                   help="compact in the background when this many edges arrived since the "
-                        "snapshot (0: never)")
+    p.add_argument("--web-port", type=int,
+                   help="also serve the web app on this port of --host (0: a free one)")
+    _add_server_options(p)
+
+    p = sub.add_parser("web", help="the investigator's web app (and the gRPC server it calls) "
+                                   "on a data directory")
+    p.add_argument("--port", type=int, default=8080, help="the web app's port (0: a free one)")
+    p.add_argument("--grpc-port", type=int, default=0,
+                   help="the gRPC server's port (0, the default: a free one)")
+    _add_server_options(p)
 
     p = sub.add_parser("ingest", help="add canonical node/edge files to a live store (durable, "
                                       "idempotent; creates the directory if new)")

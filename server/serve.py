@@ -57,6 +57,9 @@ from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
 from server.service import GenealogyService, Limits, add_service
 from server.users_service import UsersService
+from server.web.app import create_app
+from server.web.gateway import Gateway
+from server.web.runner import WebServer
 from trust.audit import AuditEvent
 from trust.identity import Directory, Principal
 from trust.revocation import Revocations
@@ -125,6 +128,9 @@ class ServerConfig:
     client_ca: Path | None = None
     # The client CA's CRL (trust.revocation): a revoked certificate is refused at every call.
     client_crl: Path | None = None
+    # Serve the web app (server.web) on this port of `host` too (0: any free port; None:
+    # no web app). Loopback only until the web app speaks TLS.
+    web_port: int | None = None
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -238,6 +244,12 @@ class TraceServer:
                      else self.server.add_secure_port(address, tls))
         if self.port == 0:
             raise InvalidInput(f"cannot listen on {config.host}:{config.port}")
+        self.web: WebServer | None = None
+        if config.web_port is not None:
+            if tls is not None:
+                raise InvalidInput("the web app does not speak TLS yet: serve it on a "
+                                   "loopback address without --tls-cert, behind a TLS proxy")
+            _check_bindable(config.host, config.web_port, tls=False)
         self.server.start()
         self.calls.start()
         self.data_dir = data_dir
@@ -295,6 +307,11 @@ class TraceServer:
         self.records = records
         self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.config.web_port is not None:
+            self.gateway = Gateway(f"{self.config.host}:{self.port}")
+            self.web = WebServer(create_app(self.gateway, no_auth=self.config.no_auth),
+                                 self.config.host, self.config.web_port)
+            self.web.start()
         if self.config.scrub_hours > 0:
             threading.Thread(target=self._scrub_forever, name="tracegraph-scrub",
                              daemon=True).start()
@@ -345,6 +362,9 @@ class TraceServer:
         """NOT_SERVING first, then stop; in-flight calls get the grace period to finish; then
         the store finishes queued batches and lets go of its lock."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.web is not None:
+            self.web.stop()
+            self.gateway.close()
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
         self.calls.stop()
         if self.live is not None:
@@ -387,6 +407,8 @@ def serve(data_dir: Path, config: ServerConfig,
     assert server.graph is not None
     announce(f"serving {server.graph.snapshot.path} ({server.graph.node_count:,} nodes, "
              f"{server.graph.edge_count:,} edges) on {config.host}:{server.port}")
+    if server.web is not None:
+        announce(f"web app: {server.web.url}")
     server.wait()
     announce("stopped")
     # Whatever a handler thread is still blocked on (grpc's pool threads are joined at

@@ -32,6 +32,7 @@ from server.calls import CallGuard, WatchedCall
 from server.convert.queries import (
     chunk_rows_from_proto,
     direction_from_proto,
+    drawing_to_proto,
     filters_from_proto,
     format_from_proto,
     impact_to_proto,
@@ -39,7 +40,7 @@ from server.convert.queries import (
     path_to_proto,
     stats_to_proto,
 )
-from server.convert.rows import table_chunks
+from server.convert.rows import from_timestamp, table_chunks
 from server.convert.wire import IMPACT_ROWS_TAG, varint
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
@@ -48,6 +49,8 @@ from server.status import abort_for, abort_with
 __all__ = ["GenealogyService", "Limits", "add_service"]
 
 log = logging.getLogger(__name__)
+MAX_DRAWN = 20_000
+"""The most nodes and edges a Draw call may ask for (a browser draws 2,000 well)."""
 T = TypeVar("T")
 
 
@@ -256,6 +259,23 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
                                 cancellation=_cancellation(context),
                                 **filters_from_proto(request.filters, depth_and_nodes=False))
         return path_to_proto(chain)
+
+    @_rpc
+    def Draw(self, request: pb.DrawRequest,  # noqa: N802
+             context: grpc.ServicerContext) -> pb.Drawing:
+        f = request.filters
+        if f.edge_kinds or f.node_kinds or f.HasField("since") or f.HasField("until"):
+            raise InvalidInput("Draw honours filters.max_depth and filters.as_of only")
+        if request.max_elements > MAX_DRAWN:
+            raise InvalidInput(f"max_elements {request.max_elements:,} is above "
+                               f"{MAX_DRAWN:,}")
+        drawing = self.graph.drawing(
+            self._seeds(request.seeds), direction_from_proto(request.direction),
+            max_depth=f.max_depth if f.HasField("max_depth") else None,
+            as_of=from_timestamp(f.as_of, f.HasField("as_of"), "filters.as_of"),
+            hide_kinds=list(request.hide_kinds), expand=list(request.expand),
+            max_elements=request.max_elements or 2000, cancellation=_cancellation(context))
+        return drawing_to_proto(drawing)
 
     @_rpc
     def GetNode(self, request: pb.GetNodeRequest,  # noqa: N802

@@ -20,6 +20,8 @@ from server.convert.ingest import ack_from_proto, ack_to_proto, batch_from_proto
 from server.convert.queries import (
     direction_from_proto,
     direction_to_proto,
+    drawing_from_proto,
+    drawing_to_proto,
     filters_from_proto,
     filters_to_proto,
     format_from_proto,
@@ -206,6 +208,22 @@ def test_ingest_ack() -> None:
         wire = ipb.IngestAck.FromString(
             ack_to_proto(ack, source, int(sequence)).SerializeToString())
         assert ack_from_proto(wire) == ack
+
+
+def test_drawing(small_graph: engine.Graph) -> None:
+    covers("DrawRequest", "Drawing", "DrawnNode", "DrawnEdge")
+    request = pb.DrawRequest(seeds=["k"], direction=direction_to_proto("upstream"),
+                             hide_kinds=["serial"], expand=["x"], max_elements=300)
+    assert pb.DrawRequest.FromString(request.SerializeToString()) == request
+    lot = next(k for k in small_graph.snapshot.node_keys.to_pylist() if "lgtin" in k)
+    drawing = small_graph.drawing(lot, max_elements=40)
+    assert any(row["key"] is None for row in drawing.nodes.to_pylist())  # a count node
+    back = drawing_from_proto(pb.Drawing.FromString(
+        drawing_to_proto(drawing).SerializeToString()))
+    assert back["nodes"] == drawing.nodes.to_pylist()
+    assert back["edges"] == drawing.edges.to_pylist()
+    assert (back["reached"], back["threshold"], back["links_left_out"]) == (
+        drawing.reached, drawing.threshold, drawing.links_left_out)
 
 
 def test_every_message_has_a_round_trip() -> None:

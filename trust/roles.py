@@ -26,6 +26,7 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Genealogy/Hourglass": _READ,
     "/tracegraph.v1.Genealogy/Impact": _READ,
     "/tracegraph.v1.Genealogy/Path": _READ,
+    "/tracegraph.v1.Genealogy/Draw": _READ,
     "/tracegraph.v1.Genealogy/GetNode": _READ,
     "/tracegraph.v1.Genealogy/Stats": _READ,
     "/tracegraph.v1.Ingest/Ingest": frozenset({"writer"}),

@@ -21,14 +21,27 @@ from domain.schemas import (
 )
 from domain.time import TimeLike, parse_time
 from engine import Impact
+from engine.drawing import Drawing
 from server.convert.rows import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS, from_timestamp, timestamp
 from server.rpc import genealogy_pb2 as pb
 
 __all__ = [
-    "chunk_rows_from_proto", "direction_from_proto", "direction_to_proto", "filters_from_proto",
-    "filters_to_proto", "format_from_proto", "format_to_proto", "impact_from_proto",
-    "impact_to_proto", "node_from_proto", "node_to_proto", "path_from_proto", "path_to_proto",
-    "stats_from_proto", "stats_to_proto",
+    "chunk_rows_from_proto",
+    "direction_from_proto",
+    "direction_to_proto",
+    "drawing_to_proto",
+    "filters_from_proto",
+    "filters_to_proto",
+    "format_from_proto",
+    "format_to_proto",
+    "impact_from_proto",
+    "impact_to_proto",
+    "node_from_proto",
+    "node_to_proto",
+    "path_from_proto",
+    "path_to_proto",
+    "stats_from_proto",
+    "stats_to_proto",
 ]
 
 _DIRECTION_CODES: dict[str, pb.Direction] = {"downstream": pb.DOWNSTREAM,
@@ -215,3 +228,25 @@ def stats_from_proto(reply: pb.StatsResponse) -> dict[str, Any]:
         "delta_edges": reply.delta_edges,
         "retracted_edges": reply.retracted_edges,
     }
+
+
+def drawing_to_proto(drawing: Drawing) -> pb.Drawing:
+    """A drawn genealogy (engine.drawing) as the wire message; empty strings for nulls."""
+    return pb.Drawing(
+        nodes=[pb.DrawnNode(id=n["id"], key=n["key"] or "", kind=n["kind"], label=n["label"],
+                            layer=n["layer"], x=n["x"], y=n["y"], count=n["count"],
+                            parent_key=n["parent_key"] or "", depth=n["depth"])
+               for n in drawing.nodes.to_pylist()],
+        edges=[pb.DrawnEdge(**row) for row in drawing.edges.to_pylist()],
+        reached=drawing.reached, threshold=drawing.threshold,
+        links_left_out=drawing.links_left_out)
+
+
+def drawing_from_proto(message: pb.Drawing) -> dict[str, Any]:
+    """A Drawing message as engine.drawing's rows (nulls for empty keys), for clients."""
+    nodes = [{"id": n.id, "key": n.key or None, "kind": n.kind, "label": n.label,
+              "layer": n.layer, "x": n.x, "y": n.y, "count": n.count,
+              "parent_key": n.parent_key or None, "depth": n.depth} for n in message.nodes]
+    edges = [{"source": e.source, "target": e.target, "tree": e.tree} for e in message.edges]
+    return {"nodes": nodes, "edges": edges, "reached": message.reached,
+            "threshold": message.threshold, "links_left_out": message.links_left_out}

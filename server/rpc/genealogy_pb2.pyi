@@ -236,6 +236,70 @@ class Node(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., product: _Optional[str] = ..., quantity: _Optional[float] = ..., uom: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class DrawRequest(_message.Message):
+    __slots__ = ("seeds", "direction", "filters", "hide_kinds", "expand", "max_elements")
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    HIDE_KINDS_FIELD_NUMBER: _ClassVar[int]
+    EXPAND_FIELD_NUMBER: _ClassVar[int]
+    MAX_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    seeds: _containers.RepeatedScalarFieldContainer[str]
+    direction: Direction
+    filters: Filters
+    hide_kinds: _containers.RepeatedScalarFieldContainer[str]
+    expand: _containers.RepeatedScalarFieldContainer[str]
+    max_elements: int
+    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., hide_kinds: _Optional[_Iterable[str]] = ..., expand: _Optional[_Iterable[str]] = ..., max_elements: _Optional[int] = ...) -> None: ...
+
+class DrawnNode(_message.Message):
+    __slots__ = ("id", "key", "kind", "label", "layer", "x", "y", "count", "parent_key", "depth")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_KEY_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    key: str
+    kind: str
+    label: str
+    layer: int
+    x: float
+    y: float
+    count: int
+    parent_key: str
+    depth: int
+    def __init__(self, id: _Optional[str] = ..., key: _Optional[str] = ..., kind: _Optional[str] = ..., label: _Optional[str] = ..., layer: _Optional[int] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., count: _Optional[int] = ..., parent_key: _Optional[str] = ..., depth: _Optional[int] = ...) -> None: ...
+
+class DrawnEdge(_message.Message):
+    __slots__ = ("source", "target", "tree")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    TREE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    target: str
+    tree: bool
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ..., tree: _Optional[bool] = ...) -> None: ...
+
+class Drawing(_message.Message):
+    __slots__ = ("nodes", "edges", "reached", "threshold", "links_left_out")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    LINKS_LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[DrawnNode]
+    edges: _containers.RepeatedCompositeFieldContainer[DrawnEdge]
+    reached: int
+    threshold: int
+    links_left_out: int
+    def __init__(self, nodes: _Optional[_Iterable[_Union[DrawnNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[DrawnEdge, _Mapping]]] = ..., reached: _Optional[int] = ..., threshold: _Optional[int] = ..., links_left_out: _Optional[int] = ...) -> None: ...
+
 class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -64,6 +64,11 @@ class GenealogyStub:
                 request_serializer=server_dot_rpc_dot_genealogy__pb2.GetNodeRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_genealogy__pb2.Node.FromString,
                 _registered_method=True)
+        self.Draw = channel.unary_unary(
+                '/tracegraph.v1.Genealogy/Draw',
+                request_serializer=server_dot_rpc_dot_genealogy__pb2.DrawRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_genealogy__pb2.Drawing.FromString,
+                _registered_method=True)
         self.Stats = channel.unary_unary(
                 '/tracegraph.v1.Genealogy/Stats',
                 request_serializer=server_dot_rpc_dot_genealogy__pb2.StatsRequest.SerializeToString,
@@ -119,6 +124,13 @@ class GenealogyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Draw(self, request, context):
+        """The walk from the seeds laid out for a screen (layers, positions, count nodes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Stats(self, request, context):
         """What is being served: snapshot version, counts, limits.
         """
@@ -158,6 +170,11 @@ def add_GenealogyServicer_to_server(servicer, server):
                     servicer.GetNode,
                     request_deserializer=server_dot_rpc_dot_genealogy__pb2.GetNodeRequest.FromString,
                     response_serializer=server_dot_rpc_dot_genealogy__pb2.Node.SerializeToString,
+            ),
+            'Draw': grpc.unary_unary_rpc_method_handler(
+                    servicer.Draw,
+                    request_deserializer=server_dot_rpc_dot_genealogy__pb2.DrawRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_genealogy__pb2.Drawing.SerializeToString,
             ),
             'Stats': grpc.unary_unary_rpc_method_handler(
                     servicer.Stats,
@@ -327,6 +344,33 @@ class Genealogy:
             '/tracegraph.v1.Genealogy/GetNode',
             server_dot_rpc_dot_genealogy__pb2.GetNodeRequest.SerializeToString,
             server_dot_rpc_dot_genealogy__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Draw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Genealogy/Draw',
+            server_dot_rpc_dot_genealogy__pb2.DrawRequest.SerializeToString,
+            server_dot_rpc_dot_genealogy__pb2.Drawing.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""The investigator's web app: Starlette over the gRPC server (server.web.app)."""

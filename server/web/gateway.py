@@ -1,0 +1,176 @@
+"""The web app's JSON calls, each one gRPC call to the same server: one schema, one set of
+rules. A route turns its query string (or JSON body) into the method's request message,
+calls the method over a loopback channel with the browser's session token as the bearer,
+and answers the response message as JSON (protobuf's JSON mapping: field names as in the
+.proto, int64/uint64 as strings, enums by name).
+
+Nothing is decided here that the gRPC server does not decide: who may call what is
+trust.roles.RPC_RULES, enforced by the server's interceptor; a gRPC status becomes the
+HTTP status a browser understands (UNAUTHENTICATED 401, PERMISSION_DENIED 403, ...) with
+the server's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from server.rpc import auth_pb2 as apb
+from server.rpc import genealogy_pb2 as pb
+from server.rpc import quality_pb2 as qpb
+from server.rpc import recall_pb2 as rpb
+
+__all__ = ["ROUTES", "BadRequest", "Gateway", "Route", "http_status"]
+
+Params = Mapping[str, str]
+
+
+class BadRequest(ValueError):
+    """A query parameter the request message cannot carry (said in one line)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """GET/POST /api/<name> -> the gRPC method `rpc`."""
+
+    name: str
+    rpc: str
+    request: Callable[[Params], Message]
+    response: type[Message]
+    streaming: bool = False  # a server-streaming method: its first message answers
+    post: bool = False  # changes something: POST with the CSRF header
+
+
+def _text(params: Params, name: str, *, required: bool = True) -> str:
+    value = params.get(name, "").strip()
+    if required and not value:
+        raise BadRequest(f"missing parameter {name!r}")
+    if len(value) > 4096:
+        raise BadRequest(f"parameter {name!r} is longer than 4,096 characters")
+    return value
+
+
+def _list(params: Params, name: str) -> list[str]:
+    return [part.strip() for part in _text(params, name, required=False).split(",")
+            if part.strip()]
+
+
+def _count(params: Params, name: str, *, low: int = 0, high: int = 1_000_000) -> int | None:
+    value = _text(params, name, required=False)
+    if not value:
+        return None
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadRequest(f"parameter {name!r} must be a whole number from {low} to {high:,}, "
+                         f"got {value[:40]!r}")
+    return int(value)
+
+
+def _direction(params: Params) -> pb.Direction:
+    value = _text(params, "direction", required=False) or "downstream"
+    codes: dict[str, pb.Direction] = {"downstream": pb.DOWNSTREAM, "upstream": pb.UPSTREAM}
+    if value not in codes:
+        raise BadRequest(f"direction must be downstream or upstream, got {value[:40]!r}")
+    return codes[value]
+
+
+def _filters(params: Params) -> pb.Filters:
+    depth = _count(params, "depth", low=1, high=10_000)
+    return pb.Filters(max_depth=depth) if depth is not None else pb.Filters()
+
+
+def _draw(params: Params) -> pb.DrawRequest:
+    return pb.DrawRequest(seeds=[_text(params, "key")], direction=_direction(params),
+                          filters=_filters(params), hide_kinds=_list(params, "hide"),
+                          expand=_list(params, "expand"),
+                          max_elements=_count(params, "max", low=10, high=20_000) or 0)
+
+
+def _trace(params: Params) -> pb.TraceRequest:
+    return pb.TraceRequest(seeds=[_text(params, "key")], direction=_direction(params),
+                           filters=_filters(params), include_via=True, format=pb.ROWS,
+                           limit=_count(params, "limit", low=1, high=100_000) or 0)
+
+
+def _impact(params: Params) -> pb.ImpactRequest:
+    keys = _list(params, "keys")
+    if not keys:
+        raise BadRequest("missing parameter 'keys' (comma-separated node keys)")
+    return pb.ImpactRequest(seeds=keys, include_rows=False)
+
+
+ROUTES: dict[str, Route] = {route.name: route for route in (
+    Route("login", "/tracegraph.v1.Auth/Login",
+          lambda p: apb.LoginRequest(user=_text(p, "user"), password=p.get("password", "")),
+          apb.LoginResponse, post=True),
+    Route("logout", "/tracegraph.v1.Auth/Logout", lambda p: apb.LogoutRequest(),
+          apb.LogoutResponse, post=True),
+    Route("whoami", "/tracegraph.v1.Auth/WhoAmI", lambda p: apb.WhoAmIRequest(), apb.Identity),
+    Route("find", "/tracegraph.v1.Investigation/Find",
+          lambda p: rpb.FindRequest(text=_text(p, "q"),
+                                    limit=_count(p, "limit", low=1, high=200) or 0),
+          rpb.FindResponse),
+    Route("draw", "/tracegraph.v1.Genealogy/Draw", _draw, pb.Drawing),
+    Route("trace", "/tracegraph.v1.Genealogy/TraceUnary", _trace, pb.RowChunk),
+    Route("impact", "/tracegraph.v1.Genealogy/Impact", _impact, pb.ImpactChunk,
+          streaming=True),
+    Route("path", "/tracegraph.v1.Genealogy/Path",
+          lambda p: pb.PathRequest(source=_text(p, "source"), target=_text(p, "target")),
+          pb.PathResponse),
+    Route("node", "/tracegraph.v1.Genealogy/GetNode",
+          lambda p: pb.GetNodeRequest(key=_text(p, "key")), pb.Node),
+    Route("dhr", "/tracegraph.v1.Quality/GetDhr",
+          lambda p: qpb.DhrRequest(key=_text(p, "key")), qpb.DeviceHistory),
+)}
+"""Every call the web app makes; anything else under /api/ is 404."""
+
+_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409, grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.CANCELLED: 499,
+}
+
+
+def http_status(code: grpc.StatusCode) -> int:
+    return _HTTP.get(code, 500)
+
+
+class Gateway:
+    """Calls the served methods over one loopback channel (thread-safe, reused)."""
+
+    def __init__(self, target: str, timeout: float = 60.0) -> None:
+        self.channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        self.timeout = timeout
+
+    def call(self, route: Route, params: Params, token: str | None) -> dict[str, Any]:
+        """The response of `route` as JSON-ready data. Raises BadRequest for parameters the
+        request cannot carry and grpc.RpcError for what the server refused."""
+        request = route.request(params)
+        metadata = () if token is None else (("authorization", f"Bearer {token}"),)
+        if route.streaming:
+            call = self.channel.unary_stream(route.rpc,
+                                              request_serializer=type(request).SerializeToString,
+                                              response_deserializer=route.response.FromString)
+            stream = call(request, metadata=metadata, timeout=self.timeout)
+            try:
+                answer = next(iter(stream))
+            finally:
+                stream.cancel()  # the first message answers; the rest are not read
+        else:
+            method = self.channel.unary_unary(route.rpc,
+                                              request_serializer=type(request).SerializeToString,
+                                              response_deserializer=route.response.FromString)
+            answer = method(request, metadata=metadata, timeout=self.timeout)
+        return json_format.MessageToDict(answer, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+
+    def close(self) -> None:
+        self.channel.close()

@@ -1,0 +1,87 @@
+// The app shell: who is signed in, the navigation, and the page the path names. Each page's
+// state is its URL, so a link reproduces the view.
+import { ApiError, post, whoAmI } from "./api.js";
+import { h, notice, pageUrl } from "./dom.js";
+import { renderDhr } from "./pages/dhr.js";
+import { renderFind } from "./pages/find.js";
+import { renderImpact } from "./pages/impact.js";
+import { renderLogin } from "./pages/login.js";
+import { renderTrace } from "./pages/trace.js";
+
+const PAGES = {
+  "/": ["Find", renderFind],
+  "/find": ["Find", renderFind],
+  "/trace": ["Trace", renderTrace],
+  "/impact": ["Impact", renderImpact],
+  "/dhr": ["Device history record", renderDhr],
+};
+
+function header(identity) {
+  const links = [["/find", "Find"], ["/trace", "Trace"], ["/impact", "Impact"], ["/dhr", "DHR"]];
+  const here = location.pathname === "/" ? "/find" : location.pathname;
+  return h("header", { class: "top" },
+    h("a", { class: "brand", href: "/find" }, "tracegraph"),
+    h("nav", { "aria-label": "pages" }, links.map(([path, text]) => h("a", {
+      href: path, "aria-current": here === path ? "page" : null }, text))),
+    h("div", { class: "who" },
+      identity.no_auth ? h("span", { class: "warn" }, "no sign-in (local administrator)")
+        : [h("span", { "data-testid": "who" }, `${identity.full_name || identity.user} · ${identity.role}`),
+          h("button", { type: "button", onclick: signOut }, "Sign out")]),
+  );
+}
+
+async function signOut() {
+  try {
+    await post("logout");
+  } finally {
+    location.assign("/login");
+  }
+}
+
+/** Sends the person to sign in, and back here afterwards. */
+export function toLogin(reason) {
+  const next = location.pathname + location.search;
+  location.assign(pageUrl("/login", { next: next === "/login" ? "" : next, reason }));
+}
+
+async function start() {
+  const root = document.getElementById("app");
+  const params = new URLSearchParams(location.search);
+  if (location.pathname === "/login") {
+    root.replaceChildren(h("main", { id: "main" }));
+    renderLogin(root.querySelector("main"), params);
+    return;
+  }
+  let identity;
+  try {
+    identity = await whoAmI();
+  } catch (e) {
+    root.replaceChildren(h("main", { id: "main" }, notice(e.message)));
+    return;
+  }
+  if (identity === null) {
+    toLogin("");
+    return;
+  }
+  const [title, render] = PAGES[location.pathname] || ["Not found", null];
+  document.title = `${title} · tracegraph`;
+  const main = h("main", { id: "main" });
+  root.replaceChildren(header(identity), main);
+  if (!render) {
+    main.append(notice(`no page at ${location.pathname}`));
+    return;
+  }
+  try {
+    await render(main, params, identity);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      toLogin("Your session has ended: sign in again.");
+      return;
+    }
+    main.append(notice(e.message));
+  } finally {
+    main.setAttribute("data-ready", "true");
+  }
+}
+
+start();
