@@ -13,8 +13,9 @@ How a walk becomes a drawing (engine._layout_kernels does each step in one loop)
   the threshold), or the caller's, halved until it fits.
 - Edges: each drawn node to the node it hangs from, plus the graph's direct edges between
   drawn nodes (a customer that two drawn shipments reached), as many as the budget allows.
-- Layers are walk depths (empty ones closed up), ordered by barycentre sweeps; material
-  flows top to bottom in both directions (an upstream walk puts its seed at the bottom).
+- Layers are walk depths (empty ones closed up), ordered by barycentre sweeps; a wide layer
+  wraps onto sub-rows; material flows top to bottom in both directions (an upstream walk
+  puts its seed at the bottom).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ __all__ = ["EXPANDED", "Drawing", "DrawingQueries"]
 Array = npt.NDArray[Any]
 EXPANDED = 500
 """Members of one group an expanded node shows; the rest stay folded ("and N more")."""
-X_SPACING, Y_SPACING = 150, 120
+X_SPACING, Y_SPACING, SUB_ROW = 150, 130, 55
+ROW_WIDTH = 12
+"""Nodes side by side in one row of a layer before it wraps."""
 NODE_SCHEMA = pa.schema([("id", pa.string()), ("key", pa.string()), ("kind", pa.string()),
                          ("label", pa.string()), ("layer", pa.int32()), ("x", pa.float64()),
                          ("y", pa.float64()), ("count", pa.int64()),
@@ -194,9 +197,7 @@ def _draw(st: View, adjacency: Adjacency, rows: Array, depth: Array, parent: Arr
     source = np.concatenate([tree_src, links_src]).astype(np.int64)
     target = np.concatenate([tree_dst, links_dst]).astype(np.int64)
     pos = lk.order_layers(layer.astype(np.int64), len(levels), source, target, 2)
-    width = np.bincount(layer, minlength=len(levels))
-    x = (pos - (width[layer] - 1) / 2.0) * X_SPACING
-    y = (layer if downstream else len(levels) - 1 - layer) * float(Y_SPACING)
+    x, y = _place(layer, pos, len(levels), downstream)
     ids = [f"n{i}" for i in range(len(drawn))] + [f"g{i}" for i in range(len(folded))]
     names = np.asarray(st.node_kinds, dtype=object)
     keys = st.keys(rows[drawn]).to_pylist()
@@ -216,6 +217,25 @@ def _draw(st: View, adjacency: Adjacency, rows: Array, depth: Array, parent: Arr
                       "target": [ids[i] for i in target.tolist()],
                       "tree": np.arange(len(source)) < len(tree_src)}, schema=EDGE_SCHEMA)
     return Drawing(nodes, edges, count, threshold, left_out)
+
+
+def _place(layer: Array, pos: Array, n_layers: int, downstream: bool) -> tuple[Array, Array]:
+    """Coordinates: a layer wider than ROW_WIDTH wraps onto sub-rows (a screen is wider
+    than tall, but not 50 nodes wide), each layer centred; material flows down."""
+    width = np.bincount(layer, minlength=n_layers)
+    rows = np.maximum((width + ROW_WIDTH - 1) // ROW_WIDTH, 1)
+    height = (rows - 1) * SUB_ROW + Y_SPACING
+    if not downstream:
+        height = height[::-1]
+    top = np.concatenate([[0], np.cumsum(height)[:-1]]).astype(np.float64)
+    if not downstream:
+        top = top[::-1]
+    row, column = pos // ROW_WIDTH, pos % ROW_WIDTH
+    in_row = np.where(row < rows[layer] - 1, ROW_WIDTH,
+                      width[layer] - (rows[layer] - 1) * ROW_WIDTH)
+    x = (column - (in_row - 1) / 2.0) * X_SPACING
+    y = top[layer] + row * SUB_ROW
+    return x, y
 
 
 def _links(st: View, adjacency: Adjacency, nodes: Array, tree_src: Array, tree_dst: Array,

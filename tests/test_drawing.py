@@ -89,6 +89,16 @@ def test_an_expanded_node_shows_its_members(tmp_path: Path) -> None:
     assert sum(k.startswith("sn:") for k in keys) == 40
 
 
+def test_a_wide_layer_wraps_onto_rows_without_overlap(tmp_path: Path) -> None:
+    graph = _lot_with_serials(tmp_path, 30)
+    nodes = graph.drawing("lot:A").nodes.to_pylist()
+    serials = [n for n in nodes if n["kind"] == "serial"]
+    assert len({n["y"] for n in serials}) == 3  # 12 + 12 + 6
+    assert len({(n["x"], n["y"]) for n in nodes}) == len(nodes)
+    below = min(n["y"] for n in nodes if n["kind"] == "logistic_unit")
+    assert below > max(n["y"] for n in serials)
+
+
 def test_upstream_puts_the_seed_at_the_bottom(tmp_path: Path) -> None:
     graph = _lot_with_serials(tmp_path, 4)
     nodes = {n["key"]: n for n in graph.drawing("cust:X", direction="upstream").nodes.to_pylist()}
@@ -163,6 +173,6 @@ def test_drawings_account_for_every_node_and_draw_real_chains(
     # The budget holds whenever a drawing of one node per group could meet it.
     if drawing.threshold > 1:
         assert drawing.elements <= budget
-    # Positions within a layer are distinct.
-    places = [(n["layer"], n["x"]) for n in rows]
+    # No two elements share a place.
+    places = [(n["x"], n["y"]) for n in rows]
     assert len(places) == len(set(places))

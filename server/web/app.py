@@ -134,7 +134,14 @@ def create_app(gateway: Gateway, *, no_auth: bool = False, secure: bool = False,
     routes: list[BaseRoute] = [Route(path, page) for path in PAGES]
     routes += [Route("/api/{name}", api, methods=["GET", "POST"]),
                Mount("/static", StaticFiles(directory=static), name="static")]
-    app = Starlette(routes=routes)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # A mistyped page still gets the shell, which says so (and keeps the navigation).
+        if request.url.path.startswith(("/api/", "/static/")):
+            return error(404, f"nothing at {request.url.path}", "NOT_FOUND")
+        return FileResponse(static / "index.html", status_code=404, media_type="text/html")
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
     app.add_middleware(_SecurityHeaders)
     return app
 

@@ -56,7 +56,7 @@ async function start() {
   try {
     identity = await whoAmI();
   } catch (e) {
-    root.replaceChildren(h("main", { id: "main" }, notice(e.message)));
+    root.replaceChildren(h("main", { id: "main", "data-ready": "true" }, notice(e.message)));
     return;
   }
   if (identity === null) {
@@ -69,6 +69,7 @@ async function start() {
   root.replaceChildren(header(identity), main);
   if (!render) {
     main.append(notice(`no page at ${location.pathname}`));
+    main.setAttribute("data-ready", "true");
     return;
   }
   try {

@@ -62,7 +62,14 @@ export async function renderTrace(main, params) {
   const canvas = h("div", { class: "graph", role: "img",
     "aria-label": `genealogy graph of ${key}, ${direction}; the table lists the same nodes` });
 
+  let cy = null;
   async function select(node) {
+    if (cy) {  // the same node in the graph: selected and centred
+      cy.$(":selected").unselect();
+      const drawnNode = cy.getElementById(node.id);
+      drawnNode.select();
+      cy.center(drawnNode);
+    }
     details.replaceChildren(h("h2", {}, node.key), h("p", {}, `${node.kind}, depth ${node.depth}`),
       h("p", { class: "actions" },
         pageLink("/trace", { key: node.key, direction }, "trace from here"), " · ",
@@ -95,5 +102,5 @@ export async function renderTrace(main, params) {
     { key: "count", label: "Count", numeric: true },
   ], drawing.nodes, { caption: "The drawn nodes", testid: "trace-table" });
   main.append(hider, summary, h("div", { class: "trace-layout" }, canvas, details), table);
-  drawGraph(canvas, drawing, key, { onSelect: select, onExpand: expandGroup });
+  cy = drawGraph(canvas, drawing, key, { onSelect: select, onExpand: expandGroup });
 }

@@ -1,0 +1,262 @@
+"""Every page of the web app in real Chromium (Debian's /usr/bin/chromium, driven by
+pytest-playwright) against a real server: it loads, shows the engine's answer, logs no
+console error, survives bad input and an ended session with a readable message, and works
+from the keyboard. Each page's screenshot (1366x768) goes to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from index.quality_records import QualityRecords
+from tests.web_support import PASSWORDS, Running, start, web_data
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# Flags for a closed network (no background fetches) and a root user in a container.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package "
+                           "(`apt-get install chromium`; .ci/run does it)")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": {"width": 1366, "height": 768}}
+
+
+@pytest.fixture(scope="module")
+def web(small_source: tuple[Path, Path],
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running = start(web_data(small_source, tmp_path_factory.mktemp("web-pages")))
+    yield running
+    running.server.stop(0)
+
+
+class Console:
+    """What the page logged: console errors and uncaught exceptions."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def script_errors(self) -> list[str]:
+        """Errors other than the browser's own line for a refused request (a 4xx answer
+        is how bad input is reported; the page shows it)."""
+        return [e for e in self.errors if not e.startswith("Failed to load resource")]
+
+
+def _signed_in(browser: Browser, web: Running, user: str = "ivy") -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(web.url + "login")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORDS[user])
+    page.press("#password", "Enter")
+    page.wait_for_url(re.compile(r"/find$"))
+    return context, page
+
+
+def _open(page: Page, web: Running, path: str) -> None:
+    page.goto(web.url + path.lstrip("/"))
+    page.wait_for_selector("main[data-ready=true]", timeout=20_000)
+
+
+def _lot(web: Running) -> str:
+    """The lot whose downstream fans out widest (a page with a count node)."""
+    lots = [k for k in web.graph.snapshot.node_keys.to_pylist() if ":lgtin:" in k][:40]
+    return max(lots, key=web.graph.count)
+
+
+def _shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_sign_in_page_refuses_a_wrong_password_then_returns_to_the_page_asked_for(
+        browser: Browser, web: Running) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    console = Console(page)
+    lot = _lot(web)
+    wanted = f"/trace?{urllib.parse.urlencode({'key': lot})}"
+    page.goto(web.url + wanted.lstrip("/"))
+    page.wait_for_url(re.compile(r"/login\?next="))
+    _shot(page, "login")
+    page.fill("#user", "ivy")
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
+    expect(page.locator("#password")).to_have_value("")
+    page.fill("#password", PASSWORDS["ivy"])
+    page.press("#password", "Enter")
+    page.wait_for_url(re.compile(r"/trace\?key="))
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.get_by_test_id("summary")).to_contain_text("nodes reached")
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_find_page_resolves_what_is_typed_or_scanned(browser: Browser, web: Running) -> None:
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    lot = _lot(web)
+    prefix = lot.rsplit(".", 1)[0]
+    page.locator("#q").fill(prefix)  # the box has focus; a scanner types and sends Enter
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/find\?q="))
+    page.wait_for_selector("main[data-ready=true]")
+    from recall.find import find
+    expected = [c.key for c in find(web.graph.view(), prefix, 50)]
+    shown = page.get_by_test_id("candidates").locator("tbody tr td:first-child").all_inner_texts()
+    assert shown == expected
+    _shot(page, "find")
+    page.get_by_role("link", name=lot, exact=True).click()
+    page.wait_for_url(re.compile(r"/trace\?key="))
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_trace_page_draws_the_engines_drawing_and_explains_a_node(browser: Browser,
+                                                                  web: Running) -> None:
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    lot = _lot(web)
+    _open(page, web, f"/trace?{urllib.parse.urlencode({'key': lot})}")
+    drawing = web.graph.drawing(lot)
+    expect(page.get_by_test_id("summary")).to_contain_text(
+        f"{drawing.reached:,} nodes reached")
+    assert page.locator("canvas").count() > 0  # cytoscape painted
+    rows = page.get_by_test_id("trace-table").locator("tbody tr")
+    expect(rows).to_have_count(min(drawing.nodes.num_rows, 100))
+    _shot(page, "trace")
+    # A count node opens in place: the URL gains `expand` and its members are drawn.
+    count_node = page.get_by_role("button", name=re.compile(r"serials.*\(open\)"))
+    count_node.first.click()
+    page.wait_for_url(re.compile(r"expand="))
+    page.wait_for_selector("main[data-ready=true]")
+    opened = web.graph.drawing(lot, expand=[lot])
+    drawn = opened.nodes.num_rows - opened.nodes.column("key").null_count
+    assert drawn > drawing.nodes.num_rows - drawing.nodes.column("key").null_count
+    expect(page.get_by_test_id("summary")).to_contain_text(f"; {drawn:,} drawn")
+    # Hiding serials and logistic units brings shipments and customers up.
+    page.get_by_label("serial").uncheck()
+    page.wait_for_url(re.compile(r"hide=serial"))
+    page.wait_for_selector("main[data-ready=true]")
+    page.get_by_label("logistic_unit").uncheck()
+    page.wait_for_url(re.compile(r"hide=serial%2Clogistic_unit|hide=serial,logistic_unit"))
+    page.wait_for_selector("main[data-ready=true]")
+    customer = page.get_by_test_id("trace-table").get_by_role(
+        "button", name=re.compile(r"sgln")).first
+    key = customer.inner_text()
+    customer.focus()
+    page.keyboard.press("Enter")  # the table is the keyboard's way into the graph
+    details = page.get_by_test_id("details")
+    expect(details.get_by_role("heading", name="Why is it here?")).to_be_visible()
+    steps = details.locator("ol.path li code").all_inner_texts()
+    assert steps == web.graph.path(lot, key).column("key").to_pylist()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "trace-customers")
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_impact_page_lists_customers_and_shipments_with_quantities(browser: Browser,
+                                                                   web: Running) -> None:
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    lots = [k for k in web.graph.snapshot.node_keys.to_pylist() if ":lgtin:" in k][:3]
+    _open(page, web, f"/impact?{urllib.parse.urlencode({'keys': ','.join(lots)})}")
+    impact = web.graph.impact(lots)
+    expect(page.get_by_test_id("impact-summary")).to_contain_text(
+        f"reach {impact.affected:,} nodes")
+    customers = impact.by_customer.to_pylist()
+    table = page.get_by_test_id("by-customer")
+    expect(table.locator("tbody tr")).to_have_count(min(len(customers), 100))
+    # Sorting from the keyboard: the Quantity header, then Enter: most first.
+    table.get_by_role("button", name="Quantity", exact=True).focus()
+    page.keyboard.press("Enter")
+    first = table.locator("tbody tr").first.locator("td").nth(1).inner_text()
+    assert float(first.replace(",", "")) == max(c["quantity"] for c in customers)
+    _shot(page, "impact")
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_dhr_page_shows_identity_and_the_nonconformance_upstream(browser: Browser,
+                                                                 web: Running) -> None:
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    nc = QualityRecords(web.server.records).get("NC-WEB")
+    assert nc is not None
+    unit = web.graph.trace(nc["keys"][0], node_kinds=["serial"]).column("key")[0].as_py()
+    _open(page, web, f"/dhr?{urllib.parse.urlencode({'key': unit})}")
+    expect(page.get_by_test_id("identity")).to_contain_text(unit)
+    upstream = page.get_by_test_id("upstream")
+    expect(upstream).to_contain_text("NC-WEB")
+    expect(upstream).to_contain_text("Resin specks in supplier lot")
+    _shot(page, "dhr")
+    assert console.script_errors() == []
+    context.close()
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    ("/trace?key=urn:no:such:lot", "unknown node key 'urn:no:such:lot'"),
+    ("/trace?key={lot}&depth=abc", "'depth' must be a whole number"),
+    ("/trace?key={lot}&hide=gizmo", "unknown node kind(s) to hide: gizmo"),
+    ("/impact?keys=%ZZ%", "unknown node key '%ZZ%'"),
+    ("/dhr?key=%20%20", "give a unit's key"),
+    ("/nowhere", "no page at /nowhere"),
+], ids=["unknown-key", "bad-depth", "bad-kind", "malformed-escape", "blank-key", "no-page"])
+def test_bad_input_gets_a_readable_message(browser: Browser, web: Running, path: str,
+                                           words: str) -> None:
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    page.goto(web.url + path.format(lot=urllib.parse.quote(_lot(web))).lstrip("/"))
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.locator("main")).to_contain_text(words)
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_an_ended_session_sends_the_person_to_sign_in_and_back(browser: Browser,
+                                                                web: Running) -> None:
+    context, page = _signed_in(browser, web)
+    lot = _lot(web)
+    sessions = web.server.gate.sessions
+    idle = sessions.idle
+    sessions.idle = timedelta(0)
+    try:
+        page.goto(web.url + f"impact?{urllib.parse.urlencode({'keys': lot})}")
+        page.wait_for_url(re.compile(r"/login\?next=%2Fimpact"))
+    finally:
+        sessions.idle = idle
+    page.fill("#user", "ivy")
+    page.fill("#password", PASSWORDS["ivy"])
+    page.press("#password", "Enter")
+    page.wait_for_url(re.compile(r"/impact\?keys="))
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.get_by_test_id("impact-summary")).to_be_visible()
+    context.close()
+
+
+def test_a_writer_sees_the_refusal_not_the_data(browser: Browser, web: Running) -> None:
+    context, page = _signed_in(browser, web, "wes")
+    _open(page, web, f"/trace?{urllib.parse.urlencode({'key': _lot(web)})}")
+    expect(page.get_by_role("alert")).to_contain_text("wes (writer) may not call Draw")
+    assert page.locator("canvas").count() == 0
+    context.close()
