@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 UNITS ?= 1000000
 SEED ?= 7
 
-.PHONY: demo test lint bench peers gate protos clean
+.PHONY: demo web web-assets chromium test lint bench peers gate protos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,30 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tracegraph demo --units $(UNITS) --seed $(SEED) --work demo-data
 
-# The whole test suite, then lint, type checks and the generated-code drift check.
-test: $(STAMP)
+# The web app on the demo data (after `make demo`): loopback only, no sign-in (--no-auth,
+# audited); a shared server runs `tracegraph web --data DIR` with users instead.
+web: $(STAMP)
+	$(VENV)/bin/tracegraph web --data demo-data/data --no-auth --port 8080
+
+# Rebuild server/static/app.js from web/src (Node and npm; the bundle is committed).
+web-assets:
+	scripts/build-web
+
+# The web pages are tested in Debian's Chromium: install it when it is missing.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the web page tests"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo -n ) apt-get update -q >/dev/null && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo -n ) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q chromium >/dev/null; }
+
+# The whole test suite, then lint, type checks and the generated-code drift checks.
+test: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest -q
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	PYTHON=$(VENV)/bin/python scripts/gen-protos --check
+	scripts/build-web --check
 
 # Regenerate server/rpc from proto/ with the pinned grpcio-tools.
 protos: $(STAMP)
@@ -47,4 +65,4 @@ gate: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.peers.run --units 100000 --peers networkx,scipy --repeat 3 --gate
 
 clean:
-	rm -rf $(VENV) demo-data bench-data .node .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo-data bench-data .node web/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -86,3 +87,6 @@ def run_demo(units: int, seed: int, work: Path, log: Console) -> None:
               f"via {result.by_shipment.num_rows:,} shipments; counts only: best "
               f"{counts_best:.1f} ms; with all rows and keys: best {best:.1f} ms, "
               f"median {median:.1f} ms")
+    out.rule("7. the investigator's web app on this data")
+    out.print(f"run `make web` (or `tracegraph web --data {data} --no-auth`), then open "
+              f"http://127.0.0.1:8080/trace?key={urllib.parse.quote(lot, safe=':')}")

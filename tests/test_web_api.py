@@ -249,3 +249,36 @@ def test_no_auth_serves_the_local_administrator_without_a_cookie(data: Path,
         assert client.post("/api/logout", {})[0] == 200  # with the no-auth CSRF token
     finally:
         running.server.stop(0)
+
+
+def test_the_web_command_serves_a_data_directory_until_sigterm(data: Path,
+                                                               tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    copy = copy_data(data, tmp_path / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "web", "--data", str(copy), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            if "web app: " in line:
+                url = line.split("web app: ", 1)[1].strip()
+                break
+        assert url is not None and url.startswith("http://127.0.0.1:"), url
+        client = Browserless(url)
+        client.login("ada")
+        assert client.get("/api/whoami")[1]["role"] == "admin"
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        assert "stopped" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
