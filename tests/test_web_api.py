@@ -271,7 +271,8 @@ def test_the_web_command_serves_a_data_directory_until_sigterm(data: Path,
             if "web app: " in line:
                 url = line.split("web app: ", 1)[1].strip()
                 break
-        assert url is not None and url.startswith("http://127.0.0.1:"), url
+        assert url is not None
+        assert url.startswith("http://127.0.0.1:"), url
         client = Browserless(url)
         client.login("ada")
         assert client.get("/api/whoami")[1]["role"] == "admin"
