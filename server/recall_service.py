@@ -4,9 +4,11 @@ other servicers: unpack the request, call the recall code, map errors, return.""
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -19,16 +21,21 @@ from recall.cases import Cases, Diff, RecallCase, compare
 from recall.consignees import COLUMNS, consignee_list
 from server.auth import Gate, require
 from server.convert.rows import from_timestamp, timestamp
+from server.recall_exports import FORMATS, TEMPLATES, Header, export
 from server.rpc import recall_pb2 as rpb
 from server.rpc import recall_pb2_grpc as rpb_grpc
 from server.seeds import resolve_seeds
 from server.status import abort_for
+from trust.audit import iso_ms
 
 __all__ = ["RecallsService"]
 
 T = TypeVar("T")
 
 _TEXT = tuple(c for c in COLUMNS if c not in ("ship_date", "quantity"))
+EXPORT_CHUNK = 1024 * 1024
+MEDIA = {"csv": "text/csv", "json": "application/json", "pdf": "application/pdf",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def _case(case: RecallCase) -> rpb.RecallCase:
@@ -167,6 +174,36 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
             return consignees.rows.to_dicts()
         for row in self._call(context, work):
             yield _row(row)
+
+    def Export(self, request: rpb.ExportRecallRequest,  # noqa: N802
+               context: grpc.ServicerContext) -> Iterator[rpb.ExportChunk]:
+        fmt, template = request.format or "csv", request.template or "consignees"
+
+        def work(by: Any) -> tuple[Path, int]:
+            if fmt not in FORMATS:
+                raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            if template not in TEMPLATES:
+                raise InvalidInput(f"template must be one of {', '.join(TEMPLATES)}, got "
+                                   f"{template!r}")
+            cases, graph = self._writer()
+            case = cases.get(request.id)
+            consignees = consignee_list(cases.pinned(case, graph.shipped).rows,
+                                        MasterData(cases.records))
+            header = Header(case.id, case.title, case.drill, iso_ms(datetime.now(UTC)),
+                            by.printed, case.snapshot_version, case.log_sequence, case.as_of,
+                            case.result_hash)
+            target = Path(folder) / f"recall-{case.id}-{template}.{fmt}"
+            rows = export(consignees, header, target, fmt, template)
+            cases.record_export(case.id, by, fmt, template, "Recalls.Export", rows)
+            return target, rows
+
+        with tempfile.TemporaryDirectory(prefix="tracegraph-export-") as folder:
+            target, rows = self._call(context, work)
+            with target.open("rb") as file:
+                yield rpb.ExportChunk(filename=target.name, media_type=MEDIA[fmt], rows=rows,
+                                      data=file.read(EXPORT_CHUNK))
+                while data := file.read(EXPORT_CHUNK):
+                    yield rpb.ExportChunk(data=data)
 
     def Close(self, request: rpb.CloseRecallRequest,  # noqa: N802
               context: grpc.ServicerContext) -> rpb.RecallCase:

@@ -283,3 +283,64 @@ def test_the_web_command_serves_a_data_directory_until_sigterm(data: Path,
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_recall_case_through_the_web(web: Running) -> None:
+    """Open (investigator), read (viewer), consignee list, export download, close with a
+    re-entered password; the viewer may not open or close; each step is audited."""
+    from recall.cases import Cases
+    from recall.consignees import consignee_list
+
+    lot = _lot(web)
+    viewer = Browserless(web.url)
+    viewer.login("vic")
+    status, body = viewer.post("/api/recall_open", {"title": "t", "seeds": lot})
+    assert (status, body["code"]) == (403, "PERMISSION_DENIED")
+    ivy = Browserless(web.url)
+    ivy.login("ivy")
+    status, opened = ivy.post("/api/recall_open", {"title": "Resin lot", "seeds": lot,
+                                                   "reason": "supplier notice", "drill": True})
+    assert status == 200, opened
+    case_id = opened["id"]
+    assert opened["drill"] is True
+    status, case = viewer.get(f"/api/recall?id={case_id}")
+    assert status == 200
+    assert case["result_hash"] == opened["result_hash"]
+    assert any(c["id"] == case_id for c in viewer.get("/api/recalls")[1]["items"])
+    assert web.server.live is not None
+    cases = Cases(web.server.live)
+    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped).rows, None)
+    status, listed = ivy.get(f"/api/consignees?id={case_id}")
+    assert status == 200
+    assert len(listed["items"]) == expected.rows.height
+    assert {r["customer"] for r in listed["items"]} == set(expected.rows["customer"].to_list())
+    status, text, headers = ivy.call("GET", f"/api/download/recall?id={case_id}&format=csv")
+    assert status == 200
+    assert headers["content-type"].startswith("text/csv")
+    assert headers["content-disposition"] == (
+        f'attachment; filename="recall-{case_id}-consignees.csv"')
+    assert isinstance(text, str)
+    assert len(text.strip().splitlines()) == expected.rows.height + 1  # and the header
+    status, refused = ivy.get(f"/api/download/recall?id={case_id}&format=docx")
+    assert (status, refused["code"]) == (400, "INVALID_ARGUMENT")
+    assert "format must be one of" in refused["error"]
+    status, diff = ivy.get(f"/api/recall_diff?id={case_id}")
+    assert status == 200
+    assert (diff["rows_added"], diff["rows_removed"]) == ("0", "0")
+    # A wrong password is a refused signature, not an ended session.
+    status, body = ivy.post("/api/recall_close", {"id": case_id, "reason": "done",
+                                                  "password": "wrong"})
+    assert (status, body["code"]) == (403, "SIGNATURE_REFUSED")
+    assert ivy.get("/api/whoami")[1]["signed_in"] is True
+    status, body = viewer.post("/api/recall_close", {"id": case_id, "reason": "done",
+                                                     "password": "vic-views-only-1"})
+    assert status == 403
+    status, closed = ivy.post("/api/recall_close", {"id": case_id, "reason": "notified all",
+                                                    "password": "ivy-investigates-1"})
+    assert status == 200, closed
+    assert closed["state"] == "closed"
+    actions = [decode(r) for _, r in web.server.live.store.audit_records()]
+    mine = [a["action"] for a in actions if f"recall:{case_id}" in a.get("keys", [])]
+    assert mine[0] == "recall.open"
+    assert mine.count("recall.export") == 2  # the list on the page, and the CSV file
+    assert mine[-1] == "recall.close"

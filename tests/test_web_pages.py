@@ -260,3 +260,61 @@ def test_a_writer_sees_the_refusal_not_the_data(browser: Browser, web: Running) 
     expect(page.get_by_role("alert")).to_contain_text("wes (writer) may not call Draw")
     assert page.locator("canvas").count() == 0
     context.close()
+
+
+def test_recall_case_from_impact_to_signed_close(browser: Browser, web: Running,
+                                                 tmp_path: Path) -> None:
+    """Impact page -> open a case -> its consignee list (as the engine pins it) -> the CSV
+    downloads -> what changed -> close with a re-entered password (a wrong one is refused
+    on the page) -> the signature shows."""
+    from recall.cases import Cases
+    from recall.consignees import consignee_list
+
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    lot = [k for k in web.graph.snapshot.node_keys.to_pylist() if ":lgtin:" in k][5]
+    _open(page, web, f"/impact?{urllib.parse.urlencode({'keys': lot})}")
+    form = page.get_by_test_id("open-case")
+    form.get_by_label("Title").fill("Resin lot out of specification")
+    form.get_by_label("Reason").fill("supplier notice 2026-11")
+    form.get_by_role("button", name="Open the case").click()
+    page.wait_for_url(re.compile(r"/recall/\d+$"))
+    page.wait_for_selector("main[data-ready=true]")
+    case_id = int(page.url.rsplit("/", 1)[1])
+    assert web.server.live is not None
+    cases = Cases(web.server.live)
+    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped).rows, None)
+    expect(page.get_by_test_id("consignees").locator("caption")).to_have_text(
+        f"{expected.rows.height:,} row(s)")
+    with page.expect_download() as download:
+        page.get_by_test_id("exports").get_by_role("link", name="CSV", exact=True).click()
+    saved = tmp_path / "list.csv"
+    download.value.save_as(saved)
+    assert len(saved.read_text().strip().splitlines()) == expected.rows.height + 1
+    page.get_by_role("button", name="What changed since the pin?").click()
+    expect(page.get_by_test_id("diff")).to_contain_text("0 row(s) added, 0 removed")
+    _shot(page, "recall")
+    close = page.get_by_test_id("close-case")
+    close.get_by_label("What was done").fill("All consignees notified")
+    close.get_by_label("Your password (signature)").fill("wrong-password")
+    close.get_by_role("button", name="Sign and close").click()
+    expect(close.get_by_role("alert")).to_contain_text("signature refused")
+    close.get_by_label("Your password (signature)").fill(PASSWORDS["ivy"])
+    close.get_by_role("button", name="Sign and close").click()
+    expect(page.get_by_test_id("case")).to_contain_text("closed")
+    expect(page.get_by_test_id("case")).to_contain_text("responsibility")
+    expect(page.get_by_test_id("close-case")).to_have_count(0)
+    _open(page, web, "/recall")
+    expect(page.get_by_test_id("cases")).to_contain_text("Resin lot out of specification")
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_a_viewer_is_not_offered_what_the_role_may_not_do(browser: Browser,
+                                                           web: Running) -> None:
+    context, page = _signed_in(browser, web, "vic")
+    lot = _lot(web)
+    _open(page, web, f"/impact?{urllib.parse.urlencode({'keys': lot})}")
+    expect(page.get_by_test_id("impact-summary")).to_be_visible()
+    expect(page.get_by_test_id("open-case")).to_have_count(0)
+    context.close()

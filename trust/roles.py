@@ -57,6 +57,7 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Recalls/List": _READ,
     "/tracegraph.v1.Recalls/Diff": _READ,
     "/tracegraph.v1.Recalls/Consignees": _READ,
+    "/tracegraph.v1.Recalls/Export": _READ,
     "/tracegraph.v1.Corrections/Get": _READ,
     "/tracegraph.v1.Corrections/List": _READ,
 }

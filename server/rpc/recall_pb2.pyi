@@ -161,6 +161,28 @@ class ConsigneesRequest(_message.Message):
     id: int
     def __init__(self, id: _Optional[int] = ...) -> None: ...
 
+class ExportRecallRequest(_message.Message):
+    __slots__ = ("id", "format", "template")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    format: str
+    template: str
+    def __init__(self, id: _Optional[int] = ..., format: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
+
+class ExportChunk(_message.Message):
+    __slots__ = ("filename", "media_type", "rows", "data")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    media_type: str
+    rows: int
+    data: bytes
+    def __init__(self, filename: _Optional[str] = ..., media_type: _Optional[str] = ..., rows: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class CloseRecallRequest(_message.Message):
     __slots__ = ("id", "reason", "password")
     ID_FIELD_NUMBER: _ClassVar[int]

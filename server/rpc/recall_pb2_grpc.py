@@ -69,6 +69,11 @@ class RecallsStub:
                 request_serializer=server_dot_rpc_dot_recall__pb2.CloseRecallRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_recall__pb2.RecallCase.FromString,
                 _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/tracegraph.v1.Recalls/Export',
+                request_serializer=server_dot_rpc_dot_recall__pb2.ExportRecallRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_recall__pb2.ExportChunk.FromString,
+                _registered_method=True)
 
 
 class RecallsServicer:
@@ -120,6 +125,15 @@ class RecallsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Export(self, request, context):
+        """The pinned consignee list as a file (CSV, JSON, XLSX or PDF; a template), rendered on
+        the server and streamed in chunks: the first names the file. An audit record, like
+        Consignees.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecallsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +171,11 @@ def add_RecallsServicer_to_server(servicer, server):
                     servicer.Close,
                     request_deserializer=server_dot_rpc_dot_recall__pb2.CloseRecallRequest.FromString,
                     response_serializer=server_dot_rpc_dot_recall__pb2.RecallCase.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=server_dot_rpc_dot_recall__pb2.ExportRecallRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_recall__pb2.ExportChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -348,6 +367,33 @@ class Recalls:
             '/tracegraph.v1.Recalls/Close',
             server_dot_rpc_dot_recall__pb2.CloseRecallRequest.SerializeToString,
             server_dot_rpc_dot_recall__pb2.RecallCase.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Recalls/Export',
+            server_dot_rpc_dot_recall__pb2.ExportRecallRequest.SerializeToString,
+            server_dot_rpc_dot_recall__pb2.ExportChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,27 +16,35 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.web.gateway import ROUTES, BadRequest, Gateway, http_status
+from server.rpc import recall_pb2 as rpb
+from server.web.gateway import (
+    EXPORT_RPC,
+    ROUTES,
+    BadRequest,
+    Gateway,
+    export_request,
+    http_status,
+)
 
 __all__ = ["COOKIE", "PAGES", "STATIC", "create_app"]
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 """The built front end (web/ bundled by esbuild) and the page shell."""
 COOKIE = "tracegraph_session"
-PAGES = ("/", "/login", "/find", "/trace", "/impact", "/dhr")
+PAGES = ("/", "/login", "/find", "/trace", "/impact", "/dhr", "/recall", "/recall/{id:int}")
 """Paths that answer with the page shell; the script renders the page the path names."""
 _HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "
@@ -116,23 +124,51 @@ def create_app(gateway: Gateway, *, no_auth: bool = False, secure: bool = False,
         except BadRequest as e:
             return error(400, str(e), "INVALID_ARGUMENT")
         except grpc.RpcError as e:
-            code = e.code()
-            if route.name == "whoami" and code == grpc.StatusCode.UNAUTHENTICATED:
+            if route.name == "whoami" and e.code() == grpc.StatusCode.UNAUTHENTICATED:
                 # Asking is not an error: the page then offers sign-in.
                 response = JSONResponse({"signed_in": False, "reason": e.details()})
                 response.delete_cookie(COOKIE, path="/")
                 return response
-            response = error(http_status(code), e.details() or code.name, code.name)
-            if code == grpc.StatusCode.UNAUTHENTICATED:
-                response.delete_cookie(COOKIE, path="/")
-            return response
+            if route.signs and e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                # The re-entered password was refused (and audited), not the session.
+                return error(403, f"signature refused: {e.details()}", "SIGNATURE_REFUSED")
+            return _refusal(e)
         return _answer(route.name, answer, csrf, token, no_auth, secure)
+
+    async def download(request: Request) -> Response:
+        """A recall case's consignee list as a file (Recalls.Export), streamed from the
+        server to the browser's download: the page never holds it."""
+        token = request.cookies.get(COOKIE)
+        try:
+            wanted = export_request(dict(request.query_params))
+        except BadRequest as e:
+            return error(400, str(e), "INVALID_ARGUMENT")
+
+        def first_chunk() -> tuple[Iterator[Any], Any]:
+            chunks = iter(gateway.stream(EXPORT_RPC, wanted, rpb.ExportChunk,
+                                         None if no_auth else token))
+            return chunks, next(chunks)
+
+        try:
+            chunks, first = await run_in_threadpool(first_chunk)
+        except grpc.RpcError as e:  # refused before a byte is sent: a readable error
+            return _refusal(e)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield first.data
+            async for chunk in iterate_in_threadpool(chunks):
+                yield chunk.data
+
+        name = "".join(c for c in first.filename if c.isalnum() or c in "-_.") or "export"
+        return StreamingResponse(body(), media_type=first.media_type, headers={
+            "content-disposition": f'attachment; filename="{name}"'})
 
     async def page(request: Request) -> Response:
         return FileResponse(static / "index.html", media_type="text/html")
 
     routes: list[BaseRoute] = [Route(path, page) for path in PAGES]
-    routes += [Route("/api/{name}", api, methods=["GET", "POST"]),
+    routes += [Route("/api/download/recall", download),
+               Route("/api/{name}", api, methods=["GET", "POST"]),
                Mount("/static", StaticFiles(directory=static), name="static")]
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -144,6 +180,17 @@ def create_app(gateway: Gateway, *, no_auth: bool = False, secure: bool = False,
     app = Starlette(routes=routes, exception_handlers={404: not_found})
     app.add_middleware(_SecurityHeaders)
     return app
+
+
+def _refusal(e: grpc.RpcError) -> JSONResponse:
+    """What the gRPC server refused, as the HTTP answer a browser understands; an ended
+    session also clears its cookie."""
+    code = e.code()
+    response = JSONResponse({"error": e.details() or code.name, "code": code.name},
+                            status_code=http_status(code))
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        response.delete_cookie(COOKIE, path="/")
+    return response
 
 
 def _refused_post(request: Request, expected_csrf: str | None) -> Response | None:

@@ -25,7 +25,8 @@ from server.rpc import genealogy_pb2 as pb
 from server.rpc import quality_pb2 as qpb
 from server.rpc import recall_pb2 as rpb
 
-__all__ = ["ROUTES", "BadRequest", "Gateway", "Route", "http_status"]
+__all__ = ["EXPORT_RPC", "ROUTES", "BadRequest", "Gateway", "Route", "export_request",
+           "http_status"]
 
 Params = Mapping[str, str]
 
@@ -42,22 +43,25 @@ class Route:
     rpc: str
     request: Callable[[Params], Message]
     response: type[Message]
-    streaming: bool = False  # a server-streaming method: its first message answers
+    stream: str = ""  # a server-streaming method: "first" message answers, or "all" (items)
     post: bool = False  # changes something: POST with the CSRF header
+    signs: bool = False  # carries a re-entered password: a refusal is of it, not the session
 
 
-def _text(params: Params, name: str, *, required: bool = True) -> str:
+def _text(params: Params, name: str, *, required: bool = True, longest: int = 4096) -> str:
     value = params.get(name, "").strip()
     if required and not value:
         raise BadRequest(f"missing parameter {name!r}")
-    if len(value) > 4096:
-        raise BadRequest(f"parameter {name!r} is longer than 4,096 characters")
+    if len(value) > longest:
+        raise BadRequest(f"parameter {name!r} is longer than {longest:,} characters")
     return value
 
 
 def _list(params: Params, name: str) -> list[str]:
-    return [part.strip() for part in _text(params, name, required=False).split(",")
-            if part.strip()]
+    """Comma-separated keys: up to 12,000 characters (the request line of a GET must fit
+    the HTTP server's 16 KiB; a few hundred keys)."""
+    return [part.strip() for part in _text(params, name, required=False,
+                                           longest=12_000).split(",") if part.strip()]
 
 
 def _count(params: Params, name: str, *, low: int = 0, high: int = 1_000_000) -> int | None:
@@ -68,6 +72,18 @@ def _count(params: Params, name: str, *, low: int = 0, high: int = 1_000_000) ->
         raise BadRequest(f"parameter {name!r} must be a whole number from {low} to {high:,}, "
                          f"got {value[:40]!r}")
     return int(value)
+
+
+def _id(params: Params) -> int:
+    """A case id: required, a whole number."""
+    value = _count(params, "id", low=1, high=2**32 - 1)
+    if value is None:
+        raise BadRequest("missing parameter 'id'")
+    return value
+
+
+def _flag(params: Params, name: str) -> bool:
+    return _text(params, name, required=False).lower() in ("true", "1", "yes", "on")
 
 
 def _direction(params: Params) -> pb.Direction:
@@ -117,7 +133,7 @@ ROUTES: dict[str, Route] = {route.name: route for route in (
     Route("draw", "/tracegraph.v1.Genealogy/Draw", _draw, pb.Drawing),
     Route("trace", "/tracegraph.v1.Genealogy/TraceUnary", _trace, pb.RowChunk),
     Route("impact", "/tracegraph.v1.Genealogy/Impact", _impact, pb.ImpactChunk,
-          streaming=True),
+          stream="first"),
     Route("path", "/tracegraph.v1.Genealogy/Path",
           lambda p: pb.PathRequest(source=_text(p, "source"), target=_text(p, "target")),
           pb.PathResponse),
@@ -125,6 +141,25 @@ ROUTES: dict[str, Route] = {route.name: route for route in (
           lambda p: pb.GetNodeRequest(key=_text(p, "key")), pb.Node),
     Route("dhr", "/tracegraph.v1.Quality/GetDhr",
           lambda p: qpb.DhrRequest(key=_text(p, "key")), qpb.DeviceHistory),
+    Route("recalls", "/tracegraph.v1.Recalls/List", lambda p: rpb.ListRecallsRequest(),
+          rpb.RecallCase, stream="all"),
+    Route("recall", "/tracegraph.v1.Recalls/Get", lambda p: rpb.GetRecallRequest(id=_id(p)),
+          rpb.RecallCase),
+    Route("recall_open", "/tracegraph.v1.Recalls/Open",
+          lambda p: rpb.OpenRecallRequest(title=_text(p, "title"), seeds=_list(p, "seeds"),
+                                          reason=_text(p, "reason", required=False),
+                                          drill=_flag(p, "drill")),
+          rpb.RecallCase, post=True),
+    Route("recall_diff", "/tracegraph.v1.Recalls/Diff",
+          lambda p: rpb.RecallDiffRequest(id=_id(p)), rpb.RecallDiff),
+    Route("recall_refresh", "/tracegraph.v1.Recalls/Refresh",
+          lambda p: rpb.RefreshRecallRequest(id=_id(p)), rpb.RecallDiff, post=True),
+    Route("consignees", "/tracegraph.v1.Recalls/Consignees",
+          lambda p: rpb.ConsigneesRequest(id=_id(p)), rpb.ConsigneeRow, stream="all"),
+    Route("recall_close", "/tracegraph.v1.Recalls/Close",
+          lambda p: rpb.CloseRecallRequest(id=_id(p), reason=_text(p, "reason"),
+                                           password=p.get("password", "")),
+          rpb.RecallCase, post=True, signs=True),
 )}
 """Every call the web app makes; anything else under /api/ is 404."""
 
@@ -142,6 +177,25 @@ def http_status(code: grpc.StatusCode) -> int:
     return _HTTP.get(code, 500)
 
 
+def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    return () if token is None else (("authorization", f"Bearer {token}"),)
+
+
+def _json(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def export_request(params: Params) -> rpb.ExportRecallRequest:
+    """GET /api/download/recall?id=&format=&template= -> Recalls.Export."""
+    return rpb.ExportRecallRequest(id=_id(params),
+                                   format=_text(params, "format", required=False) or "csv",
+                                   template=_text(params, "template", required=False))
+
+
+EXPORT_RPC = "/tracegraph.v1.Recalls/Export"
+
+
 class Gateway:
     """Calls the served methods over one loopback channel (thread-safe, reused)."""
 
@@ -154,23 +208,26 @@ class Gateway:
         """The response of `route` as JSON-ready data. Raises BadRequest for parameters the
         request cannot carry and grpc.RpcError for what the server refused."""
         request = route.request(params)
-        metadata = () if token is None else (("authorization", f"Bearer {token}"),)
-        if route.streaming:
-            call = self.channel.unary_stream(route.rpc,
-                                              request_serializer=type(request).SerializeToString,
-                                              response_deserializer=route.response.FromString)
-            stream = call(request, metadata=metadata, timeout=self.timeout)
+        if route.stream == "all":
+            return {"items": [_json(m) for m in self.stream(route.rpc, request,
+                                                            route.response, token)]}
+        if route.stream == "first":
+            stream = self.stream(route.rpc, request, route.response, token)
             try:
-                answer = next(iter(stream))
+                return _json(next(iter(stream)))
             finally:
                 stream.cancel()  # the first message answers; the rest are not read
-        else:
-            method = self.channel.unary_unary(route.rpc,
-                                              request_serializer=type(request).SerializeToString,
-                                              response_deserializer=route.response.FromString)
-            answer = method(request, metadata=metadata, timeout=self.timeout)
-        return json_format.MessageToDict(answer, preserving_proto_field_name=True,
-                                         always_print_fields_with_no_presence=True)
+        method = self.channel.unary_unary(route.rpc,
+                                          request_serializer=type(request).SerializeToString,
+                                          response_deserializer=route.response.FromString)
+        return _json(method(request, metadata=_metadata(token), timeout=self.timeout))
+
+    def stream(self, rpc: str, request: Message, response: type[Message],
+               token: str | None) -> Any:
+        """The messages of server-streaming `rpc` (a grpc call: iterate it, or cancel)."""
+        call = self.channel.unary_stream(rpc, request_serializer=type(request).SerializeToString,
+                                         response_deserializer=response.FromString)
+        return call(request, metadata=_metadata(token), timeout=self.timeout)
 
     def close(self) -> None:
         self.channel.close()

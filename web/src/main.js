@@ -6,6 +6,7 @@ import { renderDhr } from "./pages/dhr.js";
 import { renderFind } from "./pages/find.js";
 import { renderImpact } from "./pages/impact.js";
 import { renderLogin } from "./pages/login.js";
+import { renderRecall, renderRecalls } from "./pages/recall.js";
 import { renderTrace } from "./pages/trace.js";
 
 const PAGES = {
@@ -14,11 +15,22 @@ const PAGES = {
   "/trace": ["Trace", renderTrace],
   "/impact": ["Impact", renderImpact],
   "/dhr": ["Device history record", renderDhr],
+  "/recall": ["Recall cases", renderRecalls],
 };
 
+/** The page a path names: a fixed path, or /recall/ID. */
+function route(path) {
+  const recall = /^\/recall\/(\d{1,9})$/.exec(path);
+  if (recall) {
+    return [`Recall case ${recall[1]}`, (main, params, identity) => renderRecall(main, recall[1], identity)];
+  }
+  return PAGES[path] || ["Not found", null];
+}
+
 function header(identity) {
-  const links = [["/find", "Find"], ["/trace", "Trace"], ["/impact", "Impact"], ["/dhr", "DHR"]];
-  const here = location.pathname === "/" ? "/find" : location.pathname;
+  const links = [["/find", "Find"], ["/trace", "Trace"], ["/impact", "Impact"], ["/dhr", "DHR"],
+    ["/recall", "Recalls"]];
+  const here = location.pathname === "/" ? "/find" : location.pathname.replace(/^\/recall\/.*/, "/recall");
   return h("header", { class: "top" },
     h("a", { class: "brand", href: "/find" }, "tracegraph"),
     h("nav", { "aria-label": "pages" }, links.map(([path, text]) => h("a", {
@@ -63,7 +75,7 @@ async function start() {
     toLogin("");
     return;
   }
-  const [title, render] = PAGES[location.pathname] || ["Not found", null];
+  const [title, render] = route(location.pathname);
   document.title = `${title} · tracegraph`;
   const main = h("main", { id: "main" });
   root.replaceChildren(header(identity), main);

@@ -1,9 +1,10 @@
 import { get } from "../api.js";
 import { h, notice, number, pageLink, pageUrl } from "../dom.js";
 import { dataTable } from "../table.js";
+import { mayAct, openCaseForm } from "./recall.js";
 
 /** /impact?keys=K1,K2: what the seeds reached, by kind, customer and shipment. */
-export async function renderImpact(main, params) {
+export async function renderImpact(main, params, identity) {
   const keys = (params.get("keys") || "").split(",").map((s) => s.trim()).filter(Boolean);
   const box = h("input", { id: "keys", name: "keys", value: keys.join(","), size: 60, required: true });
   main.replaceChildren(h("h1", {}, "Impact"), h("form", { class: "controls", onsubmit: (event) => {
@@ -35,4 +36,5 @@ export async function renderImpact(main, params) {
       { key: "units", label: "Serials", numeric: true },
     ], summary.by_shipment, { caption: "Affected shipments", testid: "by-shipment" }),
   );
+  if (mayAct(identity)) main.append(openCaseForm(keys));
 }

@@ -54,7 +54,7 @@ export async function renderTrace(main, params) {
   const folded = drawing.nodes.filter((n) => !n.key);
   const summary = h("p", { class: "summary", "data-testid": "summary" },
     `${number(drawing.reached)} nodes reached (seed included); ${number(drawn)} drawn`,
-    folded.length ? `, ${number(folded.length)} count node(s): click one to open it` : "",
+    folded.length ? `, ${number(folded.length)} count node(s): click one to open it, or hide its kind to see past it` : "",
     Number(drawing.links_left_out) ? `; ${number(drawing.links_left_out)} further links not drawn` : "",
     ".");
   const details = h("aside", { class: "details", "aria-live": "polite", "data-testid": "details" },
