@@ -44,17 +44,18 @@ def drawn_parents(parent: Array, hidden: Array) -> Array:  # pragma: no cover - 
 
 @njit(nogil=True, cache=True)
 def fold_rows(parent: Array, hidden: Array, group: Array, shown: Array,
-              state: Array) -> int:  # pragma: no cover - numba
+              state: Array) -> tuple[int, int]:  # pragma: no cover - numba
     """Decide each row's state (DRAWN, PASS_THROUGH or the group it folds into).
 
     `group[r]` is the group of a visible row (its drawn parent and kind); `shown[g]` how many
     members of group g are drawn, in walk order, before the rest fold into its count node.
     A row under a folded row folds into the same group (its subtree is inside the count
     node); a hidden row under a drawn one passes through. Seeds are always drawn. Returns
-    how many rows are drawn."""
+    how many rows are drawn and how many groups have a count node."""
     n = len(parent)
     rank = np.zeros(len(shown), dtype=np.int64)
     drawn = 0
+    groups = 0
     for r in range(n):
         p = parent[r]
         if p < 0:
@@ -71,8 +72,10 @@ def fold_rows(parent: Array, hidden: Array, group: Array, shown: Array,
                 drawn += 1
             else:
                 state[r] = g
+                if rank[g] == shown[g]:  # the group's first folded member
+                    groups += 1
             rank[g] += 1
-    return drawn
+    return drawn, groups
 
 
 @njit(nogil=True, cache=True)

@@ -155,9 +155,8 @@ def _draw(st: View, adjacency: Adjacency, rows: Array, depth: Array, parent: Arr
         has its tree edge)."""
         shown = np.where(sizes <= threshold, sizes, 0)
         shown[is_open] = np.minimum(sizes[is_open], EXPANDED)
-        drawn_count = lk.fold_rows(parent, hidden, group, shown, state)
-        groups = len(np.unique(state[state >= 0]))
-        return 2 * (drawn_count + groups) - n_seeds
+        drawn_count, groups = lk.fold_rows(parent, hidden, group, shown, state)
+        return int(2 * (drawn_count + groups) - n_seeds)
 
     if fan_out is not None:  # the caller's threshold, halved until the drawing fits
         threshold = fan_out

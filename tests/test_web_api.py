@@ -344,3 +344,29 @@ def test_a_recall_case_through_the_web(web: Running) -> None:
     assert mine[0] == "recall.open"
     assert mine.count("recall.export") == 2  # the list on the page, and the CSV file
     assert mine[-1] == "recall.close"
+
+
+def test_the_audit_view_pages_and_refuses_bad_times(web: Running) -> None:
+    from server.web.gateway import AUDIT_ROWS
+
+    qa = Browserless(web.url)
+    qa.login("quinn")
+    status, everything = qa.get("/api/audit")
+    assert status == 200
+    assert web.server.live is not None
+    total = sum(1 for _ in web.server.live.store.audit_records())
+    assert total > AUDIT_ROWS  # the synthetic quality import alone wrote thousands
+    assert len(everything["items"]) == AUDIT_ROWS
+    assert everything["truncated"] is True
+    status, logins = qa.get(f"/api/audit?{_q(action='auth.login', user='quinn')}")
+    assert status == 200
+    assert logins["truncated"] is False
+    assert logins["items"]
+    assert all('"action":"auth.login"' in r["json"] for r in logins["items"])
+    status, body = qa.get(f"/api/audit?{_q(since='last tuesday')}")
+    assert status == 400
+    assert "'since'" in body["error"]
+    viewer = Browserless(web.url)
+    viewer.login("vic")
+    assert viewer.get("/api/audit")[0] == 403
+    assert viewer.get("/api/audit_verify")[0] == 403

@@ -318,3 +318,54 @@ def test_a_viewer_is_not_offered_what_the_role_may_not_do(browser: Browser,
     expect(page.get_by_test_id("impact-summary")).to_be_visible()
     expect(page.get_by_test_id("open-case")).to_have_count(0)
     context.close()
+
+
+def test_corrections_inbox_approves_with_a_signature(browser: Browser, web: Running) -> None:
+    """An investigator's proposal waits in the inbox; qa approves it with a re-entered
+    password (a wrong one refused on the page), and the engine's answer changes."""
+    from trust.corrections import Corrections
+    from trust.identity import Principal
+
+    assert web.server.live is not None
+    lot = [k for k in web.graph.snapshot.node_keys.to_pylist() if ":lgtin:" in k][7]
+    before = web.graph.node(lot)["quantity"]
+    ivy = Principal(2, "ivy", "Ivy", "investigator", "password")
+    proposal = Corrections(web.server.live).propose(
+        {"type": "set-attribute", "key": lot, "field": "quantity", "value": "123"}, ivy,
+        "recount at the warehouse")
+    context, page = _signed_in(browser, web, "quinn")
+    console = Console(page)
+    _open(page, web, "/corrections")
+    card = page.get_by_test_id(f"correction-{proposal.id}")
+    expect(card).to_contain_text(f"set {lot} quantity")
+    expect(card).to_contain_text("recount at the warehouse")
+    _shot(page, "corrections")
+    card.get_by_label("Your password (signature)").fill("not-quinns")
+    card.get_by_role("button", name="Approve and sign").click()
+    expect(card.get_by_role("alert")).to_contain_text("signature refused")
+    assert web.graph.node(lot)["quantity"] == before
+    card.get_by_label("Your password (signature)").fill(PASSWORDS["quinn"])
+    card.get_by_role("button", name="Approve and sign").click()
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.get_by_test_id("decided")).to_contain_text(f"#{proposal.id} applied")
+    assert web.graph.node(lot)["quantity"] == 123.0
+    assert console.script_errors() == []
+    context.close()
+
+
+def test_audit_view_is_for_qa_and_admin(browser: Browser, web: Running) -> None:
+    context, page = _signed_in(browser, web, "ada")
+    console = Console(page)
+    _open(page, web, "/audit?action=auth.login&user=")
+    table = page.get_by_test_id("audit")
+    expect(table).to_contain_text("auth.login")
+    page.get_by_role("button", name="Verify the whole trail").click()
+    expect(page.get_by_test_id("verify")).to_contain_text("intact")
+    _shot(page, "audit")
+    assert console.script_errors() == []
+    context.close()
+    context, page = _signed_in(browser, web, "ivy")
+    expect(page.get_by_role("link", name="Audit")).to_have_count(0)  # not offered
+    _open(page, web, "/audit")
+    expect(page.get_by_role("alert")).to_contain_text("may not call Log")  # and refused
+    context.close()

@@ -1,5 +1,5 @@
 """A real server with its web app for the web tests: the small synthetic genealogy built into a
-real data directory, its synthetic quality records imported, four people with different roles,
+real data directory, its synthetic quality records imported, five people with different roles,
 and `serve --web-port 0` started on loopback in this process."""
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from trust.identity import Directory, Principal
 
 OWNER = Principal(0, "os:test", "os:test", "admin", "os")
 PASSWORDS = {"ada": "ada-admin-password", "ivy": "ivy-investigates-1", "vic": "vic-views-only-1",
-             "wes": "wes-writes-only-1"}
-ROLES = {"ada": "admin", "ivy": "investigator", "vic": "viewer", "wes": "writer"}
+             "wes": "wes-writes-only-1", "quinn": "quinn-approves-qa-1"}
+ROLES = {"ada": "admin", "ivy": "investigator", "vic": "viewer", "wes": "writer", "quinn": "qa"}
 
 
 def web_data(source: tuple[Path, Path], root: Path) -> Path:
-    """A data directory: the genealogy, its quality records, the four users."""
+    """A data directory: the genealogy, its quality records, the five users."""
     data = root / "data"
     build_from_files([source[0]], [source[1]], data)
     store = Store(data, writable=True)

@@ -44,7 +44,8 @@ __all__ = ["COOKIE", "PAGES", "STATIC", "create_app"]
 STATIC = Path(__file__).resolve().parent.parent / "static"
 """The built front end (web/ bundled by esbuild) and the page shell."""
 COOKIE = "tracegraph_session"
-PAGES = ("/", "/login", "/find", "/trace", "/impact", "/dhr", "/recall", "/recall/{id:int}")
+PAGES = ("/", "/login", "/find", "/trace", "/impact", "/dhr", "/recall", "/recall/{id:int}",
+         "/corrections", "/audit")
 """Paths that answer with the page shell; the script renders the page the path names."""
 _HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "

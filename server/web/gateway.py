@@ -19,7 +19,10 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.errors import TraceError
+from domain.time import parse_time
 from server.rpc import auth_pb2 as apb
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import quality_pb2 as qpb
@@ -29,6 +32,8 @@ __all__ = ["EXPORT_RPC", "ROUTES", "BadRequest", "Gateway", "Route", "export_req
            "http_status"]
 
 Params = Mapping[str, str]
+AUDIT_ROWS = 2_000
+"""Audit records one page of the audit view shows; narrower filters show the rest."""
 
 
 class BadRequest(ValueError):
@@ -46,6 +51,7 @@ class Route:
     stream: str = ""  # a server-streaming method: "first" message answers, or "all" (items)
     post: bool = False  # changes something: POST with the CSRF header
     signs: bool = False  # carries a re-entered password: a refusal is of it, not the session
+    cap: int = 0  # stream "all": at most this many items (0: every one), then "truncated"
 
 
 def _text(params: Params, name: str, *, required: bool = True, longest: int = 4096) -> str:
@@ -112,6 +118,37 @@ def _trace(params: Params) -> pb.TraceRequest:
                            limit=_count(params, "limit", low=1, high=100_000) or 0)
 
 
+def _time(params: Params, name: str) -> Timestamp | None:
+    """An ISO 8601 time parameter (a date alone is its midnight UTC)."""
+    text = _text(params, name, required=False)
+    if not text:
+        return None
+    try:
+        when = parse_time(text, name)
+    except (ValueError, TraceError) as e:
+        raise BadRequest(f"parameter {name!r}: {e}") from None
+    if when is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _audit(params: Params) -> apb.AuditLogRequest:
+    request = apb.AuditLogRequest(user=_text(params, "user", required=False),
+                                  key=_text(params, "key", required=False),
+                                  action=_text(params, "action", required=False))
+    for name in ("since", "until"):
+        if (stamp := _time(params, name)) is not None:
+            getattr(request, name).CopyFrom(stamp)
+    return request
+
+
+def _decide(params: Params) -> apb.DecideRequest:
+    return apb.DecideRequest(id=_id(params), reason=_text(params, "reason", required=False),
+                             password=params.get("password", ""))
+
+
 def _impact(params: Params) -> pb.ImpactRequest:
     keys = _list(params, "keys")
     if not keys:
@@ -156,6 +193,16 @@ ROUTES: dict[str, Route] = {route.name: route for route in (
           lambda p: rpb.RefreshRecallRequest(id=_id(p)), rpb.RecallDiff, post=True),
     Route("consignees", "/tracegraph.v1.Recalls/Consignees",
           lambda p: rpb.ConsigneesRequest(id=_id(p)), rpb.ConsigneeRow, stream="all"),
+    Route("audit", "/tracegraph.v1.Audit/Log", _audit, apb.AuditRecord, stream="all",
+          cap=AUDIT_ROWS),
+    Route("audit_verify", "/tracegraph.v1.Audit/Verify", lambda p: apb.AuditVerifyRequest(),
+          apb.AuditVerifyResponse),
+    Route("corrections", "/tracegraph.v1.Corrections/List",
+          lambda p: apb.ListCorrectionsRequest(), apb.CorrectionRecord, stream="all"),
+    Route("correction_approve", "/tracegraph.v1.Corrections/Approve", _decide,
+          apb.CorrectionRecord, post=True, signs=True),
+    Route("correction_reject", "/tracegraph.v1.Corrections/Reject", _decide,
+          apb.CorrectionRecord, post=True),
     Route("recall_close", "/tracegraph.v1.Recalls/Close",
           lambda p: rpb.CloseRecallRequest(id=_id(p), reason=_text(p, "reason"),
                                            password=p.get("password", "")),
@@ -209,8 +256,18 @@ class Gateway:
         request cannot carry and grpc.RpcError for what the server refused."""
         request = route.request(params)
         if route.stream == "all":
-            return {"items": [_json(m) for m in self.stream(route.rpc, request,
-                                                            route.response, token)]}
+            stream = self.stream(route.rpc, request, route.response, token)
+            items: list[dict[str, Any]] = []
+            truncated = False
+            try:
+                for message in stream:
+                    if route.cap and len(items) == route.cap:
+                        truncated = True
+                        break
+                    items.append(_json(message))
+            finally:
+                stream.cancel()
+            return {"items": items, "truncated": truncated}
         if route.stream == "first":
             stream = self.stream(route.rpc, request, route.response, token)
             try:

@@ -2,6 +2,8 @@
 // state is its URL, so a link reproduces the view.
 import { ApiError, post, whoAmI } from "./api.js";
 import { h, notice, pageUrl } from "./dom.js";
+import { AUDITORS, renderAudit } from "./pages/audit.js";
+import { renderCorrections } from "./pages/corrections.js";
 import { renderDhr } from "./pages/dhr.js";
 import { renderFind } from "./pages/find.js";
 import { renderImpact } from "./pages/impact.js";
@@ -16,6 +18,8 @@ const PAGES = {
   "/impact": ["Impact", renderImpact],
   "/dhr": ["Device history record", renderDhr],
   "/recall": ["Recall cases", renderRecalls],
+  "/corrections": ["Corrections", renderCorrections],
+  "/audit": ["Audit trail", renderAudit],
 };
 
 /** The page a path names: a fixed path, or /recall/ID. */
@@ -29,7 +33,8 @@ function route(path) {
 
 function header(identity) {
   const links = [["/find", "Find"], ["/trace", "Trace"], ["/impact", "Impact"], ["/dhr", "DHR"],
-    ["/recall", "Recalls"]];
+    ["/recall", "Recalls"], ["/corrections", "Corrections"]];
+  if (identity.no_auth || AUDITORS.has(identity.role)) links.push(["/audit", "Audit"]);
   const here = location.pathname === "/" ? "/find" : location.pathname.replace(/^\/recall\/.*/, "/recall");
   return h("header", { class: "top" },
     h("a", { class: "brand", href: "/find" }, "tracegraph"),
