@@ -14,8 +14,11 @@ from domain.errors import InvalidInput, TraceError, Unavailable
 from index.master import MasterData, finished_products
 from index.quality_records import QualityRecords
 from qms.dhr import device_history
+from qms.kpi import kpis
+from recall.cases import Cases
 from server.auth import require
 from server.convert.queries import impact_to_proto
+from server.convert.rows import timestamp
 from server.rpc import quality_pb2 as qpb
 from server.rpc import quality_pb2_grpc as qpb_grpc
 from server.seeds import resolve_seed
@@ -94,3 +97,19 @@ class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
                 raise InvalidInput(f"no quality record {request.record_id}")
             return qpb.RecordHistory(versions=[record_to_proto(v) for v in versions])
         return self._call(context, work)
+
+    def Kpi(self, request: qpb.KpiRequest,  # noqa: N802
+            context: grpc.ServicerContext) -> qpb.KpiResponse:
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> qpb.KpiResponse:
+            table = kpis(records, Cases(records.records).all(), request.period or "month")
+            return qpb.KpiResponse(rows=[kpi_row(row) for row in table.to_dicts()])
+        return self._call(context, work)
+
+
+def kpi_row(row: dict[str, Any]) -> qpb.KpiRow:
+    """One period of qms.kpi as the wire row (nulls stay unset)."""
+    message = qpb.KpiRow(period=timestamp(row["period"]))
+    for name, value in row.items():
+        if name != "period" and value is not None:
+            setattr(message, name, value)
+    return message

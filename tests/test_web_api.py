@@ -370,3 +370,24 @@ def test_the_audit_view_pages_and_refuses_bad_times(web: Running) -> None:
     viewer.login("vic")
     assert viewer.get("/api/audit")[0] == 403
     assert viewer.get("/api/audit_verify")[0] == 403
+
+
+def test_kpis_over_the_web_are_qms_kpi(web: Running) -> None:
+    from index.quality_records import QualityRecords
+    from qms.kpi import kpis
+    from recall.cases import Cases
+
+    client = Browserless(web.url)
+    client.login("vic")
+    status, body = client.get("/api/kpi?period=month")
+    assert status == 200
+    expected = kpis(QualityRecords(web.server.records), Cases(web.server.records).all(),
+                    "month").to_dicts()
+    assert [r["period"][:10] for r in body["rows"]] == [
+        e["period"].strftime("%Y-%m-%d") for e in expected]
+    assert [int(r["inspections"]) for r in body["rows"]] == [e["inspections"] for e in expected]
+    assert [r.get("first_pass_yield") for r in body["rows"]] == [
+        e["first_pass_yield"] for e in expected]
+    status, body = client.get("/api/kpi?period=fortnight")
+    assert status == 400
+    assert "period 'fortnight' is not one of day, week, month" in body["error"]

@@ -369,3 +369,30 @@ def test_audit_view_is_for_qa_and_admin(browser: Browser, web: Running) -> None:
     _open(page, web, "/audit")
     expect(page.get_by_role("alert")).to_contain_text("may not call Log")  # and refused
     context.close()
+
+
+def test_kpi_dashboard_charts_the_engines_figures(browser: Browser, web: Running) -> None:
+    from qms.kpi import kpis
+    from recall.cases import Cases
+
+    records = QualityRecords(web.server.records)
+    expected = kpis(records, Cases(web.server.records).all(), "week")
+    context, page = _signed_in(browser, web, "vic")
+    console = Console(page)
+    _open(page, web, "/kpi?period=week")
+    table = page.get_by_test_id("kpi")
+    expect(table.locator("tbody tr")).to_have_count(min(expected.height, 100))
+    newest = expected.row(expected.height - 1, named=True)
+    first = table.locator("tbody tr").first.locator("td")
+    assert first.nth(0).inner_text() == newest["period"].strftime("%Y-%m-%d")
+    assert int(first.nth(2).inner_text().replace(",", "")) == newest["inspections"]
+    for key in ("first_pass_yield", "ncs_opened", "open_ncs", "open_capas"):
+        expect(page.get_by_test_id(f"chart-{key}").locator("canvas")).to_have_count(1)
+    _shot(page, "kpi")
+    page.get_by_role("link", name="month").click()
+    page.wait_for_url(re.compile(r"period=month"))
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.get_by_test_id("kpi").locator("tbody tr")).to_have_count(
+        kpis(records, Cases(web.server.records).all(), "month").height)
+    assert console.script_errors() == []
+    context.close()

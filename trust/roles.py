@@ -54,6 +54,7 @@ RPC_RULES: Final[dict[str, frozenset[str]]] = {
     "/tracegraph.v1.Quality/GetDhr": _READ,
     "/tracegraph.v1.Quality/AffectedBy": _READ,
     "/tracegraph.v1.Quality/GetRecord": _READ,
+    "/tracegraph.v1.Quality/Kpi": _READ,
     "/tracegraph.v1.Recalls/List": _READ,
     "/tracegraph.v1.Recalls/Diff": _READ,
     "/tracegraph.v1.Recalls/Consignees": _READ,

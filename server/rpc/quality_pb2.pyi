@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from server.rpc import genealogy_pb2 as _genealogy_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -6,6 +9,40 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class KpiRequest(_message.Message):
+    __slots__ = ("period",)
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    period: str
+    def __init__(self, period: _Optional[str] = ...) -> None: ...
+
+class KpiRow(_message.Message):
+    __slots__ = ("period", "first_pass_yield", "inspections", "ncs_opened", "open_ncs", "open_nc_age_days", "open_capas", "recalls_opened", "recall_hours")
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PASS_YIELD_FIELD_NUMBER: _ClassVar[int]
+    INSPECTIONS_FIELD_NUMBER: _ClassVar[int]
+    NCS_OPENED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_NCS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_NC_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_CAPAS_FIELD_NUMBER: _ClassVar[int]
+    RECALLS_OPENED_FIELD_NUMBER: _ClassVar[int]
+    RECALL_HOURS_FIELD_NUMBER: _ClassVar[int]
+    period: _timestamp_pb2.Timestamp
+    first_pass_yield: float
+    inspections: int
+    ncs_opened: int
+    open_ncs: int
+    open_nc_age_days: float
+    open_capas: int
+    recalls_opened: int
+    recall_hours: float
+    def __init__(self, period: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_pass_yield: _Optional[float] = ..., inspections: _Optional[int] = ..., ncs_opened: _Optional[int] = ..., open_ncs: _Optional[int] = ..., open_nc_age_days: _Optional[float] = ..., open_capas: _Optional[int] = ..., recalls_opened: _Optional[int] = ..., recall_hours: _Optional[float] = ...) -> None: ...
+
+class KpiResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[KpiRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[KpiRow, _Mapping]]] = ...) -> None: ...
 
 class DhrRequest(_message.Message):
     __slots__ = ("key",)

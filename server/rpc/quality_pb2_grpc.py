@@ -50,6 +50,11 @@ class QualityStub:
                 request_serializer=server_dot_rpc_dot_quality__pb2.GetRecordRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_quality__pb2.RecordHistory.FromString,
                 _registered_method=True)
+        self.Kpi = channel.unary_unary(
+                '/tracegraph.v1.Quality/Kpi',
+                request_serializer=server_dot_rpc_dot_quality__pb2.KpiRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_quality__pb2.KpiResponse.FromString,
+                _registered_method=True)
 
 
 class QualityServicer:
@@ -77,6 +82,13 @@ class QualityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Kpi(self, request, context):
+        """Quality KPIs per day, week or month, oldest first (as `tracegraph kpi`; qms/kpi.py).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QualityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +106,11 @@ def add_QualityServicer_to_server(servicer, server):
                     servicer.GetRecord,
                     request_deserializer=server_dot_rpc_dot_quality__pb2.GetRecordRequest.FromString,
                     response_serializer=server_dot_rpc_dot_quality__pb2.RecordHistory.SerializeToString,
+            ),
+            'Kpi': grpc.unary_unary_rpc_method_handler(
+                    servicer.Kpi,
+                    request_deserializer=server_dot_rpc_dot_quality__pb2.KpiRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_quality__pb2.KpiResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +194,33 @@ class Quality:
             '/tracegraph.v1.Quality/GetRecord',
             server_dot_rpc_dot_quality__pb2.GetRecordRequest.SerializeToString,
             server_dot_rpc_dot_quality__pb2.RecordHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Kpi(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Quality/Kpi',
+            server_dot_rpc_dot_quality__pb2.KpiRequest.SerializeToString,
+            server_dot_rpc_dot_quality__pb2.KpiResponse.FromString,
             options,
             channel_credentials,
             insecure,

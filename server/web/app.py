@@ -45,7 +45,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 """The built front end (web/ bundled by esbuild) and the page shell."""
 COOKIE = "tracegraph_session"
 PAGES = ("/", "/login", "/find", "/trace", "/impact", "/dhr", "/recall", "/recall/{id:int}",
-         "/corrections", "/audit")
+         "/corrections", "/audit", "/kpi")
 """Paths that answer with the page shell; the script renders the page the path names."""
 _HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "

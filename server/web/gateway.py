@@ -178,6 +178,8 @@ ROUTES: dict[str, Route] = {route.name: route for route in (
           lambda p: pb.GetNodeRequest(key=_text(p, "key")), pb.Node),
     Route("dhr", "/tracegraph.v1.Quality/GetDhr",
           lambda p: qpb.DhrRequest(key=_text(p, "key")), qpb.DeviceHistory),
+    Route("kpi", "/tracegraph.v1.Quality/Kpi",
+          lambda p: qpb.KpiRequest(period=_text(p, "period", required=False)), qpb.KpiResponse),
     Route("recalls", "/tracegraph.v1.Recalls/List", lambda p: rpb.ListRecallsRequest(),
           rpb.RecallCase, stream="all"),
     Route("recall", "/tracegraph.v1.Recalls/Get", lambda p: rpb.GetRecallRequest(id=_id(p)),

@@ -1,3 +1,4 @@
+import "./app.css";
 // The app shell: who is signed in, the navigation, and the page the path names. Each page's
 // state is its URL, so a link reproduces the view.
 import { ApiError, post, whoAmI } from "./api.js";
@@ -7,6 +8,7 @@ import { renderCorrections } from "./pages/corrections.js";
 import { renderDhr } from "./pages/dhr.js";
 import { renderFind } from "./pages/find.js";
 import { renderImpact } from "./pages/impact.js";
+import { renderKpi } from "./pages/kpi.js";
 import { renderLogin } from "./pages/login.js";
 import { renderRecall, renderRecalls } from "./pages/recall.js";
 import { renderTrace } from "./pages/trace.js";
@@ -19,6 +21,7 @@ const PAGES = {
   "/dhr": ["Device history record", renderDhr],
   "/recall": ["Recall cases", renderRecalls],
   "/corrections": ["Corrections", renderCorrections],
+  "/kpi": ["Quality dashboard", renderKpi],
   "/audit": ["Audit trail", renderAudit],
 };
 
@@ -33,7 +36,7 @@ function route(path) {
 
 function header(identity) {
   const links = [["/find", "Find"], ["/trace", "Trace"], ["/impact", "Impact"], ["/dhr", "DHR"],
-    ["/recall", "Recalls"], ["/corrections", "Corrections"]];
+    ["/recall", "Recalls"], ["/kpi", "Dashboard"], ["/corrections", "Corrections"]];
   if (identity.no_auth || AUDITORS.has(identity.role)) links.push(["/audit", "Audit"]);
   const here = location.pathname === "/" ? "/find" : location.pathname.replace(/^\/recall\/.*/, "/recall");
   return h("header", { class: "top" },
