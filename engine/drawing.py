@@ -15,7 +15,8 @@ How a walk becomes a drawing (engine._layout_kernels does each step in one loop)
   drawn nodes (a customer that two drawn shipments reached), as many as the budget allows.
 - Layers are walk depths (empty ones closed up), ordered by barycentre sweeps; a wide layer
   wraps onto sub-rows; material flows top to bottom in both directions (an upstream walk
-  puts its seed at the bottom).
+  puts its seed at the bottom), and edges point the way it flows. An hourglass is both walks,
+  the upstream one above the seeds.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ ROW_WIDTH = 12
 NODE_SCHEMA = pa.schema([("id", pa.string()), ("key", pa.string()), ("kind", pa.string()),
                          ("label", pa.string()), ("layer", pa.int32()), ("x", pa.float64()),
                          ("y", pa.float64()), ("count", pa.int64()),
-                         ("parent_key", pa.string()), ("depth", pa.int32())])
+                         ("parent_key", pa.string()), ("depth", pa.int32()),
+                         ("upstream", pa.bool_())])
 EDGE_SCHEMA = pa.schema([("source", pa.string()), ("target", pa.string()),
                          ("tree", pa.bool_())])
 
@@ -101,11 +103,18 @@ class DrawingQueries:
         as_of: TimeLike = None,
         cancellation: Cancellation | None = None,
     ) -> Drawing:
-        """The walk from `keys` drawn in layers (see the module docstring). `hide_kinds`:
+        """The walk from `keys` drawn in layers (see the module docstring); `direction`
+        "hourglass" draws both walks, upstream above the seeds. `hide_kinds`:
         node kinds not drawn (the seeds always are); `expand`: drawn keys whose groups open;
         `fan_out`: the largest group drawn node by node (None: the largest that fits)."""
         if (fan_out is not None and fan_out < 1) or max_elements < 10:
             raise InvalidInput("a drawing needs fan_out >= 1 and max_elements >= 10")
+        if direction == "hourglass":  # upstream above the seeds, downstream below
+            up = self.drawing(keys, "upstream", max_depth, hide_kinds, expand, fan_out,
+                              max(max_elements // 2, 10), as_of, cancellation)
+            down = self.drawing(keys, "downstream", max_depth, hide_kinds, expand, fan_out,
+                                max(max_elements - up.elements, 10), as_of, cancellation)
+            return _hourglass(up, down)
         st = self._state()
         unknown = sorted(set(hide_kinds) - set(st.node_kinds))
         if unknown:
@@ -211,11 +220,34 @@ def _draw(st: View, adjacency: Adjacency, rows: Array, depth: Array, parent: Arr
         "count": np.concatenate([np.ones(len(drawn), np.int64), counts]),
         "parent_key": [None] * len(drawn) + st.keys(rows[group_parent[folded]]).to_pylist(),
         "depth": element_depth.astype(np.int32),
+        "upstream": np.full(n_elements, not downstream) & (element_depth > 0),
     }, schema=NODE_SCHEMA)
+    if not downstream:  # edges point the way material flows, whichever way the walk went
+        source, target = target, source
     edges = pa.table({"source": [ids[i] for i in source.tolist()],
                       "target": [ids[i] for i in target.tolist()],
                       "tree": np.arange(len(source)) < len(tree_src)}, schema=EDGE_SCHEMA)
     return Drawing(nodes, edges, count, threshold, left_out)
+
+
+def _hourglass(up: Drawing, down: Drawing) -> Drawing:
+    """One drawing of both walks: the downstream one as drawn, the upstream one above it,
+    its seeds (the same nodes) merged into the downstream ones and aligned with them."""
+    up_nodes, down_nodes = up.nodes.to_pylist(), down.nodes.to_pylist()
+    seed_id = {n["key"]: n["id"] for n in down_nodes if n["depth"] == 0}
+    up_seeds = [n for n in up_nodes if n["depth"] == 0]
+    anchor = next(n for n in down_nodes if n["id"] == seed_id[up_seeds[0]["key"]])
+    dx, dy = anchor["x"] - up_seeds[0]["x"], anchor["y"] - up_seeds[0]["y"]
+    renamed = {n["id"]: seed_id[n["key"]] if n["depth"] == 0 else f"u{n['id']}"
+               for n in up_nodes}
+    above = [{**n, "id": renamed[n["id"]], "x": n["x"] + dx, "y": n["y"] + dy}
+             for n in up_nodes if n["depth"] > 0]
+    edges = [{**e, "source": renamed[e["source"]], "target": renamed[e["target"]]}
+             for e in up.edges.to_pylist()] + down.edges.to_pylist()
+    return Drawing(pa.Table.from_pylist(above + down_nodes, schema=NODE_SCHEMA),
+                   pa.Table.from_pylist(edges, schema=EDGE_SCHEMA),
+                   up.reached + down.reached - len(up_seeds),
+                   min(up.threshold, down.threshold), up.links_left_out + down.links_left_out)
 
 
 def _place(layer: Array, pos: Array, n_layers: int, downstream: bool) -> tuple[Array, Array]:

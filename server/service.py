@@ -270,7 +270,8 @@ class GenealogyService(pb_grpc.GenealogyServicer):  # type: ignore[misc]
             raise InvalidInput(f"max_elements {request.max_elements:,} is above "
                                f"{MAX_DRAWN:,}")
         drawing = self.graph.drawing(
-            self._seeds(request.seeds), direction_from_proto(request.direction),
+            self._seeds(request.seeds),
+            "hourglass" if request.hourglass else direction_from_proto(request.direction),
             max_depth=f.max_depth if f.HasField("max_depth") else None,
             as_of=from_timestamp(f.as_of, f.HasField("as_of"), "filters.as_of"),
             hide_kinds=list(request.hide_kinds), expand=list(request.expand),

@@ -105,6 +105,23 @@ def test_upstream_puts_the_seed_at_the_bottom(tmp_path: Path) -> None:
     assert nodes["cust:X"]["y"] > nodes["ship:1"]["y"] > nodes["lot:A"]["y"]
 
 
+def test_an_hourglass_puts_upstream_above_and_downstream_below_one_seed(
+        tmp_path: Path) -> None:
+    graph = _lot_with_serials(tmp_path, 4)
+    drawing = graph.drawing("case:1", direction="hourglass")
+    nodes = {n["key"]: n for n in drawing.nodes.to_pylist()}
+    assert sum(1 for n in drawing.nodes.to_pylist() if n["key"] == "case:1") == 1
+    assert drawing.reached == 6  # lot, 2 serials above; ship:1, cust:X below; the seed once
+    assert nodes["lot:A"]["y"] < nodes["sn:001"]["y"] < nodes["case:1"]["y"]
+    assert nodes["case:1"]["y"] < nodes["ship:1"]["y"] < nodes["cust:X"]["y"]
+    assert (nodes["sn:001"]["upstream"], nodes["ship:1"]["upstream"],
+            nodes["case:1"]["upstream"]) == (True, False, False)
+    ids = {n["id"]: n["key"] for n in drawing.nodes.to_pylist()}
+    flows = {(ids[e["source"]], ids[e["target"]]) for e in drawing.edges.to_pylist()}
+    assert {("sn:001", "case:1"), ("sn:003", "case:1"), ("case:1", "ship:1"),
+            ("ship:1", "cust:X")} <= flows
+
+
 def test_unknown_keys_are_refused_by_name(tmp_path: Path) -> None:
     graph = _lot_with_serials(tmp_path, 4)
     with pytest.raises(Exception, match="lot:B"):
@@ -157,19 +174,23 @@ def test_drawings_account_for_every_node_and_draw_real_chains(
                  for part in n["label"].split(" · "))
     hidden_through = len(reached) - len(drawn) - folded
     assert 0 <= hidden_through <= sum(nodes[k] in hide for k in reached)
-    # Every edge is a real chain: a direct edge, or (a tree edge) a path whose inner nodes
-    # are hidden; a count node hangs from its parent key.
+    # Every edge is a real chain the way material flows: a direct edge, or (a tree edge) a
+    # path whose inner nodes are hidden; a count node hangs from its parent key.
+    flow = nx.DiGraph(edges)
+    flow.add_nodes_from(nodes)
     by_id = {n["id"]: n for n in rows}
     for edge in drawing.edges.to_pylist():
         source, target = by_id[edge["source"]], by_id[edge["target"]]
-        assert source["key"] is not None
-        if target["key"] is None:
-            assert target["parent_key"] == source["key"]
+        walked_from, reached_node = (source, target) if downstream else (target, source)
+        assert walked_from["key"] is not None
+        assert reached_node["upstream"] is (not downstream)
+        if reached_node["key"] is None:
+            assert reached_node["parent_key"] == walked_from["key"]
             continue
-        assert nx.has_path(g, source["key"], target["key"])
+        assert nx.has_path(flow, source["key"], target["key"])
         if not edge["tree"]:
-            assert g.has_edge(source["key"], target["key"])
-        assert source["depth"] < target["depth"] or not edge["tree"]
+            assert flow.has_edge(source["key"], target["key"])
+        assert walked_from["depth"] < reached_node["depth"] or not edge["tree"]
     # The budget holds whenever a drawing of one node per group could meet it.
     if drawing.threshold > 1:
         assert drawing.elements <= budget

@@ -396,3 +396,27 @@ def test_kpi_dashboard_charts_the_engines_figures(browser: Browser, web: Running
         kpis(records, Cases(web.server.records).all(), "month").height)
     assert console.script_errors() == []
     context.close()
+
+
+def test_hourglass_explains_nodes_on_both_sides(browser: Browser, web: Running) -> None:
+    unit = web.graph.trace(_lot(web), node_kinds=["serial"]).column("key")[-1].as_py()
+    expected = web.graph.drawing(unit, "hourglass")
+    context, page = _signed_in(browser, web)
+    console = Console(page)
+    _open(page, web, f"/trace?{urllib.parse.urlencode({'key': unit, 'direction': 'hourglass'})}")
+    expect(page.get_by_test_id("summary")).to_contain_text(f"{expected.reached:,} nodes reached")
+    nodes = expected.nodes.to_pylist()
+    above = next(n for n in nodes if n["upstream"] and n["key"] and n["kind"] == "lot")
+    below = next(n for n in nodes if not n["upstream"] and n["key"] and n["depth"] > 0)
+    table = page.get_by_test_id("trace-table")
+    details = page.get_by_test_id("details")
+    for node, chain in ((above, web.graph.path(above["key"], unit)),
+                        (below, web.graph.path(unit, below["key"]))):
+        table.get_by_role("button", name=node["key"], exact=True).click()
+        expect(details.locator("ol.path li")).to_have_count(chain.num_rows)
+        assert details.locator("ol.path li code").all_inner_texts() == chain.column(
+            "key").to_pylist()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "hourglass")
+    assert console.script_errors() == []
+    context.close()

@@ -235,7 +235,8 @@ def drawing_to_proto(drawing: Drawing) -> pb.Drawing:
     return pb.Drawing(
         nodes=[pb.DrawnNode(id=n["id"], key=n["key"] or "", kind=n["kind"], label=n["label"],
                             layer=n["layer"], x=n["x"], y=n["y"], count=n["count"],
-                            parent_key=n["parent_key"] or "", depth=n["depth"])
+                            parent_key=n["parent_key"] or "", depth=n["depth"],
+                            upstream=n["upstream"])
                for n in drawing.nodes.to_pylist()],
         edges=[pb.DrawnEdge(**row) for row in drawing.edges.to_pylist()],
         reached=drawing.reached, threshold=drawing.threshold,
@@ -246,7 +247,8 @@ def drawing_from_proto(message: pb.Drawing) -> dict[str, Any]:
     """A Drawing message as engine.drawing's rows (nulls for empty keys), for clients."""
     nodes = [{"id": n.id, "key": n.key or None, "kind": n.kind, "label": n.label,
               "layer": n.layer, "x": n.x, "y": n.y, "count": n.count,
-              "parent_key": n.parent_key or None, "depth": n.depth} for n in message.nodes]
+              "parent_key": n.parent_key or None, "depth": n.depth,
+              "upstream": n.upstream} for n in message.nodes]
     edges = [{"source": e.source, "target": e.target, "tree": e.tree} for e in message.edges]
     return {"nodes": nodes, "edges": edges, "reached": message.reached,
             "threshold": message.threshold, "links_left_out": message.links_left_out}

@@ -237,23 +237,25 @@ class Node(_message.Message):
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., product: _Optional[str] = ..., quantity: _Optional[float] = ..., uom: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DrawRequest(_message.Message):
-    __slots__ = ("seeds", "direction", "filters", "hide_kinds", "expand", "max_elements")
+    __slots__ = ("seeds", "direction", "filters", "hide_kinds", "expand", "max_elements", "hourglass")
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     HIDE_KINDS_FIELD_NUMBER: _ClassVar[int]
     EXPAND_FIELD_NUMBER: _ClassVar[int]
     MAX_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    HOURGLASS_FIELD_NUMBER: _ClassVar[int]
     seeds: _containers.RepeatedScalarFieldContainer[str]
     direction: Direction
     filters: Filters
     hide_kinds: _containers.RepeatedScalarFieldContainer[str]
     expand: _containers.RepeatedScalarFieldContainer[str]
     max_elements: int
-    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., hide_kinds: _Optional[_Iterable[str]] = ..., expand: _Optional[_Iterable[str]] = ..., max_elements: _Optional[int] = ...) -> None: ...
+    hourglass: bool
+    def __init__(self, seeds: _Optional[_Iterable[str]] = ..., direction: _Optional[_Union[Direction, str]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., hide_kinds: _Optional[_Iterable[str]] = ..., expand: _Optional[_Iterable[str]] = ..., max_elements: _Optional[int] = ..., hourglass: _Optional[bool] = ...) -> None: ...
 
 class DrawnNode(_message.Message):
-    __slots__ = ("id", "key", "kind", "label", "layer", "x", "y", "count", "parent_key", "depth")
+    __slots__ = ("id", "key", "kind", "label", "layer", "x", "y", "count", "parent_key", "depth", "upstream")
     ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +266,7 @@ class DrawnNode(_message.Message):
     COUNT_FIELD_NUMBER: _ClassVar[int]
     PARENT_KEY_FIELD_NUMBER: _ClassVar[int]
     DEPTH_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     id: str
     key: str
     kind: str
@@ -274,7 +277,8 @@ class DrawnNode(_message.Message):
     count: int
     parent_key: str
     depth: int
-    def __init__(self, id: _Optional[str] = ..., key: _Optional[str] = ..., kind: _Optional[str] = ..., label: _Optional[str] = ..., layer: _Optional[int] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., count: _Optional[int] = ..., parent_key: _Optional[str] = ..., depth: _Optional[int] = ...) -> None: ...
+    upstream: bool
+    def __init__(self, id: _Optional[str] = ..., key: _Optional[str] = ..., kind: _Optional[str] = ..., label: _Optional[str] = ..., layer: _Optional[int] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., count: _Optional[int] = ..., parent_key: _Optional[str] = ..., depth: _Optional[int] = ..., upstream: _Optional[bool] = ...) -> None: ...
 
 class DrawnEdge(_message.Message):
     __slots__ = ("source", "target", "tree")

@@ -106,7 +106,9 @@ def _filters(params: Params) -> pb.Filters:
 
 
 def _draw(params: Params) -> pb.DrawRequest:
-    return pb.DrawRequest(seeds=[_text(params, "key")], direction=_direction(params),
+    hourglass = params.get("direction") == "hourglass"
+    return pb.DrawRequest(seeds=[_text(params, "key")], hourglass=hourglass,
+                          direction=pb.DOWNSTREAM if hourglass else _direction(params),
                           filters=_filters(params), hide_kinds=_list(params, "hide"),
                           expand=_list(params, "expand"),
                           max_elements=_count(params, "max", low=10, high=20_000) or 0)

@@ -10,7 +10,8 @@ function list(params, name) {
 /** /trace?key=K&direction=downstream|upstream&depth=N&hide=a,b&expand=x,y */
 export async function renderTrace(main, params) {
   const key = (params.get("key") || "").trim();
-  const direction = params.get("direction") === "upstream" ? "upstream" : "downstream";
+  const direction = ["upstream", "hourglass"].includes(params.get("direction"))
+    ? params.get("direction") : "downstream";
   const depth = params.get("depth") || "";
   const hide = list(params, "hide");
   const expand = list(params, "expand");
@@ -20,7 +21,8 @@ export async function renderTrace(main, params) {
   const keyBox = h("input", { id: "key", name: "key", value: key, required: true, size: 48 });
   const directionBox = h("select", { id: "direction", name: "direction" },
     h("option", { value: "downstream", selected: direction === "downstream" }, "downstream (where-used)"),
-    h("option", { value: "upstream", selected: direction === "upstream" }, "upstream (where-from)"));
+    h("option", { value: "upstream", selected: direction === "upstream" }, "upstream (where-from)"),
+    h("option", { value: "hourglass", selected: direction === "hourglass" }, "hourglass (both)"));
   const depthBox = h("input", { id: "depth", name: "depth", type: "number", min: 1, max: 10000,
     value: depth, placeholder: "all", size: 5 });
   const controls = h("form", { class: "controls", onsubmit: (event) => {
@@ -70,16 +72,19 @@ export async function renderTrace(main, params) {
       drawnNode.select();
       cy.center(drawnNode);
     }
-    details.replaceChildren(h("h2", {}, node.key), h("p", {}, `${node.kind}, depth ${node.depth}`),
+    details.replaceChildren(h("h2", {}, node.key),
+      h("p", {}, `${node.kind}, ${node.upstream ? "upstream" : "downstream"} depth ${node.depth}`),
       h("p", { class: "actions" },
-        pageLink("/trace", { key: node.key, direction }, "trace from here"), " · ",
-        pageLink("/trace", { key: node.key, direction: direction === "downstream" ? "upstream" : "downstream" },
-          direction === "downstream" ? "where-from" : "where-used"), " · ",
+        pageLink("/trace", { key: node.key, direction: "downstream" }, "where-used"), " · ",
+        pageLink("/trace", { key: node.key, direction: "upstream" }, "where-from"), " · ",
+        pageLink("/trace", { key: node.key, direction: "hourglass" }, "hourglass"), " · ",
         pageLink("/impact", { keys: node.key }, "impact"), " · ",
         pageLink("/dhr", { key: node.key }, "DHR")));
+    details.scrollIntoView({ block: "nearest" });  // from the table below: bring it up
     if (node.key === key) return;
     try {
-      const [source, target] = direction === "downstream" ? [key, node.key] : [node.key, key];
+      // Material flows from source to target: from the seed down, or from the node up there.
+      const [source, target] = node.upstream ? [node.key, key] : [key, node.key];
       const path = await get("path", { source, target });
       details.append(h("h3", {}, "Why is it here?"), h("ol", { class: "path" },
         path.steps.map((s) => h("li", {}, s.edge_kind ? `${s.edge_kind} → ` : "", h("code", {}, s.key),
