@@ -1,6 +1,7 @@
 """Questions about a whole population of units, key-level, for engine.Graph (a mixin): which
 units of some products each of several seed sets reaches downstream (qms completeness,
-effectivity), one walk per seed set."""
+effectivity), one walk per seed set; and many keys' products or direct suppliers at once
+(qms alerts)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pyarrow as pa
 
 from domain.errors import InvalidInput
 from domain.time import NO_TIME, TimeLike, to_micros
+from engine._ship_kernels import parents_of_kind
 from engine.filters import make_filter
+from engine.shipped import node_columns
 from engine.units import coverage_table
 
 if TYPE_CHECKING:
@@ -67,3 +70,45 @@ class PopulationQueries:
         code = st.kind_code(kind)
         return (np.flatnonzero(st.node_kind[: st.node_count] == code).astype(np.int32) if code >= 0
                 else np.zeros(0, np.int32))
+
+    def products_of(self, keys: Sequence[str]) -> list[str | None]:
+        """The product each key's node carries (corrections applied); None for a key that
+        names no node or a node without one. One vectorised lookup, no walk."""
+        st = self._state()
+        ids = st.lookup(list(keys)) if keys else np.zeros(0, np.int32)
+        known = ids >= 0
+        out: list[str | None] = [None] * len(ids)
+        if known.any():
+            found = node_columns(st, ids[known].astype(np.int32), ("product",))["product"]
+            for position, product in zip(np.flatnonzero(known).tolist(), found.to_pylist(),
+                                         strict=True):
+                out[position] = product
+        return out
+
+    def parents_of_kind(self, keys: Sequence[str], kind: str) -> list[str | None]:
+        """Per key, the first node of `kind` directly upstream of it (a supplier lot's
+        supplier); None where there is none, or the key names no node."""
+        st = self._state()
+        ids = st.lookup(list(keys)) if keys else np.zeros(0, np.int32)
+        out: list[str | None] = [None] * len(ids)
+        code = st.kind_code(kind)
+        known = np.flatnonzero(ids >= 0)
+        if code < 0 or not len(known):
+            return out
+        nodes = ids[known].astype(np.int32)
+        capacity = max(4 * len(nodes), 1024)
+        while True:
+            owner, parent = np.empty(capacity, np.int32), np.empty(capacity, np.int32)
+            n = parents_of_kind(nodes, st.snapshot.up.indptr, st.snapshot.up.neighbor,
+                                st.node_kind, code, st.up_live, owner, parent)
+            if n >= 0:
+                break
+            capacity *= 4
+        owner, parent = owner[:n][::-1], parent[:n][::-1]  # the first parent wins
+        first = np.full(len(nodes), -1, dtype=np.int64)
+        first[owner] = parent
+        names = st.keys(np.where(first >= 0, first, 0)).to_pylist()
+        for i, position in enumerate(known.tolist()):
+            if first[i] >= 0:
+                out[position] = names[i]
+        return out

@@ -20,6 +20,8 @@ Column families (all keys and values are bytes; nothing is pickled):
     recalls   u32 case id -> its record, every change a new version (recall.cases)
     quality   record id + NUL + u32 version -> a quality record's version; quality_nodes:
               node key + NUL + record id -> b"" (index.quality_records)
+    alerts    u32 alert id -> its record, every state change a new version (qms.alerts);
+              meta b"alert_rules" holds the rules (TOML), b"next_alert" the next id
 
 Every group of acknowledged batches is one WriteBatch written with sync=True (`SYNC_WRITE`),
 audit records included: a change and its audit record are durable together or not at all.
@@ -55,7 +57,8 @@ __all__ = ["STORE_DIR", "SYNC_WRITE", "Store", "StoreCorrupt", "StoreLocked", "h
 STORE_DIR = "store"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
-                   "audit", "corrections", "master", "recalls", "quality", "quality_nodes")
+                   "audit", "corrections", "master", "recalls", "quality", "quality_nodes",
+                   "alerts")
 _U64 = struct.Struct(">Q")
 
 

@@ -31,6 +31,7 @@ from server.cli_load import (
 )
 from server.cli_quality import (
     cmd_affected_by,
+    cmd_alerts,
     cmd_dhr,
     cmd_dhr_check,
     cmd_effectivity,
@@ -404,6 +405,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "dhr-check": cmd_dhr_check,
     "effectivity": cmd_effectivity,
     "kpi": cmd_kpi,
+    "alerts": cmd_alerts,
     "affected-by": cmd_affected_by,
     "quality": cmd_quality,
 }

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,33 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
                    help="period (UTC; weeks start on Monday)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output")
+    p = sub.add_parser("alerts", help="early warnings from the alert rules: list them, set the "
+                                      "rules, check now, acknowledge one",
+                       formatter_class=formatter)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    q = verbs.add_parser("list", help="the alerts (the default verb)")
+    for target in (p, q):
+        target.add_argument("--data", type=Path, required=target is q, help="data directory")
+        target.add_argument("--state", choices=("active", "open", "acknowledged", "cleared",
+                                                "all"), default="active",
+                            help="which alerts (active: open or acknowledged)")
+        target.add_argument("--format", choices=("table", "json"), default="table",
+                            help="output")
+    q = verbs.add_parser("rules", help="show the alert rules, or set them from a TOML file "
+                                       "(loaders/mappings/alert_rules_sample.toml)")
+    q.add_argument("file", type=Path, nargs="?", help="the new rules (omit to show them)")
+    q.add_argument("--data", type=Path, required=True, help="data directory")
+    q = verbs.add_parser("check", help="measure the rules now and raise or clear alerts "
+                                       "(import quality does this after every import)")
+    q.add_argument("--data", type=Path, required=True, help="data directory")
+    q = verbs.add_parser("ack", help="acknowledge an open alert: you have seen it and say "
+                                     "what is being done (investigator, qa)")
+    q.add_argument("id", type=int)
+    q.add_argument("--reason", required=True, help="what is being done")
+    q.add_argument("--user", required=True, help="who acknowledges it")
+    q.add_argument("--password-stdin", action="store_true",
+                   help="your password, read from stdin")
+    q.add_argument("--data", type=Path, required=True, help="data directory")
     p = sub.add_parser("quality", help="quality records: show one with every version",
                        formatter_class=formatter)
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -92,6 +120,7 @@ def import_quality(args: argparse.Namespace, started: float) -> int:
                                           graph.unknown_keys)
         rejects += report.rejects
         live.keep_rejects(rejects, "quality-import")
+        raised = _check_alerts(live, graph, local_principal(args.data))
     emit_mapping({"record versions read": len(versions), "records added": report.added,
                   "records moved forward": report.changed, "unchanged": report.unchanged,
                   "rows rejected": len(rejects),
@@ -99,6 +128,9 @@ def import_quality(args: argparse.Namespace, started: float) -> int:
     for row in rejects[:10]:
         err.print(f"[yellow]{row['file']} row {row['row']}: {row['field']}: "
                   f"{row['reason']}[/yellow]")
+    for alert in raised:
+        err.print(f"[red]alert {alert.id} {alert.state}: {alert.title} ({alert.group}: "
+                  f"{alert.value}, threshold {alert.threshold})[/red]")
     if rejects:
         print(f"tracegraph: {len(rejects):,} row(s) rejected, {report.added + report.changed:,}"
               f" record version(s) kept; every reject is kept with its reason: tracegraph "
@@ -256,3 +288,56 @@ def cmd_kpi(args: argparse.Namespace) -> None:
         print(json.dumps(table.to_dicts(), indent=1))
     else:
         emit_table(table.to_arrow(), "table", None, title=f"quality KPIs per {args.period}")
+
+
+def _check_alerts(live: Any, graph: Any, by: Any) -> list[Any]:
+    from qms.alerts import check
+
+    return check(live, graph, by)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    import engine
+    from index.live import LiveStore
+    from qms.alerts import Alerts
+    from server.cli_trust import local_principal, signed_in
+    from server.read_only import ReadOnlyRecords
+
+    verb = args.verb or "list"
+    if args.data is None:
+        raise InvalidInput("give the data directory: --data DIR")
+    if verb in ("list", "rules") and not (verb == "rules" and args.file):
+        alerts = Alerts(ReadOnlyRecords(args.data))
+        if verb == "rules":
+            print(alerts.rules_text() or "# no alert rules set", end="")
+            return 0
+        shown = [a for a in alerts.all() if args.state in ("all", a.state)
+                 or (args.state == "active" and a.state != "cleared")]
+        if args.format == "json":
+            print(json.dumps([asdict(a) for a in shown], indent=1))
+            return 0
+        emit_table(pa.Table.from_pylist([
+            {"id": a.id, "state": a.state, "rule": a.rule, "group": a.group, "value": a.value,
+             "threshold": a.threshold, "raised_at": a.raised_at, "title": a.title}
+            for a in shown]), "table", None, title=f"{len(shown)} {args.state} alert(s)")
+        return 0
+    with LiveStore(args.data) as live:
+        alerts = Alerts(live)
+        if verb == "rules":
+            rules = alerts.set_rules(args.file.read_text(encoding="utf-8"),
+                                     local_principal(args.data), str(args.file))
+            err.print(f"{len(rules)} alert rule(s) set: {', '.join(r.id for r in rules)}")
+            verb = "check"  # the new rules are measured at once
+        if verb == "check":
+            graph = engine.Graph(live.view().snapshot, live.view)
+            changed = _check_alerts(live, graph, local_principal(args.data))
+            for alert in changed:
+                print(f"alert {alert.id} {alert.state}: {alert.title} ({alert.group}: "
+                      f"{alert.value}, threshold {alert.threshold})")
+            err.print(f"{len(changed)} alert(s) raised or cleared; "
+                      f"{len(alerts.active())} active")
+            return 0
+        by = signed_in(live, args, "alerts ack")
+        acked = alerts.acknowledge(args.id, by, args.reason)
+        print(f"alert {acked.id} acknowledged by {acked.acknowledged_by}")
+    return 0

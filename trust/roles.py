@@ -82,6 +82,7 @@ CLI_RULES: Final[dict[str, frozenset[str]]] = {
     "recall open": frozenset({"investigator", "qa"}),
     "recall refresh": frozenset({"investigator", "qa"}),
     "recall close": frozenset({"investigator", "qa"}),
+    "alerts ack": frozenset({"investigator", "qa"}),
 }
 """CLI verbs that name a user -> roles allowed (server.cli_trust.signed_in checks them;
 finer checks, such as the approval policy's steps, follow in trust.corrections)."""
