@@ -5,7 +5,10 @@ errors, return)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -13,10 +16,13 @@ import grpc
 from domain.errors import InvalidInput, TraceError, Unavailable
 from index.master import MasterData, finished_products
 from index.quality_records import QualityRecords
+from qms.alerts import Alert, Alerts
 from qms.dhr import device_history
 from qms.kpi import kpis
 from recall.cases import Cases
+from server.alert_watch import AlertWatch
 from server.auth import require
+from server.calls import CallGuard
 from server.convert.queries import impact_to_proto
 from server.convert.rows import timestamp
 from server.rpc import quality_pb2 as qpb
@@ -42,11 +48,18 @@ def record_to_proto(record: dict[str, Any]) -> qpb.QualityRecord:
 
 
 class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
-    def __init__(self, graph: Callable[[], Any], records: Callable[[], Any]) -> None:
+    def __init__(self, graph: Callable[[], Any], records: Callable[[], Any],
+                 live: Callable[[], Any] = lambda: None,
+                 watch: Callable[[], AlertWatch | None] = lambda: None,
+                 calls: CallGuard | None = None) -> None:
         """`graph()`, `records()`: the served engine.Graph and the store's records (None
-        while loading)."""
+        while loading); `live()`: the writer (None when read-only); `watch()`: the alert
+        loop (None when it does not run); `calls`: the stream slots WatchAlerts takes."""
         self.graph = graph
         self.records = records
+        self.live = live
+        self.watch = watch
+        self.calls = calls or CallGuard()
 
     def _call(self, context: grpc.ServicerContext,
               work: Callable[[Any, QualityRecords, MasterData], T]) -> T:
@@ -104,6 +117,74 @@ class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
             table = kpis(records, Cases(records.records).all(), request.period or "month")
             return qpb.KpiResponse(rows=[kpi_row(row) for row in table.to_dicts()])
         return self._call(context, work)
+
+
+    def ListAlerts(self, request: qpb.ListAlertsRequest,  # noqa: N802
+                   context: grpc.ServicerContext) -> Iterator[qpb.Alert]:
+        state = request.state or "active"
+
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> list[qpb.Alert]:
+            if state not in ALERT_STATES:
+                raise InvalidInput(f"state {state!r} is not one of {', '.join(ALERT_STATES)}")
+            return [alert_to_proto(a) for a in Alerts(records.records).all()
+                    if state in ("all", a.state) or (state == "active" and a.state != "cleared")]
+        yield from self._call(context, work)
+
+    def AcknowledgeAlert(self, request: qpb.AcknowledgeAlertRequest,  # noqa: N802
+                         context: grpc.ServicerContext) -> qpb.Alert:
+        by = require(context)
+
+        def work(graph: Any, records: QualityRecords, master: MasterData) -> qpb.Alert:
+            live = self.live()
+            if live is None:
+                raise Unavailable("alerts are acknowledged on the server that owns the data "
+                                  "directory (this one is read-only)")
+            acked = Alerts(live).acknowledge(request.id, by, request.reason)
+            if (watch := self.watch()) is not None:
+                watch.publish([acked])
+            return alert_to_proto(acked)
+        return self._call(context, work)
+
+    def WatchAlerts(self, request: qpb.WatchAlertsRequest,  # noqa: N802
+                    context: grpc.ServicerContext) -> Iterator[qpb.AlertBatch]:
+        require(context)
+        try:
+            with self.calls.stream(context, "WatchAlerts") as call:
+                watch, records = self.watch(), self.records()
+                if records is None:
+                    raise Unavailable("the server is still loading")
+                seq = 0 if watch is None else watch.seq
+                yield _batch(a for a in Alerts(records).all() if a.state != "cleared")
+                call.progress()
+                while context.is_active():
+                    if watch is None:  # read-only: nothing changes here; keep the watch alive
+                        time.sleep(HEARTBEAT)
+                        changes: list[Alert] | None = []
+                    else:
+                        seq, changes = watch.wait(seq, HEARTBEAT)
+                    if changes is None:  # fell behind the feed: where things stand now
+                        changes = [a for a in Alerts(records).all() if a.state != "cleared"]
+                    yield _batch(changes)
+                    call.progress()
+        except TraceError as error:
+            abort_for(context, error)
+
+
+HEARTBEAT = 10.0
+"""Seconds between WatchAlerts messages when nothing changes (an empty batch)."""
+ALERT_STATES = ("active", "open", "acknowledged", "cleared", "all")
+
+
+def alert_to_proto(alert: Alert) -> qpb.Alert:
+    """An alert's record as the wire message (absent text fields empty)."""
+    fields: dict[str, Any] = {k: ("" if v is None else v) for k, v in asdict(alert).items()
+                              if k != "history"}
+    return qpb.Alert(**fields)
+
+
+def _batch(alerts: Iterable[Alert]) -> qpb.AlertBatch:
+    return qpb.AlertBatch(alerts=[alert_to_proto(a) for a in alerts],
+                          at=timestamp(datetime.now(UTC)))
 
 
 def kpi_row(row: dict[str, Any]) -> qpb.KpiRow:

@@ -37,6 +37,7 @@ from index.live import LiveStore
 from index.master import MasterData
 from index.store import Store
 from index.verified import verify_files
+from server.alert_watch import AlertWatch
 from server.auth import AuthInterceptor, Gate, Sessions
 from server.auth_service import AuditService, AuthService, CorrectionsService
 from server.calls import CallGuard, CallLimits
@@ -131,6 +132,9 @@ class ServerConfig:
     # Serve the web app (server.web) on this port of `host` too (0: any free port; None:
     # no web app). Loopback only until the web app speaks TLS.
     web_port: int | None = None
+    # Measure the alert rules (qms.alerts) this often, in seconds (0: never). The writer
+    # only: a read-only server lists alerts but raises none.
+    alert_seconds: float = 60.0
 
     def options(self) -> list[tuple[str, int]]:
         return [
@@ -224,8 +228,10 @@ class TraceServer:
                            self._audit_store), self.server)
         rpb_grpc.add_InvestigationServicer_to_server(
             InvestigationService(lambda: self.graph), self.server)
+        self.alert_watch: AlertWatch | None = None
         qpb_grpc.add_QualityServicer_to_server(
-            QualityService(lambda: self.graph, lambda: self.records), self.server)
+            QualityService(lambda: self.graph, lambda: self.records, lambda: self.live,
+                           lambda: self.alert_watch, self.calls), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,
@@ -259,6 +265,7 @@ class TraceServer:
         self.records: Any = None  # the live store, or a read-only view of it, once loaded
         self.checkpointer: Checkpointer | None = None
         self._stopped = threading.Event()
+        self._alerts_stopped = threading.Event()  # set first on stop: before the store closes
         if (config.audit_key is None) != (config.checkpoints is None):
             raise InvalidInput("--audit-key and --checkpoints go together")
         for path in (config.audit_key, config.checkpoints):
@@ -307,6 +314,11 @@ class TraceServer:
         self.records = records
         self.ingest.live = self.live
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.live is not None and self.config.alert_seconds > 0:
+            self.alert_watch = AlertWatch(self.live, lambda: self.graph,
+                                          self.config.alert_seconds, self._alerts_stopped)
+            self.alert_watch.run_once()  # what stands at start, before anyone watches
+            self.alert_watch.start()
         if self.config.web_port is not None:
             self.gateway = Gateway(f"{self.config.host}:{self.port}")
             self.web = WebServer(create_app(self.gateway, no_auth=self.config.no_auth),
@@ -362,6 +374,7 @@ class TraceServer:
         """NOT_SERVING first, then stop; in-flight calls get the grace period to finish; then
         the store finishes queued batches and lets go of its lock."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._alerts_stopped.set()
         if self.web is not None:
             self.web.stop()
             self.gateway.close()

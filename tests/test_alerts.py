@@ -55,12 +55,13 @@ def _genealogy(live: LiveStore) -> Graph:
     return Graph(live.view().snapshot, live.view)
 
 
-def _put(live: LiveStore, graph: Graph, folder: Path, rows: list[str]) -> None:
+def _put(live: LiveStore, graph: Graph, folder: Path, rows: list[str],
+         now: datetime = NOW) -> None:
     path = folder / f"q{len(list(folder.glob('q*.csv')))}.csv"
     path.write_text(HEADER + "\n".join(rows) + "\n")
-    versions, rejects = read_quality_files([path], NOW)
+    versions, rejects = read_quality_files([path], now)
     assert not rejects
-    report = QualityRecords(live).put(versions, OWNER, "test", graph.unknown_keys, NOW)
+    report = QualityRecords(live).put(versions, OWNER, "test", graph.unknown_keys, now)
     assert not report.rejects, report.rejects
 
 
@@ -225,3 +226,69 @@ def test_the_alerts_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "alert 1 acknowledged by quinn (quinn)" in result.stdout
     assert '"state": "acknowledged"' in run("alerts", "--format", "json").stdout
+
+
+def test_the_server_measures_the_rules_and_streams_alerts(tmp_path: Path) -> None:
+    """A real server measuring every 0.2 s: WatchAlerts gives the active alerts, then a new
+    one as an NC arrives, then its acknowledgement; a viewer may watch but not acknowledge."""
+    import grpc
+
+    from server.rpc import auth_pb2 as apb
+    from server.rpc import auth_pb2_grpc as apb_grpc
+    from server.rpc import quality_pb2 as qpb
+    from server.rpc import quality_pb2_grpc as qpb_grpc
+    from server.serve import ServerConfig, TraceServer
+
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        _genealogy(live)
+        directory = Directory(live)
+        directory.add("quinn", "qa", OWNER, password="quinn-approves-1")
+        directory.add("vic", "viewer", OWNER, password="vic-views-only-1")
+        Alerts(live).set_rules(RULES, OWNER, "rules.toml")
+    server = TraceServer(data, ServerConfig(port=0, alert_seconds=0.2, compact_edges=0,
+                                            scrub_hours=0))
+    server.load()
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        auth = apb_grpc.AuthStub(channel)
+        quality = qpb_grpc.QualityStub(channel)
+
+        def bearer(user: str, password: str) -> list[tuple[str, str]]:
+            token = auth.Login(apb.LoginRequest(user=user, password=password), timeout=10).token
+            return [("authorization", f"Bearer {token}")]
+
+        qa, viewer = bearer("quinn", "quinn-approves-1"), bearer("vic", "vic-views-only-1")
+        stream = quality.WatchAlerts(qpb.WatchAlertsRequest(), metadata=viewer, timeout=60)
+        assert list(next(stream).alerts) == []  # nothing breached yet
+        assert server.live is not None
+        graph = server.graph
+        assert graph is not None
+        now = datetime.now(UTC)
+        _put(server.live, graph, tmp_path, [
+            f"NC-1,nonconformance,L1,open,{now - timedelta(minutes=1):%Y-%m-%dT%H:%M:%SZ},"
+            "Specks,,"], now)
+        raised = next(batch for batch in stream if batch.alerts).alerts
+        assert [(a.rule, a.group, a.state, a.value) for a in raised] == [
+            ("open-ncs", "all", "open", "1")]
+        with pytest.raises(grpc.RpcError) as refused:
+            quality.AcknowledgeAlert(qpb.AcknowledgeAlertRequest(id=raised[0].id, reason="x"),
+                                     metadata=viewer, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        acked = quality.AcknowledgeAlert(
+            qpb.AcknowledgeAlertRequest(id=raised[0].id, reason="NC-1 contained"),
+            metadata=qa, timeout=10)
+        assert (acked.state, acked.acknowledged_by) == ("acknowledged", "quinn (quinn)")
+        seen = next(batch for batch in stream if batch.alerts).alerts
+        assert [(a.id, a.state) for a in seen] == [(raised[0].id, "acknowledged")]
+        stream.cancel()
+        listed = list(quality.ListAlerts(qpb.ListAlertsRequest(state="all"), metadata=viewer,
+                                         timeout=10))
+        assert [(a.id, a.state) for a in listed] == [(raised[0].id, "acknowledged")]
+        with pytest.raises(grpc.RpcError) as bad:
+            list(quality.ListAlerts(qpb.ListAlertsRequest(state="loud"), metadata=viewer,
+                                    timeout=10))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        channel.close()
+    finally:
+        server.stop(0)

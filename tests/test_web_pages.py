@@ -372,8 +372,18 @@ def test_audit_view_is_for_qa_and_admin(browser: Browser, web: Running) -> None:
 
 
 def test_kpi_dashboard_charts_the_engines_figures(browser: Browser, web: Running) -> None:
+    from qms.alerts import Alerts
     from qms.kpi import kpis
     from recall.cases import Cases
+    from tests.web_support import OWNER
+
+    # A rule the data breaches (NC-WEB is open): the dashboard shows its alert.
+    assert web.server.live is not None
+    assert web.server.alert_watch is not None
+    alerts = Alerts(web.server.live)
+    alerts.set_rules('[[rule]]\nid = "open-ncs"\ntitle = "Any open nonconformance"\n'
+                     'metric = "open_ncs"\nabove = 0\n', OWNER, "test")
+    [alert] = web.server.alert_watch.run_once()
 
     records = QualityRecords(web.server.records)
     expected = kpis(records, Cases(web.server.records).all(), "week")
@@ -388,6 +398,10 @@ def test_kpi_dashboard_charts_the_engines_figures(browser: Browser, web: Running
     assert int(first.nth(2).inner_text().replace(",", "")) == newest["inspections"]
     for key in ("first_pass_yield", "ncs_opened", "open_ncs", "open_capas"):
         expect(page.get_by_test_id(f"chart-{key}").locator("canvas")).to_have_count(1)
+    shown = page.get_by_test_id(f"alert-{alert.id}")
+    expect(shown).to_contain_text("OPEN")
+    expect(shown).to_contain_text("Any open nonconformance")
+    expect(shown.get_by_role("button", name="Acknowledge")).to_have_count(0)  # a viewer
     _shot(page, "kpi")
     page.get_by_role("link", name="month").click()
     page.wait_for_url(re.compile(r"period=month"))
@@ -395,6 +409,19 @@ def test_kpi_dashboard_charts_the_engines_figures(browser: Browser, web: Running
     expect(page.get_by_test_id("kpi").locator("tbody tr")).to_have_count(
         kpis(records, Cases(web.server.records).all(), "month").height)
     assert console.script_errors() == []
+    context.close()
+    # qa acknowledges it from the dashboard.
+    context, page = _signed_in(browser, web, "quinn")
+    _open(page, web, "/kpi")
+    shown = page.get_by_test_id(f"alert-{alert.id}")
+    shown.get_by_label("What is being done").fill("NC-WEB under investigation")
+    shown.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_selector("main[data-ready=true]")
+    expect(page.get_by_test_id(f"alert-{alert.id}")).to_contain_text(
+        "acknowledged by Quinn (quinn): “NC-WEB under investigation”")
+    assert alerts.get(alert.id).state == "acknowledged"
+    alerts.set_rules("", OWNER, "test")  # the other tests see no alert
+    web.server.alert_watch.run_once()
     context.close()
 
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from server.rpc import genealogy_pb2 as server_dot_rpc_dot_genealogy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18server/rpc/quality.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aserver/rpc/genealogy.proto\"\x1c\n\nKpiRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\"\xaf\x02\n\x06KpiRow\x12*\n\x06period\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x10\x66irst_pass_yield\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0binspections\x18\x03 \x01(\x04\x12\x12\n\nncs_opened\x18\x04 \x01(\x04\x12\x10\n\x08open_ncs\x18\x05 \x01(\x04\x12\x1d\n\x10open_nc_age_days\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nopen_capas\x18\x07 \x01(\x04\x12\x16\n\x0erecalls_opened\x18\x08 \x01(\x04\x12\x19\n\x0crecall_hours\x18\t \x01(\x01H\x02\x88\x01\x01\x42\x13\n\x11_first_pass_yieldB\x13\n\x11_open_nc_age_daysB\x0f\n\r_recall_hours\"2\n\x0bKpiResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.tracegraph.v1.KpiRow\"\x19\n\nDhrRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xb4\x01\n\rQualityRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x13\n\x0brecord_type\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04keys\x18\x05 \x03(\t\x12\x0f\n\x07version\x18\x06 \x01(\r\x12\x13\n\x0brecorded_at\x18\x07 \x01(\t\x12\x13\n\x0brecorded_by\x18\x08 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\t \x01(\t\"x\n\x0fInheritedRecord\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x03 \x01(\r\x12\x0c\n\x04path\x18\x04 \x03(\t\x12,\n\x06record\x18\x05 \x01(\x0b\x32\x1c.tracegraph.v1.QualityRecord\"\xff\x02\n\rDeviceHistory\x12<\n\x08identity\x18\x01 \x03(\x0b\x32*.tracegraph.v1.DeviceHistory.IdentityEntry\x12\x10\n\x08\x62uilt_at\x18\x02 \x01(\t\x12)\n\x03own\x18\x03 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x30\n\x08upstream\x18\x04 \x03(\x0b\x32\x1e.tracegraph.v1.InheritedRecord\x12=\n\x17\x63hange_orders_in_effect\x18\x05 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x39\n\x13\x63hange_orders_after\x18\x06 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x16\n\x0eupstream_nodes\x18\x07 \x01(\x04\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x11\x41\x66\x66\x65\x63tedByRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"%\n\x10GetRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"?\n\rRecordHistory\x12.\n\x08versions\x18\x01 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord2\xa4\x02\n\x07Quality\x12\x41\n\x06GetDhr\x12\x19.tracegraph.v1.DhrRequest\x1a\x1c.tracegraph.v1.DeviceHistory\x12L\n\nAffectedBy\x12 .tracegraph.v1.AffectedByRequest\x1a\x1c.tracegraph.v1.ImpactSummary\x12J\n\tGetRecord\x12\x1f.tracegraph.v1.GetRecordRequest\x1a\x1c.tracegraph.v1.RecordHistory\x12<\n\x03Kpi\x12\x19.tracegraph.v1.KpiRequest\x1a\x1a.tracegraph.v1.KpiResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18server/rpc/quality.proto\x12\rtracegraph.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aserver/rpc/genealogy.proto\"\"\n\x11ListAlertsRequest\x12\r\n\x05state\x18\x01 \x01(\t\"5\n\x17\x41\x63knowledgeAlertRequest\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x14\n\x12WatchAlertsRequest\"\xa3\x02\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0e\n\x06metric\x18\x04 \x01(\t\x12\r\n\x05group\x18\x05 \x01(\t\x12\r\n\x05value\x18\x06 \x01(\t\x12\r\n\x05\x63ount\x18\x07 \x01(\x04\x12\x11\n\tthreshold\x18\x08 \x01(\t\x12\x0e\n\x06window\x18\t \x01(\t\x12\r\n\x05state\x18\n \x01(\t\x12\x11\n\traised_at\x18\x0b \x01(\t\x12\x17\n\x0f\x61\x63knowledged_at\x18\x0c \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\r \x01(\t\x12\x12\n\nack_reason\x18\x0e \x01(\t\x12\x12\n\ncleared_at\x18\x0f \x01(\t\x12\x15\n\rcleared_value\x18\x10 \x01(\t\"Z\n\nAlertBatch\x12$\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x14.tracegraph.v1.Alert\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1c\n\nKpiRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\"\xaf\x02\n\x06KpiRow\x12*\n\x06period\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x10\x66irst_pass_yield\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0binspections\x18\x03 \x01(\x04\x12\x12\n\nncs_opened\x18\x04 \x01(\x04\x12\x10\n\x08open_ncs\x18\x05 \x01(\x04\x12\x1d\n\x10open_nc_age_days\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nopen_capas\x18\x07 \x01(\x04\x12\x16\n\x0erecalls_opened\x18\x08 \x01(\x04\x12\x19\n\x0crecall_hours\x18\t \x01(\x01H\x02\x88\x01\x01\x42\x13\n\x11_first_pass_yieldB\x13\n\x11_open_nc_age_daysB\x0f\n\r_recall_hours\"2\n\x0bKpiResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.tracegraph.v1.KpiRow\"\x19\n\nDhrRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xb4\x01\n\rQualityRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x13\n\x0brecord_type\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04keys\x18\x05 \x03(\t\x12\x0f\n\x07version\x18\x06 \x01(\r\x12\x13\n\x0brecorded_at\x18\x07 \x01(\t\x12\x13\n\x0brecorded_by\x18\x08 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\t \x01(\t\"x\n\x0fInheritedRecord\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x03 \x01(\r\x12\x0c\n\x04path\x18\x04 \x03(\t\x12,\n\x06record\x18\x05 \x01(\x0b\x32\x1c.tracegraph.v1.QualityRecord\"\xff\x02\n\rDeviceHistory\x12<\n\x08identity\x18\x01 \x03(\x0b\x32*.tracegraph.v1.DeviceHistory.IdentityEntry\x12\x10\n\x08\x62uilt_at\x18\x02 \x01(\t\x12)\n\x03own\x18\x03 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x30\n\x08upstream\x18\x04 \x03(\x0b\x32\x1e.tracegraph.v1.InheritedRecord\x12=\n\x17\x63hange_orders_in_effect\x18\x05 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x39\n\x13\x63hange_orders_after\x18\x06 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord\x12\x16\n\x0eupstream_nodes\x18\x07 \x01(\x04\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x11\x41\x66\x66\x65\x63tedByRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"%\n\x10GetRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"?\n\rRecordHistory\x12.\n\x08versions\x18\x01 \x03(\x0b\x32\x1c.tracegraph.v1.QualityRecord2\x8d\x04\n\x07Quality\x12\x41\n\x06GetDhr\x12\x19.tracegraph.v1.DhrRequest\x1a\x1c.tracegraph.v1.DeviceHistory\x12L\n\nAffectedBy\x12 .tracegraph.v1.AffectedByRequest\x1a\x1c.tracegraph.v1.ImpactSummary\x12J\n\tGetRecord\x12\x1f.tracegraph.v1.GetRecordRequest\x1a\x1c.tracegraph.v1.RecordHistory\x12<\n\x03Kpi\x12\x19.tracegraph.v1.KpiRequest\x1a\x1a.tracegraph.v1.KpiResponse\x12\x46\n\nListAlerts\x12 .tracegraph.v1.ListAlertsRequest\x1a\x14.tracegraph.v1.Alert0\x01\x12P\n\x10\x41\x63knowledgeAlert\x12&.tracegraph.v1.AcknowledgeAlertRequest\x1a\x14.tracegraph.v1.Alert\x12M\n\x0bWatchAlerts\x12!.tracegraph.v1.WatchAlertsRequest\x1a\x19.tracegraph.v1.AlertBatch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,28 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEVICEHISTORY_IDENTITYENTRY']._loaded_options = None
   _globals['_DEVICEHISTORY_IDENTITYENTRY']._serialized_options = b'8\001'
-  _globals['_KPIREQUEST']._serialized_start=104
-  _globals['_KPIREQUEST']._serialized_end=132
-  _globals['_KPIROW']._serialized_start=135
-  _globals['_KPIROW']._serialized_end=438
-  _globals['_KPIRESPONSE']._serialized_start=440
-  _globals['_KPIRESPONSE']._serialized_end=490
-  _globals['_DHRREQUEST']._serialized_start=492
-  _globals['_DHRREQUEST']._serialized_end=517
-  _globals['_QUALITYRECORD']._serialized_start=520
-  _globals['_QUALITYRECORD']._serialized_end=700
-  _globals['_INHERITEDRECORD']._serialized_start=702
-  _globals['_INHERITEDRECORD']._serialized_end=822
-  _globals['_DEVICEHISTORY']._serialized_start=825
-  _globals['_DEVICEHISTORY']._serialized_end=1208
-  _globals['_DEVICEHISTORY_IDENTITYENTRY']._serialized_start=1161
-  _globals['_DEVICEHISTORY_IDENTITYENTRY']._serialized_end=1208
-  _globals['_AFFECTEDBYREQUEST']._serialized_start=1210
-  _globals['_AFFECTEDBYREQUEST']._serialized_end=1248
-  _globals['_GETRECORDREQUEST']._serialized_start=1250
-  _globals['_GETRECORDREQUEST']._serialized_end=1287
-  _globals['_RECORDHISTORY']._serialized_start=1289
-  _globals['_RECORDHISTORY']._serialized_end=1352
-  _globals['_QUALITY']._serialized_start=1355
-  _globals['_QUALITY']._serialized_end=1647
+  _globals['_LISTALERTSREQUEST']._serialized_start=104
+  _globals['_LISTALERTSREQUEST']._serialized_end=138
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=140
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=193
+  _globals['_WATCHALERTSREQUEST']._serialized_start=195
+  _globals['_WATCHALERTSREQUEST']._serialized_end=215
+  _globals['_ALERT']._serialized_start=218
+  _globals['_ALERT']._serialized_end=509
+  _globals['_ALERTBATCH']._serialized_start=511
+  _globals['_ALERTBATCH']._serialized_end=601
+  _globals['_KPIREQUEST']._serialized_start=603
+  _globals['_KPIREQUEST']._serialized_end=631
+  _globals['_KPIROW']._serialized_start=634
+  _globals['_KPIROW']._serialized_end=937
+  _globals['_KPIRESPONSE']._serialized_start=939
+  _globals['_KPIRESPONSE']._serialized_end=989
+  _globals['_DHRREQUEST']._serialized_start=991
+  _globals['_DHRREQUEST']._serialized_end=1016
+  _globals['_QUALITYRECORD']._serialized_start=1019
+  _globals['_QUALITYRECORD']._serialized_end=1199
+  _globals['_INHERITEDRECORD']._serialized_start=1201
+  _globals['_INHERITEDRECORD']._serialized_end=1321
+  _globals['_DEVICEHISTORY']._serialized_start=1324
+  _globals['_DEVICEHISTORY']._serialized_end=1707
+  _globals['_DEVICEHISTORY_IDENTITYENTRY']._serialized_start=1660
+  _globals['_DEVICEHISTORY_IDENTITYENTRY']._serialized_end=1707
+  _globals['_AFFECTEDBYREQUEST']._serialized_start=1709
+  _globals['_AFFECTEDBYREQUEST']._serialized_end=1747
+  _globals['_GETRECORDREQUEST']._serialized_start=1749
+  _globals['_GETRECORDREQUEST']._serialized_end=1786
+  _globals['_RECORDHISTORY']._serialized_start=1788
+  _globals['_RECORDHISTORY']._serialized_end=1851
+  _globals['_QUALITY']._serialized_start=1854
+  _globals['_QUALITY']._serialized_end=2379
 # @@protoc_insertion_point(module_scope)

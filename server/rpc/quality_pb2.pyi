@@ -10,6 +10,68 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    def __init__(self, state: _Optional[str] = ...) -> None: ...
+
+class AcknowledgeAlertRequest(_message.Message):
+    __slots__ = ("id", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    reason: str
+    def __init__(self, id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class WatchAlertsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "rule", "title", "metric", "group", "value", "count", "threshold", "window", "state", "raised_at", "acknowledged_at", "acknowledged_by", "ack_reason", "cleared_at", "cleared_value")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
+    ACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    rule: str
+    title: str
+    metric: str
+    group: str
+    value: str
+    count: int
+    threshold: str
+    window: str
+    state: str
+    raised_at: str
+    acknowledged_at: str
+    acknowledged_by: str
+    ack_reason: str
+    cleared_at: str
+    cleared_value: str
+    def __init__(self, id: _Optional[int] = ..., rule: _Optional[str] = ..., title: _Optional[str] = ..., metric: _Optional[str] = ..., group: _Optional[str] = ..., value: _Optional[str] = ..., count: _Optional[int] = ..., threshold: _Optional[str] = ..., window: _Optional[str] = ..., state: _Optional[str] = ..., raised_at: _Optional[str] = ..., acknowledged_at: _Optional[str] = ..., acknowledged_by: _Optional[str] = ..., ack_reason: _Optional[str] = ..., cleared_at: _Optional[str] = ..., cleared_value: _Optional[str] = ...) -> None: ...
+
+class AlertBatch(_message.Message):
+    __slots__ = ("alerts", "at")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class KpiRequest(_message.Message):
     __slots__ = ("period",)
     PERIOD_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,21 @@ class QualityStub:
                 request_serializer=server_dot_rpc_dot_quality__pb2.KpiRequest.SerializeToString,
                 response_deserializer=server_dot_rpc_dot_quality__pb2.KpiResponse.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_stream(
+                '/tracegraph.v1.Quality/ListAlerts',
+                request_serializer=server_dot_rpc_dot_quality__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_quality__pb2.Alert.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/tracegraph.v1.Quality/AcknowledgeAlert',
+                request_serializer=server_dot_rpc_dot_quality__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_quality__pb2.Alert.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/tracegraph.v1.Quality/WatchAlerts',
+                request_serializer=server_dot_rpc_dot_quality__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=server_dot_rpc_dot_quality__pb2.AlertBatch.FromString,
+                _registered_method=True)
 
 
 class QualityServicer:
@@ -89,6 +104,29 @@ class QualityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Alerts raised by the alert rules (qms/alerts.py), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """A person has seen an open alert and says what is being done (investigator, qa).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """The active alerts at once, then every alert that is raised, acknowledged or cleared, as
+        it happens (the server measures the rules every minute); a message with no alerts every
+        10 s says the watch is alive. Takes a stream slot, like Trace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QualityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +149,21 @@ def add_QualityServicer_to_server(servicer, server):
                     servicer.Kpi,
                     request_deserializer=server_dot_rpc_dot_quality__pb2.KpiRequest.FromString,
                     response_serializer=server_dot_rpc_dot_quality__pb2.KpiResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=server_dot_rpc_dot_quality__pb2.ListAlertsRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_quality__pb2.Alert.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=server_dot_rpc_dot_quality__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_quality__pb2.Alert.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=server_dot_rpc_dot_quality__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=server_dot_rpc_dot_quality__pb2.AlertBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +274,87 @@ class Quality:
             '/tracegraph.v1.Quality/Kpi',
             server_dot_rpc_dot_quality__pb2.KpiRequest.SerializeToString,
             server_dot_rpc_dot_quality__pb2.KpiResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Quality/ListAlerts',
+            server_dot_rpc_dot_quality__pb2.ListAlertsRequest.SerializeToString,
+            server_dot_rpc_dot_quality__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tracegraph.v1.Quality/AcknowledgeAlert',
+            server_dot_rpc_dot_quality__pb2.AcknowledgeAlertRequest.SerializeToString,
+            server_dot_rpc_dot_quality__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tracegraph.v1.Quality/WatchAlerts',
+            server_dot_rpc_dot_quality__pb2.WatchAlertsRequest.SerializeToString,
+            server_dot_rpc_dot_quality__pb2.AlertBatch.FromString,
             options,
             channel_credentials,
             insecure,

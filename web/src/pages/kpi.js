@@ -1,6 +1,6 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { get } from "../api.js";
+import { get, post } from "../api.js";
 import { h, notice, number, pageUrl } from "../dom.js";
 import { dataTable } from "../table.js";
 
@@ -18,14 +18,48 @@ function value(row, key, scale) {
   return v === undefined || v === null || v === "" ? null : scale(Number(v));
 }
 
-/** /kpi?period=day|week|month: quality KPIs over time, a chart each and the table. */
-export async function renderKpi(main, params) {
+const ACKNOWLEDGERS = new Set(["investigator", "qa"]);
+
+/** The active alerts, each with its acknowledgement (investigator, qa). */
+async function alertList(identity) {
+  const { items } = await get("alerts", { state: "active" });
+  const box = h("section", { "aria-labelledby": "alerts-title", "data-testid": "alerts" },
+    h("h2", { id: "alerts-title" }, `Alerts (${items.length} active)`));
+  if (!items.length) {
+    box.append(h("p", {}, "No alert: every rule is within its threshold."));
+    return box;
+  }
+  const mayAck = identity.no_auth || ACKNOWLEDGERS.has(identity.role);
+  box.append(h("ul", { class: "alerts" }, items.map((a) => {
+    const reason = h("input", { id: `ack-${a.id}`, name: "reason", size: 36, required: true });
+    const message = h("span", { "aria-live": "polite" });
+    return h("li", { class: `alert ${a.state}`, "data-testid": `alert-${a.id}` },
+      h("strong", {}, a.state === "open" ? "OPEN" : "ACKNOWLEDGED"), ` #${a.id} ${a.title}: `,
+      `${a.group === "all" ? "" : `${a.group}: `}${a.value} (threshold ${a.threshold}, since ${a.raised_at.slice(0, 16)})`,
+      a.state === "acknowledged" ? ` — acknowledged by ${a.acknowledged_by}: “${a.ack_reason}”` : null,
+      a.state === "open" && mayAck ? h("form", { class: "controls", onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          await post("alert_ack", { id: String(a.id), reason: reason.value });
+          location.reload();
+        } catch (e) {
+          message.replaceChildren(notice(e.message));
+        }
+      } }, h("label", { for: `ack-${a.id}` }, "What is being done"), reason,
+      h("button", { type: "submit" }, "Acknowledge"), message) : null);
+  })));
+  return box;
+}
+
+/** /kpi?period=day|week|month: alerts, then quality KPIs over time, a chart each and the table. */
+export async function renderKpi(main, params, identity) {
   const period = ["day", "week", "month"].includes(params.get("period")) ? params.get("period") : "month";
   main.replaceChildren(h("h1", {}, "Quality dashboard"),
     h("nav", { class: "controls", "aria-label": "period" }, "Per ",
       ["day", "week", "month"].map((p, i) => [i ? " · " : "", p === period
         ? h("strong", { "aria-current": "true" }, p)
         : h("a", { href: pageUrl("/kpi", { period: p }) }, p)])));
+  main.append(await alertList(identity));
   const { rows } = await get("kpi", { period });
   if (!rows.length) {
     main.append(notice("no quality records or recall cases yet", "info"));
