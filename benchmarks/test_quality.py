@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,28 @@ def test_kpi_per_month(benchmark: BenchmarkFixture, loaded: Any) -> None:
     _, records = loaded
     table = benchmark.pedantic(lambda: kpis(records, [], "month"), rounds=3, iterations=1)
     MEASURED.append(f"kpi: {table.height} months")
+
+
+def test_alert_rules_measured(benchmark: BenchmarkFixture, loaded: Any) -> None:
+    """What the server spends every minute (ServerConfig.alert_seconds) on the sample rules:
+    first-pass yield per product, failed inspections, NCs per supplier, open NCs."""
+    from datetime import timedelta
+
+    from loaders.alert_rules import parse_rules
+    from qms.alerts import measure
+
+    graph, records = loaded
+    rules = parse_rules((Path(__file__).resolve().parents[1] / "loaders" / "mappings"
+                         / "alert_rules_sample.toml").read_text())
+    latest = records.frame(("opened_at",))["opened_at"].max()
+    now = datetime.fromisoformat(latest.replace("Z", "+00:00")) + timedelta(hours=1)
+
+    def groups_of(keys: list[str], per: str) -> list[str | None]:
+        found: list[str | None] = (graph.products_of(keys) if per == "product"
+                                   else graph.parents_of_kind(keys, "supplier"))
+        return found
+
+    readings = benchmark.pedantic(lambda: measure(rules, records, groups_of, now), rounds=3,
+                                  iterations=1)
+    MEASURED.append(f"alert rules: {len(readings)} readings, "
+                    f"{sum(r.breached for r in readings)} breached")
