@@ -130,7 +130,7 @@ class ServerConfig:
     # The client CA's CRL (trust.revocation): a revoked certificate is refused at every call.
     client_crl: Path | None = None
     # Serve the web app (server.web) on this port of `host` too (0: any free port; None:
-    # no web app). Loopback only until the web app speaks TLS.
+    # no web app); over TLS with tls_cert/tls_key, as the gRPC port (not with client_ca).
     web_port: int | None = None
     # Measure the alert rules (qms.alerts) this often, in seconds (0: never). The writer
     # only: a read-only server lists alerts but raises none.
@@ -251,11 +251,19 @@ class TraceServer:
         if self.port == 0:
             raise InvalidInput(f"cannot listen on {config.host}:{config.port}")
         self.web: WebServer | None = None
+        self.gateway_target = f"{config.host}:{self.port}"
         if config.web_port is not None:
+            if config.client_ca is not None:
+                raise InvalidInput("the web app presents no client certificate: serve it "
+                                   "from a server without --client-ca")
+            _check_bindable(config.host, config.web_port, tls=tls is not None)
             if tls is not None:
-                raise InvalidInput("the web app does not speak TLS yet: serve it on a "
-                                   "loopback address without --tls-cert, behind a TLS proxy")
-            _check_bindable(config.host, config.web_port, tls=False)
+                # The web app's calls to this server stay on this host: a listener on
+                # loopback only (tokens still required), so the gateway needs no CA.
+                inner = self.server.add_insecure_port("127.0.0.1:0")
+                if inner == 0:
+                    raise InvalidInput("cannot listen on 127.0.0.1 for the web app's calls")
+                self.gateway_target = f"127.0.0.1:{inner}"
         self.server.start()
         self.calls.start()
         self.data_dir = data_dir
@@ -320,9 +328,13 @@ class TraceServer:
             self.alert_watch.run_once()  # what stands at start, before anyone watches
             self.alert_watch.start()
         if self.config.web_port is not None:
-            self.gateway = Gateway(f"{self.config.host}:{self.port}")
-            self.web = WebServer(create_app(self.gateway, no_auth=self.config.no_auth),
-                                 self.config.host, self.config.web_port)
+            self.gateway = Gateway(self.gateway_target)
+            secure = self.config.tls_cert is not None
+            self.web = WebServer(create_app(self.gateway, no_auth=self.config.no_auth,
+                                            secure=secure),
+                                 self.config.host, self.config.web_port,
+                                 self.config.tls_cert if secure else None,
+                                 self.config.tls_key if secure else None)
             self.web.start()
         if self.config.scrub_hours > 0:
             threading.Thread(target=self._scrub_forever, name="tracegraph-scrub",

@@ -194,3 +194,48 @@ def test_a_revoked_certificate_is_refused_and_a_new_crl_needs_no_restart(
             scanner.stats()
     finally:
         server.stop(0)
+
+
+def test_the_web_app_over_tls_sets_a_secure_cookie(pki: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    import http.client
+    import json
+    import ssl
+    import urllib.request
+
+    from domain.errors import InvalidInput
+
+    data = tmp_path / "data"
+    LiveStore(data).close()
+    store = Store(data, writable=True)
+    Directory(store).add("ivy", "investigator", OWNER, password="ivy-investigates-1")
+    store.close()
+    with pytest.raises(InvalidInput, match="presents no client certificate"):
+        TraceServer(data, ServerConfig(port=0, web_port=0, tls_cert=pki["server.crt"],
+                                       tls_key=pki["server.key"], client_ca=pki["ca"]))
+    server = TraceServer(data, ServerConfig(port=0, web_port=0, compact_edges=0,
+                                            scrub_hours=0, tls_cert=pki["server.crt"],
+                                            tls_key=pki["server.key"]))
+    server.load()
+    try:
+        assert server.web is not None
+        assert server.web.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(pki["ca"]))
+        login = urllib.request.Request(
+            server.web.url + "api/login", method="POST",
+            data=json.dumps({"user": "ivy", "password": "ivy-investigates-1"}).encode(),
+            headers={"content-type": "application/json"})
+        with urllib.request.urlopen(login, context=context, timeout=30) as answer:
+            cookie = answer.headers["set-cookie"]
+            assert "strict-transport-security" in {k.lower() for k in answer.headers}
+        assert "secure" in cookie.lower()
+        who = urllib.request.Request(server.web.url + "api/whoami",
+                                     headers={"cookie": cookie.split(";")[0]})
+        with urllib.request.urlopen(who, context=context, timeout=30) as answer:
+            assert json.loads(answer.read())["user"] == "ivy"
+        # Plain HTTP to the TLS port is not served.
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            urllib.request.urlopen(server.web.url.replace("https", "http") + "api/whoami",
+                                   timeout=10)
+    finally:
+        server.stop(0)

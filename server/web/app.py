@@ -62,8 +62,10 @@ class _SecurityHeaders:
     """Every answer: a strict content security policy (scripts and styles from this server
     only), no sniffing, no framing, no referrer; API answers are never cached."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, secure: bool = False) -> None:
         self.app = app
+        # Over TLS: browsers keep to HTTPS for this host for a year (HSTS).
+        self.extra = [(b"strict-transport-security", b"max-age=31536000")] if secure else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,6 +77,7 @@ class _SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(_HEADERS)
+                headers.extend(self.extra)
                 if api:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -179,7 +182,7 @@ def create_app(gateway: Gateway, *, no_auth: bool = False, secure: bool = False,
         return FileResponse(static / "index.html", status_code=404, media_type="text/html")
 
     app = Starlette(routes=routes, exception_handlers={404: not_found})
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(_SecurityHeaders, secure=secure)
     return app
 
 
