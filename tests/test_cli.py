@@ -121,7 +121,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, check=False, timeout=600)
     assert result.returncode == 0, result.stderr
     for step in ("generate", "build the snapshot", "downstream (where-used)",
-                 "upstream (where-from)", "impact of recalling", "the investigator's web app",
+                 "upstream (where-from)", "impact of recalling", "quality records",
+                 "device history record of urn:epc:id:sgtin:", "nonconformance",
+                 "quality KPIs per month", "the investigator's web app",
                  "http://127.0.0.1:8080/trace?key=urn:epc:class:lgtin:"):
         assert step in result.stdout
     assert "ms" in result.stdout
