@@ -33,7 +33,8 @@ from loaders.epcis_master import read_master_data
 from trust.corrections import Corrections
 from trust.identity import Principal
 
-__all__ = ["IngestReport", "events_of_node", "ingest_epcis", "ingest_files", "ingest_frames",
+__all__ = ["IngestReport", "events_of_node", "events_of_nodes", "ingest_epcis", "ingest_files",
+           "ingest_frames",
            "table_kind"]
 
 Progress = Callable[[str], None]
@@ -326,9 +327,19 @@ def _keep_events(data_dir: Path, path: Path, events: Sequence[EpcisEvent]) -> No
 
 def events_of_node(data_dir: Path, key: str) -> pl.DataFrame:
     """Every kept EPCIS event that names `key` (sensor readings, inspections, ...)."""
+    return events_of_nodes(data_dir, [key])
+
+
+def events_of_nodes(data_dir: Path, keys: Sequence[str]) -> pl.DataFrame:
+    """Every kept EPCIS event that names any of `keys`, oldest first (one scan of the kept
+    event files, whatever the number of keys)."""
     folder = data_dir / EVENTS_DIR
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
-        return pl.DataFrame(schema={"event_id": pl.String, "type": pl.String})
+        return pl.DataFrame(schema={"event_id": pl.String, "type": pl.String,
+                                    "event_time": pl.Datetime("us", "UTC"),
+                                    "document": pl.String, "keys": pl.List(pl.String),
+                                    "event": pl.String})
+    wanted = pl.Series(list(dict.fromkeys(keys)), dtype=pl.String)
     return (pl.scan_parquet(folder / "*.parquet")
-            .filter(pl.col("keys").list.contains(key))
+            .filter(pl.col("keys").list.eval(pl.element().is_in(wanted)).list.any())
             .sort("event_time").collect())

@@ -1,7 +1,8 @@
 """The device history record of a unit (ISO 13485 7.5.8-7.5.9; "DHR" as the industry says):
 its identity, its own quality records, every record on any node upstream of it (lots,
-sub-assemblies, work orders, equipment) with the chain of nodes that links it, and the change
-orders in effect when it was built (and those after, which it lacks).
+sub-assemblies, work orders, equipment) with the chain of nodes that links it, the EPCIS
+events kept for it and for those nodes (with their sensor readings), and the change orders
+in effect when it was built (and those after, which it lacks).
 
 The genealogy half is the engine's upstream trace with `via` (a shortest chain to each
 upstream node) and the edge times; the records half is index.quality_records. A record
@@ -10,14 +11,29 @@ attached to several upstream nodes appears once per node, each with its own chai
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import polars as pl
+
 from index.master import MasterData
 from index.quality_records import QualityRecords
 
-__all__ = ["DeviceHistory", "InheritedRecord", "device_history"]
+__all__ = [
+    "DeviceHistory",
+    "InheritedRecord",
+    "KeptEvent",
+    "device_history",
+    "sensor_readings",
+]
+
+Events = Callable[[Sequence[str]], pl.DataFrame]
+"""Kept EPCIS events naming any of some keys (index.file_ingest.events_of_nodes over the
+data directory)."""
+MAX_READINGS = 24
 
 IN_EFFECT = ("effective", "closed")
 """Change order statuses under which it governs production from effective_from on."""
@@ -35,6 +51,19 @@ class InheritedRecord:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class KeptEvent:
+    """An EPCIS event kept for the unit or an upstream node: what happened when, to which of
+    those nodes, and the sensor readings it carried ("Temperature 26.0 CEL")."""
+
+    event_id: str
+    type: str
+    time: str | None
+    nodes: list[str]
+    sensors: list[str]
+    document: str
+
+
 @dataclass
 class DeviceHistory:
     identity: dict[str, Any]
@@ -44,6 +73,7 @@ class DeviceHistory:
     change_orders_in_effect: list[dict[str, Any]] = field(default_factory=list)
     change_orders_after: list[dict[str, Any]] = field(default_factory=list)
     upstream_nodes: int = 0
+    events: list[KeptEvent] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"identity": self.identity, "built_at": self.built_at,
@@ -53,12 +83,15 @@ class DeviceHistory:
                                      for r in self.upstream],
                 "upstream_nodes": self.upstream_nodes,
                 "change_orders_in_effect": self.change_orders_in_effect,
-                "change_orders_after": self.change_orders_after}
+                "change_orders_after": self.change_orders_after,
+                "events": [vars(e) for e in self.events]}
 
 
 def device_history(graph: Any, records: QualityRecords, key: str,
-                   master: MasterData | None = None) -> DeviceHistory:
-    """The DHR of `key` from `graph` (engine.Graph or a TraceClient) and `records`."""
+                   master: MasterData | None = None, events: Events | None = None
+                   ) -> DeviceHistory:
+    """The DHR of `key` from `graph` (engine.Graph or a TraceClient) and `records`; with
+    `events`, the EPCIS events kept for the unit and its upstream nodes."""
     node = graph.node(key)
     up = graph.trace(key, "upstream", via=True, columns=["product", "event_time"])
     rows = up.to_pylist()
@@ -84,6 +117,14 @@ def device_history(graph: Any, records: QualityRecords, key: str,
                                             _chain(key, r["key"], via), record))
     history = DeviceHistory(identity, attached.get(key, []), upstream, built,
                             upstream_nodes=len(rows))
+    if events is not None:
+        genealogy = {key, *via}
+        for e in events(sorted(genealogy)).iter_rows(named=True):
+            when = e["event_time"]
+            history.events.append(KeptEvent(
+                e["event_id"], e["type"], when.isoformat() if when is not None else None,
+                [k for k in e["keys"] if k in genealogy], sensor_readings(e["event"]),
+                e["document"]))
     for order in records.change_orders():
         if order["status"] not in IN_EFFECT or (
                 order.get("products") and product not in order["products"]):
@@ -111,3 +152,22 @@ def _chain(unit: str, node: str, via: dict[str, str]) -> list[str]:
         out.append(via[out[-1]])
     return out[::-1]
 
+
+
+def sensor_readings(event_json: str) -> list[str]:
+    """The readings of an EPCIS 2.0 event's sensorElementList as text ("Temperature 26.0
+    CEL"), in order, at most MAX_READINGS (then "... N more")."""
+    try:
+        event = json.loads(event_json)
+    except ValueError:
+        return []
+    out: list[str] = []
+    for element in event.get("sensorElementList") or []:
+        for report in (element or {}).get("sensorReport") or []:
+            kind = str(report.get("type", "reading")).rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            value = report.get("value", report.get("stringValue", report.get("booleanValue")))
+            text = " ".join(str(p) for p in (kind, value, report.get("uom")) if p is not None)
+            out.append(text)
+    if len(out) > MAX_READINGS:
+        return [*out[:MAX_READINGS], f"... {len(out) - MAX_READINGS} more"]
+    return out

@@ -150,12 +150,16 @@ def _open(data: Path) -> tuple[Any, Any, Any]:
 
 
 def cmd_dhr(args: argparse.Namespace) -> None:
+    import functools
+
+    from index.file_ingest import events_of_nodes
     from qms.dhr import device_history
     from server.seeds import resolve_seeds
 
     graph, records, master = _open(args.data)
     [key] = resolve_seeds(graph, [args.key])
-    history = device_history(graph, records, key, master)
+    history = device_history(graph, records, key, master,
+                             functools.partial(events_of_nodes, args.data))
     if args.format == "json":
         print(json.dumps(history.to_dict(), indent=1, default=str))
         return
@@ -173,6 +177,11 @@ def cmd_dhr(args: argparse.Namespace) -> None:
         [("node", pa.string()), ("depth", pa.int64()), ("record_id", pa.string()),
          ("type", pa.string()), ("status", pa.string()), ("title", pa.string()),
          ("path", pa.string())])), "table", None, title="quality records")
+    if history.events:
+        emit_table(pa.Table.from_pylist([
+            {"time": e.time, "type": e.type, "nodes": " ".join(e.nodes),
+             "sensors": "; ".join(e.sensors), "event_id": e.event_id}
+            for e in history.events]), "table", None, title="EPCIS events kept")
     for label, orders in (("in effect when built", history.change_orders_in_effect),
                           ("effective after it was built", history.change_orders_after)):
         for order in orders:

@@ -4,16 +4,19 @@ errors, return)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from domain.errors import InvalidInput, TraceError, Unavailable
+from index.file_ingest import events_of_nodes
 from index.master import MasterData, finished_products
 from index.quality_records import QualityRecords
 from qms.alerts import Alert, Alerts
@@ -51,15 +54,17 @@ class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
     def __init__(self, graph: Callable[[], Any], records: Callable[[], Any],
                  live: Callable[[], Any] = lambda: None,
                  watch: Callable[[], AlertWatch | None] = lambda: None,
-                 calls: CallGuard | None = None) -> None:
+                 calls: CallGuard | None = None, data_dir: Path | None = None) -> None:
         """`graph()`, `records()`: the served engine.Graph and the store's records (None
         while loading); `live()`: the writer (None when read-only); `watch()`: the alert
-        loop (None when it does not run); `calls`: the stream slots WatchAlerts takes."""
+        loop (None when it does not run); `calls`: the stream slots WatchAlerts takes;
+        `data_dir`: where kept EPCIS events are (the DHR shows them)."""
         self.graph = graph
         self.records = records
         self.live = live
         self.watch = watch
         self.calls = calls or CallGuard()
+        self.data_dir = data_dir
 
     def _call(self, context: grpc.ServicerContext,
               work: Callable[[Any, QualityRecords, MasterData], T]) -> T:
@@ -78,7 +83,10 @@ class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
         def work(graph: Any, records: QualityRecords, master: MasterData) -> qpb.DeviceHistory:
             if not request.key.strip():
                 raise InvalidInput("give the unit's key or a scanned barcode")
-            dhr = device_history(graph, records, resolve_seed(graph, request.key), master)
+            events = (None if self.data_dir is None else
+                      functools.partial(events_of_nodes, self.data_dir))
+            dhr = device_history(graph, records, resolve_seed(graph, request.key), master,
+                                 events)
             return qpb.DeviceHistory(
                 identity={k: str(v) for k, v in dhr.identity.items()
                           if v is not None and not isinstance(v, dict)},
@@ -89,7 +97,10 @@ class QualityService(qpb_grpc.QualityServicer):  # type: ignore[misc]
                           for r in dhr.upstream],
                 change_orders_in_effect=[record_to_proto(r)
                                          for r in dhr.change_orders_in_effect],
-                change_orders_after=[record_to_proto(r) for r in dhr.change_orders_after])
+                change_orders_after=[record_to_proto(r) for r in dhr.change_orders_after],
+                events=[qpb.KeptEvent(event_id=e.event_id, type=e.type, time=e.time or "",
+                                      nodes=e.nodes, sensors=e.sensors, document=e.document)
+                        for e in dhr.events])
         return self._call(context, work)
 
     def AffectedBy(self, request: qpb.AffectedByRequest,  # noqa: N802

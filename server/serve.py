@@ -231,7 +231,7 @@ class TraceServer:
         self.alert_watch: AlertWatch | None = None
         qpb_grpc.add_QualityServicer_to_server(
             QualityService(lambda: self.graph, lambda: self.records, lambda: self.live,
-                           lambda: self.alert_watch, self.calls), self.server)
+                           lambda: self.alert_watch, self.calls, data_dir), self.server)
         if config.dev:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, INGEST_SERVICE_NAME, AUTH_SERVICE_NAME, AUDIT_SERVICE_NAME,

@@ -399,3 +399,36 @@ def test_a_return_nets_against_what_the_party_received(tmp_path: Path) -> None:
         assert graph.shipped([serial]).num_rows == 0  # it came back
         before = graph.shipped([lot], until="2026-03-05T00:00:00Z").to_pylist()
         assert [r["quantity"] for r in before] == [40.0]
+
+
+def test_the_dhr_shows_the_events_and_sensor_readings_kept_for_a_unit(tmp_path: Path) -> None:
+    import functools
+
+    from index.file_ingest import events_of_nodes
+    from index.quality_records import QualityRecords
+    from qms.dhr import MAX_READINGS, device_history, sensor_readings
+
+    doc = GS1 / "WithSensorData" / "SensorDataExample1.jsonld"
+    events, _ = read_document(doc)
+    with LiveStore(tmp_path / "data") as live:
+        ingest_epcis(live, [doc])
+        key = next(iter(events[0].nodes))
+        history = device_history(Graph(live.view().snapshot, live.view), QualityRecords(live),
+                                 key, None, functools.partial(events_of_nodes,
+                                                              tmp_path / "data"))
+    raw = json.loads(doc.read_text())["epcisBody"]["eventList"][0]
+    expected = [f"{r['type']} {r['value']} {r['uom']}" for element in raw["sensorElementList"]
+                for r in element["sensorReport"]]
+    [kept] = [e for e in history.events if e.event_id == events[0].event_id]
+    assert kept.nodes == [key]
+    assert kept.type == "ObjectEvent"
+    assert kept.sensors == (expected if len(expected) <= MAX_READINGS
+                            else [*expected[:MAX_READINGS],
+                                  f"... {len(expected) - MAX_READINGS} more"])
+    assert kept.sensors[0] == "Temperature 26.0 CEL"
+    assert sensor_readings("not json") == []
+    many = {"sensorElementList": [{"sensorReport": [
+        {"type": "gs1:Temperature", "value": i, "uom": "CEL"} for i in range(30)]}]}
+    readings = sensor_readings(json.dumps(many))
+    assert readings[0] == "Temperature 0 CEL"
+    assert readings[-1] == f"... {30 - MAX_READINGS} more"

@@ -210,6 +210,16 @@ def test_dhr_page_shows_identity_and_the_nonconformance_upstream(browser: Browse
     expect(upstream).to_contain_text("NC-WEB")
     expect(upstream).to_contain_text("Resin specks in supplier lot")
     _shot(page, "dhr")
+    # A unit with EPCIS events kept: its events and their sensor readings.
+    from loaders.epcis import read_document
+    from tests.web_support import SENSOR_DOCUMENT
+
+    [event, *_] = read_document(SENSOR_DOCUMENT)[0]
+    sensed = next(iter(event.nodes))
+    _open(page, web, f"/dhr?{urllib.parse.urlencode({'key': sensed})}")
+    events = page.get_by_test_id("events")
+    expect(events).to_contain_text(event.event_id)
+    expect(events).to_contain_text("Temperature 26.0 CEL; AbsoluteHumidity 12.1 A93")
     assert console.script_errors() == []
     context.close()
 

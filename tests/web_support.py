@@ -1,5 +1,6 @@
 """A real server with its web app for the web tests: the small synthetic genealogy built into a
-real data directory, its synthetic quality records imported, five people with different roles,
+real data directory, its synthetic quality records imported, a GS1 EPCIS document with sensor
+data ingested, five people with different roles,
 and `serve --web-port 0` started on loopback in this process."""
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ import pyarrow.parquet as pq
 
 import engine
 from index.build import build_from_files
+from index.file_ingest import ingest_epcis
 from index.live import LiveStore
 from index.quality_records import QualityRecords
 from index.store import Store
 from loaders.quality_records import read_quality_files
 from loaders.synthetic_quality import quality_records
 from server.serve import ServerConfig, TraceServer
+from tests.conftest import SHARED
 from trust.identity import Directory, Principal
 
 OWNER = Principal(0, "os:test", "os:test", "admin", "os")
+SENSOR_DOCUMENT = SHARED / "testdata" / "epcis" / "gs1-EPCIS" / "JSON" / "WithSensorData" / \
+    "SensorDataExample1.jsonld"
+"""An EPCIS document written outside this project: an ObjectEvent with sensor readings."""
 PASSWORDS = {"ada": "ada-admin-password", "ivy": "ivy-investigates-1", "vic": "vic-views-only-1",
              "wes": "wes-writes-only-1", "quinn": "quinn-approves-qa-1"}
 ROLES = {"ada": "admin", "ivy": "investigator", "vic": "viewer", "wes": "writer", "quinn": "qa"}
@@ -56,6 +62,7 @@ def web_data(source: tuple[Path, Path], root: Path) -> Path:
         assert not rejects
         report = QualityRecords(live).put(versions, OWNER, "test", graph.unknown_keys)
         assert not report.rejects
+        ingest_epcis(live, [SENSOR_DOCUMENT])  # a unit with sensor data (EVENT_UNIT)
     return data
 
 

@@ -149,7 +149,7 @@ class InheritedRecord(_message.Message):
     def __init__(self, node: _Optional[str] = ..., kind: _Optional[str] = ..., depth: _Optional[int] = ..., path: _Optional[_Iterable[str]] = ..., record: _Optional[_Union[QualityRecord, _Mapping]] = ...) -> None: ...
 
 class DeviceHistory(_message.Message):
-    __slots__ = ("identity", "built_at", "own", "upstream", "change_orders_in_effect", "change_orders_after", "upstream_nodes")
+    __slots__ = ("identity", "built_at", "own", "upstream", "change_orders_in_effect", "change_orders_after", "upstream_nodes", "events")
     class IdentityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class DeviceHistory(_message.Message):
     CHANGE_ORDERS_IN_EFFECT_FIELD_NUMBER: _ClassVar[int]
     CHANGE_ORDERS_AFTER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_NODES_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     identity: _containers.ScalarMap[str, str]
     built_at: str
     own: _containers.RepeatedCompositeFieldContainer[QualityRecord]
@@ -171,7 +172,24 @@ class DeviceHistory(_message.Message):
     change_orders_in_effect: _containers.RepeatedCompositeFieldContainer[QualityRecord]
     change_orders_after: _containers.RepeatedCompositeFieldContainer[QualityRecord]
     upstream_nodes: int
-    def __init__(self, identity: _Optional[_Mapping[str, str]] = ..., built_at: _Optional[str] = ..., own: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream: _Optional[_Iterable[_Union[InheritedRecord, _Mapping]]] = ..., change_orders_in_effect: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., change_orders_after: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream_nodes: _Optional[int] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[KeptEvent]
+    def __init__(self, identity: _Optional[_Mapping[str, str]] = ..., built_at: _Optional[str] = ..., own: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream: _Optional[_Iterable[_Union[InheritedRecord, _Mapping]]] = ..., change_orders_in_effect: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., change_orders_after: _Optional[_Iterable[_Union[QualityRecord, _Mapping]]] = ..., upstream_nodes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[KeptEvent, _Mapping]]] = ...) -> None: ...
+
+class KeptEvent(_message.Message):
+    __slots__ = ("event_id", "type", "time", "nodes", "sensors", "document")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    SENSORS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    type: str
+    time: str
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    sensors: _containers.RepeatedScalarFieldContainer[str]
+    document: str
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., time: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ..., sensors: _Optional[_Iterable[str]] = ..., document: _Optional[str] = ...) -> None: ...
 
 class AffectedByRequest(_message.Message):
     __slots__ = ("record_id",)

@@ -53,6 +53,14 @@ export async function renderDhr(main, params) {
         { key: "title", label: "Title", render: (r) => r.record.title },
         { key: "path", label: "Path from the unit", render: (r) => r.path.join(" → ") },
       ], dhr.upstream, { testid: "upstream" }) : h("p", {}, "none")),
+    h("section", {}, h("h2", {}, `EPCIS events and sensor data (${dhr.events.length})`),
+      dhr.events.length ? dataTable([
+        { key: "time", label: "Time" },
+        { key: "type", label: "Event" },
+        { key: "nodes", label: "On", render: (e) => e.nodes.join(", ") },
+        { key: "sensors", label: "Sensor readings", render: (e) => e.sensors.join("; ") || "—" },
+        { key: "event_id", label: "Event id" },
+      ], dhr.events, { testid: "events" }) : h("p", {}, "none kept")),
     h("section", {}, h("h2", {}, `Change orders in effect when built (${dhr.change_orders_in_effect.length})`),
       dhr.change_orders_in_effect.length ? dataTable(RECORD_COLUMNS, dhr.change_orders_in_effect, { testid: "change-orders" })
         : h("p", {}, "none")),
