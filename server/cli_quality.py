@@ -33,7 +33,10 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
                        formatter_class=formatter)
     p.add_argument("key", help="the unit (a key or a scanned barcode)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output")
+    p.add_argument("--format", choices=("table", "json", "html", "pdf"), default="table",
+                   help="output (html and pdf: a document, written to --output)")
+    p.add_argument("--output", type=Path, help="the file for html or pdf (written whole or "
+                                               "not at all)")
     p = sub.add_parser("affected-by", help="everything downstream of the nodes a quality "
                                            "record attaches to (an NC becomes a recall scope)",
                        formatter_class=formatter)
@@ -158,8 +161,13 @@ def cmd_dhr(args: argparse.Namespace) -> None:
 
     graph, records, master = _open(args.data)
     [key] = resolve_seeds(graph, [args.key])
+    if args.format in ("html", "pdf") and args.output is None:
+        raise InvalidInput(f"--format {args.format} writes a document: give --output FILE")
     history = device_history(graph, records, key, master,
                              functools.partial(events_of_nodes, args.data))
+    if args.format in ("html", "pdf"):
+        _dhr_document(args, graph, key, history)
+        return
     if args.format == "json":
         print(json.dumps(history.to_dict(), indent=1, default=str))
         return
@@ -225,6 +233,26 @@ def cmd_quality(args: argparse.Namespace) -> None:
     for v in versions:
         print(f"v{v['version']}  {v['status']:<14} {v['recorded_at']}  {v['recorded_by']}  "
               f"{v['record_type']}: {v['title']}  keys: {', '.join(v['keys'])}")
+
+
+def _dhr_document(args: argparse.Namespace, graph: Any, key: str, history: Any) -> None:
+    from datetime import UTC, datetime
+
+    from server.cli_trust import local_principal
+    from server.dhr_documents import DhrHeader, dhr_html, dhr_pdf
+    from server.recall_exports import write_atomically
+    from trust.audit import iso_ms
+
+    header = DhrHeader(key, iso_ms(datetime.now(UTC)), local_principal(args.data).printed,
+                       f"{args.data} (snapshot {graph.snapshot.version}, log sequence "
+                       f"{graph.log_sequence})")
+    if args.format == "pdf":
+        content = dhr_pdf(history, header)
+        write_atomically(args.output, lambda path: path.write_bytes(content))
+    else:
+        text = dhr_html(history, header)
+        write_atomically(args.output, lambda path: path.write_text(text, encoding="utf-8"))
+    err.print(f"wrote the device history record of {key} to {args.output}")
 
 
 def cmd_dhr_check(args: argparse.Namespace) -> int:

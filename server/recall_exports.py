@@ -30,7 +30,7 @@ from domain.errors import InvalidInput
 from recall.consignees import ADDRESS, ConsigneeList
 from server.pdf import PdfDocument
 
-__all__ = ["FORMATS", "TEMPLATES", "Header", "export", "template_rows"]
+__all__ = ["FORMATS", "TEMPLATES", "Header", "export", "template_rows", "write_atomically"]
 
 FORMATS: Final = ("csv", "json", "xlsx", "pdf")
 TEMPLATES: Final = ("consignees", "eu-fsca", "fda-806")
@@ -101,7 +101,7 @@ def export(consignees: ConsigneeList, header: Header, path: Path, fmt: str,
         "xlsx": lambda p: _xlsx(rows, consignees, header, p, template),
         "pdf": lambda p: p.write_bytes(_pdf(rows, consignees, header, template)),
     }
-    _atomic(path, writers[fmt])
+    write_atomically(path, writers[fmt])
     return rows.height
 
 
@@ -110,7 +110,9 @@ def _text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%:z"))
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(temp)` a temporary file beside `path`, synced, then renamed to it: a failed
+    export never leaves a half-written file. One-line InvalidInput when it cannot."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidInput(f"{path}: the folder {folder} does not exist")

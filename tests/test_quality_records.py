@@ -225,6 +225,26 @@ def test_the_cli_imports_shows_a_dhr_and_scopes_an_nc(tmp_path: Path) -> None:
     shown = _cli("quality", "show", "NC-1", "--data", str(data))
     assert shown.returncode == 0
     assert "v1  open" in shown.stdout
+    # The DHR as documents: a PDF a reader opens, an HTML page with every value escaped.
+    from pypdf import PdfReader
+    assert _cli("dhr", "sn:2", "--data", str(data), "--format", "pdf").returncode == 1
+    pdf = tmp_path / "dhr.pdf"
+    done = _cli("dhr", "sn:2", "--data", str(data), "--format", "pdf", "--output", str(pdf))
+    assert done.returncode == 0, done.stderr
+    text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    for words in ("Device history record: sn:2", "lot:bad", "NC-1", "Resin", "specks",
+                  "Reviewed by (quality)"):
+        assert words in " ".join(text.split()), words
+    page = tmp_path / "dhr.html"
+    done = _cli("dhr", "sn:2", "--data", str(data), "--format", "html", "--output", str(page))
+    assert done.returncode == 0, done.stderr
+    written = page.read_text()
+    assert "<td>NC-1</td>" in written
+    assert "<script" not in written
+    unwritable = _cli("dhr", "sn:2", "--data", str(data), "--format", "html", "--output",
+                      str(tmp_path / "no-such-folder" / "dhr.html"))
+    assert unwritable.returncode == 1
+    assert "does not exist" in unwritable.stderr
     missing = _cli("affected-by", "NC-404", "--data", str(data))
     assert missing.returncode == 1
     assert "no quality record NC-404" in missing.stderr
