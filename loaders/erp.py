@@ -13,6 +13,11 @@ movement types are), times (template, format, the plant's time zone) and quantit
       [[source.master]] kind (customer, product or location), key, when?, and any of the
                         kind's fields (loaders.master.FIELDS: name, street, city, country,
                         gtin, description, level, ...); a field left empty is null
+      [[source.quality]] a QMS export's rows as quality records (loaders.quality_records):
+                        record_id, record_type, key, status, opened_at, title, and any of
+                        closed_at, result, disposition, capa_id, effective_from, products,
+                        inspector, measurements; times as for edges; `values` translates the
+                        export's vocabulary ({status = {CLSD = "closed"}}); `when`
 
 Templates: `{COLUMN}` takes the export column, `{system}` the mapping's system, other text is
 literal (`kind = "lot"`); `quantity` may also name its column bare (`quantity = "MENGE"`).
@@ -46,6 +51,13 @@ _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NODE_FIELDS = {"key", "kind", "product", "uom", "quantity", "when"}
 _EDGE_FIELDS = {"src", "dst", "kind", "time", "quantity", "event_id", "when"}
 _MASTER_FIELDS = {"kind", "key", "when"} | {f for fields in MASTER_FIELDS.values() for f in fields}
+QUALITY_REQUIRED = ("record_id", "record_type", "key", "status", "opened_at", "title")
+QUALITY_OPTIONAL = ("closed_at", "result", "disposition", "capa_id", "effective_from",
+                    "products", "inspector", "measurements")
+"""The quality record file format's columns (loaders.quality_records, which checks them)."""
+_QUALITY_FIELDS = {*QUALITY_REQUIRED, *QUALITY_OPTIONAL, "when", "values"}
+_QUALITY_TIMES = ("opened_at", "closed_at", "effective_from")
+_SINGULAR = {"nodes": "node", "edges": "edge", "masters": "master", "quality": "quality"}
 _ROW = "__row"
 _RAW = "__raw_"  # the export's own value of a template column, for reject reasons
 
@@ -54,10 +66,11 @@ _RAW = "__raw_"  # the export's own value of a template column, for reject reaso
 class Rule:
     """One node or edge rule of a source: field -> template, and its row condition."""
 
-    table: str  # nodes or edges
+    table: str  # nodes, edges, masters or quality
     number: int  # 1-based within its table, for messages
     fields: dict[str, str]
     when: dict[str, Any] | None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # quality: vocabulary
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,12 @@ class Mapping:
     sources: tuple[Source, ...]
 
 
+def _empty_quality() -> pl.DataFrame:
+    return pl.DataFrame(schema={"source_file": pl.String, "source_row": pl.Int64,
+                                **dict.fromkeys((*QUALITY_REQUIRED, *QUALITY_OPTIONAL),
+                                                pl.String)})
+
+
 def _empty_master() -> pl.DataFrame:
     return pl.DataFrame(schema={"kind": pl.String, "key": pl.String, "fields": pl.String})
 
@@ -90,6 +109,10 @@ class Converted:
     rows: dict[str, int] = field(default_factory=dict)
     master: pl.DataFrame = field(default_factory=_empty_master)
     """Master data records (kind, key, fields as a JSON object), loaders.master."""
+    quality: pl.DataFrame = field(default_factory=_empty_quality)
+    """Quality records in the quality record file format (every column text; times ISO
+    8601 UTC), with source_file and source_row."""
+
 
 
 def _fail(path: Path, message: str) -> InvalidInput:
@@ -124,7 +147,8 @@ def load_mapping(path: Path) -> Mapping:
         rules = []
         for table, allowed, required in (("node", _NODE_FIELDS, ("key", "kind")),
                                          ("edge", _EDGE_FIELDS, ("src", "dst", "kind")),
-                                         ("master", _MASTER_FIELDS, ("key", "kind"))):
+                                         ("master", _MASTER_FIELDS, ("key", "kind")),
+                                         ("quality", _QUALITY_FIELDS, QUALITY_REQUIRED)):
             for n, rule in enumerate(raw.get(table, []), start=1):
                 label = f"{where} ({name}) {table} {n}"
                 unknown = set(rule) - allowed
@@ -149,10 +173,22 @@ def load_mapping(path: Path) -> Mapping:
                         raise _fail(path, f"{label}: {kind} has no field(s) "
                                           f"{', '.join(sorted(wrong))}; it has: "
                                           f"{', '.join(MASTER_FIELDS[kind])}")
-                rules.append(Rule(f"{table}s", n, {k: str(v) for k, v in rule.items()
-                                                   if k != "when"}, when))
+                values = rule.get("values", {})
+                if not isinstance(values, dict) or not all(
+                        isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+                        for v in values.values()):
+                    raise _fail(path, f"{label}: values must map a field to a table of "
+                                      "export value = record value")
+                wrong_values = set(values) - set(rule) - {"when"}
+                if wrong_values:
+                    raise _fail(path, f"{label}: values for field(s) the rule does not set: "
+                                      f"{', '.join(sorted(wrong_values))}")
+                rules.append(Rule("quality" if table == "quality" else f"{table}s", n,
+                                  {k: str(v) for k, v in rule.items()
+                                   if k not in ("when", "values")}, when,
+                                  {k: dict(v) for k, v in values.items()}))
         if not rules:
-            raise _fail(path, f"{where} ({name}) has no node, edge or master rules")
+            raise _fail(path, f"{where} ({name}) has no node, edge, master or quality rules")
         sources.append(Source(name, tuple(match), tuple(rules)))
     if not sources:
         raise _fail(path, "no [[source]] entries")
@@ -225,7 +261,7 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
     """Apply the mapping to export files; returns canonical tables and the rejects."""
     if not files:
         raise InvalidInput("no export file given")
-    nodes, edges, rejects, masters = [], [], [], []
+    nodes, edges, rejects, masters, quality = [], [], [], [], []
     rows: dict[str, int] = {}
     for path in files:
         frame = _scan(path)
@@ -243,11 +279,14 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
             for name, text in rule.fields.items():
                 expr, cols = _template(text, mapping.system, bare_column=name == "quantity")
                 needed += cols
+                if name in rule.values:  # the export's word for it -> ours; others as they are
+                    expr = expr.replace(rule.values[name])
                 exprs[name] = expr
             absent = sorted({c for c in needed if c not in columns})
             if absent:
-                raise InvalidInput(f"{path}: {source.name} {rule.table[:-1]} rule {rule.number} "
-                                   f"needs column(s) {', '.join(absent)} the export lacks")
+                raise InvalidInput(f"{path}: {source.name} {_SINGULAR[rule.table]} rule "
+                                   f"{rule.number} needs column(s) {', '.join(absent)} the "
+                                   "export lacks")
             raw_columns = sorted({c for c in needed if c in columns})
             picked = frame.filter(condition).select(
                 pl.col(_ROW), *[pl.col(c).cast(pl.String).alias(_RAW + c) for c in raw_columns],
@@ -257,6 +296,10 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
             if "quantity" in exprs:
                 picked = picked.with_columns(pl.col("quantity").str.replace(",", ".")
                                              .cast(pl.Float64, strict=False).alias("__qty"))
+            if rule.table == "quality":
+                picked = picked.with_columns(
+                    _times(pl.col(name).replace("", None), mapping).alias(f"__t_{name}")
+                    for name in _QUALITY_TIMES if name in exprs)
             result = picked.collect()
             problems = _problems(result, rule, mapping)
             bad = result.filter(problems.is_not_null())
@@ -270,12 +313,19 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
                 ).join(raw.select(_ROW, pl.struct([pl.col(c).cast(pl.String) for c in columns])
                                   .struct.json_encode().alias("record")),
                        left_on="row", right_on=_ROW, how="left")
-                 .with_columns(pl.lit(f"{source.name} {rule.table[:-1]} rule {rule.number}")
-                               .alias("field")))
+                 .with_columns(pl.lit(f"{source.name} {_SINGULAR[rule.table]} rule "
+                                      f"{rule.number}").alias("field")))
             good = result.filter(problems.is_null())
             origin = (pl.lit(str(path)).alias("source_file"),
                       pl.col(_ROW).cast(pl.Int64).alias("source_row"))
-            if rule.table == "masters":
+            if rule.table == "quality":
+                quality.append(good.select(*origin, *[
+                    (pl.col(f"__t_{name}").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+                     if name in _QUALITY_TIMES else pl.col(name).str.strip_chars()
+                     .replace("", None)).alias(name) if name in exprs
+                    else pl.lit(None, pl.String).alias(name)
+                    for name in (*QUALITY_REQUIRED, *QUALITY_OPTIONAL)]))
+            elif rule.table == "masters":
                 values = [n for n in rule.fields if n not in ("kind", "key")]
                 masters.append(good.select(
                     *origin, "kind", "key",
@@ -325,7 +375,10 @@ def convert(mapping: Mapping, files: Sequence[Path]) -> Converted:
                     .unique(["kind", "key"], keep="last", maintain_order=True)
                     .select("kind", "key", "fields")
                     if masters else _empty_master())
-    return Converted(node_frame, edge_frame, reject_frame, rows, master_frame)
+    quality_frame = (pl.concat(quality, how="vertical_relaxed").join(bad_rows, on=keys,
+                                                                     how="anti")
+                     if quality else _empty_quality())
+    return Converted(node_frame, edge_frame, reject_frame, rows, master_frame, quality_frame)
 
 
 def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
@@ -335,7 +388,8 @@ def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
     checks: list[tuple[pl.Expr, pl.Expr]] = []
     for name, text in rule.fields.items():
         if name in ("product", "uom", "event_id", "quantity") or (
-                rule.table == "masters" and name not in ("key", "kind")):
+                rule.table == "masters" and name not in ("key", "kind")) or (
+                rule.table == "quality" and name not in QUALITY_REQUIRED):
             continue
         for column in _TEMPLATE.findall(text.replace("{system}", mapping.system)):
             raw = pl.col(_RAW + column)
@@ -352,6 +406,14 @@ def _problems(frame: pl.DataFrame, rule: Rule, mapping: Mapping) -> pl.Series:
         checks.append((pl.col("quantity").is_not_null() & pl.col("__qty").is_null(),
                        pl.format(f"{_label(rule.fields['quantity'], bare=True)}='{{}}' is not "
                                  "a number", pl.col("quantity"))))
+    if rule.table == "quality":
+        for name in _QUALITY_TIMES:
+            if name in rule.fields:
+                given = pl.col(name).is_not_null() & (pl.col(name).str.strip_chars() != "")
+                checks.append((given & pl.col(f"__t_{name}").is_null(), pl.format(
+                    f"{name}: {_label(rule.fields[name])}='{{}}' does not parse as "
+                    f"{mapping.time_format or 'ISO 8601'} (time zone {mapping.timezone})",
+                    pl.col(name))))
     for failed, message in reversed(checks):
         reason = pl.when(failed).then(message).otherwise(reason)
     return frame.select(reason.alias("reason")).to_series()

@@ -41,7 +41,7 @@ import polars as pl
 from domain.errors import InvalidInput
 
 __all__ = ["DISPOSITIONS", "OPTIONAL", "REQUIRED", "STATUSES", "TYPES", "RecordVersion",
-           "read_quality_files", "status_rank"]
+           "read_quality_files", "read_quality_frames", "status_rank"]
 
 STATUSES: Final[dict[str, tuple[str | tuple[str, ...], ...]]] = {
     "inspection": ("planned", "done"),
@@ -181,17 +181,31 @@ def read_quality_files(paths: Sequence[Path], now: datetime | None = None,
     """The record versions of `paths`, in file order, and the rejected rows (dicts with
     file, row, table, field, reason and the row as JSON). A file whose columns lack a
     required one is an error naming them."""
+    return read_quality_frames([(str(path), _read(path)) for path in paths], now)
+
+
+def read_quality_frames(frames: Sequence[tuple[str, pl.DataFrame]],
+                        now: datetime | None = None,
+                        ) -> tuple[list[RecordVersion], list[dict[str, Any]]]:
+    """read_quality_files over tables already read: (name, frame) each, the frame in the
+    file format; a frame with source_file and source_row columns (a QMS export through a
+    mapping, loaders.erp) names those in its rejects."""
     now = now or datetime.now(UTC)
     versions: dict[tuple[str, str], RecordVersion] = {}
     rejects: list[dict[str, Any]] = []
-    for path in paths:
-        frame = _read(path)
-        missing = [c for c in REQUIRED if c not in frame.columns]
+    for name, given in frames:
+        missing = [c for c in REQUIRED if c not in given.columns]
         if missing:
-            raise InvalidInput(f"{path}: needs column(s) {', '.join(missing)} (a quality "
+            raise InvalidInput(f"{name}: needs column(s) {', '.join(missing)} (a quality "
                                f"record file has {', '.join(REQUIRED)} and may have "
                                f"{', '.join(OPTIONAL)})")
-        for number, raw in enumerate(frame.iter_rows(named=True), start=2):  # 1: header
+        origin = {"source_file", "source_row"} <= set(given.columns)
+        files = given["source_file"].to_list() if origin else [name] * given.height
+        numbers = (given["source_row"].to_list() if origin
+                   else list(range(2, given.height + 2)))  # row 1: the header
+        frame = given.drop("source_file", "source_row") if origin else given
+        for path, number, raw in zip(files, numbers, frame.iter_rows(named=True),
+                                     strict=True):
             row = {k: "" if v is None else str(v) for k, v in raw.items()}
             fields, where, problem = _check_row(row, now)
             record = json.dumps(raw, ensure_ascii=False)

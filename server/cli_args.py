@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "opened_at, title, ...)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--mapping", type=Path,
-                   help="erp only: the data dictionary (see loaders/mappings/*.toml)")
+                   help="erp: the data dictionary (see loaders/mappings/*.toml); quality: one "
+                        "for a QMS export of another shape (loaders/mappings/qms_sample.toml)")
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--policy", choices=("all", "valid"), default="all", help=POLICY_HELP)
     p.add_argument("--no-check", action="store_true",

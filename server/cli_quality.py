@@ -115,7 +115,19 @@ def import_quality(args: argparse.Namespace, started: float) -> int:
     from loaders.quality_records import read_quality_files
     from server.cli_trust import local_principal
 
-    versions, rejects = read_quality_files(args.files)
+    if args.mapping is not None:  # a QMS export of another shape, through its dictionary
+        from loaders.erp import convert, load_mapping
+        from loaders.quality_records import read_quality_frames
+
+        converted = convert(load_mapping(args.mapping), args.files)
+        if converted.nodes.height or converted.edges.height or converted.master.height:
+            err.print("[yellow]this mapping also makes nodes, edges or master data: "
+                      "`tracegraph import erp` loads those[/yellow]")
+        versions, rejects = read_quality_frames(
+            [(f"{len(args.files)} file(s) through {args.mapping.name}", converted.quality)])
+        rejects = converted.rejects.to_dicts() + rejects
+    else:
+        versions, rejects = read_quality_files(args.files)
     with LiveStore(args.data) as live:
         graph = engine.Graph(live.view().snapshot, live.view)
         report = QualityRecords(live).put(versions, local_principal(args.data),

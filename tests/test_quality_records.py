@@ -15,12 +15,14 @@ from typing import Any
 
 import grpc
 import networkx as nx
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
 from engine import Graph
+from index.ingest import IngestBatch
 from index.live import LiveStore
 from index.quality_records import QualityRecords
 from loaders.quality_records import read_quality_files
@@ -287,3 +289,74 @@ def test_the_quality_service_over_grpc(tmp_path: Path) -> None:
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         server.stop(0)
+
+
+def test_a_qms_export_of_another_shape_through_the_sample_mapping(tmp_path: Path) -> None:
+    """The sample QMS mapping: NCR states and disposition codes translated, plant-local
+    times to UTC, a mapping reject (unparsable time) and a record reject (an unknown
+    verdict) each kept with file, row and reason; nothing else half-loaded."""
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        _load(live, NODES, EDGES)
+        live.ingest(IngestBatch("erp", 2, pl.DataFrame({
+            "key": ["erp:sap:lot:RESIN-7:B0042"], "kind": ["lot"]})))
+    ncrs = tmp_path / "ncr.csv"
+    ncrs.write_text(
+        "NCR_NO,NCR_STATE,MATNR,CHARG,CREATED,CLOSED,SHORT_TEXT,DISP_CODE,CAPA_NO\n"
+        "100,NEW,RESIN-7,B0042,2026-02-01 09:30:00,,Specks in resin,,\n"
+        "100,CLSD,RESIN-7,B0042,2026-02-01 09:30:00,2026-02-03 17:00:00,Specks in resin,"
+        "UAI,CAPA-9\n"
+        "101,NEW,RESIN-7,B0042,2026-02-3O 08:00:00,,Bad time,,\n")
+    tests = tmp_path / "tests.csv"
+    tests.write_text("TEST_ID,SERIAL_URN,TESTED_AT,VERDICT,STATION,PLAN_NAME\n"
+                     "1,sn:1,2026-02-02T10:00:00Z,OK,QC-3,Final test\n"
+                     "2,sn:2,2026-02-02T11:00:00Z,NOK,QC-3,Final test\n"
+                     "3,sn:3,2026-02-02T12:00:00Z,MAYBE,QC-3,Final test\n")
+    mapping = ROOT / "loaders" / "mappings" / "qms_sample.toml"
+    done = _cli("import", "quality", str(ncrs), str(tests), "--mapping", str(mapping),
+                "--data", str(data))
+    assert done.returncode == 3, done.stderr  # two rows rejected, each kept
+    with LiveStore(data) as live:
+        records = QualityRecords(live)
+        ncr = records.history("NCR-100")
+        assert [(v["status"], v.get("disposition"), v.get("capa_id")) for v in ncr] == [
+            ("open", None, None), ("closed", "use-as-is", "CAPA-9")]
+        # Europe/Berlin in February is UTC+1.
+        assert ncr[0]["opened_at"] == "2026-02-01T08:30:00Z"
+        assert ncr[1]["closed_at"] == "2026-02-03T16:00:00Z"
+        assert ncr[0]["keys"] == ["erp:sap:lot:RESIN-7:B0042"]
+        assert [records.get(f"FT-{i}")["result"] for i in (1, 2)] == ["pass", "fail"]
+        assert records.get("FT-3") is None
+        assert records.get("NCR-101") is None
+    rejects = json.loads(_cli("rejects", "--data", str(data), "--format", "json").stdout)
+    # Rows as the ERP loader numbers an export's rows (the third data row is 3).
+    reasons = {(r["row"], r["reason"]) for r in rejects}
+    assert any(row == 3 and "opened_at: CREATED='2026-02-3O 08:00:00' does not parse" in why
+               for row, why in reasons), reasons
+    assert (3, "'MAYBE' is not pass or fail") in reasons
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ('record_id = "{A}"\nrecord_type = "capa"\nkey = "{B}"\nstatus = "{C}"\n'
+     'opened_at = "{D}"\n', "needs title"),
+    ('record_id = "{A}"\nrecord_type = "capa"\nkey = "{B}"\nstatus = "{C}"\n'
+     'opened_at = "{D}"\ntitle = "t"\ncolour = "red"\n', "unknown field(s) colour"),
+    ('record_id = "{A}"\nrecord_type = "capa"\nkey = "{B}"\nstatus = "{C}"\n'
+     'opened_at = "{D}"\ntitle = "t"\nvalues = { result = { OK = "pass" } }\n',
+     "values for field(s) the rule does not set: result"),
+    ('record_id = "{A}"\nrecord_type = "capa"\nkey = "{B}"\nstatus = "{C}"\n'
+     'opened_at = "{D}"\ntitle = "t"\nvalues = { status = "open" }\n',
+     "values must map a field to a table"),
+])
+def test_bad_quality_rules_in_a_mapping_name_the_rule(tmp_path: Path, rule: str,
+                                                      words: str) -> None:
+    from domain.errors import InvalidInput
+    from loaders.erp import load_mapping
+
+    path = tmp_path / "qms.toml"
+    path.write_text('[mapping]\nsystem = "qms"\n[[source]]\nname = "x"\nmatch = ["A"]\n'
+                    f"[[source.quality]]\n{rule}")
+    with pytest.raises(InvalidInput, match=r"qms\.toml") as caught:
+        load_mapping(path)
+    assert words in str(caught.value)
+    assert "quality 1" in str(caught.value)
