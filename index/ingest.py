@@ -146,6 +146,7 @@ class Ack:
     retracted: int = 0
     errors: tuple[RecordError, ...] = ()
     message: str = ""
+    quality: int = 0  # quality record versions kept (server.ingest_service)
 
 
 def check_batch_id(batch: IngestBatch) -> RecordError | None:

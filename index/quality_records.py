@@ -146,9 +146,11 @@ class QualityRecords:
                 .select(list(fields)))
 
     def put(self, versions: Sequence[RecordVersion], by: Principal, source: str,
-            unknown_keys: UnknownKeys, now: datetime | None = None) -> QualityReport:
+            unknown_keys: UnknownKeys, now: datetime | None = None, *,
+            write: bool = True) -> QualityReport:
         """Keep `versions` (in order: a record's versions by status order) as new versions
-        where they move a record forward; the rest are rejects with the reason."""
+        where they move a record forward; the rest are rejects with the reason. With
+        `write=False`, only the report: what would be kept and what rejected."""
         report = QualityReport()
         when = iso_ms(now or datetime.now(UTC))
         missing = unknown_keys(sorted({k for v in versions for k in v.keys}))
@@ -190,10 +192,10 @@ class QualityRecords:
                 old=None if old is None else old["status"], new=version.status,
                 details={"version": number, "source": source, "file": version.file,
                          "rows": list(version.rows)}))
-            if len(audit) >= BATCH:
+            if len(audit) >= BATCH and write:
                 self.records.write(puts, audit)
                 puts, audit = [], []
-        if audit:
+        if audit and write:
             self.records.write(puts, audit)
         return report
 

@@ -11,22 +11,31 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import polars as pl
 
 from domain.errors import InvalidInput, TraceError
 from domain.knobs import STREAM_IN_FLIGHT as IN_FLIGHT
+from engine import Graph
 from index.group import keep_rejects
-from index.ingest import Ack, IngestBatch, RecordError
+from index.ingest import Ack, IngestBatch, Outcome, RecordError
 from index.live import LiveStore
+from index.quality_records import QualityRecords
+from loaders.quality_records import read_quality_frames
 from server.auth import require
 from server.calls import CallGuard, WatchedCall
-from server.convert.ingest import Rejected, ack_to_proto, batch_from_proto
+from server.convert.ingest import (
+    Rejected,
+    ack_to_proto,
+    batch_from_proto,
+    quality_from_proto,
+)
 from server.rpc import ingest_pb2 as ipb
 from server.rpc import ingest_pb2_grpc as ipb_grpc
 from server.status import abort_for
@@ -143,6 +152,8 @@ def _submit(live: LiveStore, message: ipb.IngestBatch, writer: str,
     batch_id = f"{message.source}/{message.sequence}"
     try:
         batch = batch_from_proto(message, writer, principal.user_id)
+        if message.quality:
+            return _with_quality(live, batch, message, principal)
         if batch.retractions and principal.user_id != 0:
             return _proposing(live, batch, principal)
         return live.submit(batch)
@@ -211,6 +222,64 @@ def _proposing(live: LiveStore, batch: IngestBatch, principal: Principal) -> Fut
 
     applied.add_done_callback(tell)
     return told
+
+
+def _with_quality(live: LiveStore, batch: IngestBatch, message: ipb.IngestBatch,
+                  principal: Principal) -> Future[Ack]:
+    """A batch with quality records: its nodes and edges first (the records may attach to
+    them), then the records, through the checks `import quality` uses. With policy `all`
+    any bad record rejects the whole batch before anything applies; with `valid` the good
+    records are kept and each bad one is named (and kept with the rejects). Answered once
+    both are durable: this batch waits for its own nodes and edges."""
+    if batch.retractions:
+        return _answered(batch.batch_id, [RecordError(
+            "quality", 0, "batch", "send retractions and quality records in separate batches")],
+            "batch rejected, nothing applied: retractions and quality records together")
+    versions, rejects = read_quality_frames(
+        [(batch.batch_id, quality_from_proto(message.quality))])
+    own = set() if batch.nodes is None else set(batch.nodes["key"].cast(pl.String).to_list())
+    graph = Graph(live.view().snapshot, live.view)
+
+    def unknown(keys: Sequence[str]) -> dict[str, list[str]]:
+        return graph.unknown_keys([k for k in keys if k not in own])
+
+    records, source = QualityRecords(live), f"ingest:{batch.batch_id}"
+    if batch.policy == "all":
+        check = records.put(versions, principal, source, unknown, write=False)
+        problems = rejects + check.rejects
+        if problems:
+            return _answered(batch.batch_id, _quality_errors(problems), (
+                f"batch rejected, nothing applied: {len(problems)} quality record problem(s); "
+                f"first: record {problems[0]['row']}: {problems[0]['reason']}"))
+    ack = None
+    if batch.nodes is not None or batch.edges is not None:
+        ack = live.submit(batch).result()
+        if ack.outcome == "rejected":
+            return _done(ack)
+    report = records.put(versions, principal, source, unknown)
+    problems = rejects + report.rejects
+    if problems:
+        live.keep_rejects(problems, batch.batch_id)
+    kept = report.added + report.changed
+    outcome: Outcome = ack.outcome if ack is not None else (
+        "applied" if kept else "duplicate" if report.unchanged and not problems
+        else "rejected" if problems else "applied")
+    text = (f"{kept} quality record version(s) kept, {report.unchanged} unchanged"
+            + (f", {len(problems)} rejected" if problems else ""))
+    return _done(replace(ack or Ack(batch.batch_id, outcome, 0), outcome=outcome, quality=kept,
+                         errors=(*(ack.errors if ack else ()), *_quality_errors(problems)),
+                         message=f"{ack.message}; {text}" if ack else text))
+
+
+def _quality_errors(problems: list[dict[str, Any]]) -> list[RecordError]:
+    return [RecordError("quality", int(p.get("row", 0)), str(p.get("field", "")),
+                        str(p["reason"])) for p in problems]
+
+
+def _done(ack: Ack) -> Future[Ack]:
+    future: Future[Ack] = Future()
+    future.set_result(ack)
+    return future
 
 
 def _answered(batch_id: str, errors: list[RecordError], text: str) -> Future[Ack]:

@@ -5,6 +5,7 @@ without a round trip here."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -16,7 +17,13 @@ from hypothesis import strategies as st
 import engine
 from domain.direction import ALIASES
 from index.ingest import Ack, IngestBatch, RecordError, RetractionRequest
-from server.convert.ingest import ack_from_proto, ack_to_proto, batch_from_proto, batch_to_proto
+from server.convert.ingest import (
+    ack_from_proto,
+    ack_to_proto,
+    batch_from_proto,
+    batch_to_proto,
+    quality_from_proto,
+)
 from server.convert.queries import (
     direction_from_proto,
     direction_to_proto,
@@ -203,11 +210,42 @@ def test_ingest_ack() -> None:
     for ack in (Ack("erp/7", "applied", 12, nodes=3, edges=4, retracted=1),
                 Ack("erp/8", "rejected", 0, errors=(RecordError("edges", 2, "src", "unknown"),),
                     message="1 record rejected"),
-                Ack("erp/7", "duplicate", 12, message="already applied")):
+                Ack("erp/7", "duplicate", 12, message="already applied"),
+                Ack("qms/1", "applied", 13, quality=2, message="2 kept")):
         source, sequence = ack.batch.split("/")
         wire = ipb.IngestAck.FromString(
             ack_to_proto(ack, source, int(sequence)).SerializeToString())
         assert ack_from_proto(wire) == ack
+
+
+def test_quality_records_in(tmp_path: Path) -> None:
+    """An Ingest batch's quality records become the record file format, which
+    loaders.quality_records reads back to the same versions as the file would give."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from loaders.quality_records import read_quality_files, read_quality_frames
+
+    covers("QualityRecordIn")
+    opened, closed = Timestamp(), Timestamp()
+    opened.FromJsonString("2026-02-01T08:00:00Z")
+    closed.FromJsonString("2026-02-03T16:30:00.250Z")
+    message = ipb.IngestBatch(source="qms", sequence=1, quality=[ipb.QualityRecordIn(
+        record_id="CO-7", record_type="change_order", key="sn:1", status="effective",
+        opened_at=opened, effective_from=closed, title="Seal", products=["P1", "P2"],
+        measurements='{"torque": "4.5"}')])
+    wire = ipb.IngestBatch.FromString(message.SerializeToString())
+    frame = quality_from_proto(wire.quality)
+    assert frame.drop("source_file", "source_row").to_dicts() == [{
+        "record_id": "CO-7", "record_type": "change_order", "key": "sn:1",
+        "status": "effective", "title": "Seal", "result": None, "disposition": None,
+        "capa_id": None, "inspector": None, "measurements": '{"torque": "4.5"}',
+        "opened_at": "2026-02-01T08:00:00Z", "closed_at": None,
+        "effective_from": "2026-02-03T16:30:00.250000Z", "products": "P1;P2"}]
+    path = tmp_path / "q.csv"
+    frame.drop("source_file", "source_row").write_csv(path)
+    from_file, _ = read_quality_files([path])
+    from_wire, _ = read_quality_frames([("batch", frame)])
+    assert [v.content() for v in from_wire] == [v.content() for v in from_file]
 
 
 def test_drawing(small_graph: engine.Graph) -> None:

@@ -150,3 +150,52 @@ def test_a_signed_in_writers_retraction_becomes_a_proposal(tmp_path: Path) -> No
         assert graph.trace("sn:1").num_rows == 0
     finally:
         running.stop(0)
+
+
+def test_quality_records_over_ingest(server: tuple[TraceServer, str]) -> None:
+    """Quality records in an Ingest batch: attached to the batch's own nodes; with policy
+    all a bad record rejects the whole batch (its nodes too); with policy valid the good
+    ones are kept and the bad one named; a batch sent again changes nothing."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from index.quality_records import QualityRecords
+
+    running, address = server
+
+    def at(text: str) -> Timestamp:
+        stamp = Timestamp()
+        stamp.FromJsonString(text)
+        return stamp
+
+    nc = ipb.QualityRecordIn(record_id="NC-1", record_type="nonconformance", key="lot:q",
+                             status="open", opened_at=at("2026-02-01T08:00:00Z"),
+                             title="Specks")
+    bad = ipb.QualityRecordIn(record_id="IN-1", record_type="inspection", key="lot:q",
+                              status="done", opened_at=at("2026-02-01T09:00:00Z"),
+                              title="Final test", result="maybe")
+    lot = [ipb.NodeRecord(key="lot:q", kind="lot")]
+    strict = ipb.IngestBatch(source="qms", sequence=1, nodes=lot, quality=[nc, bad])
+    lenient = ipb.IngestBatch(source="qms", sequence=2, nodes=lot, quality=[nc, bad],
+                              policy=ipb.APPLY_VALID)
+    closing = ipb.IngestBatch(source="qms", sequence=3, quality=[ipb.QualityRecordIn(
+        record_id="NC-1", record_type="nonconformance", key="lot:q", status="closed",
+        opened_at=at("2026-02-01T08:00:00Z"), closed_at=at("2026-02-02T08:00:00Z"),
+        title="Specks", disposition="use-as-is")])
+    backwards = ipb.IngestBatch(source="qms", sequence=4, quality=[nc])
+    with grpc.insecure_channel(address) as channel:
+        acks = list(ipb_grpc.IngestStub(channel).Ingest(
+            iter([strict, lenient, lenient, closing, backwards]), timeout=30))
+    assert [a.outcome for a in acks] == [ipb.REJECTED, ipb.APPLIED, ipb.DUPLICATE,
+                                         ipb.APPLIED, ipb.REJECTED]
+    assert [(e.table, e.index, e.field) for e in acks[0].errors] == [("quality", 2, "result")]
+    assert "'maybe' is not pass or fail" in acks[0].errors[0].reason
+    assert (acks[1].nodes_added, acks[1].quality_versions) == (1, 1)
+    assert [(e.table, e.index) for e in acks[1].errors] == [("quality", 2)]
+    assert acks[2].quality_versions == 0
+    assert acks[3].quality_versions == 1
+    assert "moving it back to open is a correction" in acks[4].errors[0].reason
+    assert running.live is not None
+    history = QualityRecords(running.live).history("NC-1")
+    assert [(v["status"], v["recorded_by"], v["source"]) for v in history] == [
+        ("open", "no-auth (local administrator) (no-auth)", "ingest:qms/2"),
+        ("closed", "no-auth (local administrator) (no-auth)", "ingest:qms/3")]

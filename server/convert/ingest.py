@@ -7,7 +7,8 @@ naming the record and field, and the stream goes on.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -26,7 +27,8 @@ from server.arrow_limits import MAX_ARROW_BYTES, ArrowTooLarge, check_arrow_payl
 from server.convert.rows import TIMESTAMP_SECONDS, timestamp
 from server.rpc import ingest_pb2 as ipb
 
-__all__ = ["Rejected", "ack_from_proto", "ack_to_proto", "batch_from_proto", "batch_to_proto"]
+__all__ = ["Rejected", "ack_from_proto", "ack_to_proto", "batch_from_proto", "batch_to_proto",
+           "quality_from_proto"]
 
 _OUTCOME: dict[Outcome, ipb.IngestOutcome] = {"applied": ipb.APPLIED, "duplicate": ipb.DUPLICATE,
                                "rejected": ipb.REJECTED}
@@ -148,7 +150,7 @@ def ack_to_proto(ack: Ack, source: str, sequence: int) -> ipb.IngestAck:
     return ipb.IngestAck(
         source=source, sequence=sequence, outcome=_OUTCOME[ack.outcome],
         log_sequence=ack.seq, nodes_added=ack.nodes, edges_added=ack.edges,
-        edges_retracted=ack.retracted, message=ack.message,
+        edges_retracted=ack.retracted, message=ack.message, quality_versions=ack.quality,
         errors=[ipb.RecordError(table=e.table, index=e.row, field=e.field, reason=e.reason)
                 for e in ack.errors],
     )
@@ -164,6 +166,7 @@ def ack_from_proto(message: ipb.IngestAck) -> Ack:
                outcome=_OUTCOME_NAMES[message.outcome], seq=message.log_sequence,
                nodes=message.nodes_added, edges=message.edges_added,
                retracted=message.edges_retracted, message=message.message,
+               quality=message.quality_versions,
                errors=tuple(RecordError(e.table, e.index, e.field, e.reason)
                             for e in message.errors))
 
@@ -193,3 +196,27 @@ def batch_to_proto(batch: IngestBatch) -> ipb.IngestBatch:
         if (micros := to_micros(r.event_time)) is not None:
             retraction.event_time.CopyFrom(timestamp(from_micros(micros)))
     return message
+
+
+_QUALITY_TIMES = ("opened_at", "closed_at", "effective_from")
+_QUALITY_TEXT = ("record_id", "record_type", "key", "status", "title", "result",
+                 "disposition", "capa_id", "inspector", "measurements")
+
+
+def quality_from_proto(records: Sequence[ipb.QualityRecordIn]) -> pl.DataFrame:
+    """Quality records of an ingest batch in the record file format (loaders.quality_records
+    checks them): text columns, times as ISO 8601 UTC, products joined by ';'; empty = null.
+    Row numbers are the records' 1-based places in the batch (source_row)."""
+    rows: list[dict[str, Any]] = []
+    for n, r in enumerate(records, start=1):
+        row: dict[str, Any] = {"source_file": "quality", "source_row": n}
+        for name in _QUALITY_TEXT:
+            row[name] = getattr(r, name) or None
+        for name in _QUALITY_TIMES:
+            row[name] = (getattr(r, name).ToDatetime(tzinfo=UTC).isoformat()
+                         .replace("+00:00", "Z") if r.HasField(name) else None)
+        row["products"] = ";".join(r.products) or None
+        rows.append(row)
+    return pl.DataFrame(rows, schema={"source_file": pl.String, "source_row": pl.Int64,
+                                      **dict.fromkeys((*_QUALITY_TEXT, *_QUALITY_TIMES,
+                                                       "products"), pl.String)})

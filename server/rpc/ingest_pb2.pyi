@@ -79,7 +79,7 @@ class RetractionRecord(_message.Message):
     def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ..., kind: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class IngestBatch(_message.Message):
-    __slots__ = ("source", "sequence", "nodes", "edges", "retractions", "policy", "nodes_arrow", "edges_arrow")
+    __slots__ = ("source", "sequence", "nodes", "edges", "retractions", "policy", "nodes_arrow", "edges_arrow", "quality")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class IngestBatch(_message.Message):
     POLICY_FIELD_NUMBER: _ClassVar[int]
     NODES_ARROW_FIELD_NUMBER: _ClassVar[int]
     EDGES_ARROW_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     source: str
     sequence: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeRecord]
@@ -96,7 +97,40 @@ class IngestBatch(_message.Message):
     policy: BatchPolicy
     nodes_arrow: bytes
     edges_arrow: bytes
-    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeRecord, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[EdgeRecord, _Mapping]]] = ..., retractions: _Optional[_Iterable[_Union[RetractionRecord, _Mapping]]] = ..., policy: _Optional[_Union[BatchPolicy, str]] = ..., nodes_arrow: _Optional[bytes] = ..., edges_arrow: _Optional[bytes] = ...) -> None: ...
+    quality: _containers.RepeatedCompositeFieldContainer[QualityRecordIn]
+    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeRecord, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[EdgeRecord, _Mapping]]] = ..., retractions: _Optional[_Iterable[_Union[RetractionRecord, _Mapping]]] = ..., policy: _Optional[_Union[BatchPolicy, str]] = ..., nodes_arrow: _Optional[bytes] = ..., edges_arrow: _Optional[bytes] = ..., quality: _Optional[_Iterable[_Union[QualityRecordIn, _Mapping]]] = ...) -> None: ...
+
+class QualityRecordIn(_message.Message):
+    __slots__ = ("record_id", "record_type", "key", "status", "opened_at", "title", "closed_at", "result", "disposition", "capa_id", "effective_from", "products", "inspector", "measurements")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TYPE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    CAPA_ID_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    INSPECTOR_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    record_type: str
+    key: str
+    status: str
+    opened_at: _timestamp_pb2.Timestamp
+    title: str
+    closed_at: _timestamp_pb2.Timestamp
+    result: str
+    disposition: str
+    capa_id: str
+    effective_from: _timestamp_pb2.Timestamp
+    products: _containers.RepeatedScalarFieldContainer[str]
+    inspector: str
+    measurements: str
+    def __init__(self, record_id: _Optional[str] = ..., record_type: _Optional[str] = ..., key: _Optional[str] = ..., status: _Optional[str] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., title: _Optional[str] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[str] = ..., disposition: _Optional[str] = ..., capa_id: _Optional[str] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., products: _Optional[_Iterable[str]] = ..., inspector: _Optional[str] = ..., measurements: _Optional[str] = ...) -> None: ...
 
 class RecordError(_message.Message):
     __slots__ = ("table", "index", "field", "reason")
@@ -111,7 +145,7 @@ class RecordError(_message.Message):
     def __init__(self, table: _Optional[str] = ..., index: _Optional[int] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class IngestAck(_message.Message):
-    __slots__ = ("source", "sequence", "outcome", "log_sequence", "nodes_added", "edges_added", "edges_retracted", "errors", "message")
+    __slots__ = ("source", "sequence", "outcome", "log_sequence", "nodes_added", "edges_added", "edges_retracted", "errors", "message", "quality_versions")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +155,7 @@ class IngestAck(_message.Message):
     EDGES_RETRACTED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     source: str
     sequence: int
     outcome: IngestOutcome
@@ -130,4 +165,5 @@ class IngestAck(_message.Message):
     edges_retracted: int
     errors: _containers.RepeatedCompositeFieldContainer[RecordError]
     message: str
-    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., outcome: _Optional[_Union[IngestOutcome, str]] = ..., log_sequence: _Optional[int] = ..., nodes_added: _Optional[int] = ..., edges_added: _Optional[int] = ..., edges_retracted: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    quality_versions: int
+    def __init__(self, source: _Optional[str] = ..., sequence: _Optional[int] = ..., outcome: _Optional[_Union[IngestOutcome, str]] = ..., log_sequence: _Optional[int] = ..., nodes_added: _Optional[int] = ..., edges_added: _Optional[int] = ..., edges_retracted: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., message: _Optional[str] = ..., quality_versions: _Optional[int] = ...) -> None: ...
