@@ -28,8 +28,10 @@ from domain.knobs import FILE_IN_FLIGHT as IN_FLIGHT
 from index.ingest import Ack, EndRequest, IngestBatch, Policy
 from index.live import LiveStore
 from index.master import MasterData
-from loaders.epcis import EpcisEvent, read_any
+from index.quality_records import QualityRecords, UnknownKeys
+from loaders.epcis import EpcisEvent, inspection_records, read_any
 from loaders.epcis_master import read_master_data
+from loaders.quality_records import read_quality_frames
 from trust.corrections import Corrections
 from trust.identity import Principal
 
@@ -54,6 +56,8 @@ class IngestReport:
     """Corrections proposed (EPCIS errorDeclarations): they apply once approved."""
     master: int = 0
     """Master data records added or changed (EPCIS header vocabularies)."""
+    quality: int = 0
+    """Inspection records kept from EPCIS `inspecting` events (loaders.epcis)."""
 
     def count(self, ack: Ack) -> None:
         """Add one batch's acknowledgement to the counts."""
@@ -204,14 +208,17 @@ EVENTS_DIR = "events"
 
 
 def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
-                 progress: Progress | None = None) -> tuple[IngestReport, list[str]]:
+                 progress: Progress | None = None,
+                 unknown_keys: UnknownKeys | None = None) -> tuple[IngestReport, list[str]]:
     """EPCIS documents into the live store, one batch per event (batch id from the eventID and
     the event's content, so an event seen again in any later file loads once). An eventID
     reused for a different event is
     reported, and both events load (dropping either could hide a link from a recall). An
     errorDeclaration becomes a correction proposal (IngestReport.proposed). Every
     event is also kept, whole, in DATA/events/ (sensor data and inspections included),
-    findable by node key. Returns the report and the problems."""
+    findable by node key. With `unknown_keys` (engine.Graph.unknown_keys over `live`), each
+    `inspecting` event also becomes an inspection record (loaders.epcis.inspection_records).
+    Returns the report and the problems."""
     say = progress or (lambda _m: None)
     report = IngestReport()
     problems: list[str] = []
@@ -262,6 +269,8 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
             pending.append((path, live.submit(IngestBatch(source, 0, nodes, edges, writer=writer,
                                                           ends=ends))))
         _settle_events(pending, report, problems)
+        if unknown_keys is not None:
+            _keep_inspections(live, path, events, writer, report, problems, unknown_keys)
     # An errorDeclaration changes recorded data, so it is a correction proposal a qa user
     # approves (trust.corrections), authored by this import. It withdraws what *this* event
     # asserted (by its eventID), never the link: another event asserting the same link
@@ -297,6 +306,24 @@ def _settle_events(pending: list[tuple[Path, Future[Ack]]], report: IngestReport
         report.count(ack)
         problems += [f"{path}: {ack.batch}: {e.table} {e.row}: {e.field}: {e.reason}"
                      for e in ack.errors[:5]]
+
+
+def _keep_inspections(live: LiveStore, path: Path, events: Sequence[EpcisEvent], writer: str,
+                      report: IngestReport, problems: list[str],
+                      unknown_keys: UnknownKeys) -> None:
+    """The document's inspecting events as inspection records, once their nodes are in:
+    linked to the genealogy like any quality record (the DHR and dhr-check see them)."""
+    frame = inspection_records(events)
+    if not frame.height:
+        return
+    versions, rejects = read_quality_frames([(str(path), frame)])
+    kept = QualityRecords(live).put(versions, Principal(0, writer, writer, "writer",
+                                                        "epcis import"),
+                                    f"epcis:{path.name}", unknown_keys)
+    rejects += kept.rejects
+    live.keep_rejects(rejects, f"epcis:{path.name}")
+    report.quality += kept.added + kept.changed
+    problems += [f"{path}: inspection {r.get('row', '')}: {r['reason']}" for r in rejects[:5]]
 
 
 def _keep_events(data_dir: Path, path: Path, events: Sequence[EpcisEvent]) -> None:

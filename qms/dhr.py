@@ -11,7 +11,6 @@ attached to several upstream nodes appears once per node, each with its own chai
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ import polars as pl
 
 from index.master import MasterData
 from index.quality_records import QualityRecords
+from loaders.epcis import sensor_readings
 
 __all__ = [
     "DeviceHistory",
@@ -33,7 +33,7 @@ __all__ = [
 Events = Callable[[Sequence[str]], pl.DataFrame]
 """Kept EPCIS events naming any of some keys (index.file_ingest.events_of_nodes over the
 data directory)."""
-MAX_READINGS = 24
+
 
 IN_EFFECT = ("effective", "closed")
 """Change order statuses under which it governs production from effective_from on."""
@@ -153,21 +153,3 @@ def _chain(unit: str, node: str, via: dict[str, str]) -> list[str]:
     return out[::-1]
 
 
-
-def sensor_readings(event_json: str) -> list[str]:
-    """The readings of an EPCIS 2.0 event's sensorElementList as text ("Temperature 26.0
-    CEL"), in order, at most MAX_READINGS (then "... N more")."""
-    try:
-        event = json.loads(event_json)
-    except ValueError:
-        return []
-    out: list[str] = []
-    for element in event.get("sensorElementList") or []:
-        for report in (element or {}).get("sensorReport") or []:
-            kind = str(report.get("type", "reading")).rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-            value = report.get("value", report.get("stringValue", report.get("booleanValue")))
-            text = " ".join(str(p) for p in (kind, value, report.get("uom")) if p is not None)
-            out.append(text)
-    if len(out) > MAX_READINGS:
-        return [*out[:MAX_READINGS], f"... {len(out) - MAX_READINGS} more"]
-    return out

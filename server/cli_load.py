@@ -143,11 +143,14 @@ def _rejected_exit(args: argparse.Namespace, rejected: int, nodes: int, edges: i
 
 def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
                   started: float) -> int:
+    import engine
     from index.file_ingest import ingest_epcis
     from index.live import LiveStore
 
     with LiveStore(args.data, progress=say) as live:
-        report, problems = ingest_epcis(live, args.files, writer=_writer(), progress=say)
+        graph = engine.Graph(live.view().snapshot, live.view)  # reads each new view
+        report, problems = ingest_epcis(live, args.files, writer=_writer(), progress=say,
+                                        unknown_keys=graph.unknown_keys)
     emit_mapping({
         "events applied": report.batches["applied"],
         "events already loaded (duplicates)": report.batches["duplicate"],
@@ -155,6 +158,7 @@ def _import_epcis(args: argparse.Namespace, say: Callable[[str], None],
         "nodes added": report.nodes, "edges added": report.edges,
         "error declarations proposed as corrections": len(report.proposed),
         "master data records added or changed": report.master,
+        "inspection records (inspecting events)": report.quality,
         "seconds": round(time.perf_counter() - started, 2),
     }, "table", None)
     if report.proposed:

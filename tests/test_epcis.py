@@ -406,7 +406,8 @@ def test_the_dhr_shows_the_events_and_sensor_readings_kept_for_a_unit(tmp_path: 
 
     from index.file_ingest import events_of_nodes
     from index.quality_records import QualityRecords
-    from qms.dhr import MAX_READINGS, device_history, sensor_readings
+    from loaders.epcis import MAX_READINGS, sensor_readings
+    from qms.dhr import device_history
 
     doc = GS1 / "WithSensorData" / "SensorDataExample1.jsonld"
     events, _ = read_document(doc)
@@ -432,3 +433,45 @@ def test_the_dhr_shows_the_events_and_sensor_readings_kept_for_a_unit(tmp_path: 
     readings = sensor_readings(json.dumps(many))
     assert readings[0] == "Temperature 0 CEL"
     assert readings[-1] == f"... {30 - MAX_READINGS} more"
+
+
+def test_inspecting_events_become_inspection_records(tmp_path: Path) -> None:
+    """GS1's PersistentDisposition example inspects ten serials (disposition in_progress:
+    planned, no verdict yet); a conformant and a non_conformant inspection of the same
+    serials, written here in CBV 2.0 form, are done with pass and fail. Each record names
+    its event and attaches to every serial; a unit's DHR lists them."""
+    from index.quality_records import QualityRecords
+    from qms.dhr import device_history
+
+    doc = GS1 / "PersistentDisposition-example.jsonld"
+    body = json.loads(doc.read_text())
+    inspected = next(e for e in body["epcisBody"]["eventList"] if e["bizStep"] == "inspecting")
+    verdicts = {**body, "epcisBody": {"eventList": [
+        {**inspected, "eventID": f"urn:uuid:6a1f0000-0000-4000-8000-00000000000{n}",
+         "disposition": disposition, "bizStep": "https://ref.gs1.org/cbv/BizStep-inspecting"}
+        for n, disposition in ((1, "conformant"), (2, "urn:epcglobal:cbv:disp:non_conformant"))
+    ]}}
+    second = tmp_path / "verdicts.jsonld"
+    second.write_text(json.dumps(verdicts))
+    with LiveStore(tmp_path / "data") as live:
+        graph = Graph(live.view().snapshot, live.view)
+        report, _ = ingest_epcis(live, [doc, second], unknown_keys=graph.unknown_keys)
+        records = QualityRecords(live)
+        serial = inspected["epcList"][0]
+        planned = records.get(f"epcis:{inspected['eventID']}")
+        assert planned is not None
+        assert (planned["status"], planned.get("result")) == ("planned", None)
+        assert sorted(planned["keys"]) == sorted(inspected["epcList"])
+        assert planned["inspector"] == inspected["readPoint"]["id"]
+        done = [records.get(f"epcis:urn:uuid:6a1f0000-0000-4000-8000-00000000000{n}")
+                for n in (1, 2)]
+        assert [(r["status"], r["result"]) for r in done if r] == [("done", "pass"),
+                                                                    ("done", "fail")]
+        assert report.quality == 3
+        dhr = device_history(Graph(live.view().snapshot, live.view), records, serial)
+        assert sorted(r["record_id"] for r in dhr.own) == sorted(
+            [f"epcis:{inspected['eventID']}",
+             "epcis:urn:uuid:6a1f0000-0000-4000-8000-000000000001",
+             "epcis:urn:uuid:6a1f0000-0000-4000-8000-000000000002"])
+        again, _ = ingest_epcis(live, [doc, second], unknown_keys=graph.unknown_keys)
+        assert again.quality == 0  # the same events again keep nothing new
