@@ -71,6 +71,13 @@ class PopulationQueries:
         return (np.flatnonzero(st.node_kind[: st.node_count] == code).astype(np.int32) if code >= 0
                 else np.zeros(0, np.int32))
 
+    def keys_of_kind(self, kind: str) -> list[str]:
+        """Every node key of `kind` (snapshot and delta), in id order; [] for a kind the
+        graph does not have."""
+        st = self._state()
+        ids = self._kind_ids(st, kind)
+        return st.keys(ids).to_pylist() if len(ids) else []
+
     def products_of(self, keys: Sequence[str]) -> list[str | None]:
         """The product each key's node carries (corrections applied); None for a key that
         names no node or a node without one. One vectorised lookup, no walk."""

@@ -26,7 +26,7 @@ from domain.errors import InvalidInput
 from index.quality_records import QualityRecords
 from recall.cases import RecallCase, drill_report
 
-__all__ = ["PERIODS", "kpis"]
+__all__ = ["PERIODS", "kpis", "supplier_nc_rates"]
 
 PERIODS: Final = {"day": "1d", "week": "1w", "month": "1mo"}
 _FIELDS = ("record_id", "record_type", "status", "title", "result", "keys", "opened_at",
@@ -96,3 +96,25 @@ def _backlog(frame: pl.DataFrame, ends: pl.DataFrame, now: datetime) -> pl.DataF
                      "open_capas": open_now.height - nc.height, "open_nc_age_days": age})
     return pl.DataFrame(rows, schema={"period": ends.schema["period"], "open_ncs": pl.Int64,
                                       "open_capas": pl.Int64, "open_nc_age_days": pl.Float64})
+
+
+def supplier_nc_rates(records: QualityRecords, graph: Any) -> pl.DataFrame:
+    """Per supplier (the supplier node directly upstream of a lot): the lots it supplied,
+    how many of them have a nonconformance, the NCs, and the NC rate (lots with an NC / lots
+    supplied); most affected first. A lot without a recorded supplier is under "(none
+    recorded)". `graph`: an engine.Graph (its lots and their suppliers)."""
+    lots = graph.keys_of_kind("lot")
+    suppliers = graph.parents_of_kind(lots, "supplier")
+    supplied = pl.DataFrame({"lot": lots, "supplier": [s or "(none recorded)"
+                                                       for s in suppliers]},
+                            schema={"lot": pl.String, "supplier": pl.String})
+    ncs = (records.frame(("record_id", "record_type", "keys"))
+           .filter(pl.col("record_type") == "nonconformance")
+           .explode("keys").select("record_id", pl.col("keys").alias("lot")))
+    per_lot = ncs.group_by("lot").agg(pl.col("record_id").n_unique().alias("ncs"))
+    return (supplied.join(per_lot, on="lot", how="left")
+            .group_by("supplier")
+            .agg(pl.len().alias("lots"), (pl.col("ncs") > 0).sum().alias("lots_with_nc"),
+                 pl.col("ncs").fill_null(0).sum().alias("ncs"))
+            .with_columns((pl.col("lots_with_nc") / pl.col("lots")).alias("nc_rate"))
+            .sort(["nc_rate", "ncs", "supplier"], descending=[True, True, False]))

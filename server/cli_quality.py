@@ -68,6 +68,8 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--period", choices=("day", "week", "month"), default="month",
                    help="period (UTC; weeks start on Monday)")
+    p.add_argument("--by", choices=("period", "supplier"), default="period",
+                   help="supplier: the NC rate of each supplier's lots instead")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output")
     p = sub.add_parser("alerts", help="early warnings from the alert rules: list them, set the "
@@ -328,15 +330,23 @@ def cmd_kpi(args: argparse.Namespace) -> None:
     from recall.cases import Cases
     from server.read_only import ReadOnlyRecords
 
-    store = ReadOnlyRecords(args.data)  # no graph: KPIs read records and cases only
-    table = kpis(QualityRecords(store), Cases(store).all(), args.period)
-    table = table.with_columns(table["period"].dt.strftime("%Y-%m-%d"))
+    store = ReadOnlyRecords(args.data)
+    if args.by == "supplier":  # the genealogy says which supplier each lot came from
+        import engine
+        from qms.kpi import supplier_nc_rates
+
+        table = supplier_nc_rates(QualityRecords(store), engine.open(args.data, warm=False))
+        title = "nonconformances per supplier (lots with an NC / lots supplied)"
+    else:  # no graph: KPIs per period read records and cases only
+        table = kpis(QualityRecords(store), Cases(store).all(), args.period)
+        table = table.with_columns(table["period"].dt.strftime("%Y-%m-%d"))
+        title = f"quality KPIs per {args.period}"
     if args.format == "csv":
         sys.stdout.write(table.write_csv())
     elif args.format == "json":
         print(json.dumps(table.to_dicts(), indent=1))
     else:
-        emit_table(table.to_arrow(), "table", None, title=f"quality KPIs per {args.period}")
+        emit_table(table.to_arrow(), "table", None, title=title)
 
 
 def _check_alerts(live: Any, graph: Any, by: Any) -> list[Any]:

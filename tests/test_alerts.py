@@ -292,3 +292,29 @@ def test_the_server_measures_the_rules_and_streams_alerts(tmp_path: Path) -> Non
         channel.close()
     finally:
         server.stop(0)
+
+
+def test_nc_rate_per_supplier_by_hand(tmp_path: Path) -> None:
+    import json as json_module
+
+    from qms.kpi import supplier_nc_rates
+
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        graph = _genealogy(live)
+        live.ingest(IngestBatch("t", 2, pl.DataFrame({"key": ["L3"], "kind": ["lot"]})))
+        _put(live, graph, tmp_path, [
+            f"NC-1,nonconformance,L1,open,{_day(3)},Specks,,",
+            f"NC-2,nonconformance,L1,open,{_day(2)},Moisture,,",
+            f"NC-3,nonconformance,L2,open,{_day(1)},Colour,,"])
+        rows = supplier_nc_rates(QualityRecords(live), graph).to_dicts()
+    assert rows == [
+        {"supplier": "S1", "lots": 1, "lots_with_nc": 1, "ncs": 2, "nc_rate": 1.0},
+        {"supplier": "S2", "lots": 1, "lots_with_nc": 1, "ncs": 1, "nc_rate": 1.0},
+        {"supplier": "(none recorded)", "lots": 1, "lots_with_nc": 0, "ncs": 0, "nc_rate": 0.0}]
+    done = subprocess.run([sys.executable, "-m", "server.cli", "kpi", "--by", "supplier",
+                           "--format", "json", "--data", str(data)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json_module.loads(done.stdout) == rows
