@@ -319,3 +319,39 @@ def tally_quantities(
                 else:
                     quantity[v] += q
     return epoch + 1
+
+
+@njit(nogil=True, cache=True)
+def out_quantities(nodes: Array, indptr: Array, equantity: Array, live: Any,
+                   dquantity: Array, total: Array, counted: Array,
+                   missing: Array) -> None:  # pragma: no cover - numba
+    """Per node of `nodes`: the sum of the quantities on its live downstream edges (what left
+    it: consumed, packed, shipped), how many edges had one, and how many had none. Retracted
+    edges are skipped; a negative quantity (a reversal) counts as given."""
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+    head, nxt, dret, n_edges = live.head, live.next_edge, live.retracted_at, live.n_edges
+    n_snap = len(indptr) - 1
+    for i in range(len(nodes)):
+        v = nodes[i]
+        if v < n_snap:
+            retracted = len(rpos) > 0 and rflag[v] != 0
+            for e in range(indptr[v], indptr[v + 1]):
+                if retracted and not visible(_retracted_at(e, rpos, rtime), MAX_TIME):
+                    continue
+                q = equantity[e]
+                if np.isnan(q):
+                    missing[i] += 1
+                else:
+                    total[i] += q
+                    counted[i] += 1
+        if n_edges > 0 and v < len(head):
+            e = head[v]
+            while e >= 0:
+                if e < n_edges and visible(dret[e], MAX_TIME):
+                    q = dquantity[e]
+                    if np.isnan(q):
+                        missing[i] += 1
+                    else:
+                        total[i] += q
+                        counted[i] += 1
+                e = nxt[e]

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from domain.errors import InvalidInput
 from domain.time import NO_TIME, TimeLike, to_micros
-from engine._ship_kernels import parents_of_kind
+from engine._ship_kernels import out_quantities, parents_of_kind
 from engine.filters import make_filter
 from engine.shipped import node_columns
 from engine.units import coverage_table
@@ -70,6 +70,24 @@ class PopulationQueries:
         code = st.kind_code(kind)
         return (np.flatnonzero(st.node_kind[: st.node_count] == code).astype(np.int32) if code >= 0
                 else np.zeros(0, np.int32))
+
+    def balance(self, kind: str = "lot") -> pa.Table:
+        """Per node of `kind`: key, product, uom, its own quantity (what it was: received or
+        made), out_quantity (the sum over its live downstream edges: what left it),
+        out_edges with a quantity and out_edges_without one. The stuff of a mass balance
+        (qms.kpi.mass_balance)."""
+        st = self._state()
+        ids = self._kind_ids(st, kind)
+        total = np.zeros(len(ids), np.float64)
+        counted, missing = np.zeros(len(ids), np.int64), np.zeros(len(ids), np.int64)
+        delta = st.delta
+        out_quantities(ids, st.snapshot.down.indptr, st.snapshot.edge_quantity, st.down_live,
+                       delta.edge_quantity if delta is not None else np.zeros(0), total,
+                       counted, missing)
+        attributes = node_columns(st, ids, ("product", "uom", "quantity"))
+        return pa.table({"key": st.keys(ids) if len(ids) else pa.array([], pa.large_string()),
+                         **attributes, "out_quantity": total, "out_edges": counted,
+                         "out_edges_without_quantity": missing})
 
     def keys_of_kind(self, kind: str) -> list[str]:
         """Every node key of `kind` (snapshot and delta), in id order; [] for a kind the

@@ -26,7 +26,7 @@ from domain.errors import InvalidInput
 from index.quality_records import QualityRecords
 from recall.cases import RecallCase, drill_report
 
-__all__ = ["PERIODS", "kpis", "supplier_nc_rates"]
+__all__ = ["PERIODS", "kpis", "mass_balance", "supplier_nc_rates"]
 
 PERIODS: Final = {"day": "1d", "week": "1w", "month": "1mo"}
 _FIELDS = ("record_id", "record_type", "status", "title", "result", "keys", "opened_at",
@@ -118,3 +118,23 @@ def supplier_nc_rates(records: QualityRecords, graph: Any) -> pl.DataFrame:
                  pl.col("ncs").fill_null(0).sum().alias("ncs"))
             .with_columns((pl.col("lots_with_nc") / pl.col("lots")).alias("nc_rate"))
             .sort(["nc_rate", "ncs", "supplier"], descending=[True, True, False]))
+
+
+def mass_balance(graph: Any, tolerance: float = 0.005) -> pl.DataFrame:
+    """Per lot with a quantity: what it was (received or made), what left it downstream
+    (the quantities on its live edges: consumed, packed, shipped; reversals net), what
+    remains, and whether more left than it held by over `tolerance` (a share of its
+    quantity): a mass-balance error, a missing goods receipt or a wrong posting. Lots some of
+    whose edges carry no quantity are listed with `complete` false, never judged. Errors
+    first, then the largest remainders."""
+    frame = pl.from_arrow(graph.balance("lot"))
+    assert isinstance(frame, pl.DataFrame)
+    return (frame.filter(pl.col("quantity").is_not_null())
+            .with_columns((pl.col("quantity") - pl.col("out_quantity")).alias("remaining"),
+                          (pl.col("out_edges_without_quantity") == 0).alias("complete"))
+            .with_columns((pl.col("complete") & (pl.col("remaining")
+                                                 < -tolerance * pl.col("quantity").abs()))
+                          .alias("over_consumed"))
+            .select("key", "product", "uom", "quantity", "out_quantity", "remaining",
+                    "complete", "over_consumed")
+            .sort(["over_consumed", "remaining"], descending=[True, True]))

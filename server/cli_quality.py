@@ -68,8 +68,9 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--period", choices=("day", "week", "month"), default="month",
                    help="period (UTC; weeks start on Monday)")
-    p.add_argument("--by", choices=("period", "supplier"), default="period",
-                   help="supplier: the NC rate of each supplier's lots instead")
+    p.add_argument("--by", choices=("period", "supplier", "lot"), default="period",
+                   help="supplier: the NC rate of each supplier's lots; lot: each lot's mass "
+                        "balance (its quantity against what left it downstream)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output")
     p = sub.add_parser("alerts", help="early warnings from the alert rules: list them, set the "
@@ -337,6 +338,13 @@ def cmd_kpi(args: argparse.Namespace) -> None:
 
         table = supplier_nc_rates(QualityRecords(store), engine.open(args.data, warm=False))
         title = "nonconformances per supplier (lots with an NC / lots supplied)"
+    elif args.by == "lot":  # the genealogy's quantities
+        import engine
+        from qms.kpi import mass_balance
+
+        table = mass_balance(engine.open(args.data, warm=False))
+        title = (f"mass balance of {table.height:,} lots with a quantity: "
+                 f"{int(table['over_consumed'].sum()):,} consumed more than they held")
     else:  # no graph: KPIs per period read records and cases only
         table = kpis(QualityRecords(store), Cases(store).all(), args.period)
         table = table.with_columns(table["period"].dt.strftime("%Y-%m-%d"))

@@ -169,3 +169,42 @@ def test_kpis_by_hand(tmp_path: Path) -> None:
     assert (mar["recalls_opened"], mar["recall_hours"]) == (0, None)
     with pytest.raises(InvalidInput, match="not one of day, week, month"):
         kpis(QualityRecords(live), [], "year")
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["live", "snapshot"])
+def test_mass_balance_of_lots_by_hand(tmp_path: Path, compact: bool) -> None:
+    """L1 held 100 and gave 30 + 50 + 40 - 10 (a reversal) = 110: over-consumed. L2 held
+    100, gave 60 and once an unknown amount: not judged. L3 held 10 and gave nothing. A
+    retracted edge does not count."""
+    import polars as pl
+
+    from index.ingest import IngestBatch, RetractionRequest
+    from qms.kpi import mass_balance
+
+    with LiveStore(tmp_path / "data") as live:
+        nodes = pl.DataFrame({"key": ["L1", "L2", "L3", *[f"u{i}" for i in range(1, 7)]],
+                              "kind": ["lot"] * 3 + ["serial"] * 6,
+                              "quantity": [100.0, 100.0, 10.0] + [None] * 6,
+                              "uom": ["KG"] * 3 + [None] * 6})
+        edges = pl.DataFrame({
+            "src": ["L1", "L1", "L1", "L1", "L2", "L2", "L3"],
+            "dst": ["u1", "u2", "u3", "u3", "u4", "u5", "u6"],
+            "kind": ["consumed"] * 7,
+            "event_id": ["261-1", "261-2", "261-3", "262-3", "261-4", "261-5", "261-6"],
+            "quantity": [30.0, 50.0, 40.0, -10.0, 60.0, None, 5.0]})
+        assert live.ingest(IngestBatch("t", 1, nodes, edges)).outcome == "applied"
+        assert live.ingest(IngestBatch("t", 2, retractions=[RetractionRequest(
+            "L3", "u6", "consumed", "posted to the wrong lot")])).outcome == "applied"
+        if compact:
+            live.compact()
+        graph = Graph(live.view().snapshot, live.view)
+        rows = {r["key"]: r for r in mass_balance(graph).to_dicts()}
+    assert list(rows) == ["L1", "L2", "L3"]  # the error first, then the largest remainder
+    assert (rows["L1"]["out_quantity"], rows["L1"]["remaining"], rows["L1"]["complete"],
+            rows["L1"]["over_consumed"]) == (110.0, -10.0, True, True)
+    assert (rows["L2"]["out_quantity"], rows["L2"]["complete"],
+            rows["L2"]["over_consumed"]) == (60.0, False, False)
+    assert (rows["L3"]["out_quantity"], rows["L3"]["remaining"],
+            rows["L3"]["over_consumed"]) == (0.0, 10.0, False)
+    assert rows["L1"]["uom"] == "KG"
+
