@@ -27,7 +27,7 @@ from domain.time import TimeLike
 from index.quality_records import QualityRecords
 from loaders.routes import Route
 
-__all__ = ["Completeness", "dhr_check"]
+__all__ = ["Completeness", "defect_rates", "dhr_check"]
 
 UNIT_KINDS = ("serial", "lot")
 
@@ -39,6 +39,7 @@ class Completeness:
 
     checked: int
     findings: pl.DataFrame
+    built: pl.DataFrame | None = None  # every checked unit: key, built_at
 
     @property
     def incomplete(self) -> int:
@@ -73,6 +74,7 @@ def dhr_check(graph: Any, records: QualityRecords, routes: Sequence[Route],
     seeds = _seeds(records.frame())
     frames = []
     checked = 0
+    units = []
     for route in routes:
         rules: dict[str, list[str] | str] = {
             f"has:operation {k}": f"kind:{k}" for k in route.operations}
@@ -85,6 +87,7 @@ def dhr_check(graph: Any, records: QualityRecords, routes: Sequence[Route],
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         checked += frame.height
+        units.append(frame.select("key", "built_at"))
         for name in rules:
             wrong = ~pl.col(name) if name.startswith("has:") else pl.col(name)
             finding = ("missing " + name[4:]) if name.startswith("has:") else name[4:]
@@ -95,4 +98,24 @@ def dhr_check(graph: Any, records: QualityRecords, routes: Sequence[Route],
         schema={"key": pl.String, "product": pl.String,
                 "built_at": pl.Datetime("us", "UTC"), "route": pl.String,
                 "finding": pl.String}))
-    return Completeness(checked, findings.sort(["key", "finding"]))
+    built = (pl.concat(units) if units else
+             pl.DataFrame(schema={"key": pl.String, "built_at": pl.Datetime("us", "UTC")}))
+    return Completeness(checked, findings.sort(["key", "finding"]), built)
+
+
+def defect_rates(result: Completeness, every: str) -> pl.DataFrame:
+    """Per period of `every` (a polars interval: "1d", "1w", "1mo") by build time: units
+    built (routed, checked), how many have an incomplete DHR, and their share: the DHR
+    defect rate. A unit with no build time is in no period."""
+    built = result.built if result.built is not None else pl.DataFrame(
+        schema={"key": pl.String, "built_at": pl.Datetime("us", "UTC")})
+    bad = result.findings.select("key").unique()
+    return (built.filter(pl.col("built_at").is_not_null())
+            .with_columns(pl.col("built_at").dt.truncate(every).alias("period"),
+                          pl.col("key").is_in(bad["key"].implode()).alias("incomplete"))
+            .group_by("period")
+            .agg(pl.len().alias("units_built"),
+                 pl.col("incomplete").sum().alias("incomplete_dhrs"))
+            .with_columns((pl.col("incomplete_dhrs") / pl.col("units_built"))
+                          .alias("dhr_defect_rate"))
+            .sort("period"))

@@ -68,6 +68,9 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
     p.add_argument("--data", type=Path, required=True, help="data directory")
     p.add_argument("--period", choices=("day", "week", "month"), default="month",
                    help="period (UTC; weeks start on Monday)")
+    p.add_argument("--routes", type=Path, help="route definitions (TOML): add units built, "
+                                                "incomplete DHRs and the DHR defect rate per "
+                                                "period (as dhr-check finds them)")
     p.add_argument("--by", choices=("period", "supplier", "lot"), default="period",
                    help="supplier: the NC rate of each supplier's lots; lot: each lot's mass "
                         "balance (its quantity against what left it downstream)")
@@ -345,8 +348,22 @@ def cmd_kpi(args: argparse.Namespace) -> None:
         table = mass_balance(engine.open(args.data, warm=False))
         title = (f"mass balance of {table.height:,} lots with a quantity: "
                  f"{int(table['over_consumed'].sum()):,} consumed more than they held")
-    else:  # no graph: KPIs per period read records and cases only
-        table = kpis(QualityRecords(store), Cases(store).all(), args.period)
+    else:  # per period from records and cases; with routes, the DHR defect rate too
+        records = QualityRecords(store)
+        table = kpis(records, Cases(store).all(), args.period)
+        if args.routes is not None:
+            import polars as pl
+
+            import engine
+            from loaders.routes import load_routes
+            from qms.completeness import defect_rates, dhr_check
+            from qms.kpi import PERIODS
+
+            rates = defect_rates(dhr_check(engine.open(args.data), records,
+                                           load_routes(args.routes)), PERIODS[args.period])
+            table = (table.join(rates, on="period", how="full", coalesce=True)
+                     .sort("period").with_columns(
+                         pl.col("units_built", "incomplete_dhrs").fill_null(0)))
         table = table.with_columns(table["period"].dt.strftime("%Y-%m-%d"))
         title = f"quality KPIs per {args.period}"
     if args.format == "csv":

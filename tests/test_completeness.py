@@ -131,6 +131,13 @@ def test_dhr_check_and_effectivity_on_the_cli(tmp_path: Path) -> None:
     weeks = json.loads(kpi.stdout)
     assert weeks[0]["period"] == "2026-01-19"  # CO-1 opened on Tuesday 20 January
     assert sum(w["inspections"] for w in weeks) == 2
+    kpi = subprocess.run([sys.executable, "-m", "server.cli", "kpi", "--data", str(data),
+                          "--routes", str(routes), "--format", "json"], capture_output=True,
+                         text=True, env=ENV, timeout=120, check=False)
+    assert kpi.returncode == 0, kpi.stderr
+    months = json.loads(kpi.stdout)
+    assert sum(m["units_built"] for m in months) == 4  # sn:3 and lot:prod have no build time
+    assert all(m["dhr_defect_rate"] in (None, 1.0) for m in months)  # every DHR incomplete
     bad = tmp_path / "bad.toml"
     bad.write_text('[[route]]\nproducts = ["x"]\ncolour = "red"\n')
     refused = subprocess.run([sys.executable, "-m", "server.cli", "dhr-check", "--routes",
@@ -208,3 +215,28 @@ def test_mass_balance_of_lots_by_hand(tmp_path: Path, compact: bool) -> None:
             rows["L3"]["over_consumed"]) == (0.0, 10.0, False)
     assert rows["L1"]["uom"] == "KG"
 
+
+
+def test_dhr_defect_rate_per_period_by_hand(loaded: Any, tmp_path: Path) -> None:
+    """Units with a build time: sn:1, sn:2, sn:4 and lot:fin (sn:3 and lot:prod have none:
+    in no period). A passed final test makes sn:4's DHR complete; the rest stay
+    incomplete."""
+    from qms.completeness import defect_rates
+
+    graph, records = loaded
+    assert _put(records.records, graph, _write(tmp_path, "more.csv",
+                "IN-4,inspection,sn:4,done,2026-02-04T12:00:00Z,Final test,,pass,,,\n"),
+                ).rejects == []
+    result = dhr_check(graph, records, [ROUTE])
+    built = {k: b for k, b in result.built.iter_rows() if b is not None}
+    assert set(built) == {"sn:1", "sn:2", "sn:4", "lot:fin"}
+    rates = defect_rates(result, "1mo").to_dicts()
+    by_month: dict[str, list[str]] = {}
+    for key, at in built.items():
+        by_month.setdefault(at.strftime("%Y-%m"), []).append(key)
+    assert [r["period"].strftime("%Y-%m") for r in rates] == sorted(by_month)
+    for row in rates:
+        keys = by_month[row["period"].strftime("%Y-%m")]
+        bad = [k for k in keys if k != "sn:4"]
+        assert (row["units_built"], row["incomplete_dhrs"]) == (len(keys), len(bad))
+        assert row["dhr_defect_rate"] == len(bad) / len(keys)
