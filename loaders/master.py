@@ -24,11 +24,14 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "product": ("gtin", "part", "description", "device_class", "uom", "level"),
     "location": ("name", "street", "city", "postal_code", "region", "country", "gln"),
     "lot": ("expiry", "production_date", "supplier_lot", "status"),
+    "work_order": ("product", "planned_quantity", "uom", "planned_start", "planned_finish",
+                   "plant"),
 }
 """The fields each kind of record may have (all optional text)."""
 
 KINDS: Final = tuple(FIELDS)
-DATE_FIELDS: Final = frozenset({"expiry", "production_date"})
+DATE_FIELDS: Final = frozenset({"expiry", "production_date", "planned_start",
+                                "planned_finish"})
 """Fields that are dates: kept as ISO 8601 (YYYY-MM-DD); an ERP's YYYYMMDD is rewritten."""
 
 

@@ -26,7 +26,7 @@ from domain.errors import InvalidInput
 from index.quality_records import QualityRecords
 from recall.cases import RecallCase, drill_report
 
-__all__ = ["PERIODS", "kpis", "mass_balance", "supplier_nc_rates"]
+__all__ = ["PERIODS", "kpis", "mass_balance", "plan_attainment", "supplier_nc_rates"]
 
 PERIODS: Final = {"day": "1d", "week": "1w", "month": "1mo"}
 _FIELDS = ("record_id", "record_type", "status", "title", "result", "keys", "opened_at",
@@ -138,3 +138,35 @@ def mass_balance(graph: Any, tolerance: float = 0.005) -> pl.DataFrame:
             .select("key", "product", "uom", "quantity", "out_quantity", "remaining",
                     "complete", "over_consumed")
             .sort(["over_consumed", "remaining"], descending=[True, True]))
+
+
+def plan_attainment(graph: Any, master: Any) -> pl.DataFrame:
+    """Per work order with a plan (work_order master data: planned_quantity, from ERP order
+    data through the data dictionary): what it was to make, what the genealogy says it made
+    (the quantities on its live downstream edges; an edge without one, a serial, counts 1),
+    and their ratio, plan attainment; the furthest behind first. A planned quantity that is
+    not a number is listed with attainment null."""
+    plans = [{"key": key, "product": record.get("product"), "uom": record.get("uom"),
+              "planned_finish": record.get("planned_finish"),
+              "planned": _number(record.get("planned_quantity"))}
+             for key, record in master.all("work_order")]
+    schema = {"key": pl.String, "product": pl.String, "uom": pl.String,
+              "planned_finish": pl.String, "planned": pl.Float64}
+    planned = pl.DataFrame(plans, schema=schema)
+    made = pl.from_arrow(graph.balance("work_order"))
+    assert isinstance(made, pl.DataFrame)
+    made = made.select(pl.col("key").cast(pl.String),
+                       (pl.col("out_quantity") + pl.col("out_edges_without_quantity"))
+                       .alias("built"))
+    return (planned.join(made, on="key", how="left")
+            .with_columns(pl.col("built").fill_null(0.0))
+            .with_columns(pl.when(pl.col("planned") > 0)
+                          .then(pl.col("built") / pl.col("planned")).alias("attainment"))
+            .sort(["attainment", "key"], nulls_last=True))
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(str(value).replace(",", ".")) if value not in (None, "") else None
+    except ValueError:
+        return None

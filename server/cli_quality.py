@@ -71,9 +71,12 @@ def add_quality_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
     p.add_argument("--routes", type=Path, help="route definitions (TOML): add units built, "
                                                 "incomplete DHRs and the DHR defect rate per "
                                                 "period (as dhr-check finds them)")
-    p.add_argument("--by", choices=("period", "supplier", "lot"), default="period",
+    p.add_argument("--by", choices=("period", "supplier", "lot", "work_order"),
+                   default="period",
                    help="supplier: the NC rate of each supplier's lots; lot: each lot's mass "
-                        "balance (its quantity against what left it downstream)")
+                        "balance (its quantity against what left it downstream); work_order: "
+                        "plan attainment (planned quantity from ERP order data against what "
+                        "each order made)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output")
     p = sub.add_parser("alerts", help="early warnings from the alert rules: list them, set the "
@@ -341,6 +344,13 @@ def cmd_kpi(args: argparse.Namespace) -> None:
 
         table = supplier_nc_rates(QualityRecords(store), engine.open(args.data, warm=False))
         title = "nonconformances per supplier (lots with an NC / lots supplied)"
+    elif args.by == "work_order":  # the plan (ERP order data) against the genealogy
+        import engine
+        from index.master import MasterData
+        from qms.kpi import plan_attainment
+
+        table = plan_attainment(engine.open(args.data, warm=False), MasterData(store))
+        title = f"plan attainment of {table.height:,} planned work order(s)"
     elif args.by == "lot":  # the genealogy's quantities
         import engine
         from qms.kpi import mass_balance

@@ -23,7 +23,7 @@ from loaders.routes import Route, load_routes
 from qms.completeness import dhr_check
 from qms.effectivity import effectivity
 from qms.kpi import kpis
-from tests.test_quality_records import ENV, _genealogies, _put, _write
+from tests.test_quality_records import ENV, ROOT, _genealogies, _put, _write
 from tests.test_shipped import EDGES, NODES, _load
 
 GTIN = "gtin:09506000134352"
@@ -240,3 +240,43 @@ def test_dhr_defect_rate_per_period_by_hand(loaded: Any, tmp_path: Path) -> None
         bad = [k for k in keys if k != "sn:4"]
         assert (row["units_built"], row["incomplete_dhrs"]) == (len(keys), len(bad))
         assert row["dhr_defect_rate"] == len(bad) / len(keys)
+
+
+def test_plan_attainment_from_erp_order_data(tmp_path: Path) -> None:
+    """Orders come in as master data through the sample SAP mapping (AFKO-like); wo 1
+    made three serials of five planned, wo 2 a lot of 40 (its edge's quantity) of 40, wo 3
+    nothing of 10; a planned quantity that is not a number gives no attainment."""
+    import polars as pl
+
+    from index.ingest import IngestBatch
+
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        nodes = pl.DataFrame({"key": ["erp:sap:work_order:1", "erp:sap:work_order:2",
+                                      "u1", "u2", "u3", "L9"],
+                              "kind": ["work_order"] * 2 + ["serial"] * 3 + ["lot"]})
+        edges = pl.DataFrame({"src": ["erp:sap:work_order:1"] * 3 + ["erp:sap:work_order:2"],
+                              "dst": ["u1", "u2", "u3", "L9"], "kind": ["produced"] * 4,
+                              "quantity": [None, None, None, 40.0]},
+                             schema_overrides={"quantity": pl.Float64})
+        assert live.ingest(IngestBatch("t", 1, nodes, edges)).outcome == "applied"
+    orders = tmp_path / "afko.csv"
+    orders.write_text("AUFNR,MATNR,GAMNG,GMEIN,GSTRP,GLTRP,WERKS\n"
+                      "1,IP-3,5,EA,20260201,20260205,1000\n"
+                      "2,RESIN,40,KG,20260201,20260203,1000\n"
+                      "3,IP-3,10,EA,20260210,20260212,1000\n"
+                      "4,IP-3,ten,EA,20260210,20260212,1000\n")
+    mapping = ROOT / "loaders" / "mappings" / "sap_orders.toml"
+    done = subprocess.run([sys.executable, "-m", "server.cli", "import", "erp", str(orders),
+                           "--mapping", str(mapping), "--data", str(data)],
+                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    kpi = subprocess.run([sys.executable, "-m", "server.cli", "kpi", "--by", "work_order",
+                          "--format", "json", "--data", str(data)], capture_output=True,
+                         text=True, env=ENV, timeout=120, check=False)
+    assert kpi.returncode == 0, kpi.stderr
+    rows = {r["key"].rsplit(":", 1)[1]: r for r in json.loads(kpi.stdout)}
+    assert [(rows[n]["planned"], rows[n]["built"], rows[n]["attainment"]) for n in "1234"] == [
+        (5.0, 3.0, 0.6), (40.0, 40.0, 1.0), (10.0, 0.0, 0.0), (None, 0.0, None)]
+    assert rows["1"]["planned_finish"] == "2026-02-05"
+    assert [r["key"][-1] for r in json.loads(kpi.stdout)] == ["3", "1", "2", "4"]
