@@ -25,7 +25,8 @@ from typing import Any
 
 import polars as pl
 
-from loaders.quality_records import RecordVersion, status_rank
+from domain.errors import InvalidInput
+from loaders.quality_records import OPTIONAL, RecordVersion, check_row, status_rank
 from trust.audit import AuditEvent, iso_ms
 from trust.canonical import canonical_bytes
 from trust.identity import Principal, Records
@@ -145,6 +146,50 @@ class QualityRecords:
         return (decoded.unique("record_id", keep="last", maintain_order=True)
                 .select(list(fields)))
 
+    def correction(self, record_id: str, status: str | None,
+                   changes: dict[str, str | None], now: datetime | None = None
+                   ) -> dict[str, Any]:
+        """The change (trust.changes "quality-record") that makes `record_id`'s next version
+        its newest one with `status` and `changes` (field -> text; None or "" removes it):
+        what `put` refuses (a step back, other content) goes through two-person approval.
+        Checked now as an import would check the record; InvalidInput names the problem."""
+        old = self.get(record_id)
+        if old is None:
+            raise InvalidInput(f"no quality record {record_id}")
+        previous = {k: v for k, v in old.items() if k not in _KEPT_META}
+        row = {k: _as_text(v) for k, v in previous.items() if k != "keys"}
+        row.update({k: "" if v is None else v for k, v in changes.items()})
+        if status is not None:
+            row["status"] = status
+        unknown = set(changes) - set(OPTIONAL) - {"title", "opened_at"}
+        if unknown:
+            raise InvalidInput(f"quality record fields that can be corrected: title, "
+                               f"opened_at, {', '.join(OPTIONAL)}; not "
+                               f"{', '.join(sorted(unknown))}")
+        row["key"] = old["keys"][0]
+        fields, where, problem = check_row(row, now or datetime.now(UTC))
+        if problem:
+            raise InvalidInput(f"record {record_id}: {where}: {problem}")
+        content = {"record_id": record_id, "record_type": old["record_type"],
+                   "status": row["status"].strip(), **fields, "keys": sorted(old["keys"])}
+        if content == previous:
+            raise InvalidInput(f"record {record_id} already holds that")
+        return {"type": "quality-record", "record_id": record_id,
+                "version": int(old["version"]), "content": content, "previous": previous}
+
+    def correction_puts(self, change: dict[str, Any], recorded_by: str, when: str,
+                        source: str) -> tuple[list[tuple[str, bytes, bytes]],
+                                              list[tuple[str, bytes, bytes | None]]]:
+        """(puts, preconditions) that keep the corrected version: its number is the next
+        one after the version the proposal read, which must still be the newest."""
+        record_id, number = change["record_id"], int(change["version"]) + 1
+        kept = {**change["content"], "version": number, "recorded_at": when,
+                "recorded_by": recorded_by, "source": source}
+        puts = [("quality", _record_key(record_id, number), canonical_bytes(kept)),
+                *[("quality_nodes", _node_key(k, record_id), b"") for k in kept["keys"]],
+                ("quality_nodes", _type_key(kept["record_type"], record_id), b"")]
+        return puts, [("quality", _record_key(record_id, number), None)]
+
     def put(self, versions: Sequence[RecordVersion], by: Principal, source: str,
             unknown_keys: UnknownKeys, now: datetime | None = None, *,
             write: bool = True) -> QualityReport:
@@ -227,12 +272,31 @@ class QualityRecords:
         if now < was:
             return {**base, "field": "status",
                     "reason": f"record {version.record_id} is {old['status']}; moving it back "
-                              f"to {version.status} is a correction (propose it)"}
+                              f"to {version.status} is a correction (propose it: "
+                              f"tracegraph correct propose --quality-record "
+                              f"{version.record_id} --status {version.status})"}
         if now == was and not _same(old, version.content()):
             return {**base, "field": "record_id",
                     "reason": f"record {version.record_id} ({version.status}) is kept with "
-                              "other content; changing it is a correction (propose it)"}
+                              "other content; changing it is a correction (propose it: "
+                              f"tracegraph correct propose --quality-record "
+                              f"{version.record_id} --set FIELD=VALUE)"}
         return None
+
+
+_KEPT_META = ("version", "recorded_at", "recorded_by", "source")
+
+
+def _as_text(value: Any) -> str:
+    """A kept field as the file format's text (products joined by ';', measurements as
+    JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 def _same(kept: dict[str, Any], content: dict[str, Any]) -> bool:

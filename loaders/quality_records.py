@@ -41,7 +41,7 @@ import polars as pl
 from domain.errors import InvalidInput
 
 __all__ = ["DISPOSITIONS", "OPTIONAL", "REQUIRED", "STATUSES", "TYPES", "RecordVersion",
-           "read_quality_files", "read_quality_frames", "status_rank"]
+           "check_row", "read_quality_files", "read_quality_frames", "status_rank"]
 
 STATUSES: Final[dict[str, tuple[str | tuple[str, ...], ...]]] = {
     "inspection": ("planned", "done"),
@@ -112,7 +112,7 @@ def _time(value: str, now: datetime) -> tuple[str | None, str | None]:
     return parsed.isoformat().replace("+00:00", "Z"), None
 
 
-def _check_row(row: dict[str, str], now: datetime) -> tuple[dict[str, Any], str, str]:
+def check_row(row: dict[str, str], now: datetime) -> tuple[dict[str, Any], str, str]:
     """(fields, problem field, problem) of one row; the problem is "" when there is none."""
     for name in REQUIRED:
         if not row.get(name, "").strip():
@@ -207,7 +207,7 @@ def read_quality_frames(frames: Sequence[tuple[str, pl.DataFrame]],
         for path, number, raw in zip(files, numbers, frame.iter_rows(named=True),
                                      strict=True):
             row = {k: "" if v is None else str(v) for k, v in raw.items()}
-            fields, where, problem = _check_row(row, now)
+            fields, where, problem = check_row(row, now)
             record = json.dumps(raw, ensure_ascii=False)
             if problem:
                 rejects.append({"file": str(path), "row": number, "table": "quality",

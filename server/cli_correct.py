@@ -45,6 +45,13 @@ def add_correct_parser(sub: Any, formatter: type[argparse.HelpFormatter]) -> Non
                         help="a new approval policy (TOML; see `correct policy`)")
     change.add_argument("--rollback", type=int, metavar="ID",
                         help="undo applied correction ID (through the same approval)")
+    change.add_argument("--quality-record", metavar="RECORD_ID",
+                        help="a kept quality record's next version: --status and --set "
+                             "what an import may not change (a step back, other content)")
+    p.add_argument("--status", help="--quality-record: its status in the new version")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="--quality-record: a field of the new version (VALUE empty removes "
+                        "it); repeatable")
     p.add_argument("--event-time", help="only the edge at this event time (ISO 8601)")
     p.add_argument("--event-id", help="only the assertion of this event")
     p.add_argument("--reason", required=True, help="why (kept with the proposal)")
@@ -110,6 +117,13 @@ def cmd_correct(args: argparse.Namespace) -> int:
         if args.verb == "propose":
             if args.rollback is not None:
                 proposal = corrections.rollback(args.rollback, signer, args.reason)
+            elif args.quality_record is not None:
+                from index.quality_records import QualityRecords
+
+                sets = dict(_assignment(text) for text in args.set)
+                change = QualityRecords(live).correction(args.quality_record, args.status,
+                                                         sets)
+                proposal = corrections.propose(change, signer, args.reason)
             else:
                 proposal = corrections.propose(_change_of(args), signer, args.reason)
             print(f"proposed correction {proposal.id}: {describe(proposal.change)}; it "
@@ -132,6 +146,13 @@ def cmd_correct(args: argparse.Namespace) -> int:
                 print(f"correction {args.id} reviewed by {signer.printed} (signature "
                       f"{len(done.signatures)} of {steps}); it applies at the last approval")
     return 0
+
+
+def _assignment(text: str) -> tuple[str, str | None]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise InvalidInput(f"--set takes FIELD=VALUE, got {text!r}")
+    return name.strip(), value or None
 
 
 def _change_of(args: argparse.Namespace) -> dict[str, Any]:

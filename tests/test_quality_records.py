@@ -33,7 +33,7 @@ from server.serve import ServerConfig, TraceServer
 from tests.test_recall import recall_data
 from tests.test_recall_rpc import _as
 from tests.test_shipped import EDGES, NODES, _load
-from trust.identity import Principal
+from trust.identity import Directory, Principal
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -360,3 +360,68 @@ def test_bad_quality_rules_in_a_mapping_name_the_rule(tmp_path: Path, rule: str,
         load_mapping(path)
     assert words in str(caught.value)
     assert "quality 1" in str(caught.value)
+
+
+def test_a_kept_record_is_corrected_through_two_person_approval(tmp_path: Path) -> None:
+    """Closing NC-1 was a mistake: moving it back to open is proposed by one person and
+    applied by a qa user's approval as a new version (the closed one stays in its history);
+    a stale proposal (the record moved on meanwhile) is refused; the CLI proposes one."""
+    from domain.errors import InvalidInput, PermissionDenied
+    from trust.corrections import Corrections
+
+    author = Principal(3, "ivy", "Ivy", "investigator", "password")
+    qa = Principal(4, "quinn", "Quinn", "qa", "password")
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
+            "2026-02-03T08:00:00Z,,use-as-is,,"]) + "\n")).rejects == []
+        records = QualityRecords(live)
+        with pytest.raises(InvalidInput, match="not a status of a nonconformance"):
+            records.correction("NC-1", "reopened", {})
+        with pytest.raises(InvalidInput, match="already holds that"):
+            records.correction("NC-1", "closed", {})
+        with pytest.raises(InvalidInput, match="no quality record NC-9"):
+            records.correction("NC-9", "open", {})
+        change = records.correction("NC-1", "open", {"closed_at": None,
+                                                    "disposition": None})
+        corrections = Corrections(live)
+        proposal = corrections.propose(change, author, "closed by mistake: the lot is "
+                                                       "still on hold")
+        assert records.get("NC-1")["status"] == "closed"  # pending: nothing changes
+        with pytest.raises(PermissionDenied):
+            corrections.approval(proposal.id, author)  # never the author
+        assert live.ingest(corrections.approval(proposal.id, qa)).outcome == "applied"
+        history = records.history("NC-1")
+        assert [(v["version"], v["status"], v.get("disposition")) for v in history] == [
+            (1, "open", None), (2, "closed", "use-as-is"), (3, "open", None)]
+        assert history[-1]["source"] == f"correction {proposal.id}"
+        assert history[-1]["recorded_by"] == author.printed
+        # A proposal made before the record moved on no longer applies.
+        stale = corrections.propose(records.correction("NC-1", "investigating", {}), author,
+                                    "investigation started")
+        assert _put(live, graph, _write(tmp_path, "q2.csv",
+                    "NC-1,nonconformance,lot:bad,dispositioned,2026-02-01T08:00:00Z,"
+                    "Resin specks,,,rework,,\n")).rejects == []
+        ack = live.ingest(corrections.approval(stale.id, qa))
+        assert ack.outcome == "rejected"
+        assert "changed" in ack.message
+        assert records.get("NC-1")["status"] == "dispositioned"
+        # The import refusing a step back names the way.
+        report = _put(live, graph, _write(tmp_path, "q3.csv",
+                      "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,"
+                      ",,,,\n"))
+        assert "tracegraph correct propose --quality-record NC-1 --status open" in (
+            report.rejects[0]["reason"])
+        Directory(live).add("ivy", "investigator", OWNER, password="ivy-investigates-1")
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "correct", "propose", "--quality-record", "NC-1",
+         "--set", "title=Resin specks (lot B0042)", "--reason", "the title names the lot",
+         "--user", "ivy", "--password-stdin", "--data", str(data)],
+        input="ivy-investigates-1\n", capture_output=True, text=True, env=ENV, timeout=120,
+        check=False)
+    assert done.returncode == 0, done.stderr
+    assert ("quality-record: NC-1 v4 dispositioned -> dispositioned; title changed"
+            in done.stderr)

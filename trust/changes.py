@@ -16,6 +16,10 @@ assertion keeps its event time, event id and quantity).
                      is the value it had when proposed (the audit record's old value)
     approval-policy  {policy: TOML text, previous: TOML text}: who approves which change
                      (trust.approvals)
+    quality-record   {record_id, version, content, previous}: the record's next version is
+                     `content` (a status moved back, other fields: what an import refuses);
+                     `version` is the newest one when proposed, which it must still be
+                     (index.quality_records.QualityRecords.correction builds and checks it)
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from index.ingest import RetractionRequest
 __all__ = ["CHANGES", "Lookup", "NodeLookup", "attributes_of", "checked", "describe",
            "edges_frame", "inverse", "keys_of", "retractions_of"]
 
-CHANGES = ("retract-edge", "restore-edge", "move-serial", "set-attribute", "approval-policy")
+CHANGES = ("retract-edge", "restore-edge", "move-serial", "set-attribute", "approval-policy",
+           "quality-record")
 Change = dict[str, Any]
 Assertion = tuple[int | None, str | None, float | None]  # event_time µs, event_id, quantity
 Lookup = Callable[[str, str, str, int | None, str | None], list[Assertion]]
@@ -57,6 +62,18 @@ def checked(change: Change, lookup: Lookup | None, node: NodeLookup | None = Non
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("approval-policy needs the policy's TOML text")
         return {"type": kind, "policy": text, "previous": change.get("previous")}
+    if kind == "quality-record":
+        record_id = _text(change, "record_id", kind)
+        version, content, previous = (change.get("version"), change.get("content"),
+                                      change.get("previous"))
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInput("quality-record needs the version it corrects")
+        if not isinstance(content, dict) or not isinstance(previous, dict) or (
+                content.get("record_id") != record_id or not content.get("keys")):
+            raise InvalidInput("quality-record needs the record's new content and its "
+                               "previous content (QualityRecords.correction)")
+        return {"type": kind, "record_id": record_id, "version": version,
+                "content": content, "previous": previous}
     if kind == "set-attribute":
         key, name = _text(change, "key", kind), _text(change, "field", kind)
         value = change.get("value")
@@ -114,6 +131,8 @@ def keys_of(change: Change) -> list[str]:
         return [change["serial"], change["from"], change["to"]]
     if change["type"] == "set-attribute":
         return [change["key"]]
+    if change["type"] == "quality-record":
+        return [f"quality:{change['record_id']}", *change["content"]["keys"]]
     keys: list[str] = []
     for e in change["edges"]:
         keys += [k for k in (e["src"], e["dst"]) if k not in keys]
@@ -127,6 +146,12 @@ def describe(change: Change) -> str:
     if change["type"] == "set-attribute":
         return (f"set-attribute: {change['key']} {change['field']} {change['previous']!r} -> "
                 f"{change['value']!r}")
+    if change["type"] == "quality-record":
+        old, new = change["previous"], change["content"]
+        fields = sorted(k for k in {*old, *new} if k != "status" and old.get(k) != new.get(k))
+        return (f"quality-record: {change['record_id']} v{change['version']} "
+                f"{old.get('status')} -> {new.get('status')}"
+                + (f"; {', '.join(fields)} changed" if fields else ""))
     if change["type"] == "move-serial":
         return (f"move-serial: {change['serial']} from {change['from']} to {change['to']} "
                 f"({change['kind']}, {len(change['edges'])} assertion(s))")
@@ -145,6 +170,9 @@ def inverse(change: Change) -> Change:
                 "previous": change["policy"]}
     if change["type"] == "set-attribute":
         return {**change, "value": change["previous"], "previous": change["value"]}
+    if change["type"] == "quality-record":  # the applied version is newest now
+        return {**change, "version": change["version"] + 1, "content": change["previous"],
+                "previous": change["content"]}
     if change["type"] == "move-serial":
         return {**change, "from": change["to"], "to": change["from"],
                 "edges": [{**e, "src": change["to"]} for e in change["edges"]]}

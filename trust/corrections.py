@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from domain.errors import InvalidInput, PermissionDenied
 from index.ingest import IngestBatch
+from index.quality_records import QualityRecords
 from trust.approvals import POLICY_KEY, Policy, current_policy, parse_policy
 from trust.audit import AuditEvent, iso_ms, record_hash
 from trust.canonical import canonical_bytes
@@ -182,13 +183,20 @@ class Corrections:
                              decision_reason=(reason or "").strip() or None)
         change = proposal.change
         puts = [("corrections", _U32.pack(number), signed.encode())]
+        expect: list[tuple[str, bytes, bytes | None]] = [
+            ("corrections", _U32.pack(number), current)]
         if last and change["type"] == "approval-policy":
             puts.append(("meta", POLICY_KEY, change["policy"].encode()))
+        if last and change["type"] == "quality-record":
+            record_puts, record_expect = QualityRecords(self.records).correction_puts(
+                change, proposal.author, now, f"correction {number}")
+            puts += record_puts
+            expect += record_expect
         action = "correction.approve" if last else "correction.review"
         return IngestBatch(
             "correction", number * 16 + len(proposal.signatures),  # one id per step
             writer=f"{by.printed} ({meaning} of correction {number})", user_id=by.user_id,
-            expect=[("corrections", _U32.pack(number), current)], side_puts=puts,
+            expect=expect, side_puts=puts,
             side_audit=[AuditEvent(action, by.user_id, by.printed,
                                    keys=[f"correction:{number}", *keys_of(change)],
                                    reason=proposal.reason, old="pending",
