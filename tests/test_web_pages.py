@@ -153,8 +153,9 @@ def test_trace_page_draws_the_engines_drawing_and_explains_a_node(browser: Brows
     drawn = opened.nodes.num_rows - opened.nodes.column("key").null_count
     assert drawn > drawing.nodes.num_rows - drawing.nodes.column("key").null_count
     expect(page.get_by_test_id("summary")).to_contain_text(f"; {drawn:,} drawn")
-    # Hiding serials and logistic units brings shipments and customers up.
-    page.get_by_label("serial").uncheck()
+    # Hiding serials (one click on the summary's button) and logistic units brings
+    # shipments and customers up.
+    page.get_by_role("button", name="Hide serial").click()
     page.wait_for_url(re.compile(r"hide=serial"))
     page.wait_for_selector("main[data-ready=true]")
     page.get_by_label("logistic_unit").uncheck()

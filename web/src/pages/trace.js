@@ -58,7 +58,11 @@ export async function renderTrace(main, params) {
     `${number(drawing.reached)} nodes reached (seed included); ${number(drawn)} drawn`,
     folded.length ? `, ${number(folded.length)} count node(s): click one to open it, or hide its kind to see past it` : "",
     Number(drawing.links_left_out) ? `; ${number(drawing.links_left_out)} further links not drawn` : "",
-    ".");
+    ".",
+    // One click past a folded kind (a lot's thousands of serials hide what they reached).
+    [...new Set(folded.map((n) => n.kind))].filter((kind) => !hide.includes(kind))
+      .map((kind) => [" ", h("button", { type: "button", class: "hide-kind",
+        onclick: () => go({ hide: [...hide, kind].join(",") }) }, `Hide ${kind}`)]));
   const details = h("aside", { class: "details", "aria-live": "polite", "data-testid": "details" },
     h("p", { class: "help" }, "Select a node (in the graph or the table) to see why it is here."));
   const canvas = h("div", { class: "graph", role: "img",
