@@ -30,6 +30,7 @@ from qms.dhr import device_history
 from server.rpc import quality_pb2 as qpb
 from server.rpc import quality_pb2_grpc as qpb_grpc
 from server.serve import ServerConfig, TraceServer
+from tests.conftest import opened_store
 from tests.test_recall import recall_data
 from tests.test_recall_rpc import _as
 from tests.test_shipped import EDGES, NODES, _load
@@ -425,3 +426,22 @@ def test_a_kept_record_is_corrected_through_two_person_approval(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert ("quality-record: NC-1 v4 dispositioned -> dispositioned; title changed"
             in done.stderr)
+
+
+def test_the_records_frame_takes_any_fields(tmp_path: Path) -> None:
+    """frame() keeps the newest version of each record whatever fields are asked for (the
+    record id is read for that even when not asked)."""
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
+            "2026-02-03T08:00:00Z,,use-as-is,,",
+            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,"]) + "\n")
+            ).rejects == []
+        records = QualityRecords(live)
+        assert records.frame(("status",)).to_dicts() == [{"status": "done"},
+                                                        {"status": "closed"}]
+        assert records.frame(("opened_at", "version"))["version"].to_list() == [1, 2]
+    empty = QualityRecords(opened_store(tmp_path / "empty"))
+    assert empty.frame(("status",)).columns == ["status"]
