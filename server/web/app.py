@@ -106,7 +106,8 @@ def create_app(gateway: Gateway, *, no_auth: bool = False, secure: bool = False,
             return error(405, f"{route.name} takes {'POST' if route.post else 'GET'}",
                          "METHOD_NOT_ALLOWED")
         token = request.cookies.get(COOKIE)
-        params: dict[str, str] = dict(request.query_params)
+        # A change reads its JSON body only: nothing of it (a password) rides in the URL.
+        params: dict[str, str] = {} if route.post else dict(request.query_params)
         if route.post:
             refused = _refused_post(request, None if route.name == "login" else csrf(token))
             if refused is not None:
