@@ -120,7 +120,7 @@ def test_alert_rules_measured(benchmark: BenchmarkFixture, loaded: Any) -> None:
     from datetime import timedelta
 
     from loaders.alert_rules import parse_rules
-    from qms.alerts import measure
+    from qms.alerts import grouper, measure
 
     graph, records = loaded
     rules = parse_rules((Path(__file__).resolve().parents[1] / "loaders" / "mappings"
@@ -128,12 +128,7 @@ def test_alert_rules_measured(benchmark: BenchmarkFixture, loaded: Any) -> None:
     latest = records.frame(("opened_at",))["opened_at"].max()
     now = datetime.fromisoformat(latest.replace("Z", "+00:00")) + timedelta(hours=1)
 
-    def groups_of(keys: list[str], per: str) -> list[str | None]:
-        found: list[str | None] = (graph.products_of(keys) if per == "product"
-                                   else graph.parents_of_kind(keys, "supplier"))
-        return found
-
-    readings = benchmark.pedantic(lambda: measure(rules, records, groups_of, now), rounds=3,
+    readings = benchmark.pedantic(lambda: measure(rules, records, grouper(graph), now), rounds=3,
                                   iterations=1)
     MEASURED.append(f"alert rules: {len(readings)} readings, "
                     f"{sum(r.breached for r in readings)} breached")

@@ -29,8 +29,9 @@ from index.ingest import Ack, EndRequest, IngestBatch, Policy
 from index.live import LiveStore
 from index.master import MasterData
 from index.quality_records import QualityRecords, UnknownKeys
-from loaders.epcis import EpcisEvent, inspection_records, read_any
+from loaders.epcis import EpcisEvent, read_any
 from loaders.epcis_master import read_master_data
+from loaders.epcis_quality import inspection_records
 from loaders.quality_records import read_quality_frames
 from trust.corrections import Corrections
 from trust.identity import Principal
@@ -217,7 +218,7 @@ def ingest_epcis(live: LiveStore, paths: Sequence[Path], *, writer: str = "cli",
     errorDeclaration becomes a correction proposal (IngestReport.proposed). Every
     event is also kept, whole, in DATA/events/ (sensor data and inspections included),
     findable by node key. With `unknown_keys` (engine.Graph.unknown_keys over `live`), each
-    `inspecting` event also becomes an inspection record (loaders.epcis.inspection_records).
+    `inspecting` event also becomes an inspection record (loaders.epcis_quality.inspection_records).
     Returns the report and the problems."""
     say = progress or (lambda _m: None)
     report = IngestReport()

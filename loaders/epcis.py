@@ -36,19 +36,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from domain.errors import InvalidInput
 from loaders.barcodes import parse as parse_barcode
 
-__all__ = ["MAX_READINGS", "EpcisEvent", "EventProblem", "inspection_records", "read_any",
-           "read_document", "read_xml_document", "sensor_readings"]
+__all__ = ["EpcisEvent", "EventProblem", "read_any", "read_document", "read_xml_document"]
 
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransformationEvent", "TransactionEvent",
                "AssociationEvent")
@@ -465,65 +462,3 @@ def read_any(path: Path) -> tuple[list[EpcisEvent], list[EventProblem]]:
     if path.name.lower().endswith(".xml"):
         return read_xml_document(path)
     return read_document(path)
-
-
-MAX_READINGS = 24
-"""Sensor readings sensor_readings lists before "... N more"."""
-
-def sensor_readings(event_json: str) -> list[str]:
-    """The readings of an EPCIS 2.0 event's sensorElementList as text ("Temperature 26.0
-    CEL"), in order, at most MAX_READINGS (then "... N more")."""
-    try:
-        event = json.loads(event_json)
-    except ValueError:
-        return []
-    out: list[str] = []
-    for element in event.get("sensorElementList") or []:
-        for report in (element or {}).get("sensorReport") or []:
-            kind = str(report.get("type", "reading")).rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-            value = report.get("value", report.get("stringValue", report.get("booleanValue")))
-            text = " ".join(str(p) for p in (kind, value, report.get("uom")) if p is not None)
-            out.append(text)
-    if len(out) > MAX_READINGS:
-        return [*out[:MAX_READINGS], f"... {len(out) - MAX_READINGS} more"]
-    return out
-
-
-_INSPECTING = "inspecting"
-_VERDICTS = {"conformant": "pass", "non_conformant": "fail"}
-
-
-def _cbv_word(value: Any) -> str:
-    """A CBV value's own word, from any of its spellings: "inspecting",
-    "urn:epcglobal:cbv:bizstep:inspecting", "https://ref.gs1.org/cbv/BizStep-inspecting"."""
-    text = str(value or "")
-    return text.rsplit(":", 1)[-1].rsplit("/", 1)[-1].removeprefix("BizStep-").removeprefix(
-        "Disp-")
-
-
-def inspection_records(events: Sequence[EpcisEvent]) -> pl.DataFrame:
-    """The inspections among `events` (CBV bizStep `inspecting`) as quality records in the
-    record file format (loaders.quality_records), one row per node the event names: record
-    `epcis:<eventID>`, done with result pass or fail when the disposition is conformant or
-    non_conformant, planned otherwise; the event time; the read point as inspector; the
-    sensor readings as measurements."""
-    rows: list[dict[str, Any]] = []
-    for event in events:
-        raw = event.raw
-        if _cbv_word(raw.get("bizStep")) != _INSPECTING or not event.nodes:
-            continue
-        result = _VERDICTS.get(_cbv_word(raw.get("disposition")))
-        point = (raw.get("readPoint") or {}).get("id") if isinstance(
-            raw.get("readPoint"), dict) else None
-        readings = sensor_readings(json.dumps(raw))
-        for key in sorted(event.nodes):
-            rows.append({
-                "record_id": f"epcis:{event.event_id}", "record_type": "inspection",
-                "key": key, "status": "done" if result else "planned",
-                "opened_at": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                "title": "EPCIS inspection" + (f" at {point}" if point else ""),
-                "result": result, "inspector": point,
-                "measurements": json.dumps(readings) if readings else None})
-    columns = ("record_id", "record_type", "key", "status", "opened_at", "title", "result",
-               "inspector", "measurements")
-    return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String))

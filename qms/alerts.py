@@ -33,7 +33,7 @@ from trust.canonical import canonical_bytes
 from trust.clock import Clock, SystemClock
 from trust.identity import Principal
 
-__all__ = ["ACKNOWLEDGERS", "Alert", "Alerts", "Reading", "check", "measure"]
+__all__ = ["ACKNOWLEDGERS", "Alert", "Alerts", "Reading", "check", "grouper", "measure"]
 
 ACKNOWLEDGERS = frozenset({"investigator", "qa"})
 RULES_KEY = b"alert_rules"
@@ -58,6 +58,18 @@ class Reading:
     @property
     def breached(self) -> bool:
         return self.count >= self.rule.min_count and self.rule.breached(self.value)
+
+
+def grouper(graph: Any) -> Grouper:
+    """The Grouper of an engine.Graph: products from node attributes, suppliers from the
+    supplier node directly upstream."""
+
+    def groups_of(keys: list[str], per: str) -> list[str | None]:
+        found: list[str | None] = (graph.products_of(keys) if per == "product"
+                                   else graph.parents_of_kind(keys, "supplier"))
+        return found
+
+    return groups_of
 
 
 def measure(rules: Sequence[AlertRule], records: QualityRecords, groups_of: Grouper,
@@ -261,12 +273,6 @@ def check(records: Any, graph: Any, by: Principal, now: datetime | None = None) 
     rules = alerts.rules()
     if not rules and not alerts.active():
         return []
-
-    def groups_of(keys: list[str], per: str) -> list[str | None]:
-        found: list[str | None] = (graph.products_of(keys) if per == "product"
-                                   else graph.parents_of_kind(keys, "supplier"))
-        return found
-
-    readings = measure(rules, QualityRecords(records), groups_of,
+    readings = measure(rules, QualityRecords(records), grouper(graph),
                        now or alerts.clock.now())
     return alerts.sync(readings, rules, by)

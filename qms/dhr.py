@@ -20,14 +20,13 @@ import polars as pl
 
 from index.master import MasterData
 from index.quality_records import QualityRecords
-from loaders.epcis import sensor_readings
+from loaders.epcis_quality import sensor_readings
 
 __all__ = [
     "DeviceHistory",
     "InheritedRecord",
     "KeptEvent",
     "device_history",
-    "sensor_readings",
 ]
 
 Events = Callable[[Sequence[str]], pl.DataFrame]

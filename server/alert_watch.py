@@ -42,6 +42,7 @@ class AlertWatch:
         threading.Thread(target=self._loop, name="tracegraph-alerts", daemon=True).start()
 
     def _loop(self) -> None:
+        self.run_once()  # what stands at start, off the server's start-up path
         while not self.stopped.wait(self.every):
             self.run_once()
 

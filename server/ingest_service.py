@@ -283,6 +283,4 @@ def _done(ack: Ack) -> Future[Ack]:
 
 
 def _answered(batch_id: str, errors: list[RecordError], text: str) -> Future[Ack]:
-    future: Future[Ack] = Future()
-    future.set_result(Ack(batch_id, "rejected", 0, errors=tuple(errors), message=text))
-    return future
+    return _done(Ack(batch_id, "rejected", 0, errors=tuple(errors), message=text))

@@ -325,7 +325,6 @@ class TraceServer:
         if self.live is not None and self.config.alert_seconds > 0:
             self.alert_watch = AlertWatch(self.live, lambda: self.graph,
                                           self.config.alert_seconds, self._alerts_stopped)
-            self.alert_watch.run_once()  # what stands at start, before anyone watches
             self.alert_watch.start()
         if self.config.web_port is not None:
             self.gateway = Gateway(self.gateway_target)

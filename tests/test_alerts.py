@@ -21,7 +21,7 @@ from index.live import LiveStore
 from index.quality_records import QualityRecords
 from loaders.alert_rules import parse_rules
 from loaders.quality_records import read_quality_files
-from qms.alerts import Alerts, check, measure
+from qms.alerts import Alerts, check, grouper, measure
 from tests.conftest import opened_store
 from trust.audit import decode
 from trust.identity import Directory, Principal
@@ -133,9 +133,7 @@ def test_each_metric_by_hand(tmp_path: Path) -> None:
     ])
     rules = parse_rules(RULES)
     readings = {(r.rule.id, r.group): (r.value, r.count, r.breached)
-                for r in measure(rules, QualityRecords(live), lambda keys, per: (
-                    graph.products_of(keys) if per == "product"
-                    else graph.parents_of_kind(keys, "supplier")), NOW)}
+                for r in measure(rules, QualityRecords(live), grouper(graph), NOW)}
     assert readings == {
         ("fpy", "P"): (0.5, 2, True),
         ("fpy", "Q"): (1.0, 1, False),  # one inspection: below min_count, never breached

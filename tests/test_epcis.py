@@ -406,7 +406,7 @@ def test_the_dhr_shows_the_events_and_sensor_readings_kept_for_a_unit(tmp_path: 
 
     from index.file_ingest import events_of_nodes
     from index.quality_records import QualityRecords
-    from loaders.epcis import MAX_READINGS, sensor_readings
+    from loaders.epcis_quality import MAX_READINGS, sensor_readings
     from qms.dhr import device_history
 
     doc = GS1 / "WithSensorData" / "SensorDataExample1.jsonld"

@@ -49,3 +49,13 @@ export function notice(text, kind = "error") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" },
     kind === "error" ? "Error: " : "", text);
 }
+
+/** A record's JSON text (a message's `json` field) as an object; {} when absent or broken. */
+export function jsonOf(text) {
+  try {
+    const value = JSON.parse(text || "{}");
+    return value && typeof value === "object" ? value : {};
+  } catch {
+    return {};
+  }
+}

@@ -1,16 +1,8 @@
 import { get } from "../api.js";
-import { h, notice, number, pageUrl } from "../dom.js";
+import { h, jsonOf, notice, number, pageUrl } from "../dom.js";
 import { dataTable } from "../table.js";
 
 export const AUDITORS = new Set(["qa", "admin"]);
-
-function parsed(record) {
-  try {
-    return JSON.parse(record.json);
-  } catch {
-    return {};
-  }
-}
 
 function brief(value) {
   if (value === null || value === undefined) return "";
@@ -45,7 +37,7 @@ export async function renderAudit(main, params) {
   const query = Object.fromEntries(fields.map((n) => [n, params.get(n) || ""]).filter(([, v]) => v));
   const { items, truncated } = await get("audit", query);
   const rows = items.map((r) => {
-    const record = parsed(r);
+    const record = jsonOf(r.json);
     return { seq: r.seq, time: record.time, user: record.user, action: record.action,
       keys: (record.keys || []).join(", "), reason: record.reason || "",
       change: [brief(record.old), brief(record.new)].filter(Boolean).join(" → ") || brief(record.details) };

@@ -1,5 +1,5 @@
 import { get, post } from "../api.js";
-import { h, notice, number } from "../dom.js";
+import { h, jsonOf, notice, number } from "../dom.js";
 
 const DECIDERS = new Set(["investigator", "qa"]);
 
@@ -20,7 +20,7 @@ function describe(change) {
 /** /corrections: proposals of changes to recorded data; qa approves (signs) or rejects. */
 export async function renderCorrections(main, params, identity) {
   const { items } = await get("corrections");
-  const records = items.map((r) => ({ ...r, record: JSON.parse(r.json || "{}") })).reverse();
+  const records = items.map((r) => ({ ...r, record: jsonOf(r.json) })).reverse();
   const pending = records.filter((r) => r.state === "pending");
   main.replaceChildren(h("h1", {}, "Corrections"),
     h("p", { class: "help" }, "A change to recorded data is proposed by one person and applied only when the approval path has signed it (by default one qa user other than the author). Approving re-enters your password: that is your e-signature."));

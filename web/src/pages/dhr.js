@@ -1,14 +1,10 @@
 import { get } from "../api.js";
-import { h, notice, number, pageLink, pageUrl } from "../dom.js";
+import { h, jsonOf, notice, number, pageLink, pageUrl } from "../dom.js";
 import { dataTable } from "../table.js";
 
 function fields(record) {
-  try {
-    const extra = JSON.parse(record.fields_json || "{}");
-    return Object.entries(extra).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ");
-  } catch {
-    return "";
-  }
+  return Object.entries(jsonOf(record.fields_json))
+    .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ");
 }
 
 const RECORD_COLUMNS = [

@@ -1,5 +1,5 @@
 import { get, post } from "../api.js";
-import { h, notice, number, pageLink } from "../dom.js";
+import { h, jsonOf, notice, number, pageLink } from "../dom.js";
 import { dataTable } from "../table.js";
 
 const OPENERS = new Set(["investigator", "qa"]);
@@ -7,14 +7,6 @@ const OPENERS = new Set(["investigator", "qa"]);
 /** Only investigators and qa open, refresh and close cases (the server refuses the rest). */
 export function mayAct(identity) {
   return identity.no_auth || OPENERS.has(identity.role);
-}
-
-function caseRecord(c) {
-  try {
-    return JSON.parse(c.json || "{}");
-  } catch {
-    return {};
-  }
 }
 
 /** /recall: every case, newest first. */
@@ -62,7 +54,7 @@ export function openCaseForm(seeds) {
 /** /recall/ID: the pinned answer, its consignee list, what changed, exports, closing. */
 export async function renderRecall(main, id, identity) {
   const c = await get("recall", { id });
-  const record = caseRecord(c);
+  const record = jsonOf(c.json);
   main.replaceChildren(
     h("h1", {}, `Recall case #${c.id}: ${c.title}`),
     h("dl", { class: "identity", "data-testid": "case" },
