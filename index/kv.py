@@ -30,6 +30,10 @@ class KeyValue(Protocol):
 
     def get(self, family: str, key: bytes) -> bytes | None: ...
 
+    def get_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        """get of each key, in one call (RocksDB's multi-get)."""
+        ...
+
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) with key >= start, in key order; damage that ends the scan
         early raises StoreCorrupt (it must never look like the end of the data)."""
@@ -113,6 +117,15 @@ class RocksKeyValue:
             raise StoreCorrupt(f"{self.path}: cannot read {family}: {e}") from e
         return value
 
+    def get_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        if family not in self.cf:
+            return [None] * len(keys)
+        try:
+            values: list[bytes | None] = list(self.cf[family].get(list(keys)) or ())
+        except Exception as e:  # rocksdict raises a plain Exception for RocksDB errors
+            raise StoreCorrupt(f"{self.path}: cannot read {family}: {e}") from e
+        return values
+
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         if family not in self.cf:
             return
@@ -155,6 +168,10 @@ class MemoryKeyValue:
 
     def get(self, family: str, key: bytes) -> bytes | None:
         return self._data[family].get(key)
+
+    def get_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        data = self._data[family]
+        return [data.get(key) for key in keys]
 
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._lock:  # a snapshot of the keys: a scan never sees a write half done

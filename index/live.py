@@ -56,7 +56,7 @@ from index.replay import apply_entry, open_view, replay
 from index.retention import COMPACTION_DIR, CompactionRunner, sweep, track
 from index.snapshot import Snapshot, open_snapshot
 from index.store import Store
-from trust.audit import AuditEvent
+from trust.audit import AuditEvent, EncodedEvent
 from trust.verify import tail_problem
 
 __all__ = ["CompactionError", "LiveStore", "open_view"]
@@ -311,10 +311,14 @@ class LiveStore:
     def read(self, family: str, key: bytes) -> bytes | None:
         return self.store.read(family, key)
 
+    def read_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        return self.store.read_many(family, keys)
+
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         return self.store.scan(family, start)
 
-    def write(self, puts: list[tuple[str, bytes, bytes]], audit: list[AuditEvent],
+    def write(self, puts: list[tuple[str, bytes, bytes]],
+              audit: Sequence[AuditEvent | EncodedEvent],
               expect: Sequence[tuple[str, bytes, bytes | None]] = ()) -> None:
         """Write identity records and audit records (trust.identity) as one synced write,
         serialized with ingest so the audit trail stays one chain. `expect`: (family, key,

@@ -26,14 +26,20 @@ from typing import Any
 import polars as pl
 
 from domain.errors import InvalidInput
-from loaders.quality_records import OPTIONAL, RecordVersion, check_row, status_rank
-from trust.audit import AuditEvent, iso_ms
+from loaders.quality_records import (
+    OPTIONAL,
+    RecordVersion,
+    RecordVersions,
+    check_row,
+    status_rank,
+)
+from trust.audit import AuditEvent, encode_events, iso_ms
 from trust.canonical import canonical_bytes
 from trust.identity import Principal, Records
 
 __all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
 
-BATCH = 5_000  # versions per synced write
+BATCH = 50_000  # versions per synced write (some 30 MB)
 _U32 = struct.Struct(">I")
 UnknownKeys = Callable[[Sequence[str]], dict[str, list[str]]]
 """keys -> {unknown key: suggestions}: how the caller's genealogy answers "is this a node?"."""
@@ -76,6 +82,10 @@ class QualityRecords:
                 continue  # a longer id that shares this prefix
             out.append(dict(json.loads(value)))
         return out
+
+    def _any(self) -> bool:
+        """Is any record kept?"""
+        return next(iter(self.records.scan("quality")), None) is not None
 
     def _exists(self, record_id: str) -> bool:
         """Is any version kept (one point read: every record has a version 1)?"""
@@ -193,15 +203,82 @@ class QualityRecords:
                 ("quality_nodes", _type_key(kept["record_type"], record_id), b"")]
         return puts, [("quality", _record_key(record_id, number), None)]
 
-    def put(self, versions: Sequence[RecordVersion], by: Principal, source: str,
+    def put(self, versions: RecordVersions, by: Principal, source: str,
             unknown_keys: UnknownKeys, now: datetime | None = None, *,
             write: bool = True) -> QualityReport:
-        """Keep `versions` (in order: a record's versions by status order) as new versions
-        where they move a record forward; the rest are rejects with the reason. With
-        `write=False`, only the report: what would be kept and what rejected."""
+        """Keep `versions` (a record's versions by status order) as new versions where they
+        move a record forward; the rest are rejects with the reason. With `write=False`, only
+        the report: what would be kept and what rejected.
+
+        A record not kept yet, whose keys are all nodes and whose versions are each a step
+        forward (the bulk of any first import), is written as columns; the others version by
+        version with every check. Either way each version has its own audit record."""
         report = QualityReport()
         when = iso_ms(now or datetime.now(UTC))
-        missing = unknown_keys(sorted({k for v in versions for k in v.keys}))
+        frame = versions.frame
+        if not frame.height:
+            return report
+        missing = unknown_keys(frame["keys"].explode().drop_nulls().unique().sort().to_list())
+        ids = frame["record_id"].unique().sort().to_list()  # sorted: a multi-get's best order
+        present = (self.records.read_many("quality", [_record_key(r, 1) for r in ids])
+                   if self._any() else [])  # a first import reads nothing
+        careful = {rid for rid, value in zip(ids, present, strict=False) if value is not None}
+        if missing:
+            careful |= set(frame.filter(pl.col("keys").list.eval(
+                pl.element().is_in(list(missing))).list.any())["record_id"].to_list())
+        careful |= set(frame.group_by("record_id").agg(
+            same=pl.col("rank").n_unique() < pl.len()).filter("same")["record_id"].to_list())
+        chosen = pl.col("record_id").is_in(list(careful))
+        self._put_new(frame.filter(~chosen), by, source, when, report, write)
+        self._put_each(RecordVersions(frame.filter(chosen)), by, source, when, missing,
+                       report, write)
+        return report
+
+    def _put_new(self, frame: pl.DataFrame, by: Principal, source: str, when: str,
+                 report: QualityReport, write: bool) -> None:
+        """Keep the versions of records not kept yet, each a step past the one before, all
+        keys nodes: numbered 1, 2, ... in status order, each attached to its own keys and
+        those of the versions before it."""
+        if not frame.height:
+            return
+        several = frame["record_id"].is_duplicated()  # most records have one version
+        table = pl.concat([
+            frame.filter(~several).with_columns(version=pl.lit(1, pl.Int64),
+                                                old=pl.lit(None, pl.String)),
+            frame.filter(several).with_columns(
+                version=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("record_id"),
+                old=pl.col("status").shift(1).over("record_id"))]).sort(
+            "record_id", "version").with_columns(
+            own=pl.col("keys").list.eval(pl.element().unique().sort()))  # not list.sort: slow
+        table = table.with_columns(all_keys=_keys_so_far(table))
+        first = int((table["version"] == 1).sum())
+        report.added += first
+        report.changed += table.height - first
+        if not write:
+            return
+        for start in range(0, table.height, BATCH):
+            chunk = table.slice(start, BATCH)
+            rids, numbers = chunk["record_id"].to_list(), chunk["version"].to_list()
+            puts = [("quality", _record_key(rid, number), value) for rid, number, value in
+                    zip(rids, numbers, _kept_bytes(chunk, when, by.printed, source),
+                        strict=True)]
+            puts += [("quality_nodes", _node_key(key, rid), b"") for rid, key in
+                     chunk.select("record_id", "own").explode("own").iter_rows()]
+            puts += [("quality_nodes", _type_key(kind, rid), b"") for rid, kind in
+                     chunk.filter(pl.col("version") == 1)
+                     .select("record_id", "record_type").iter_rows()]
+            events = encode_events(chunk.select(
+                action=pl.lit("quality.") + pl.col("record_type"),
+                details=pl.struct(file="file", rows="rows", source=pl.lit(source),
+                                  version="version"),
+                keys=pl.concat_list(pl.lit("quality:") + pl.col("record_id"), "own"),
+                new="status", old="old", reason=pl.lit(None, pl.String)),
+                by.user_id, by.printed)
+            self.records.write(puts, events)
+
+    def _put_each(self, versions: RecordVersions, by: Principal, source: str, when: str,
+                  missing: dict[str, list[str]], report: QualityReport, write: bool) -> None:
+        """Keep `versions` one at a time, each checked against the newest kept version."""
         newest: dict[str, dict[str, Any] | None] = {}
         puts: list[tuple[str, bytes, bytes]] = []
         audit: list[AuditEvent] = []
@@ -231,12 +308,12 @@ class QualityRecords:
             puts.append(("quality", _record_key(version.record_id, number),
                          canonical_bytes(kept)))
             puts += [("quality_nodes", _node_key(k, version.record_id), b"")
-                     for k in version.keys]
+                     for k in content["keys"]]
             puts.append(("quality_nodes", _type_key(version.record_type, version.record_id),
                          b""))
             audit.append(AuditEvent(
                 f"quality.{version.record_type}", by.user_id, by.printed,
-                keys=[f"quality:{version.record_id}", *sorted(version.keys)],
+                keys=[f"quality:{version.record_id}", *content["keys"]],
                 old=None if old is None else old["status"], new=version.status,
                 details={"version": number, "source": source, "file": version.file,
                          "rows": list(version.rows)}))
@@ -245,7 +322,6 @@ class QualityRecords:
                 puts, audit = [], []
         if audit and write:
             self.records.write(puts, audit)
-        return report
 
     def _problem(self, version: RecordVersion, missing: dict[str, list[str]],
                  newest: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
@@ -288,6 +364,46 @@ class QualityRecords:
 
 
 _KEPT_META = ("version", "recorded_at", "recorded_by", "source")
+_MAYBE = ("capa_id", "closed_at", "disposition", "effective_from", "inspector", "products",
+          "result")
+_ABSENT = "|".join(f'"{name}":null,' for name in _MAYBE)  # names only: no regex syntax
+
+
+def _keys_so_far(table: pl.DataFrame) -> pl.Series:
+    """Per version (columns record_id, version, own: its sorted keys): the sorted keys of
+    it and every earlier version of its record."""
+    if table["version"].max() == 1:
+        return table["own"]
+    several = table.filter(pl.col("record_id").is_duplicated())
+    earlier = (several.select("record_id", upto="version")
+               .join(several.select("record_id", "version", "own").explode("own"),
+                     on="record_id")
+               .filter(pl.col("version") <= pl.col("upto"))
+               .group_by("record_id", "upto").agg(pl.col("own").unique().sort()))
+    return table.join(earlier, left_on=["record_id", "version"],
+                      right_on=["record_id", "upto"], how="left",
+                      maintain_order="left").select(
+        pl.coalesce("own_right", "own"))["own_right"]
+
+
+def _kept_bytes(table: pl.DataFrame, when: str, recorded_by: str,
+                source: str) -> list[bytes]:
+    """canonical_bytes of each version as kept (its fields, all_keys as "keys", version,
+    recorded_at, recorded_by, source), encoded as columns: polars writes JSON as
+    canonical_bytes does (sorted keys here, no spaces, UTF-8, the same escapes); absent
+    fields are dropped and measurements (already canonical JSON) put in place afterwards.
+    Both edits match only key names: inside a JSON string every quote is escaped."""
+    text = pl.struct(
+        *_MAYBE[:5], keys=pl.col("all_keys"), opened_at="opened_at", products="products",
+        record_id="record_id", record_type="record_type", recorded_at=pl.lit(when),
+        recorded_by=pl.lit(recorded_by), result="result", source=pl.lit(source),
+        status="status", title="title", version="version",
+    ).struct.json_encode().str.replace_all(_ABSENT, "")
+    measured = pl.col("measurements")
+    text = (pl.when(measured.is_null()).then(text)
+            .otherwise(text.str.replace(',"opened_at":', pl.lit(',"measurements":') + measured
+                                        + pl.lit(',"opened_at":'), literal=True)))
+    return table.select(text.cast(pl.Binary)).to_series().to_list()
 
 
 def _as_text(value: Any) -> str:

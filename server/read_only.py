@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from domain.errors import Unavailable
 from index.store import Store, has_store
-from trust.audit import AuditEvent
+from trust.audit import AuditEvent, EncodedEvent
 
 __all__ = ["REFRESH_SECONDS", "ReadOnlyRecords"]
 
@@ -42,10 +42,15 @@ class ReadOnlyRecords:
         store = self._current()
         return None if store is None else store.read(family, key)
 
+    def read_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        store = self._current()
+        return [None] * len(keys) if store is None else store.read_many(family, keys)
+
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         store = self._current()
         return iter(()) if store is None else iter(list(store.scan(family, start)))
 
-    def write(self, puts: list[tuple[str, bytes, bytes]], audit: list[AuditEvent]) -> None:
+    def write(self, puts: list[tuple[str, bytes, bytes]],
+              audit: Sequence[AuditEvent | EncodedEvent]) -> None:
         raise Unavailable("this server is read-only: sign-ins and changes are recorded by the "
                           "server that owns the data directory")

@@ -18,13 +18,13 @@ import re
 import secrets
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from domain.errors import InvalidInput, Unauthenticated
-from trust.audit import AuditEvent, iso_ms
+from trust.audit import AuditEvent, EncodedEvent, iso_ms
 from trust.canonical import canonical_bytes
 from trust.clock import Clock, SystemClock
 from trust.passwords import hash_password, verify_password
@@ -48,9 +48,11 @@ class Records(Protocol):
 
     def read(self, family: str, key: bytes) -> bytes | None: ...
 
+    def read_many(self, family: str, keys: Sequence[bytes]) -> list[bytes | None]: ...
+
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def write(self, puts: list[Put], audit: list[AuditEvent]) -> None: ...
+    def write(self, puts: list[Put], audit: Sequence[AuditEvent | EncodedEvent]) -> None: ...
 
 
 @dataclass(frozen=True)
