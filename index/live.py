@@ -52,6 +52,7 @@ from index.ingest import (
     RecordError,
 )
 from index.key_table import KeyTable
+from index.quality_records import QualityRecords
 from index.replay import apply_entry, open_view, replay
 from index.retention import COMPACTION_DIR, CompactionRunner, sweep, track
 from index.snapshot import Snapshot, open_snapshot
@@ -135,6 +136,8 @@ class LiveStore:
             self._next_sid = max(self.store.next_sid, self._delta.n_nodes)
             self._last_seq = max(self.store.last_seq, self._delta.seq)
             self._check_audit(audit_recovery)
+            if QualityRecords(self.store).make_whole() and progress is not None:
+                progress("quality records: their columns (quality_columns) are built")
         except BaseException:
             self.store.close()
             raise

@@ -6,6 +6,11 @@ keyed by record id, and a node -> records index.
     quality_nodes  node key + NUL + record id -> b"" (every key any version attached), and
                    0x01 + record type + NUL + record id -> b"" (records by type: a node key
                    never starts with a control character)
+    quality_columns  a unique key (time, random) -> the versions of one write as an Arrow
+                   IPC table (COLUMNS), written in the same write as their JSON: what
+                   `frame` reads, a million records in a fraction of a second. Used once
+                   meta b"quality_columns" says every version has its row (a store's first
+                   write of records sets it; an older store's is built when it opens).
 
 Nothing is overwritten: a status change is a new version, and each version is written with its
 audit record in one synced write. A version that repeats the newest one writes nothing (an
@@ -16,12 +21,15 @@ kept as a reject with that reason.
 
 from __future__ import annotations
 
+import io
 import json
+import secrets
 import struct
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -40,6 +48,15 @@ from trust.identity import Principal, Records
 __all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
 
 BATCH = 50_000  # versions per synced write (some 30 MB)
+COLUMNS: Final = pl.Schema({
+    **{name: pl.String() for name in (
+        "record_id", "record_type", "status", "title", "opened_at", "closed_at",
+        "effective_from", "result", "disposition", "capa_id", "inspector", "measurements",
+        "recorded_at", "recorded_by", "source")},
+    "version": pl.Int64(), "products": pl.List(pl.String), "keys": pl.List(pl.String)})
+"""A version as a row of quality_columns (measurements: canonical JSON)."""
+_KEPT_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"  # every kept time: UTC, Z, seconds, maybe a fraction
+_WHOLE = b"quality_columns"  # meta: every version has its row in quality_columns
 _U32 = struct.Struct(">I")
 UnknownKeys = Callable[[Sequence[str]], dict[str, list[str]]]
 """keys -> {unknown key: suggestions}: how the caller's genealogy answers "is this a node?"."""
@@ -137,8 +154,47 @@ class QualityRecords:
 
     def frame(self, fields: Sequence[str] = ("record_id", "record_type", "status", "title",
                                               "result", "disposition", "keys")) -> pl.DataFrame:
-        """The newest version of every record as one table of `fields` (absent: null),
-        decoded in bulk (a million records in a few seconds, not a loop of json.loads)."""
+        """The newest version of every record as one table of `fields` (absent: null), by
+        record id: read from quality_columns (a million records in half a second) once every
+        version has its row there, else decoded from the JSON in bulk."""
+        if self.records.read("meta", _WHOLE) is not None:
+            return self._columns(fields).select(
+                pl.col(name) if name in COLUMNS else pl.lit(None, pl.String).alias(name)
+                for name in fields)
+        return self._decoded(fields)
+
+    @staticmethod
+    def time(name: str) -> pl.Expr:
+        """Column `name` of a frame() (a kept time: ISO 8601 UTC text) as a UTC datetime;
+        a tenth of the cost of guessing the format."""
+        return pl.col(name).str.to_datetime(_KEPT_TIME, time_zone="UTC", strict=False)
+
+    def make_whole(self) -> int:
+        """Give the records of a store written before quality_columns their rows there (the
+        newest version of each, from its JSON) and set the mark, once. Returns how many
+        records it wrote (0: already whole, or no records: the first write sets the mark)."""
+        if self.records.read("meta", _WHOLE) is not None or not self._any():
+            return 0
+        table = self._decoded(COLUMNS.names())
+        puts = [_columns_put(table.slice(start, BATCH))
+                for start in range(0, table.height, BATCH)]
+        self.records.write([*puts, ("meta", _WHOLE, b"1")], [])  # an index: no audit record
+        return table.height
+
+    def _columns(self, fields: Sequence[str]) -> pl.DataFrame:
+        """The newest version of every record from quality_columns: `fields` that are
+        COLUMNS, and record_id and version (reading only those columns)."""
+        names = list(dict.fromkeys(["record_id", "version",
+                                    *(f for f in fields if f in COLUMNS)]))
+        parts = [pl.read_ipc(value, columns=names)
+                 for _, value in self.records.scan("quality_columns")]
+        if not parts:
+            return pl.DataFrame(schema={n: COLUMNS[n] for n in names})
+        return (pl.concat(parts).sort("record_id", "version")
+                .unique("record_id", keep="last", maintain_order=True))
+
+    def _decoded(self, fields: Sequence[str]) -> pl.DataFrame:
+        """frame() from the JSON of every version (a store whose columns are not whole)."""
         values = [value for _, value in self.records.scan("quality")]
         wanted = list(fields)
         decoded_fields = wanted if "record_id" in wanted else ["record_id", *wanted]
@@ -200,7 +256,8 @@ class QualityRecords:
                 "recorded_by": recorded_by, "source": source}
         puts = [("quality", _record_key(record_id, number), canonical_bytes(kept)),
                 *[("quality_nodes", _node_key(k, record_id), b"") for k in kept["keys"]],
-                ("quality_nodes", _type_key(kept["record_type"], record_id), b"")]
+                ("quality_nodes", _type_key(kept["record_type"], record_id), b""),
+                _columns_put(_rows_table([kept]))]
         return puts, [("quality", _record_key(record_id, number), None)]
 
     def put(self, versions: RecordVersions, by: Principal, source: str,
@@ -220,8 +277,9 @@ class QualityRecords:
             return report
         missing = unknown_keys(frame["keys"].explode().drop_nulls().unique().sort().to_list())
         ids = frame["record_id"].unique().sort().to_list()  # sorted: a multi-get's best order
-        present = (self.records.read_many("quality", [_record_key(r, 1) for r in ids])
-                   if self._any() else [])  # a first import reads nothing
+        first = not self._any()
+        present = [] if first else self.records.read_many(  # a first import reads nothing
+            "quality", [_record_key(r, 1) for r in ids])
         careful = {rid for rid, value in zip(ids, present, strict=False) if value is not None}
         if missing:
             careful |= set(frame.filter(pl.col("keys").list.eval(
@@ -229,6 +287,8 @@ class QualityRecords:
         careful |= set(frame.group_by("record_id").agg(
             same=pl.col("rank").n_unique() < pl.len()).filter("same")["record_id"].to_list())
         chosen = pl.col("record_id").is_in(list(careful))
+        if first and write:  # every version from here on has its row in quality_columns
+            self.records.write([("meta", _WHOLE, b"1")], [])
         self._put_new(frame.filter(~chosen), by, source, when, report, write)
         self._put_each(RecordVersions(frame.filter(chosen)), by, source, when, missing,
                        report, write)
@@ -267,6 +327,9 @@ class QualityRecords:
             puts += [("quality_nodes", _type_key(kind, rid), b"") for rid, kind in
                      chunk.filter(pl.col("version") == 1)
                      .select("record_id", "record_type").iter_rows()]
+            puts.append(_columns_put(chunk.with_columns(
+                keys=pl.col("all_keys"), recorded_at=pl.lit(when),
+                recorded_by=pl.lit(by.printed), source=pl.lit(source))))
             events = encode_events(chunk.select(
                 action=pl.lit("quality.") + pl.col("record_type"),
                 details=pl.struct(file="file", rows="rows", source=pl.lit(source),
@@ -282,6 +345,7 @@ class QualityRecords:
         newest: dict[str, dict[str, Any] | None] = {}
         puts: list[tuple[str, bytes, bytes]] = []
         audit: list[AuditEvent] = []
+        written: list[dict[str, Any]] = []  # the kept versions of this write
         for version in versions:
             problem = self._problem(version, missing, newest)
             if problem is not None:
@@ -301,6 +365,7 @@ class QualityRecords:
             if old is not None:
                 kept["keys"] = sorted(set(old["keys"]) | set(content["keys"]))
             newest[version.record_id] = kept
+            written.append(kept)
             if old is None:
                 report.added += 1
             else:
@@ -318,10 +383,10 @@ class QualityRecords:
                 details={"version": number, "source": source, "file": version.file,
                          "rows": list(version.rows)}))
             if len(audit) >= BATCH and write:
-                self.records.write(puts, audit)
-                puts, audit = [], []
+                self.records.write([*puts, _columns_put(_rows_table(written))], audit)
+                puts, audit, written = [], [], []
         if audit and write:
-            self.records.write(puts, audit)
+            self.records.write([*puts, _columns_put(_rows_table(written))], audit)
 
     def _problem(self, version: RecordVersion, missing: dict[str, list[str]],
                  newest: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
@@ -367,6 +432,22 @@ _KEPT_META = ("version", "recorded_at", "recorded_by", "source")
 _MAYBE = ("capa_id", "closed_at", "disposition", "effective_from", "inspector", "products",
           "result")
 _ABSENT = "|".join(f'"{name}":null,' for name in _MAYBE)  # names only: no regex syntax
+
+
+def _columns_put(table: pl.DataFrame) -> tuple[str, bytes, bytes]:
+    """The quality_columns put of `table`'s versions (columns COLUMNS; others ignored)."""
+    buffer = io.BytesIO()
+    table.select(pl.col(name).cast(dtype) for name, dtype in COLUMNS.items()).write_ipc(
+        buffer, compression="zstd")  # a third of lz4's size, read as fast column by column
+    key = time.time_ns().to_bytes(8, "big") + secrets.token_bytes(8)  # unique; order unused
+    return ("quality_columns", key, buffer.getvalue())
+
+
+def _rows_table(kept: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Versions as kept (dicts) as a COLUMNS table."""
+    return pl.DataFrame([{name: (canonical_bytes(row[name]).decode() if name == "measurements"
+                                 and name in row else row.get(name)) for name in COLUMNS}
+                         for row in kept], schema=COLUMNS)
 
 
 def _keys_so_far(table: pl.DataFrame) -> pl.Series:

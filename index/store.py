@@ -19,7 +19,8 @@ Column families (all keys and values are bytes; nothing is pickled):
     master    kind + NUL + key -> canonical JSON of a master data record (index.master)
     recalls   u32 case id -> its record, every change a new version (recall.cases)
     quality   record id + NUL + u32 version -> a quality record's version; quality_nodes:
-              node key + NUL + record id -> b"" (index.quality_records)
+              node key + NUL + record id -> b""; quality_columns: the versions of each
+              write again as one Arrow IPC table (index.quality_records)
     alerts    u32 alert id -> its record, every state change a new version (qms.alerts);
               meta b"alert_rules" holds the rules (TOML), b"next_alert" the next id
 
@@ -58,7 +59,7 @@ STORE_DIR = "store"
 STORE_FORMAT = 1
 COLUMN_FAMILIES = ("meta", "keys", "nodes", "log", "batches", "rejects", "users", "tokens",
                    "audit", "corrections", "master", "recalls", "quality", "quality_nodes",
-                   "alerts")
+                   "alerts", "quality_columns")
 _U64 = struct.Struct(">Q")
 
 

@@ -78,9 +78,7 @@ def measure(rules: Sequence[AlertRule], records: QualityRecords, groups_of: Grou
     records, which reads 0)."""
     if not rules:
         return []
-    frame = records.frame(_FIELDS).with_columns(
-        pl.col("opened_at").str.replace("Z$", "+00:00")
-        .str.to_datetime(time_zone="UTC", strict=False))
+    frame = records.frame(_FIELDS).with_columns(records.time("opened_at"))
     out: list[Reading] = []
     for rule in rules:
         rows = _subset(frame, rule, now).explode("keys").rename({"keys": "key"})

@@ -46,7 +46,8 @@ def kpis(records: QualityRecords, cases: Sequence[RecallCase], period: str,
         raise InvalidInput(f"period {period!r} is not one of {', '.join(PERIODS)}")
     every = PERIODS[period]
     now = now or datetime.now(UTC)
-    frame = _times(records.frame(_FIELDS), "opened_at", "closed_at")
+    frame = records.frame(_FIELDS).with_columns(records.time("opened_at"),
+                                                records.time("closed_at"))
     frame = frame.with_columns(pl.col("opened_at").dt.truncate(every).alias("period"))
     inspections = (frame.filter((pl.col("record_type") == "inspection")
                                 & (pl.col("status") == "done"))

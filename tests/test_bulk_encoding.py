@@ -19,9 +19,9 @@ from index.quality_records import QualityRecords, QualityReport, _kept_bytes
 from loaders.quality_records import RecordVersions, read_quality_frames
 from tests.conftest import opened_store
 from tests.test_quality_reader import COLUMNS, NOW, ROWS, _frame
-from trust.identity import Principal
 from trust.audit import GENESIS, AuditEvent, chain_puts, encode, encode_events, record_hash
 from trust.canonical import canonical_bytes
+from trust.identity import Principal
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
 WHEN = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ import engine
 from engine import Graph
 from index.ingest import IngestBatch
 from index.live import LiveStore
-from index.quality_records import QualityRecords
+from index.quality_records import COLUMNS, QualityRecords
 from loaders.quality_records import read_quality_files
 from qms.dhr import device_history
 from server.rpc import quality_pb2 as qpb
@@ -416,6 +416,12 @@ def test_a_kept_record_is_corrected_through_two_person_approval(tmp_path: Path) 
                       ",,,,\n"))
         assert "tracegraph correct propose --quality-record NC-1 --status open" in (
             report.rejects[0]["reason"])
+        # Every write path (the bulk import, the checked one, the correction) left its
+        # versions in the columns frame() reads: the same as decoding every version's JSON.
+        fields = COLUMNS.names()
+        assert records.frame(fields).to_dicts() == records._decoded(fields).to_dicts()
+        assert records.frame(("status", "version")).to_dicts() == [
+            {"status": "dispositioned", "version": 4}]
         Directory(live).add("ivy", "investigator", OWNER, password="ivy-investigates-1")
     done = subprocess.run(
         [sys.executable, "-m", "server.cli", "correct", "propose", "--quality-record", "NC-1",
@@ -445,3 +451,35 @@ def test_the_records_frame_takes_any_fields(tmp_path: Path) -> None:
         assert records.frame(("opened_at", "version"))["version"].to_list() == [1, 2]
     empty = QualityRecords(opened_store(tmp_path / "empty"))
     assert empty.frame(("status",)).columns == ["status"]
+
+
+def test_a_store_kept_before_the_columns_gets_them_when_it_opens(tmp_path: Path) -> None:
+    """A store whose records were written before quality_columns existed (their JSON only,
+    no mark) is read from the JSON; opening it as the writer builds the columns once, and
+    frame() then reads them, with the same answer."""
+    data = tmp_path / "data"
+    with LiveStore(data) as live:
+        graph = _load(live, NODES, EDGES)
+        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
+            "2026-02-03T08:00:00Z,,use-as-is,,",
+            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,"]) + "\n")
+            ).rejects == []
+        expected = QualityRecords(live).frame(COLUMNS.names())
+        versions = list(live.scan("quality"))
+    older = tmp_path / "older"
+    with LiveStore(older) as live:  # the same records as an older version kept them
+        live.write([("quality", key, value) for key, value in versions], [])
+        records = QualityRecords(live)
+        assert live.read("meta", b"quality_columns") is None
+        assert list(live.scan("quality_columns")) == []
+        assert records.frame(COLUMNS.names()).to_dicts() == expected.to_dicts()
+    said: list[str] = []
+    with LiveStore(older, progress=said.append) as live:
+        assert live.read("meta", b"quality_columns") == b"1"
+        assert len(list(live.scan("quality_columns"))) == 1
+        assert QualityRecords(live).frame(COLUMNS.names()).to_dicts() == expected.to_dicts()
+    assert any("quality_columns" in line for line in said)
+    with LiveStore(older) as live:  # once
+        assert len(list(live.scan("quality_columns"))) == 1
