@@ -48,6 +48,7 @@ from trust.identity import Principal, Records
 __all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
 
 BATCH = 50_000  # versions per synced write (some 30 MB)
+_MANY = 1_000  # versions to check one at a time before reading the kept ones as columns
 COLUMNS: Final = pl.Schema({
     **{name: pl.String() for name in (
         "record_id", "record_type", "status", "title", "opened_at", "closed_at",
@@ -290,9 +291,34 @@ class QualityRecords:
         if first and write:  # every version from here on has its row in quality_columns
             self.records.write([("meta", _WHOLE, b"1")], [])
         self._put_new(frame.filter(~chosen), by, source, when, report, write)
-        self._put_each(RecordVersions(frame.filter(chosen)), by, source, when, missing,
-                       report, write)
+        checked = frame.filter(chosen)
+        if checked.height >= _MANY:
+            checked = self._drop_unchanged(checked, report)
+        self._put_each(RecordVersions(checked), by, source, when, missing, report, write)
         return report
+
+    def _drop_unchanged(self, versions: pl.DataFrame, report: QualityReport) -> pl.DataFrame:
+        """`versions` less those that repeat their record's newest kept version (same
+        status and fields, keys among its keys), counted unchanged: what _put_each would
+        find one at a time, found as columns (an export sent again). Removing them changes
+        nothing for the others: an unchanged version never becomes a record's newest."""
+        if self.records.read("meta", _WHOLE) is None:
+            return versions
+        content = ["record_type", "status", "title", "opened_at", "closed_at",
+                   "effective_from", "result", "disposition", "capa_id", "inspector",
+                   "products", "measurements"]
+        kept = self._columns([*content, "keys"]).join(
+            versions.select("record_id").unique(), on="record_id", how="semi")
+        paired = versions.with_row_index("at").join(
+            kept, on="record_id", how="left", suffix="_kept")
+        same = pl.all_horizontal(
+            pl.col("version").is_not_null(),
+            *(pl.col(c).eq_missing(pl.col(f"{c}_kept")) for c in content),
+            pl.col("keys").list.set_difference(pl.col("keys_kept")).list.len() == 0)
+        unchanged = paired.filter(same)["at"]
+        report.unchanged += unchanged.len()
+        return versions.with_row_index("at").filter(
+            ~pl.col("at").is_in(unchanged.implode())).drop("at")
 
     def _put_new(self, frame: pl.DataFrame, by: Principal, source: str, when: str,
                  report: QualityReport, write: bool) -> None:

@@ -168,3 +168,37 @@ def test_both_write_paths_keep_the_same_records(tmp_path_factory: pytest.TempPat
         assert report.added + report.changed == steps.height
         kept.append((_kept(live), (report.added, report.changed)))
     assert kept[0] == kept[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(ROWS, ROWS)
+@example([_row(record_id="NC-1", record_type="nonconformance", key="lot:A", status="open"),
+          _row(record_id="NC-1", record_type="nonconformance", key="lot:A", status="closed",
+               disposition="scrap")],
+         [_row(record_id="NC-1", record_type="nonconformance", key="lot:A", status="open"),
+          _row(record_id="NC-1", record_type="nonconformance", key="lot:A", status="closed",
+               disposition="scrap"),
+          _row(record_id="NC-2", record_type="nonconformance", key="lot:B", status="open")])
+def test_an_export_sent_again_is_unchanged_as_one_at_a_time(
+        tmp_path_factory: pytest.TempPathFactory, first: list[dict[str, str | None]],
+        again: list[dict[str, str | None]]) -> None:
+    """A second import whose versions repeat kept ones: dropping those found unchanged as
+    columns (_drop_unchanged) and checking the rest one at a time gives the report and the
+    store that checking every one at a time gives."""
+    kept, _ = read_quality_frames([("a.csv", _frame(first))], NOW)
+    sent, _ = read_quality_frames([("b.csv", _frame(again))], NOW)
+    folder = tmp_path_factory.mktemp("again")
+    when = "2026-06-01T00:00:00.000+00:00"
+    outcomes = []
+    for name in ("columns", "each"):
+        live = opened_store(folder / name)
+        records = QualityRecords(live)
+        records.put(kept, OWNER, "test", lambda keys: {}, NOW)
+        report = QualityReport()
+        frame = sent.frame
+        if name == "columns":
+            frame = records._drop_unchanged(frame, report)
+        records._put_each(RecordVersions(frame), OWNER, "test", when, {}, report, write=True)
+        outcomes.append(((report.added, report.changed, report.unchanged, report.rejects),
+                         _kept(live)))
+    assert outcomes[0] == outcomes[1]
