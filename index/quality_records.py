@@ -13,9 +13,9 @@ keyed by record id, and a node -> records index.
                    write of records sets it; an older store's is built when it opens).
 
 Nothing is overwritten: a status change is a new version, and each version is written with its
-audit record in one synced write. A version that repeats the newest one writes nothing (an
-import run twice adds nothing); a status that moves backwards, or other content at the same
-status, is refused here and needs a correction (the two-person path), so the file's row is
+audit record in one synced write. A version that repeats one the record has kept writes
+nothing (an import run twice adds nothing, nor an export of each record's whole history sent
+again); a status that moves backwards, or other content at the same status, is refused here and needs a correction (the two-person path), so the file's row is
 kept as a reject with that reason.
 """
 
@@ -187,12 +187,19 @@ class QualityRecords:
         COLUMNS, and record_id and version (reading only those columns)."""
         names = list(dict.fromkeys(["record_id", "version",
                                     *(f for f in fields if f in COLUMNS)]))
+        return (self._column_rows(names).sort("record_id", "version")
+                .unique("record_id", keep="last", maintain_order=True))
+
+    def _column_rows(self, fields: Sequence[str]) -> pl.DataFrame:
+        """Every row of quality_columns (a version may have several: a store's backfill
+        wrote the newest again), `fields` and record_id and version."""
+        names = list(dict.fromkeys(["record_id", "version",
+                                    *(f for f in fields if f in COLUMNS)]))
         parts = [pl.read_ipc(value, columns=names)
                  for _, value in self.records.scan("quality_columns")]
         if not parts:
             return pl.DataFrame(schema={n: COLUMNS[n] for n in names})
-        return (pl.concat(parts).sort("record_id", "version")
-                .unique("record_id", keep="last", maintain_order=True))
+        return pl.concat(parts)
 
     def _decoded(self, fields: Sequence[str]) -> pl.DataFrame:
         """frame() from the JSON of every version (a store whose columns are not whole)."""
@@ -298,24 +305,24 @@ class QualityRecords:
         return report
 
     def _drop_unchanged(self, versions: pl.DataFrame, report: QualityReport) -> pl.DataFrame:
-        """`versions` less those that repeat their record's newest kept version (same
-        status and fields, keys among its keys), counted unchanged: what _put_each would
-        find one at a time, found as columns (an export sent again). Removing them changes
-        nothing for the others: an unchanged version never becomes a record's newest."""
+        """`versions` less those that repeat a kept version of their record (same status
+        and fields, keys among its keys), counted unchanged: what _put_each would find one
+        at a time, found as columns (an export sent again). Only the kept versions that have
+        rows in quality_columns are looked at; the rest are left to _put_each. Removing them
+        changes nothing for the others: an unchanged version never becomes a newest."""
         if self.records.read("meta", _WHOLE) is None:
             return versions
         content = ["record_type", "status", "title", "opened_at", "closed_at",
                    "effective_from", "result", "disposition", "capa_id", "inspector",
                    "products", "measurements"]
-        kept = self._columns([*content, "keys"]).join(
+        kept = self._column_rows([*content, "keys"]).join(
             versions.select("record_id").unique(), on="record_id", how="semi")
         paired = versions.with_row_index("at").join(
-            kept, on="record_id", how="left", suffix="_kept")
+            kept, on="record_id", how="inner", suffix="_kept")
         same = pl.all_horizontal(
-            pl.col("version").is_not_null(),
             *(pl.col(c).eq_missing(pl.col(f"{c}_kept")) for c in content),
             pl.col("keys").list.set_difference(pl.col("keys_kept")).list.len() == 0)
-        unchanged = paired.filter(same)["at"]
+        unchanged = paired.filter(same)["at"].unique()
         report.unchanged += unchanged.len()
         return versions.with_row_index("at").filter(
             ~pl.col("at").is_in(unchanged.implode())).drop("at")
@@ -373,6 +380,9 @@ class QualityRecords:
         audit: list[AuditEvent] = []
         written: list[dict[str, Any]] = []  # the kept versions of this write
         for version in versions:
+            if self._kept_already(version, newest):
+                report.unchanged += 1
+                continue
             problem = self._problem(version, missing, newest)
             if problem is not None:
                 rows = [problem["row"]] if "row" in problem else list(version.rows)
@@ -413,6 +423,19 @@ class QualityRecords:
                 puts, audit, written = [], [], []
         if audit and write:
             self.records.write([*puts, _columns_put(_rows_table(written))], audit)
+
+    def _kept_already(self, version: RecordVersion,
+                      newest: dict[str, dict[str, Any] | None]) -> bool:
+        """Is `version` one its record has kept, newest or earlier (same status and
+        fields, keys among its keys)? An export that lists a record's whole history, sent
+        again, adds nothing and is no step back."""
+        if version.record_id in newest or not self._exists(version.record_id):
+            return False  # new, or seen earlier in this import: the checks decide (what they
+            # accepted then is not written yet)
+        content = version.content()
+        return any(kept["status"] == version.status and _same(kept, content)
+                   and set(content["keys"]) <= set(kept["keys"])
+                   for kept in self.history(version.record_id))
 
     def _problem(self, version: RecordVersion, missing: dict[str, list[str]],
                  newest: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:

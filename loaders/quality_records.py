@@ -21,7 +21,8 @@ version. What a record type allows:
     deviation       open, approved, closed
     certificate     received, accepted | rejected                 (supplier CoA/CoC)
 
-A status only moves forward (a step back is a correction: the two-person path, later); times
+A status only moves forward (a step back is a correction: the two-person path; restating a
+version the record has kept is no step back); times
 are ISO 8601 (naive: UTC), never in the future; `products` is ';'-separated; `measurements`
 is JSON or text. Every problem is a reject naming file, row, field and reason, with the row.
 Node keys are checked by the store (index.quality_records), which knows the genealogy.

@@ -109,6 +109,15 @@ def test_records_move_forward_only_and_keep_every_version(tmp_path: Path) -> Non
             tmp_path, "b.csv", "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,"
                                "Resin specks,2026-02-10T08:00:00Z,,scrap,,\n"))
         assert moved.changed == 1
+        # An export listing the record's whole history, sent again: its first line is the
+        # kept version 1, no step back; nothing is added and nothing refused.
+        history = _put(live, graph, _write(
+            tmp_path, "all.csv",
+            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
+            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,"
+            "Resin specks,2026-02-10T08:00:00Z,,scrap,,\n"))
+        assert (history.added, history.changed, history.unchanged, history.rejects) == (
+            0, 0, 2, [])
         back = _put(live, graph, _write(
             tmp_path, "c.csv",
             "NC-1,nonconformance,lot:bad,investigating,2026-02-01T08:00:00Z,Resin specks,,,,,\n"
@@ -411,11 +420,17 @@ def test_a_kept_record_is_corrected_through_two_person_approval(tmp_path: Path) 
         assert "changed" in ack.message
         assert records.get("NC-1")["status"] == "dispositioned"
         # The import refusing a step back names the way.
+        # (A line restating a version it kept, the corrected open one, is no step back.)
         report = _put(live, graph, _write(tmp_path, "q3.csv",
                       "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,"
-                      ",,,,\n"))
-        assert "tracegraph correct propose --quality-record NC-1 --status open" in (
-            report.rejects[0]["reason"])
+                      ",,,,\n"
+                      "NC-1,nonconformance,lot:bad,investigating,2026-02-01T08:00:00Z,"
+                      "Resin specks,,,,,\n"))
+        assert report.unchanged == 1
+        assert [r["reason"] for r in report.rejects] == [
+            "record NC-1 is dispositioned; moving it back to investigating is a correction "
+            "(propose it: tracegraph correct propose --quality-record NC-1 --status "
+            "investigating)"]
         # Every write path (the bulk import, the checked one, the correction) left its
         # versions in the columns frame() reads: the same as decoding every version's JSON.
         fields = COLUMNS.names()
