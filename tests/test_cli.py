@@ -279,3 +279,21 @@ def test_a_terminal_table_never_cuts_a_key(data_dir: Path) -> None:
                title=f"upstream of {long_key}", console=Console(width=40, file=printed))
     text = printed.getvalue()
     assert text.count(long_key) == 2  # the title and the row, both whole
+
+
+def test_the_terminal_table_shows_floats_to_four_decimals() -> None:
+    """A KPI of 0.9894710866 reads 0.9895 in the terminal (CSV and JSON keep every digit);
+    whole numbers lose the zeros; NaN, infinities and huge values print as they are."""
+    import pyarrow as pa
+    from rich.console import Console
+
+    from server.output import emit_table
+
+    table = pa.table({"yield": [0.9894710866, 2.0, -0.00001, float("nan"), 1234.56789],
+                      "n": [1, 2, 3, 4, 5]})
+    console = Console(record=True, width=120)
+    emit_table(table, "table", None, console=console)
+    text = console.export_text()
+    for shown in ("0.9895", "│ 2 ", "│ 0 ", "nan", "1,234.5679"):
+        assert shown in text
+    assert "0.9894710866" not in text
