@@ -24,6 +24,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -50,13 +51,17 @@ Shipped = Callable[..., pa.Table]
 
 @dataclass(frozen=True)
 class Answer:
-    """One computed answer: when, at which log sequence, its rows and their hash."""
+    """One computed answer: when, at which log sequence, its rows and their hash (computed
+    when first asked for: pinning and checking a pin need it, a diff does not)."""
 
     as_of: str
     log_sequence: int
     snapshot_version: int
     rows: pa.Table
-    result_hash: str
+
+    @cached_property
+    def result_hash(self) -> str:
+        return result_hash(self.rows)
 
     def counts(self) -> dict[str, Any]:
         frame = pl.from_arrow(self.rows)
@@ -142,8 +147,7 @@ class Cases:
         record time would be before `now`, yet it was not in the view)."""
         when = as_of or self._view_time(log_sequence) or self.clock.now()
         rows = shipped(list(seeds), as_of=when, **filters)
-        return Answer(when.isoformat(), log_sequence, snapshot_version, rows,
-                      result_hash(rows))
+        return Answer(when.isoformat(), log_sequence, snapshot_version, rows)
 
     def _view_time(self, log_sequence: int) -> datetime | None:
         """The record time of log entry `log_sequence` (None: no such entry, as in a directory
