@@ -449,17 +449,20 @@ def test_a_kept_record_is_corrected_through_two_person_approval(tmp_path: Path) 
             in done.stderr)
 
 
+TWO_RECORDS = "\n".join([
+    "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
+    "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
+    "2026-02-03T08:00:00Z,,use-as-is,,",
+    "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,"]) + "\n"
+"""An NC opened and closed (two versions) and a passed final test."""
+
+
 def test_the_records_frame_takes_any_fields(tmp_path: Path) -> None:
     """frame() keeps the newest version of each record whatever fields are asked for (the
     record id is read for that even when not asked)."""
     with LiveStore(tmp_path / "data") as live:
         graph = _load(live, NODES, EDGES)
-        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
-            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
-            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
-            "2026-02-03T08:00:00Z,,use-as-is,,",
-            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,"]) + "\n")
-            ).rejects == []
+        assert _put(live, graph, _write(tmp_path, "q.csv", TWO_RECORDS)).rejects == []
         records = QualityRecords(live)
         assert records.frame(("status",)).to_dicts() == [{"status": "done"},
                                                         {"status": "closed"}]
@@ -475,12 +478,7 @@ def test_a_store_kept_before_the_columns_gets_them_when_it_opens(tmp_path: Path)
     data = tmp_path / "data"
     with LiveStore(data) as live:
         graph = _load(live, NODES, EDGES)
-        assert _put(live, graph, _write(tmp_path, "q.csv", "\n".join([
-            "NC-1,nonconformance,lot:bad,open,2026-02-01T08:00:00Z,Resin specks,,,,,",
-            "NC-1,nonconformance,lot:bad,closed,2026-02-01T08:00:00Z,Resin specks,"
-            "2026-02-03T08:00:00Z,,use-as-is,,",
-            "IN-1,inspection,sn:1,done,2026-02-02T12:00:00Z,Final test,,pass,,,"]) + "\n")
-            ).rejects == []
+        assert _put(live, graph, _write(tmp_path, "q.csv", TWO_RECORDS)).rejects == []
         expected = QualityRecords(live).frame(COLUMNS.names())
         versions = list(live.scan("quality"))
     older = tmp_path / "older"
