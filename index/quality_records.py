@@ -15,8 +15,9 @@ keyed by record id, and a node -> records index.
 Nothing is overwritten: a status change is a new version, and each version is written with its
 audit record in one synced write. A version that repeats one the record has kept writes
 nothing (an import run twice adds nothing, nor an export of each record's whole history sent
-again); a status that moves backwards, or other content at the same status, is refused here and needs a correction (the two-person path), so the file's row is
-kept as a reject with that reason.
+again); a status that moves backwards, or other content at the same status, is refused here
+and needs a correction (the two-person path), so the file's row is kept as a reject with
+that reason.
 """
 
 from __future__ import annotations

@@ -155,7 +155,8 @@ def test_a_signed_in_writers_retraction_becomes_a_proposal(tmp_path: Path) -> No
 def test_quality_records_over_ingest(server: tuple[TraceServer, str]) -> None:
     """Quality records in an Ingest batch: attached to the batch's own nodes; with policy
     all a bad record rejects the whole batch (its nodes too); with policy valid the good
-    ones are kept and the bad one named; a batch sent again changes nothing."""
+    ones are kept and the bad one named; a batch sent again changes nothing; a step back is
+    refused, and restating a kept version is a duplicate."""
     from google.protobuf.timestamp_pb2 import Timestamp
 
     from index.quality_records import QualityRecords
@@ -181,19 +182,23 @@ def test_quality_records_over_ingest(server: tuple[TraceServer, str]) -> None:
         record_id="NC-1", record_type="nonconformance", key="lot:q", status="closed",
         opened_at=at("2026-02-01T08:00:00Z"), closed_at=at("2026-02-02T08:00:00Z"),
         title="Specks", disposition="use-as-is")])
-    backwards = ipb.IngestBatch(source="qms", sequence=4, quality=[nc])
+    backwards = ipb.IngestBatch(source="qms", sequence=4, quality=[ipb.QualityRecordIn(
+        record_id="NC-1", record_type="nonconformance", key="lot:q", status="investigating",
+        opened_at=at("2026-02-01T08:00:00Z"), title="Specks")])
+    restated = ipb.IngestBatch(source="qms", sequence=5, quality=[nc])  # its kept version 1
     with grpc.insecure_channel(address) as channel:
         acks = list(ipb_grpc.IngestStub(channel).Ingest(
-            iter([strict, lenient, lenient, closing, backwards]), timeout=30))
+            iter([strict, lenient, lenient, closing, backwards, restated]), timeout=30))
     assert [a.outcome for a in acks] == [ipb.REJECTED, ipb.APPLIED, ipb.DUPLICATE,
-                                         ipb.APPLIED, ipb.REJECTED]
+                                         ipb.APPLIED, ipb.REJECTED, ipb.DUPLICATE]
     assert [(e.table, e.index, e.field) for e in acks[0].errors] == [("quality", 2, "result")]
     assert "'maybe' is not pass or fail" in acks[0].errors[0].reason
     assert (acks[1].nodes_added, acks[1].quality_versions) == (1, 1)
     assert [(e.table, e.index) for e in acks[1].errors] == [("quality", 2)]
     assert acks[2].quality_versions == 0
     assert acks[3].quality_versions == 1
-    assert "moving it back to open is a correction" in acks[4].errors[0].reason
+    assert "moving it back to investigating is a correction" in acks[4].errors[0].reason
+    assert (acks[5].quality_versions, list(acks[5].errors)) == (0, [])
     assert running.live is not None
     history = QualityRecords(running.live).history("NC-1")
     assert [(v["status"], v["recorded_by"], v["source"]) for v in history] == [
