@@ -26,6 +26,7 @@ import io
 import json
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from trust.identity import Principal, Records
 __all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
 
 BATCH = 50_000  # versions per synced write (some 30 MB)
+_PUTTING = threading.Lock()  # one put at a time in this process (one process writes a store)
 _MANY = 1_000  # versions to check one at a time before reading the kept ones as columns
 COLUMNS: Final = pl.Schema({
     **{name: pl.String() for name in (
@@ -279,6 +281,11 @@ class QualityRecords:
         A record not kept yet, whose keys are all nodes and whose versions are each a step
         forward (the bulk of any first import), is written as columns; the others version by
         version with every check. Either way each version has its own audit record."""
+        with _PUTTING:  # two puts of one record at once would both number its next version
+            return self._put(versions, by, source, unknown_keys, now, write)
+
+    def _put(self, versions: RecordVersions, by: Principal, source: str,
+             unknown_keys: UnknownKeys, now: datetime | None, write: bool) -> QualityReport:
         report = QualityReport()
         when = iso_ms(now or datetime.now(UTC))
         frame = versions.frame
@@ -380,6 +387,9 @@ class QualityRecords:
         puts: list[tuple[str, bytes, bytes]] = []
         audit: list[AuditEvent] = []
         written: list[dict[str, Any]] = []  # the kept versions of this write
+        # Each new version's key must still be free when written: a correction approved
+        # since this put read the record took that number (then Conflict, nothing written).
+        free: list[tuple[str, bytes, bytes | None]] = []
         for version in versions:
             if self._kept_already(version, newest):
                 report.unchanged += 1
@@ -409,6 +419,7 @@ class QualityRecords:
                 report.changed += 1
             puts.append(("quality", _record_key(version.record_id, number),
                          canonical_bytes(kept)))
+            free.append(("quality", _record_key(version.record_id, number), None))
             puts += [("quality_nodes", _node_key(k, version.record_id), b"")
                      for k in content["keys"]]
             puts.append(("quality_nodes", _type_key(version.record_type, version.record_id),
@@ -420,10 +431,12 @@ class QualityRecords:
                 details={"version": number, "source": source, "file": version.file,
                          "rows": list(version.rows)}))
             if len(audit) >= BATCH and write:
-                self.records.write([*puts, _columns_put(_rows_table(written))], audit)
-                puts, audit, written = [], [], []
+                self.records.write([*puts, _columns_put(_rows_table(written))], audit,
+                                   expect=free)
+                puts, audit, written, free = [], [], [], []
         if audit and write:
-            self.records.write([*puts, _columns_put(_rows_table(written))], audit)
+            self.records.write([*puts, _columns_put(_rows_table(written))], audit,
+                               expect=free)
 
     def _kept_already(self, version: RecordVersion,
                       newest: dict[str, dict[str, Any] | None]) -> bool:

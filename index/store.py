@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.errors import SnapshotError, StoreCorrupt
+from domain.errors import Conflict, SnapshotError, StoreCorrupt
 from index.dirlock import StoreLocked, lock_directory
 from index.kv import SYNC_WRITE, KeyValue, MemoryKeyValue, Put, RocksKeyValue
 from index.log import LogEntry, seq_key
@@ -239,10 +239,16 @@ class Store:
                           None if when is None else when.decode())
 
     def write(self, puts: list[Put], audit: Sequence[AuditEvent | EncodedEvent],
-              now: datetime | None = None) -> None:
-        """Write `puts` (users, tokens, ...) and their audit records as one synced write."""
+              now: datetime | None = None, *,
+              expect: Sequence[tuple[str, bytes, bytes | None]] = ()) -> None:
+        """Write `puts` (users, tokens, ...) and their audit records as one synced write;
+        `expect`: (family, key, value) that must hold first (None: absent), else Conflict.
+        (One thread writes a Store; the live store serializes its writers.)"""
         if not self.writable:
             raise AssertionError("internal: write on a read-only store")
+        for family, key, value in expect:
+            if self.read(family, key) != value:
+                raise Conflict(f"{family} record {key!r} changed meanwhile; read it again")
         self.kv.write([*puts, *self._audit_puts(audit, now)])
 
     # -- the one write path -------------------------------------------------------------------

@@ -51,6 +51,7 @@ class ReadOnlyRecords:
         return iter(()) if store is None else iter(list(store.scan(family, start)))
 
     def write(self, puts: list[tuple[str, bytes, bytes]],
-              audit: Sequence[AuditEvent | EncodedEvent]) -> None:
+              audit: Sequence[AuditEvent | EncodedEvent], *,
+              expect: Sequence[tuple[str, bytes, bytes | None]] = ()) -> None:
         raise Unavailable("this server is read-only: sign-ins and changes are recorded by the "
                           "server that owns the data directory")

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -496,3 +497,39 @@ def test_a_store_kept_before_the_columns_gets_them_when_it_opens(tmp_path: Path)
     assert any("quality_columns" in line for line in said)
     with LiveStore(older) as live:  # once
         assert len(list(live.scan("quality_columns"))) == 1
+
+
+def test_two_imports_of_one_record_at_once_lose_no_version(tmp_path: Path) -> None:
+    """Two imports moving the same 2,000 records on at the same time (two Ingest streams, say):
+    every version either import kept is in its record's history, numbered 1, 2, ... without
+    a gap or a number written twice; a second step that came too late is refused."""
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, NODES, EDGES)
+        ids = [f"NC-{i}" for i in range(2000)]
+
+        def rows(status: str, extra: str) -> str:
+            return "".join(f"{rid},nonconformance,lot:bad,{status},2026-02-01T08:00:00Z,"
+                           f"Specks,{extra}\n" for rid in ids)
+
+        assert _put(live, graph, _write(tmp_path, "open.csv", rows("open", ",,,,"))
+                    ).added == 2000
+        files = [_write(tmp_path, "a.csv", rows("investigating", ",,,,")),
+                 _write(tmp_path, "b.csv", rows("dispositioned", ",,rework,,"))]
+        reports: list[Any] = [None, None]
+
+        def run(i: int) -> None:
+            reports[i] = _put(live, graph, files[i])
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        kept = sum(r.changed for r in reports)
+        assert kept + sum(len(r.rejects) for r in reports) == 4000
+        records = QualityRecords(live)
+        versions = [[v["version"] for v in records.history(rid)] for rid in ids]
+        assert all(numbers == list(range(1, len(numbers) + 1)) for numbers in versions)
+        assert sum(len(numbers) - 1 for numbers in versions) == kept
+        actions = [json.loads(v)["action"] for _, v in live.scan("audit")]
+        assert actions.count("quality.nonconformance") == 2000 + kept

@@ -52,7 +52,10 @@ class Records(Protocol):
 
     def scan(self, family: str, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def write(self, puts: list[Put], audit: Sequence[AuditEvent | EncodedEvent]) -> None: ...
+    def write(self, puts: list[Put], audit: Sequence[AuditEvent | EncodedEvent], *,
+              expect: Sequence[tuple[str, bytes, bytes | None]] = ()) -> None:
+        """One synced write of `puts` and `audit`; `expect`: (family, key, value) that must
+        hold first (None: absent), else domain.errors.Conflict and nothing is written."""
 
 
 @dataclass(frozen=True)
