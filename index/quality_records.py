@@ -6,11 +6,8 @@ keyed by record id, and a node -> records index.
     quality_nodes  node key + NUL + record id -> b"" (every key any version attached), and
                    0x01 + record type + NUL + record id -> b"" (records by type: a node key
                    never starts with a control character)
-    quality_columns  a unique key (time, random) -> the versions of one write as an Arrow
-                   IPC table (COLUMNS), written in the same write as their JSON: what
-                   `frame` reads, a million records in a fraction of a second. Used once
-                   meta b"quality_columns" says every version has its row (a store's first
-                   write of records sets it; an older store's is built when it opens).
+    quality_columns  the versions of each write again as one Arrow table: what `frame`
+                   reads (index.quality_columns)
 
 Nothing is overwritten: a status change is a new version, and each version is written with its
 audit record in one synced write. A version that repeats one the record has kept writes
@@ -22,21 +19,30 @@ that reason.
 
 from __future__ import annotations
 
-import io
 import json
-import secrets
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
 from domain.errors import InvalidInput
+from index.quality_columns import (
+    COLUMNS,
+    WHOLE,
+    column_rows,
+    columns_put,
+    decoded,
+    kept_time,
+    make_whole,
+    newest,
+    rows_table,
+)
 from loaders.quality_records import (
+    CONTENT,
     OPTIONAL,
     RecordVersion,
     RecordVersions,
@@ -47,20 +53,11 @@ from trust.audit import AuditEvent, encode_events, iso_ms
 from trust.canonical import canonical_bytes
 from trust.identity import Principal, Records
 
-__all__ = ["QualityRecords", "QualityReport", "UnknownKeys"]
+__all__ = ["COLUMNS", "QualityRecords", "QualityReport", "UnknownKeys"]
 
 BATCH = 50_000  # versions per synced write (some 30 MB)
 _PUTTING = threading.Lock()  # one put at a time in this process (one process writes a store)
 _MANY = 1_000  # versions to check one at a time before reading the kept ones as columns
-COLUMNS: Final = pl.Schema({
-    **{name: pl.String() for name in (
-        "record_id", "record_type", "status", "title", "opened_at", "closed_at",
-        "effective_from", "result", "disposition", "capa_id", "inspector", "measurements",
-        "recorded_at", "recorded_by", "source")},
-    "version": pl.Int64(), "products": pl.List(pl.String), "keys": pl.List(pl.String)})
-"""A version as a row of quality_columns (measurements: canonical JSON)."""
-_KEPT_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"  # every kept time: UTC, Z, seconds, maybe a fraction
-_WHOLE = b"quality_columns"  # meta: every version has its row in quality_columns
 _U32 = struct.Struct(">I")
 UnknownKeys = Callable[[Sequence[str]], dict[str, list[str]]]
 """keys -> {unknown key: suggestions}: how the caller's genealogy answers "is this a node?"."""
@@ -161,70 +158,21 @@ class QualityRecords:
         """The newest version of every record as one table of `fields` (absent: null), by
         record id: read from quality_columns (a million records in half a second) once every
         version has its row there, else decoded from the JSON in bulk."""
-        if self.records.read("meta", _WHOLE) is not None:
-            return self._columns(fields).select(
+        if self.records.read("meta", WHOLE) is not None:
+            return newest(self.records, fields).select(
                 pl.col(name) if name in COLUMNS else pl.lit(None, pl.String).alias(name)
                 for name in fields)
         return self._decoded(fields)
 
-    @staticmethod
-    def time(name: str) -> pl.Expr:
-        """Column `name` of a frame() (a kept time: ISO 8601 UTC text) as a UTC datetime;
-        a tenth of the cost of guessing the format."""
-        return pl.col(name).str.to_datetime(_KEPT_TIME, time_zone="UTC", strict=False)
+    time = staticmethod(kept_time)
 
     def make_whole(self) -> int:
-        """Give the records of a store written before quality_columns their rows there (the
-        newest version of each, from its JSON) and set the mark, once. Returns how many
-        records it wrote (0: already whole, or no records: the first write sets the mark)."""
-        if self.records.read("meta", _WHOLE) is not None or not self._any():
-            return 0
-        table = self._decoded(COLUMNS.names())
-        puts = [_columns_put(table.slice(start, BATCH))
-                for start in range(0, table.height, BATCH)]
-        self.records.write([*puts, ("meta", _WHOLE, b"1")], [])  # an index: no audit record
-        return table.height
-
-    def _columns(self, fields: Sequence[str]) -> pl.DataFrame:
-        """The newest version of every record from quality_columns: `fields` that are
-        COLUMNS, and record_id and version (reading only those columns)."""
-        names = list(dict.fromkeys(["record_id", "version",
-                                    *(f for f in fields if f in COLUMNS)]))
-        return (self._column_rows(names).sort("record_id", "version")
-                .unique("record_id", keep="last", maintain_order=True))
-
-    def _column_rows(self, fields: Sequence[str]) -> pl.DataFrame:
-        """Every row of quality_columns (a version may have several: a store's backfill
-        wrote the newest again), `fields` and record_id and version."""
-        names = list(dict.fromkeys(["record_id", "version",
-                                    *(f for f in fields if f in COLUMNS)]))
-        parts = [pl.read_ipc(value, columns=names)
-                 for _, value in self.records.scan("quality_columns")]
-        if not parts:
-            return pl.DataFrame(schema={n: COLUMNS[n] for n in names})
-        return pl.concat(parts)
+        """index.quality_columns.make_whole of these records."""
+        return make_whole(self.records)
 
     def _decoded(self, fields: Sequence[str]) -> pl.DataFrame:
         """frame() from the JSON of every version (a store whose columns are not whole)."""
-        values = [value for _, value in self.records.scan("quality")]
-        wanted = list(fields)
-        decoded_fields = wanted if "record_id" in wanted else ["record_id", *wanted]
-        schema = {name: (pl.List(pl.String) if name in ("keys", "products") else
-                         pl.Int64 if name == "version" else pl.String)
-                  for name in decoded_fields}
-        if not values:
-            return pl.DataFrame(schema=schema).select(wanted)
-        text = pl.Series("json", values, pl.Binary).cast(pl.String)
-        shape = pl.Struct({**schema, "version": pl.Int64})
-        # Two halves decoded at once (polars runs them on both cores): a million in ~1 s.
-        half = (len(text) + 1) // 2
-        parts = pl.collect_all([
-            pl.LazyFrame({"json": text.slice(start, half)})
-            .select(pl.col("json").str.json_decode(shape)).unnest("json")
-            for start in range(0, len(text), half)])
-        decoded = pl.concat(parts)
-        return (decoded.unique("record_id", keep="last", maintain_order=True)
-                .select(wanted))
+        return decoded(self.records, fields)
 
     def correction(self, record_id: str, status: str | None,
                    changes: dict[str, str | None], now: datetime | None = None
@@ -268,7 +216,7 @@ class QualityRecords:
         puts = [("quality", _record_key(record_id, number), canonical_bytes(kept)),
                 *[("quality_nodes", _node_key(k, record_id), b"") for k in kept["keys"]],
                 ("quality_nodes", _type_key(kept["record_type"], record_id), b""),
-                _columns_put(_rows_table([kept]))]
+                columns_put(rows_table([kept]))]
         return puts, [("quality", _record_key(record_id, number), None)]
 
     def put(self, versions: RecordVersions, by: Principal, source: str,
@@ -304,7 +252,7 @@ class QualityRecords:
             same=pl.col("rank").n_unique() < pl.len()).filter("same")["record_id"].to_list())
         chosen = pl.col("record_id").is_in(list(careful))
         if first and write:  # every version from here on has its row in quality_columns
-            self.records.write([("meta", _WHOLE, b"1")], [])
+            self.records.write([("meta", WHOLE, b"1")], [])
         self._put_new(frame.filter(~chosen), by, source, when, report, write)
         checked = frame.filter(chosen)
         if checked.height >= _MANY:
@@ -318,12 +266,10 @@ class QualityRecords:
         at a time, found as columns (an export sent again). Only the kept versions that have
         rows in quality_columns are looked at; the rest are left to _put_each. Removing them
         changes nothing for the others: an unchanged version never becomes a newest."""
-        if self.records.read("meta", _WHOLE) is None:
+        if self.records.read("meta", WHOLE) is None:
             return versions
-        content = ["record_type", "status", "title", "opened_at", "closed_at",
-                   "effective_from", "result", "disposition", "capa_id", "inspector",
-                   "products", "measurements"]
-        kept = self._column_rows([*content, "keys"]).join(
+        content = ["status", *CONTENT]
+        kept = column_rows(self.records, [*content, "keys"]).join(
             versions.select("record_id").unique(), on="record_id", how="semi")
         paired = versions.with_row_index("at").join(
             kept, on="record_id", how="inner", suffix="_kept")
@@ -368,7 +314,7 @@ class QualityRecords:
             puts += [("quality_nodes", _type_key(kind, rid), b"") for rid, kind in
                      chunk.filter(pl.col("version") == 1)
                      .select("record_id", "record_type").iter_rows()]
-            puts.append(_columns_put(chunk.with_columns(
+            puts.append(columns_put(chunk.with_columns(
                 keys=pl.col("all_keys"), recorded_at=pl.lit(when),
                 recorded_by=pl.lit(by.printed), source=pl.lit(source))))
             events = encode_events(chunk.select(
@@ -431,11 +377,11 @@ class QualityRecords:
                 details={"version": number, "source": source, "file": version.file,
                          "rows": list(version.rows)}))
             if len(audit) >= BATCH and write:
-                self.records.write([*puts, _columns_put(_rows_table(written))], audit,
+                self.records.write([*puts, columns_put(rows_table(written))], audit,
                                    expect=free)
                 puts, audit, written, free = [], [], [], []
         if audit and write:
-            self.records.write([*puts, _columns_put(_rows_table(written))], audit,
+            self.records.write([*puts, columns_put(rows_table(written))], audit,
                                expect=free)
 
     def _kept_already(self, version: RecordVersion,
@@ -495,22 +441,6 @@ _KEPT_META = ("version", "recorded_at", "recorded_by", "source")
 _MAYBE = ("capa_id", "closed_at", "disposition", "effective_from", "inspector", "products",
           "result")
 _ABSENT = "|".join(f'"{name}":null,' for name in _MAYBE)  # names only: no regex syntax
-
-
-def _columns_put(table: pl.DataFrame) -> tuple[str, bytes, bytes]:
-    """The quality_columns put of `table`'s versions (columns COLUMNS; others ignored)."""
-    buffer = io.BytesIO()
-    table.select(pl.col(name).cast(dtype) for name, dtype in COLUMNS.items()).write_ipc(
-        buffer, compression="zstd")  # a third of lz4's size, read as fast column by column
-    key = time.time_ns().to_bytes(8, "big") + secrets.token_bytes(8)  # unique; order unused
-    return ("quality_columns", key, buffer.getvalue())
-
-
-def _rows_table(kept: Sequence[dict[str, Any]]) -> pl.DataFrame:
-    """Versions as kept (dicts) as a COLUMNS table."""
-    return pl.DataFrame([{name: (canonical_bytes(row[name]).decode() if name == "measurements"
-                                 and name in row else row.get(name)) for name in COLUMNS}
-                         for row in kept], schema=COLUMNS)
 
 
 def _keys_so_far(table: pl.DataFrame) -> pl.Series:

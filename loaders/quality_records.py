@@ -42,7 +42,7 @@ import polars as pl
 from domain.errors import InvalidInput
 from trust.canonical import SAFE_INTEGER, canonical_bytes
 
-__all__ = ["DISPOSITIONS", "OPTIONAL", "REQUIRED", "STATUSES", "TYPES", "RecordVersion",
+__all__ = ["CONTENT", "DISPOSITIONS", "OPTIONAL", "REQUIRED", "STATUSES", "TYPES", "RecordVersion",
            "RecordVersions", "check_row", "read_quality_files", "read_quality_frames",
            "status_rank"]
 
@@ -198,6 +198,8 @@ _SPACE: Final = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u200
                  "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _PLAIN_TIME: Final = r"^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FIELDS: Final = ("title", *TIMES, "result", "disposition", "capa_id", "inspector")
+CONTENT: Final = ("record_type", *_FIELDS, "products", "measurements")
+"""What a version holds besides its record id, status and keys (two rows agree on these)."""
 VERSION_COLUMNS: Final = ("record_id", "record_type", "status", "rank", *_FIELDS,
                           "products", "measurements", "keys", "file", "row", "rows")
 
@@ -387,7 +389,7 @@ def _versions(table: pl.DataFrame) -> tuple[RecordVersions, pl.DataFrame]:
     row). Rows with the same record id and status are one version when they agree."""
     table = table.sort("part", "pos")
     group = ["record_id", "status"]
-    content = ["record_type", *_FIELDS, "products", "measurements"]
+    content = list(CONTENT)
     # Only rows that share a version can disagree with its first row: compare those alone.
     shared = pl.struct(group).is_duplicated()
     repeated = table.filter(shared)
