@@ -56,8 +56,9 @@ def test_widest_lot_kernel_only(benchmark: BenchmarkFixture, graph: engine.Graph
     down = snap.down
 
     def walk() -> int:
-        count, _, _ = k.traverse_plain(down.indptr, down.neighbor, seeds, -1, 2**62,
-                                       scratch.marks, scratch.next_epoch(), scratch.queue,
+        count, _, _ = k.traverse_plain(down.indptr, down.neighbor, down.recorded_at, k.MAX_TIME,
+                                       seeds, -1, 2**62, scratch.marks, scratch.next_epoch(),
+                                       scratch.queue,
                                        scratch.depth, scratch.cancel)
         return int(count)
 

@@ -53,11 +53,13 @@ def trace_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter, scratch: Sc
     hit("before-walk")  # tests widen this window so a cancel lands while the walk runs
     epoch = scratch.next_epoch()
     flag = scratch.cancel if cancel is None else cancel
-    if (not want_parent and target < 0 and not flt.filter_nodes and flt.edges_unfiltered
-            and not view.changed):
+    # The plain kernel reads record times in CSR order: downstream only (upstream they are
+    # at adj.edge[e]).
+    if (not want_parent and target < 0 and not flt.filter_nodes and not view.changed
+            and (flt.edges_unfiltered or (flt.only_as_of and not adj.mapped))):
         count, n_seeds, matched = k.traverse_plain(
-            adj.indptr, adj.neighbor, seeds, flt.max_depth, flt.limit, scratch.marks, epoch,
-            scratch.queue, scratch.depth, flag)
+            adj.indptr, adj.neighbor, adj.recorded_at, flt.as_of, seeds, flt.max_depth,
+            flt.limit, scratch.marks, epoch, scratch.queue, scratch.depth, flag)
     else:
         count, n_seeds, matched = k.traverse(
             adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,

@@ -38,6 +38,11 @@ class Filter:
     limit: int
 
     @property
+    def only_as_of(self) -> bool:
+        """No edge filter but (perhaps) `as_of`: engine._kernels.traverse_plain may walk."""
+        return not self.filter_kinds and self.since == k.MIN_TIME and self.until == k.MAX_TIME
+
+    @property
     def edges_unfiltered(self) -> bool:
         """No edge filter at all: the plain kernel may walk."""
         return (not self.filter_kinds and self.since == k.MIN_TIME and self.until == k.MAX_TIME
@@ -71,6 +76,10 @@ def make_filter(view: View, max_depth: int | None, edge_kinds: Iterable[str] | N
     if lo is not None and hi is not None and lo > hi:
         raise InvalidInput(f"since ({since}) is after until ({until})")
     as_of_us = to_micros(as_of, "as_of")
+    if as_of_us is not None and as_of_us >= view.newest_record_time:
+        # Nothing in the view was recorded after it: the same answer as no `as_of`, and the
+        # kernels skip reading every edge's record time (a pinned recall answer of "now").
+        as_of_us = None
     return Filter(
         kind_allowed=kind_allowed, filter_kinds=filter_kinds,
         since=k.MIN_TIME if lo is None else lo, until=k.MAX_TIME if hi is None else hi,

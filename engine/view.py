@@ -5,12 +5,14 @@ their answer comes from the same log sequence."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from domain.time import NEVER
 from index.delta import DeltaView, LiveArrays
 from index.snapshot import Adjacency, Snapshot
 
@@ -60,6 +62,25 @@ class View:
         self.edge_kind_index = {name: i for i, name in enumerate(self.edge_kinds)}
         self.kind_names = pa.array(self.node_kinds, pa.string())
         self.seq = snapshot.log_sequence if delta is None else delta.seq
+
+    @cached_property
+    def newest_record_time(self) -> int:
+        """The latest record time (microseconds) of any edge or retraction this view holds,
+        domain.time.NO_TIME when it holds none. An `as_of` at or after it sees every edge and
+        every retraction, so it gives the answer of no `as_of` (engine.filters uses that to
+        let such queries take the unfiltered kernels)."""
+        times = [self.snapshot.newest_record_time]
+        live = self.down_live
+        n = live.n_edges
+        if n:
+            times.append(int(live.recorded_at[:n].max()))
+            retracted = live.retracted_at[:n]
+            retracted = retracted[retracted != NEVER]
+            if len(retracted):
+                times.append(int(retracted.max()))
+        if len(live.retracted_time):
+            times.append(int(live.retracted_time.max()))
+        return max(times)
 
     def kind_code(self, name: str) -> int:
         """The node kind code of `name`, -1 when this view has no such kind."""

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from domain.errors import SnapshotError
+from domain.time import NO_TIME
 from index.files import (
     list_snapshots,
     numpy_view,
@@ -140,6 +141,16 @@ class Snapshot:
     def edges(self) -> pa.Table:
         """Edge records in downstream CSR order (src, dst ids; kind, times, source file/row)."""
         return read_ipc(self.path / "edges.arrow")
+
+    @cached_property
+    def newest_record_time(self) -> int:
+        """The latest record time of any edge or retraction here (NO_TIME: none)."""
+        times = [NO_TIME]
+        if self.edge_count:
+            times.append(int(self.down.recorded_at.max()))
+        if len(self.retracted_at):
+            times.append(int(self.retracted_at.max()))
+        return max(times)
 
     @cached_property
     def edge_quantity(self) -> Array:

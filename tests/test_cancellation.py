@@ -81,8 +81,9 @@ def test_the_kernels_stop_part_way(wide: tuple[engine.Graph, Path], plain: bool)
     flag = np.ones(1, dtype=np.uint8)
     down = snap.down
     if plain:
-        count, _, _ = k.traverse_plain(down.indptr, down.neighbor, seeds, -1, 2**62,
-                                       scratch.marks, epoch, scratch.queue, scratch.depth, flag)
+        count, _, _ = k.traverse_plain(down.indptr, down.neighbor, down.recorded_at,
+                                       k.MAX_TIME, seeds, -1, 2**62, scratch.marks, epoch,
+                                       scratch.queue, scratch.depth, flag)
     else:
         live = graph.view().live(down)
         count, _, _ = k.traverse(

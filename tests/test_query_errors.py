@@ -169,7 +169,7 @@ def test_cancellation_stops_a_query(small_graph: engine.Graph) -> None:
     snap = small_graph.snapshot
     scratch = small_graph._scratch.get()
     flag = np.ones(1, dtype=np.uint8)
-    count, _, _ = k.traverse_plain(snap.down.indptr, snap.down.neighbor,
-                                   snap.keys.lookup([lot]), -1, 2**62, scratch.marks,
+    count, _, _ = k.traverse_plain(snap.down.indptr, snap.down.neighbor, snap.down.recorded_at,
+                                   k.MAX_TIME, snap.keys.lookup([lot]), -1, 2**62, scratch.marks,
                                    scratch.next_epoch(), scratch.queue, scratch.depth, flag)
     assert count == k.CANCELLED or count < k.CANCEL_CHECK_EVERY
