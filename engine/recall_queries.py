@@ -15,7 +15,7 @@ from engine.cancellation import Cancellation, cancel_flag
 from engine.common_cause import common_cause_table
 from engine.containment import containment
 from engine.filters import make_filter
-from engine.shipped import shipped_table
+from engine.shipped import ShippedRows, shipped_rows
 
 if TYPE_CHECKING:
     from engine.algorithms import Walks
@@ -65,11 +65,26 @@ class RecallQueries:
     ) -> pa.Table:
         """What the downstream closure of `keys` shipped: SHIPPED_SCHEMA rows, one per
         (customer, shipment, item) (engine.shipped)."""
+        return self.shipped_rows(keys, max_depth, edge_kinds, since, until, as_of,
+                                 cancellation).table
+
+    def shipped_rows(
+        self,
+        keys: Sequence[str],
+        max_depth: int | None = None,
+        edge_kinds: Iterable[str] | None = None,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        as_of: TimeLike = None,
+        cancellation: Cancellation | None = None,
+    ) -> ShippedRows:
+        """`shipped` by dense id of the view it read, keys made when first asked for (a diff
+        of two answers makes them only for the rows that changed)."""
         st = self._state()
         flt = make_filter(st, max_depth, edge_kinds, None, since, until, as_of, None)
         seeds = self._resolve(st, keys)
-        return shipped_table(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
-                             cancel_flag(cancellation))
+        return shipped_rows(st, seeds, flt, self._scratch.get(st.node_count), self._walks,
+                            cancel_flag(cancellation))
 
     def containment(
         self,

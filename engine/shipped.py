@@ -18,7 +18,9 @@ first upstream lot of the same product.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -27,25 +29,77 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.schemas import SHIPPED_SCHEMA
-from domain.time import NO_TIME, from_micros
+from domain.time import from_micros
+from engine import _row_kernels as rk
 from engine import _ship_kernels as sk
+from engine._row_kernels import NO_SHIP_TIME
 from engine.algorithms import CONTAINER_KINDS, Walks, trace_ids
 from engine.filters import Filter, kind_flags
 from engine.scratch import Scratch
 from engine.view import View
 from index.attributes import overlay
 
-__all__ = ["ATTRIBUTE_TYPES", "ITEM_KINDS", "finished_flags", "node_columns", "production_lots",
-           "shipped_quantities", "shipped_table"]
+__all__ = ["ATTRIBUTE_TYPES", "ITEM_KINDS", "ShippedRows", "changed_rows", "customer_totals",
+           "customer_totals_by_key", "finished_flags", "node_columns", "production_lots",
+           "shipped_quantities", "shipped_rows"]
 
 Array = npt.NDArray[Any]
 ITEM_KINDS = ("lot", "serial")
 """Kinds that are shipped goods (what a consignee received)."""
 
 
-def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
-                  cancel: Array | None = None) -> pa.Table:
-    """The SHIPPED_SCHEMA rows of the downstream closure of `seeds` under `flt`."""
+@dataclass(frozen=True)
+class ShippedRows:
+    """What the affected items shipped, one row per (customer, shipment, item) by dense id of
+    `view` (-1: no customer, or no shipment), before any key is made: a diff of two answers
+    of one view compares these, and makes keys only for the rows that changed."""
+
+    view: View
+    customer: Array  # int32
+    shipment: Array  # int32
+    item: Array  # int32
+    quantity: Array  # float64, NaN: unknown
+    ship_time: Array  # int64 microseconds, NO_SHIP_TIME: none recorded
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    @cached_property
+    def table(self) -> pa.Table:
+        """Every row as SHIPPED_SCHEMA (keys, product, lot, serial, uom)."""
+        return self.take(None)
+
+    def take(self, rows: Array | None) -> pa.Table:
+        """Rows `rows` (positions; None: all) as SHIPPED_SCHEMA, in that order."""
+        columns = [self.customer, self.shipment, self.item, self.quantity, self.ship_time]
+        if rows is not None:
+            columns = [c[rows] for c in columns]
+        customer, shipment, item, quantity, ship_time = columns
+        return _table(self.view, customer, shipment, item, quantity, ship_time)
+
+
+class Pairs(NamedTuple):
+    """engine._ship_kernels.ship_pairs' output: one pair per (item, target reached, branch),
+    and the role of each node kind (SHIPMENT, CUSTOMER, 0)."""
+
+    items: Array
+    targets: Array
+    via: Array
+    qty: Array
+    when: Array
+    branch: Array
+    role: Array
+
+
+def shipped_rows(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
+                 cancel: Array | None = None) -> ShippedRows:
+    """The rows of the downstream closure of `seeds` under `flt`."""
+    return _net(view, ship_pairs(view, seeds, flt, scratch, walks, cancel))
+
+
+def ship_pairs(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
+               cancel: Array | None = None) -> Pairs:
+    """What each affected item reached, branch by branch (before netting into rows)."""
     count, _ = trace_ids(view, view.snapshot.down, seeds, flt, scratch, walks, cancel=cancel)
     visited = scratch.queue[:count].copy()
     item, container = kind_flags(view, ITEM_KINDS), kind_flags(view, CONTAINER_KINDS)
@@ -84,7 +138,52 @@ def shipped_table(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks
         capacity *= 4
         marks, _, _, _, _, epoch0 = scratch.tally_arrays(branches)
     items, targets, via, qty, when, branch = (a[:rows] for a in out)
-    return _rows(view, items, targets, via, qty, when, branch, target)
+    return Pairs(items, targets, via, qty, when, branch, target)
+
+
+def changed_rows(before: ShippedRows, after: ShippedRows) -> tuple[Array, Array]:
+    """(positions of `before`'s rows that `after` has no row of the same (customer, shipment,
+    item) for, positions of `after`'s rows new against `before`). Both read one view."""
+    if before.view is not after.view:
+        raise ValueError("changed_rows: the answers read different views; compare keys")
+    n = before.view.node_count
+    gone, kept = np.empty(len(before), np.bool_), np.empty(len(after), np.bool_)
+    rk.match_rows(before.customer, before.shipment, before.item, after.customer,
+                  after.shipment, after.item, np.empty(n, np.int32), np.zeros(n, np.uint8),
+                  gone, kept)
+    return np.flatnonzero(~gone), np.flatnonzero(~kept)
+
+
+def customer_totals(before: ShippedRows, after: ShippedRows) -> pa.Table:
+    """Per customer of either answer (null: rows without one), the known quantity each
+    received: (customer, units_before, units_after), in order of first appearance."""
+    if before.view is not after.view:
+        raise ValueError("customer_totals: the answers read different views; compare keys")
+    n = before.view.node_count
+    codes, ids = rk.dense_codes(np.concatenate([before.customer, after.customer]),
+                                np.empty(n, np.int32), np.zeros(n, np.uint8))
+    cut = len(before)
+    return pa.table({"customer": _keys(before.view, ids),
+                     "units_before": rk.sums_by_code(codes[:cut], before.quantity, len(ids)),
+                     "units_after": rk.sums_by_code(codes[cut:], after.quantity, len(ids))})
+
+
+def customer_totals_by_key(before: pa.Table, after: pa.Table) -> pa.Table:
+    """customer_totals of two answers' keyed rows (SHIPPED_SCHEMA; of different views): the
+    same sums, customers matched by key."""
+    customers = pa.chunked_array(before["customer"].chunks + after["customer"].chunks,
+                                 pa.large_string()).combine_chunks()
+    encoded = pc.dictionary_encode(customers, null_encoding="encode")
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    n, cut = len(encoded.dictionary), before.num_rows
+
+    def sums(table: pa.Table, part: Array) -> Array:
+        quantity = table["quantity"].to_numpy().astype(np.float64)  # null: NaN, left out
+        return rk.sums_by_code(part, quantity, n)
+
+    return pa.table({"customer": encoded.dictionary.cast(pa.large_string()),
+                     "units_before": sums(before, codes[:cut]),
+                     "units_after": sums(after, codes[cut:])})
 
 
 def finished_flags(view: View, products: Iterable[str] | None) -> Array | None:
@@ -157,49 +256,35 @@ def shipped_quantities(view: View, visited: Array, scratch: Scratch, flt: Filter
     return out
 
 
-def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when: Array,
-          branch: Array, target: Array) -> pa.Table:
-    role = target[view.node_kind[targets]]
-    is_customer = role == sk.CUSTOMER
-    via_shipment = target[view.node_kind[via]] == sk.SHIPMENT
+def _net(view: View, pairs: Pairs) -> ShippedRows:
+    """ship_pairs' pairs netted into rows (engine._row_kernels.net_pairs), returns taken off
+    (_net_returns: few rows, in polars), and only rows that count: quantity > 0 or unknown."""
+    n = len(pairs.items)
+    out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32),
+           np.empty(n, np.float64), np.empty(n, np.int64))
+    # Node-indexed stamps start at zero: np.zeros maps untouched pages lazily.
+    named, first = np.zeros(view.node_count, np.int32), np.zeros(view.node_count, np.int32)
+    slot = np.empty(view.node_count, np.int32)
+    n_cust, n_ship = rk.net_pairs(
+        *pairs[:6], view.node_kind, pairs.role, view.kind_code("serial"), named, first, slot,
+        *out, np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.int64),
+        np.empty(n, np.int64))
+    # Customer rows first, then shipment rows (written from the end, last first).
+    customer, shipment, item, quantity, ship_time = (
+        np.concatenate([a[:n_cust], a[n - n_ship:][::-1]]) for a in out)
+    returned = (quantity < 0) & (customer >= 0)
+    if returned.any():
+        quantity = _net_returns(view, customer, shipment, item, quantity, ship_time, returned)
+    keep = np.isnan(quantity) | (quantity > 0)
+    return ShippedRows(view, customer[keep], shipment[keep], item[keep], quantity[keep],
+                       ship_time[keep])
+
+
+def _table(view: View, customer: Array, shipment: Array, ids: Array, quantity: Array,
+           times: Array) -> pa.Table:
+    """SHIPPED_SCHEMA rows: keys, each item's kind, product, unit, and lot (a serial's
+    production lot)."""
     serial_code = view.kind_code("serial")
-    qty = qty.copy()
-    qty[np.isnan(qty) & (view.node_kind[items] == serial_code)] = 1.0  # a serial is one unit
-    times = np.where(when == NO_TIME, np.iinfo(np.int64).max, when)
-    # Rows at customers: the shipment is the node the customer was reached from, if one.
-    cust = np.flatnonzero(is_customer)
-    frame = pl.DataFrame({
-        "item": items[cust], "customer": targets[cust],
-        "shipment": np.where(via_shipment[cust], via[cust], -1).astype(np.int32),
-        "quantity": qty[cust], "ship_time": times[cust], "branch": branch[cust]})
-    # Shipments whose walk reached no customer: rows with the customer unknown.
-    ship = np.flatnonzero(~is_customer)
-    shipped = pl.DataFrame({"item": items[ship], "customer": np.full(len(ship), -1, np.int32),
-                            "shipment": targets[ship], "quantity": qty[ship],
-                            "ship_time": times[ship], "branch": branch[ship]})
-    # A customer reached both through a shipment and straight from a container: the
-    # shipment's row stands for it.
-    frame = frame.filter((pl.col("shipment") >= 0)
-                         | (pl.col("shipment").max().over("item", "customer") < 0))
-    frame = pl.concat([frame, shipped.join(frame.select("item", "shipment"),
-                                           on=["item", "shipment"], how="anti")])
-    # Each branch (an edge of the item into its packaging) counts once per row, and the
-    # branches add up: a lot split over two cases of one shipment, a 602 reversal against
-    # its 601. A serial is one unit however often it was repacked; a row that nets to zero
-    # or less (fully reversed or returned) is no consignee. An unknown lot quantity (NaN)
-    # stays unknown.
-    counted = pl.col("quantity").is_nan() | (pl.col("quantity") > 0)
-    frame = (frame.unique(["customer", "shipment", "item", "branch"], keep="first",
-                          maintain_order=True)
-             .group_by(["customer", "shipment", "item"], maintain_order=True)
-             .agg(pl.col("quantity").sum(),
-                  pl.coalesce(pl.col("ship_time").filter(counted).min(),
-                              pl.col("ship_time").min()).alias("ship_time")))
-    summed = frame["quantity"].to_numpy()
-    serial = view.node_kind[frame["item"].to_numpy()] == serial_code
-    frame = _net_returns(frame.with_columns(
-        pl.Series("quantity", np.where(serial & (summed > 1), 1.0, summed)))).filter(counted)
-    ids = frame["item"].to_numpy()
     kinds = view.node_kind[ids]
     attrs = node_columns(view, ids)
     lot_code = view.kind_code("lot")
@@ -209,12 +294,10 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
         lots[is_serial] = production_lots(view, ids[is_serial].astype(np.int32),
                                            attrs["product"].filter(pa.array(is_serial)),
                                            lot_code)
-    quantity = frame["quantity"].to_numpy()
-    times = frame["ship_time"].to_numpy()
     names = np.asarray(view.node_kinds, dtype=object)
     return pa.table({
-        "customer": _keys(view, frame["customer"].to_numpy()),
-        "shipment": _keys(view, frame["shipment"].to_numpy()),
+        "customer": _keys(view, customer),
+        "shipment": _keys(view, shipment),
         "item": _keys(view, ids),
         "item_kind": pa.array(names[kinds].tolist() if len(kinds) else [], pa.string()),
         "product": attrs["product"],
@@ -222,30 +305,39 @@ def _rows(view: View, items: Array, targets: Array, via: Array, qty: Array, when
         "serial": _keys(view, np.where(is_serial, ids, -1)),
         "quantity": pa.array(quantity, pa.float64(), mask=np.isnan(quantity)),
         "uom": attrs["uom"],
-        "ship_time": pa.array(times, pa.int64(), mask=times == np.iinfo(np.int64).max).cast(
+        "ship_time": pa.array(times, pa.int64(), mask=times == NO_SHIP_TIME).cast(
             SHIPPED_SCHEMA.field("ship_time").type),
     }, schema=SHIPPED_SCHEMA)
 
 
-def _net_returns(frame: pl.DataFrame) -> pl.DataFrame:
-    """A row that is negative after netting is a return to us (an EPCIS `returning` event is
-    a shipment back): its quantity comes off what the same customer received of the same
-    item, from the latest shipment back. A return larger than what was shipped leaves
-    nothing, never a negative row."""
-    back = (frame.filter((pl.col("quantity") < 0) & (pl.col("customer") >= 0))
-            .group_by("customer", "item").agg((-pl.col("quantity").sum()).alias("returned")))
-    if back.height == 0:
-        return frame
-    later = (pl.col("quantity").fill_nan(0.0).clip(lower_bound=0.0).cum_sum()
-             .over("customer", "item", order_by=pl.col("ship_time"), descending=True)
-             - pl.col("quantity").fill_nan(0.0).clip(lower_bound=0.0))
+def _net_returns(view: View, customer: Array, shipment: Array, item: Array, quantity: Array,
+                 ship_time: Array, returned: Array) -> Array:
+    """`quantity` with returns taken off. A row negative after netting at a customer is a
+    return to us (an EPCIS `returning` event is a shipment back): its quantity comes off what
+    the same customer received of the same item, from the latest shipment back (ties: the
+    greater shipment key first, so the answer does not depend on dense ids). A return larger
+    than what was shipped leaves nothing, never a negative row. Only the rows of a (customer,
+    item) with a return are read."""
+    width = np.int64(view.node_count) + 1
+    pair = customer.astype(np.int64) * width + item
+    rows = np.flatnonzero(np.isin(pair, np.unique(pair[returned])))
+    frame = pl.DataFrame({"pair": pair[rows], "quantity": quantity[rows],
+                          "ship_time": ship_time[rows],
+                          "shipment": _keys(view, shipment[rows])})
+    back = (frame.filter(pl.col("quantity") < 0)
+            .group_by("pair").agg((-pl.col("quantity").sum()).alias("returned")))
+    shipped = pl.col("quantity").fill_nan(0.0).clip(lower_bound=0.0)
+    later = (shipped.cum_sum().over("pair", order_by=["ship_time", "shipment"],
+                                    descending=True, nulls_last=True)
+             - shipped)
     taken = pl.min_horizontal(pl.col("quantity"),
                               (pl.col("returned") - later).clip(lower_bound=0.0))
-    return (frame.join(back, on=["customer", "item"], how="left", maintain_order="left")
-            .with_columns(pl.when(pl.col("returned").is_null() | (pl.col("quantity") < 0))
-                          .then(pl.col("quantity"))
-                          .otherwise(pl.col("quantity") - taken).alias("quantity"))
-            .drop("returned"))
+    netted = (frame.join(back, on="pair", how="left", maintain_order="left")
+              .select(pl.when(pl.col("quantity") < 0).then(pl.col("quantity"))
+                      .otherwise(pl.col("quantity") - taken)))
+    out = quantity.copy()
+    out[rows] = netted.to_series().to_numpy()
+    return out
 
 
 def production_lots(view: View, serials: Array, products: pa.Array, lot_code: int) -> Array:

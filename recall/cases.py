@@ -27,11 +27,14 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
 from domain.errors import InvalidInput, PermissionDenied
 from domain.time import from_micros, parse_time
+from engine.shipped import ShippedRows, changed_rows, customer_totals, customer_totals_by_key
 from index.log import LogEntry, seq_key
 from recall.consignees import result_hash
 from trust.audit import AuditEvent, iso_ms, record_hash
@@ -45,19 +48,24 @@ OPENERS = frozenset({"investigator", "qa"})
 FILTERS = ("max_depth", "edge_kinds", "since", "until")
 _U32 = struct.Struct(">I")
 
-Shipped = Callable[..., pa.Table]
-"""engine.Graph.shipped (seeds, max_depth=, edge_kinds=, since=, until=, as_of=)."""
+Shipped = Callable[..., ShippedRows]
+"""engine.Graph.shipped_rows (seeds, max_depth=, edge_kinds=, since=, until=, as_of=)."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One computed answer: when, at which log sequence, its rows and their hash (computed
-    when first asked for: pinning and checking a pin need it, a diff does not)."""
+    """One computed answer: when, at which log sequence, its rows by dense id, and (made when
+    first asked for) its keyed rows and their hash: pinning and checking a pin need those,
+    a diff of two answers of one view does not."""
 
     as_of: str
     log_sequence: int
     snapshot_version: int
-    rows: pa.Table
+    found: ShippedRows
+
+    @cached_property
+    def rows(self) -> pa.Table:
+        return self.found.table
 
     @cached_property
     def result_hash(self) -> str:
@@ -107,17 +115,31 @@ class RecallCase:
 
 @dataclass(frozen=True)
 class Diff:
-    """What changed between two answers of a case, by (customer, shipment, item)."""
+    """What changed between two answers of a case, by (customer, shipment, item): the rows
+    each lacks against the other (keyed only when asked for), and per customer the known
+    quantity before and after where it changed."""
 
     before: str
     after: str
-    added: pl.DataFrame
-    removed: pl.DataFrame
+    old: ShippedRows = field(repr=False)
+    new: ShippedRows = field(repr=False)
+    removed_rows: npt.NDArray[np.int64] = field(repr=False)
+    added_rows: npt.NDArray[np.int64] = field(repr=False)
     by_customer: pl.DataFrame  # customer, units_before, units_after, change
 
+    @cached_property
+    def added(self) -> pl.DataFrame:
+        """The rows of the later answer that the earlier one lacks (SHIPPED_SCHEMA)."""
+        return _frame(self.new.take(self.added_rows))
+
+    @cached_property
+    def removed(self) -> pl.DataFrame:
+        """The rows of the earlier answer that the later one lacks."""
+        return _frame(self.old.take(self.removed_rows))
+
     def summary(self) -> dict[str, Any]:
-        return {"before": self.before, "after": self.after, "rows_added": self.added.height,
-                "rows_removed": self.removed.height,
+        return {"before": self.before, "after": self.after,
+                "rows_added": len(self.added_rows), "rows_removed": len(self.removed_rows),
                 "customers_added": int((self.by_customer["units_before"] == 0).sum()),
                 "customers_removed": int((self.by_customer["units_after"] == 0).sum()),
                 "units_change": _number(self.by_customer["change"].sum() or 0)}
@@ -146,8 +168,8 @@ class Cases:
         later gives exactly this answer even if a batch was being committed meanwhile (its
         record time would be before `now`, yet it was not in the view)."""
         when = as_of or self._view_time(log_sequence) or self.clock.now()
-        rows = shipped(list(seeds), as_of=when, **filters)
-        return Answer(when.isoformat(), log_sequence, snapshot_version, rows)
+        found = shipped(list(seeds), as_of=when, **filters)
+        return Answer(when.isoformat(), log_sequence, snapshot_version, found)
 
     def _view_time(self, log_sequence: int) -> datetime | None:
         """The record time of log entry `log_sequence` (None: no such entry, as in a directory
@@ -275,20 +297,38 @@ class Cases:
 
 
 def compare(before: Answer, after: Answer) -> Diff:
-    """What changed from `before` to `after`, by (customer, shipment, item)."""
-    keys = ["customer", "shipment", "item"]
-    a, b = pl.from_arrow(before.rows), pl.from_arrow(after.rows)
-    assert isinstance(a, pl.DataFrame)
-    assert isinstance(b, pl.DataFrame)
-    added = b.join(a.select(keys), on=keys, how="anti", nulls_equal=True)
-    removed = a.join(b.select(keys), on=keys, how="anti", nulls_equal=True)
-    units = (a.group_by("customer").agg(pl.col("quantity").sum().alias("units_before"))
-             .join(b.group_by("customer").agg(pl.col("quantity").sum().alias("units_after")),
-                   on="customer", how="full", coalesce=True, nulls_equal=True)
-             .fill_null(0.0)
-             .with_columns((pl.col("units_after") - pl.col("units_before")).alias("change"))
+    """What changed from `before` to `after`, by (customer, shipment, item). Two answers of
+    one view compare by dense id, keys made only for the customers (and, when asked for, the
+    rows) that changed; answers of different views (a compaction between them) by key."""
+    old, new = before.found, after.found
+    if old.view is new.view:
+        removed, added = changed_rows(old, new)
+        totals = customer_totals(old, new)
+    else:
+        removed, added = _changed_by_key(before.rows, after.rows)
+        totals = customer_totals_by_key(before.rows, after.rows)
+    frame = pl.from_arrow(totals)
+    assert isinstance(frame, pl.DataFrame)
+    units = (frame.with_columns((pl.col("units_after") - pl.col("units_before")).alias("change"))
              .filter(pl.col("change") != 0).sort("customer", nulls_last=True))
-    return Diff(before.as_of, after.as_of, added, removed, units)
+    return Diff(before.as_of, after.as_of, old, new, removed, added, units)
+
+
+_ROW_KEY = ["customer", "shipment", "item"]
+
+
+def _changed_by_key(old: pa.Table, new: pa.Table) -> tuple[npt.NDArray[np.int64],
+                                                           npt.NDArray[np.int64]]:
+    a, b = (_frame(t.select(_ROW_KEY)).with_row_index() for t in (old, new))
+    lacking = [x.join(y.drop("index"), on=_ROW_KEY, how="anti", nulls_equal=True)["index"]
+               .to_numpy().astype(np.int64) for x, y in ((a, b), (b, a))]
+    return lacking[0], lacking[1]
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def drill_report(case: RecallCase) -> dict[str, Any]:

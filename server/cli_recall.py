@@ -107,7 +107,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
             from server.cli_trust import signed_in
 
             by = signed_in(live, args, "recall refresh")
-            case, diff = cases.refresh(args.id, by, graph.shipped, graph.log_sequence,
+            case, diff = cases.refresh(args.id, by, graph.shipped_rows, graph.log_sequence,
                                        graph.snapshot.version)
             emit_mapping({"case": case.id, "pinned as of": case.as_of, **case.counts,
                           **diff.summary()}, "table", None)
@@ -133,7 +133,7 @@ def _open(args: argparse.Namespace, live: Any, graph: Any, cases: Any) -> int:
     filters = {"max_depth": args.max_depth, "edge_kinds": args.edge_kinds,
                "since": args.since, "until": args.until}
     case, _ = cases.open(args.title, resolve_seeds(graph, args.seeds), filters, args.reason, by,
-                         graph.shipped, graph.log_sequence, graph.snapshot.version,
+                         graph.shipped_rows, graph.log_sequence, graph.snapshot.version,
                          drill=args.drill)
     emit_mapping({"case": case.id, "title": case.title, "drill": case.drill,
                   "pinned as of": case.as_of, "log sequence": case.log_sequence,
@@ -155,12 +155,12 @@ def _diff(args: argparse.Namespace, graph: Any, cases: Any) -> int:
         raise InvalidInput("give --as-of twice (two times to compare), or not at all (the "
                            "pinned answer against now)")
     if times:
-        before, after = (cases.answer(graph.shipped, case.seeds, case.filters,
+        before, after = (cases.answer(graph.shipped_rows, case.seeds, case.filters,
                                       parse_time(t, "--as-of"), graph.log_sequence,
                                       graph.snapshot.version) for t in times)
     else:
-        before = cases.pinned(case, graph.shipped)
-        after = cases.answer(graph.shipped, case.seeds, case.filters, None,
+        before = cases.pinned(case, graph.shipped_rows)
+        after = cases.answer(graph.shipped_rows, case.seeds, case.filters, None,
                              graph.log_sequence, graph.snapshot.version)
     diff = compare(before, after)
     if args.format == "json":
@@ -190,7 +190,7 @@ def _consignees(args: argparse.Namespace, live: Any, graph: Any, cases: Any) -> 
 
     by = local_principal(args.data)
     case = cases.get(args.id)
-    pinned = cases.pinned(case, graph.shipped)  # the answer as it was pinned, bit for bit
+    pinned = cases.pinned(case, graph.shipped_rows)  # the answer as it was pinned, bit for bit
     consignees = consignee_list(pinned.rows, MasterData(live))
     header = Header(case.id, case.title, case.drill, iso_ms(datetime.now(UTC)), by.printed,
                     case.snapshot_version, case.log_sequence, case.as_of, case.result_hash)

@@ -111,7 +111,7 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
                        "until": from_timestamp(request.until, request.HasField("until"),
                                                "until")}
             case, _ = cases.open(request.title, resolve_seeds(graph, request.seeds), filters,
-                                 request.reason, by, graph.shipped, graph.log_sequence,
+                                 request.reason, by, graph.shipped_rows, graph.log_sequence,
                                  graph.snapshot.version, drill=request.drill)
             return _case(case)
         return self._call(context, work)
@@ -134,7 +134,7 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
                 context: grpc.ServicerContext) -> rpb.RecallDiff:
         def work(by: Any) -> rpb.RecallDiff:
             cases, graph = self._writer()
-            _, diff = cases.refresh(request.id, by, graph.shipped, graph.log_sequence,
+            _, diff = cases.refresh(request.id, by, graph.shipped_rows, graph.log_sequence,
                                     graph.snapshot.version)
             return _diff(diff)
         return self._call(context, work)
@@ -152,12 +152,12 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
                     from_timestamp(request.before, request.HasField("before"), "before"),
                     from_timestamp(request.after, request.HasField("after"), "after")]
                 if all(t is not None for t in times):
-                    before, after = (cases.answer(graph.shipped, case.seeds, case.filters, t,
+                    before, after = (cases.answer(graph.shipped_rows, case.seeds, case.filters, t,
                                                   graph.log_sequence, graph.snapshot.version)
                                      for t in times)
                 else:
-                    before = cases.pinned(case, graph.shipped)
-                    after = cases.answer(graph.shipped, case.seeds, case.filters, None,
+                    before = cases.pinned(case, graph.shipped_rows)
+                    after = cases.answer(graph.shipped_rows, case.seeds, case.filters, None,
                                          graph.log_sequence, graph.snapshot.version)
             return _diff(compare(before, after))
         return self._call(context, work)
@@ -167,7 +167,7 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
         def work(by: Any) -> list[dict[str, Any]]:
             cases, graph = self._writer()
             case = cases.get(request.id)
-            consignees = consignee_list(cases.pinned(case, graph.shipped).rows,
+            consignees = consignee_list(cases.pinned(case, graph.shipped_rows).rows,
                                         MasterData(cases.records))
             cases.record_export(case.id, by, "grpc", "consignees", "Recalls.Consignees",
                                 consignees.rows.height)
@@ -187,7 +187,7 @@ class RecallsService(rpb_grpc.RecallsServicer):  # type: ignore[misc]
                                    f"{template!r}")
             cases, graph = self._writer()
             case = cases.get(request.id)
-            consignees = consignee_list(cases.pinned(case, graph.shipped).rows,
+            consignees = consignee_list(cases.pinned(case, graph.shipped_rows).rows,
                                         MasterData(cases.records))
             header = Header(case.id, case.title, case.drill, iso_ms(datetime.now(UTC)),
                             by.printed, case.snapshot_version, case.log_sequence, case.as_of,

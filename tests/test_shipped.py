@@ -58,8 +58,9 @@ EDGES = [
 ]
 
 
-def _load(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]]) -> Graph:
-    live.ingest(IngestBatch("t", 1, pl.DataFrame({
+def _load(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]],
+          batch: int = 1) -> Graph:
+    ack = live.ingest(IngestBatch("t", batch, pl.DataFrame({
         "key": list(nodes), "kind": list(nodes.values()),
         "product": ["gtin:09506000134352" if k.startswith(("sn:", "lot:fin", "lot:prod"))
                     else None
@@ -70,6 +71,7 @@ def _load(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]]) 
          "quantity": [e[4] for e in edges]},
         schema={"src": pl.String, "dst": pl.String, "kind": pl.String,
                 "event_time": pl.String, "quantity": pl.Float64})))
+    assert ack.outcome == "applied", ack.message
     return Graph(live.view().snapshot, live.view)
 
 

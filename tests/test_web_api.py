@@ -309,7 +309,7 @@ def test_a_recall_case_through_the_web(web: Running) -> None:
     assert any(c["id"] == case_id for c in viewer.get("/api/recalls")[1]["items"])
     assert web.server.live is not None
     cases = Cases(web.server.live)
-    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped).rows, None)
+    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped_rows).rows, None)
     status, listed = ivy.get(f"/api/consignees?id={case_id}")
     assert status == 200
     assert len(listed["items"]) == expected.rows.height

@@ -294,7 +294,7 @@ def test_recall_case_from_impact_to_signed_close(browser: Browser, web: Running,
     case_id = int(page.url.rsplit("/", 1)[1])
     assert web.server.live is not None
     cases = Cases(web.server.live)
-    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped).rows, None)
+    expected = consignee_list(cases.pinned(cases.get(case_id), web.graph.shipped_rows).rows, None)
     expect(page.get_by_test_id("consignees").locator("caption")).to_have_text(
         f"{expected.rows.height:,} row(s)")
     with page.expect_download() as download:
