@@ -46,6 +46,9 @@ def ship_pairs(
     Returns (rows written, the next free epoch), or (-1, ...) when the out arrays are too
     small (the caller grows them and calls again)."""
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    # `as_of` alone tested inline: through edge_ok, LLVM loads each tested edge's kind and
+    # event time ahead of its branches (2.5x slower walks as of a time, at 1M units).
+    only_as_of = not filter_kinds and since == MIN_TIME and until == MAX_TIME
     head, nxt, dnbr = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
                                          live.retracted_at, live.n_edges)
@@ -84,8 +87,9 @@ def ship_pairs(
                     is_customer = target[node_kind[w]] == CUSTOMER
                     if not first and marks[w] == epoch and not is_customer:
                         continue
-                    if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
-                                                   filter_kinds, since, until, as_of):
+                    if check_edges and ((erec[e] > as_of) if only_as_of else not edge_ok(
+                            e, ekind, etime, erec, kind_allowed, filter_kinds, since, until,
+                            as_of)):
                         continue
                     if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
                         continue
@@ -217,6 +221,9 @@ def tally_quantities(
     it to the widest item, so never). A serial repacked into two cases of one shipment
     counts in both here; the consignee list counts it once."""
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
+    # `as_of` alone tested inline: through edge_ok, LLVM loads each tested edge's kind and
+    # event time ahead of its branches (2.5x slower walks as of a time, at 1M units).
+    only_as_of = not filter_kinds and since == MIN_TIME and until == MAX_TIME
     head, nxt, dnbr = live.head, live.next_edge, live.neighbor
     dkind, dtime, drec, dret, n_edges = (live.kind, live.event_time, live.recorded_at,
                                          live.retracted_at, live.n_edges)
@@ -237,8 +244,9 @@ def tally_quantities(
                 w = neighbor[e]
                 if not container[node_kind[w]] or affected[w] != affected_epoch:
                     continue
-                if check_edges and not edge_ok(e, ekind, etime, erec, kind_allowed,
-                                               filter_kinds, since, until, as_of):
+                if check_edges and ((erec[e] > as_of) if only_as_of else not edge_ok(
+                        e, ekind, etime, erec, kind_allowed, filter_kinds, since, until,
+                        as_of)):
                     continue
                 if retracted and not visible(_retracted_at(e, rpos, rtime), as_of):
                     continue
@@ -284,9 +292,10 @@ def tally_quantities(
                             if (not container[node_kind[w]] or affected[w] != affected_epoch
                                     or marks[w] == epoch):
                                 continue
-                            if check_edges and not edge_ok(e, ekind, etime, erec,
-                                                           kind_allowed, filter_kinds, since,
-                                                           until, as_of):
+                            if check_edges and ((erec[e] > as_of) if only_as_of
+                                                else not edge_ok(e, ekind, etime, erec,
+                                                                 kind_allowed, filter_kinds,
+                                                                 since, until, as_of)):
                                 continue
                             if retracted and not visible(_retracted_at(e, rpos, rtime),
                                                          as_of):
