@@ -11,10 +11,12 @@ import numpy.typing as npt
 from numba import njit
 
 from engine._kernels import MAX_TIME, MIN_TIME, NO_TIME, _retracted_at, edge_ok, visible
+from engine._row_kernels import CUSTOMER, SHIPMENT, finish, net_item
+
+__all__ = ["CUSTOMER", "SHIPMENT", "out_quantities", "parents_of_kind", "ship_pairs",
+           "tally_quantities"]
 
 Array = npt.NDArray[Any]
-
-SHIPMENT, CUSTOMER = 1, 2  # codes of `target` (a node kind's role in the consignee list)
 
 
 @njit(nogil=True, cache=True)
@@ -26,7 +28,12 @@ def ship_pairs(
     marks: Array, epoch0: int, stack: Array, stack_qty: Array, stack_time: Array,
     stack_via: Array, stack_root: Array, out_item: Array, out_target: Array, out_via: Array,
     out_qty: Array, out_time: Array, out_branch: Array, live: Any, dquantity: Array,
-) -> tuple[int, int]:  # pragma: no cover - numba
+    serial_kind: int, keep_pairs: bool, named: Array, anchored: Array, slot: Array,
+    stamp0: int,
+    row_customer: Array, row_shipment: Array, row_item: Array, row_qty: Array,
+    row_time: Array, chain: Array, compensation: Array, counted_time: Array,
+    last_branch: Array,
+) -> tuple[int, int, int, int, int]:  # pragma: no cover - numba
     """For every affected item (a node whose kind is flagged in `item`) walk downstream through
     affected containers (kinds flagged in `container`; this adjacency is the downstream one,
     `live` its delta) and write one row per affected target reached (a kind with
@@ -43,8 +50,15 @@ def ship_pairs(
     from a case and through a shipment has both rows, and the caller keeps the shipment's).
     out_branch[r] is the epoch of row r's branch (each branch uses its own epoch on `marks`,
     from epoch0 + 1; an item's edge straight into a customer is a branch of one row, -1 - r).
-    Returns (rows written, the next free epoch), or (-1, ...) when the out arrays are too
-    small (the caller grows them and calls again)."""
+    Each item's pairs are netted into rows as soon as its walk ends, while they are in cache
+    (engine._row_kernels.net_item: row_* from the front for customers, from the back for
+    shipments without one; `named`, `anchored`, `slot` stamped per item from stamp0). The
+    pairs are kept, all of them, only with `keep_pairs` (the tests hold the rows to the
+    pairs); otherwise out_* holds one item's at a time.
+
+    Returns (pairs kept, the next free epoch, customer rows, shipment rows, the next free
+    stamp), or -1 first when the out or row arrays are too small (the caller grows them and
+    calls again)."""
     check_edges = filter_kinds or since != MIN_TIME or until != MAX_TIME or as_of != MAX_TIME
     # `as_of` alone tested inline: through edge_ok, LLVM loads each tested edge's kind and
     # event time ahead of its branches (2.5x slower walks as of a time, at 1M units).
@@ -57,10 +71,13 @@ def ship_pairs(
     capacity = len(out_item)
     n_out = 0
     epoch = epoch0 + 1
+    n_cust, n_ship, run = 0, 0, stamp0 - 1
     for i in range(len(visited)):
         u = visited[i]
         if not item[node_kind[u]]:
             continue
+        item_start = n_out if keep_pairs else 0
+        n_out = item_start
         v = u
         qty = 0.0
         when = NO_TIME
@@ -69,7 +86,7 @@ def ship_pairs(
         while True:
             if not first and target[node_kind[v]] == SHIPMENT:
                 if n_out >= capacity:
-                    return -1, epoch
+                    return -1, epoch, 0, 0, run
                 out_item[n_out] = u
                 out_target[n_out] = v
                 out_via[n_out] = stack_via[top]
@@ -100,7 +117,7 @@ def ship_pairs(
                         w_time = when
                     if is_customer:
                         if n_out >= capacity:
-                            return -1, epoch
+                            return -1, epoch, 0, 0, run
                         out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
                         out_qty[n_out], out_time[n_out] = w_qty, w_time
                         out_branch[n_out] = epoch if not first else -1 - n_out
@@ -131,7 +148,7 @@ def ship_pairs(
                                 w_time = when
                             if is_customer:
                                 if n_out >= capacity:
-                                    return -1, epoch
+                                    return -1, epoch, 0, 0, run
                                 out_item[n_out], out_target[n_out], out_via[n_out] = u, w, v
                                 out_qty[n_out], out_time[n_out] = w_qty, w_time
                                 out_branch[n_out] = epoch if not first else -1 - n_out
@@ -155,7 +172,18 @@ def ship_pairs(
                 marks[v] = epoch
             # stack_via[top] stays readable until the next push overwrites it (the row for v
             # is written before any push of v's own containers).
-    return n_out, epoch + 1
+        if n_out == item_start:
+            continue
+        if n_cust + n_ship + n_out - item_start > len(row_item):
+            return -1, epoch, 0, 0, run
+        run += 1
+        n_cust, n_ship = net_item(
+            u, item_start, n_out, out_target, out_via, out_qty, out_time, out_branch,
+            node_kind, target, node_kind[u] == serial_kind, run, named, anchored, slot,
+            row_customer, row_shipment, row_item, row_qty, row_time, chain, compensation,
+            counted_time, last_branch, n_cust, n_ship)
+    finish(n_cust, n_ship, row_item, row_qty, row_time, counted_time, node_kind, serial_kind)
+    return n_out, epoch + 1, n_cust, n_ship, run + 1
 
 
 @njit(nogil=True, cache=True)

@@ -40,6 +40,9 @@ class Scratch:
         self.tally_epoch = 0
         self._timed: tuple[Array, Array] | None = None
         self._weighed: tuple[Array, Array, Array, Array, Array] | None = None
+        self._stamped: tuple[Array, Array, Array] | None = None
+        self.row_stamp = 0
+        self._grown: dict[str, Array] = {}
 
     def time_arrays(self) -> tuple[Array, Array]:
         """(state, ring) for a time-respecting walk (engine._time_kernels): state[v] is
@@ -59,6 +62,31 @@ class Scratch:
                              np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32),
                              np.ones(size, dtype=np.bool_))
         return self._weighed
+
+    def row_arrays(self, stamps_needed: int) -> tuple[Array, Array, Array, int]:
+        """(named, first, slot, stamp0) for `net_pairs` (engine._row_kernels), which may use
+        stamps stamp0 .. stamp0 + stamps_needed; the caller stores the returned next stamp
+        in `row_stamp`."""
+        if self._stamped is None:
+            self._stamped = (np.zeros(self.nodes, dtype=np.uint32),
+                             np.zeros(self.nodes, dtype=np.uint32),
+                             np.empty(max(self.nodes, 1), dtype=np.int32))
+        if self.row_stamp + stamps_needed + 2 >= _EPOCH_LIMIT:
+            self._stamped[0].fill(0)
+            self._stamped[1].fill(0)
+            self.row_stamp = 0
+        return (*self._stamped, self.row_stamp + 1)
+
+    def grown(self, name: str, length: int, dtype: Any) -> Array:
+        """A buffer of `length` items kept for the next query on this thread (grown, never
+        shrunk): a kernel's working rows, valid until this thread's next query asks for
+        `name` again. Fresh pages cost a fault each: at 1M units, allocating the consignee
+        rows' buffers per query took as long as filling them."""
+        kept = self._grown.get(name)
+        if kept is None or len(kept) < length or kept.dtype != np.dtype(dtype):
+            kept = np.empty(max(length, 1024) + length // 4, dtype=dtype)
+            self._grown[name] = kept
+        return kept[:length]
 
     def next_epoch(self) -> int:
         """A fresh epoch for `marks`: every node reads as unvisited."""

@@ -79,8 +79,8 @@ class ShippedRows:
 
 
 class Pairs(NamedTuple):
-    """engine._ship_kernels.ship_pairs' output: one pair per (item, target reached, branch),
-    and the role of each node kind (SHIPMENT, CUSTOMER, 0)."""
+    """What engine._ship_kernels.ship_pairs nets into rows: one pair per (item, target
+    reached, branch), and the role of each node kind (SHIPMENT, CUSTOMER, 0)."""
 
     items: Array
     targets: Array
@@ -94,12 +94,18 @@ class Pairs(NamedTuple):
 def shipped_rows(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
                  cancel: Array | None = None) -> ShippedRows:
     """The rows of the downstream closure of `seeds` under `flt`."""
-    return _net(view, ship_pairs(view, seeds, flt, scratch, walks, cancel))
+    return _walk(view, seeds, flt, scratch, walks, cancel, keep_pairs=False)[1]
 
 
 def ship_pairs(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
-               cancel: Array | None = None) -> Pairs:
-    """What each affected item reached, branch by branch (before netting into rows)."""
+               cancel: Array | None = None) -> tuple[Pairs, ShippedRows]:
+    """shipped_rows, and the pairs they were netted from: what each affected item reached,
+    branch by branch (in `scratch`'s buffers, valid until its next query)."""
+    return _walk(view, seeds, flt, scratch, walks, cancel, keep_pairs=True)
+
+
+def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
+          cancel: Array | None, *, keep_pairs: bool) -> tuple[Pairs, ShippedRows]:
     count, _ = trace_ids(view, view.snapshot.down, seeds, flt, scratch, walks, cancel=cancel)
     visited = scratch.queue[:count].copy()
     item, container = kind_flags(view, ITEM_KINDS), kind_flags(view, CONTAINER_KINDS)
@@ -122,23 +128,48 @@ def ship_pairs(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: W
         np.empty(n, np.int32), np.empty(n, np.bool_))
     quantity = snap.edge_quantity
     dquantity = delta.edge_quantity if delta is not None else np.zeros(0)
-    capacity = max(2 * len(visited), 1024)
+    # Pairs: all of them when kept, else one item's at a time; rows: the answer's.
+    capacity = max(2 * len(visited), 1024) if keep_pairs else 1024
+    row_capacity = max(2 * len(visited), 1024)
     while True:
-        out = (np.empty(capacity, np.int32), np.empty(capacity, np.int32),
-               np.empty(capacity, np.int32), np.empty(capacity, np.float64),
-               np.empty(capacity, np.int64), np.empty(capacity, np.int64))
-        rows, scratch.tally_epoch = sk.ship_pairs(
+        out = (scratch.grown("pair_item", capacity, np.int32),
+               scratch.grown("pair_target", capacity, np.int32),
+               scratch.grown("pair_via", capacity, np.int32),
+               scratch.grown("pair_qty", capacity, np.float64),
+               scratch.grown("pair_when", capacity, np.int64),
+               scratch.grown("pair_branch", capacity, np.int64))
+        rows = (scratch.grown("customer", row_capacity, np.int32),
+                scratch.grown("shipment", row_capacity, np.int32),
+                scratch.grown("item", row_capacity, np.int32),
+                scratch.grown("quantity", row_capacity, np.float64),
+                scratch.grown("ship_time", row_capacity, np.int64))
+        named, anchored, slot, stamp0 = scratch.row_arrays(len(visited))
+        n_pairs, scratch.tally_epoch, n_cust, n_ship, scratch.row_stamp = sk.ship_pairs(
             down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, quantity,
             flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
             view.node_kind, scratch.marks, scratch.epoch, visited, item, container, target,
             marks, epoch0, stack, stack_qty, stack_time, stack_via, stack_root, *out,
-            view.down_live, dquantity)
-        if rows >= 0:
+            view.down_live, dquantity, view.kind_code("serial"), keep_pairs, named, anchored,
+            slot, stamp0, *rows, scratch.grown("chain", row_capacity, np.int32),
+            scratch.grown("compensation", row_capacity, np.float64),
+            scratch.grown("counted_time", row_capacity, np.int64),
+            scratch.grown("last_branch", row_capacity, np.int64))
+        if n_pairs >= 0:
             break
-        capacity *= 4
+        capacity, row_capacity = capacity * 4, row_capacity * 4
         marks, _, _, _, _, epoch0 = scratch.tally_arrays(branches)
-    items, targets, via, qty, when, branch = (a[:rows] for a in out)
-    return Pairs(items, targets, via, qty, when, branch, target)
+    items, targets, via, qty, when, branch = (a[:n_pairs] for a in out)
+    pairs = Pairs(items, targets, via, qty, when, branch, target)
+    # Customer rows first, then shipment rows (written from the end, last first).
+    customer, shipment, item_ids, quantity, ship_time = (
+        np.concatenate([a[:n_cust], a[row_capacity - n_ship:][::-1]]) for a in rows)
+    returned = (quantity < 0) & (customer >= 0)
+    if returned.any():
+        quantity = _net_returns(view, customer, shipment, item_ids, quantity, ship_time,
+                                returned)
+    keep = np.isnan(quantity) | (quantity > 0)
+    return pairs, ShippedRows(view, customer[keep], shipment[keep], item_ids[keep],
+                              quantity[keep], ship_time[keep])
 
 
 def changed_rows(before: ShippedRows, after: ShippedRows) -> tuple[Array, Array]:
@@ -254,30 +285,6 @@ def shipped_quantities(view: View, visited: Array, scratch: Scratch, flt: Filter
         hit = tally_marks[nodes] == epoch0
         out.append((np.where(hit, quantity[nodes], 0.0), np.where(hit, unknown[nodes], 0)))
     return out
-
-
-def _net(view: View, pairs: Pairs) -> ShippedRows:
-    """ship_pairs' pairs netted into rows (engine._row_kernels.net_pairs), returns taken off
-    (_net_returns: few rows, in polars), and only rows that count: quantity > 0 or unknown."""
-    n = len(pairs.items)
-    out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32),
-           np.empty(n, np.float64), np.empty(n, np.int64))
-    # Node-indexed stamps start at zero: np.zeros maps untouched pages lazily.
-    named, first = np.zeros(view.node_count, np.int32), np.zeros(view.node_count, np.int32)
-    slot = np.empty(view.node_count, np.int32)
-    n_cust, n_ship = rk.net_pairs(
-        *pairs[:6], view.node_kind, pairs.role, view.kind_code("serial"), named, first, slot,
-        *out, np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.int64),
-        np.empty(n, np.int64))
-    # Customer rows first, then shipment rows (written from the end, last first).
-    customer, shipment, item, quantity, ship_time = (
-        np.concatenate([a[:n_cust], a[n - n_ship:][::-1]]) for a in out)
-    returned = (quantity < 0) & (customer >= 0)
-    if returned.any():
-        quantity = _net_returns(view, customer, shipment, item, quantity, ship_time, returned)
-    keep = np.isnan(quantity) | (quantity > 0)
-    return ShippedRows(view, customer[keep], shipment[keep], item[keep], quantity[keep],
-                       ship_time[keep])
 
 
 def _table(view: View, customer: Array, shipment: Array, ids: Array, quantity: Array,
