@@ -32,7 +32,8 @@ def ship_pairs(
     stamp0: int,
     row_customer: Array, row_shipment: Array, row_item: Array, row_qty: Array,
     row_time: Array, chain: Array, compensation: Array, counted_time: Array,
-    last_branch: Array,
+    last_branch: Array, memo_mark: Array, memo_start: Array, memo_customers: Array,
+    memo_shipments: Array, memo_customer: Array, memo_shipment: Array, memo_time: Array,
 ) -> tuple[int, int, int, int, int]:  # pragma: no cover - numba
     """For every affected item (a node whose kind is flagged in `item`) walk downstream through
     affected containers (kinds flagged in `container`; this adjacency is the downstream one,
@@ -56,6 +57,13 @@ def ship_pairs(
     pairs are kept, all of them, only with `keep_pairs` (the tests hold the rows to the
     pairs); otherwise out_* holds one item's at a time.
 
+    Most items are serials with one branch, into their case: the rows of such a branch are the
+    same for every item in that case but for the item and its quantity. The first such item's
+    rows are kept per case (memo_*, valid where memo_mark[case] == stamp0) and the next items
+    packed in it take them instead of walking case, pallet, shipment, customer and netting
+    again (not with `keep_pairs`, whose pairs the tests hold the rows to; not for an item with
+    delta edges or retracted ones).
+
     Returns (pairs kept, the next free epoch, customer rows, shipment rows, the next free
     stamp), or -1 first when the out or row arrays are too small (the caller grows them and
     calls again)."""
@@ -72,12 +80,54 @@ def ship_pairs(
     n_out = 0
     epoch = epoch0 + 1
     n_cust, n_ship, run = 0, 0, stamp0 - 1
+    n_memo = 0
     for i in range(len(visited)):
         u = visited[i]
         if not item[node_kind[u]]:
             continue
         item_start = n_out if keep_pairs else 0
         n_out = item_start
+        # Its one branch into a logistic unit (-1: none, -2: more, or one into a shipment or
+        # a customer, or edges only the general walk reads).
+        root, root_qty = -1, 0.0
+        if keep_pairs or u >= n_snap or (len(rpos) > 0 and rflag[u] != 0) or (
+                n_edges > 0 and u < len(head) and head[u] >= 0):
+            root = -2
+        else:
+            for e in range(indptr[u], indptr[u + 1]):
+                w = neighbor[e]
+                if not container[node_kind[w]] or affected[w] != affected_epoch:
+                    continue
+                if check_edges and ((erec[e] > as_of) if only_as_of else not edge_ok(
+                        e, ekind, etime, erec, kind_allowed, filter_kinds, since, until,
+                        as_of)):
+                    continue
+                if root != -1 or target[node_kind[w]] != 0:
+                    root = -2
+                    break
+                root, root_qty = w, equantity[e]
+        if root >= 0 and memo_mark[root] == stamp0:
+            k0 = memo_start[root]
+            k1 = k0 + memo_customers[root] + memo_shipments[root]
+            if n_cust + n_ship + k1 - k0 > len(row_item):
+                return -1, epoch, 0, 0, run
+            q = root_qty
+            if np.isnan(q) and node_kind[u] == serial_kind:
+                q = 1.0
+            counted = np.isnan(q) or q > 0
+            for k in range(k0, k1):
+                if k < k0 + memo_customers[root]:
+                    g = n_cust
+                    n_cust += 1
+                else:
+                    n_ship += 1
+                    g = len(row_item) - n_ship
+                row_customer[g], row_shipment[g], row_item[g] = (
+                    memo_customer[k], memo_shipment[k], u)
+                row_qty[g] = 0.0 + (q - 0.0)  # as net_item sums one branch
+                row_time[g] = memo_time[k]
+                counted_time[g] = memo_time[k] if counted else NO_TIME
+            continue
         v = u
         qty = 0.0
         when = NO_TIME
@@ -177,11 +227,25 @@ def ship_pairs(
         if n_cust + n_ship + n_out - item_start > len(row_item):
             return -1, epoch, 0, 0, run
         run += 1
+        c0, s0 = n_cust, n_ship
         n_cust, n_ship = net_item(
             u, item_start, n_out, out_target, out_via, out_qty, out_time, out_branch,
             node_kind, target, node_kind[u] == serial_kind, run, named, anchored, slot,
             row_customer, row_shipment, row_item, row_qty, row_time, chain, compensation,
             counted_time, last_branch, n_cust, n_ship)
+        if root >= 0 and n_memo + n_cust - c0 + n_ship - s0 <= len(memo_customer):
+            # Keep the case's rows (one pair each, so a row's time is its pair's).
+            memo_mark[root], memo_start[root] = stamp0, n_memo
+            memo_customers[root], memo_shipments[root] = n_cust - c0, n_ship - s0
+            for g in range(c0, n_cust):  # customer rows, in order
+                memo_customer[n_memo], memo_shipment[n_memo] = row_customer[g], row_shipment[g]
+                memo_time[n_memo] = row_time[g]
+                n_memo += 1
+            for k in range(s0, n_ship):  # shipment rows, in the order they were written
+                g = len(row_item) - 1 - k
+                memo_customer[n_memo], memo_shipment[n_memo] = row_customer[g], row_shipment[g]
+                memo_time[n_memo] = row_time[g]
+                n_memo += 1
     finish(n_cust, n_ship, row_item, row_qty, row_time, counted_time, node_kind, serial_kind)
     return n_out, epoch + 1, n_cust, n_ship, run + 1
 

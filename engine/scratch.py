@@ -40,7 +40,7 @@ class Scratch:
         self.tally_epoch = 0
         self._timed: tuple[Array, Array] | None = None
         self._weighed: tuple[Array, Array, Array, Array, Array] | None = None
-        self._stamped: tuple[Array, Array, Array] | None = None
+        self._stamped: tuple[Array, ...] | None = None
         self.row_stamp = 0
         self._grown: dict[str, Array] = {}
 
@@ -63,19 +63,24 @@ class Scratch:
                              np.ones(size, dtype=np.bool_))
         return self._weighed
 
-    def row_arrays(self, stamps_needed: int) -> tuple[Array, Array, Array, int]:
-        """(named, first, slot, stamp0) for `net_pairs` (engine._row_kernels), which may use
-        stamps stamp0 .. stamp0 + stamps_needed; the caller stores the returned next stamp
-        in `row_stamp`."""
+    def row_arrays(self, stamps_needed: int) -> tuple[tuple[Array, ...], int]:
+        """((named, anchored, slot, memo_mark, memo_start, memo_customers, memo_shipments),
+        stamp0) for `ship_pairs`' netting (engine._ship_kernels), which may use stamps
+        stamp0 .. stamp0 + stamps_needed; the caller stores the returned next stamp in
+        `row_stamp`."""
         if self._stamped is None:
+            size = max(self.nodes, 1)
             self._stamped = (np.zeros(self.nodes, dtype=np.uint32),
                              np.zeros(self.nodes, dtype=np.uint32),
-                             np.empty(max(self.nodes, 1), dtype=np.int32))
+                             np.empty(size, dtype=np.int32),
+                             np.zeros(self.nodes, dtype=np.uint32),
+                             np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32),
+                             np.empty(size, dtype=np.int32))
         if self.row_stamp + stamps_needed + 2 >= _EPOCH_LIMIT:
-            self._stamped[0].fill(0)
-            self._stamped[1].fill(0)
+            for stamps in (self._stamped[0], self._stamped[1], self._stamped[3]):
+                stamps.fill(0)
             self.row_stamp = 0
-        return (*self._stamped, self.row_stamp + 1)
+        return self._stamped, self.row_stamp + 1
 
     def grown(self, name: str, length: int, dtype: Any) -> Array:
         """A buffer of `length` items kept for the next query on this thread (grown, never

@@ -143,7 +143,8 @@ def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
                 scratch.grown("item", row_capacity, np.int32),
                 scratch.grown("quantity", row_capacity, np.float64),
                 scratch.grown("ship_time", row_capacity, np.int64))
-        named, anchored, slot, stamp0 = scratch.row_arrays(len(visited))
+        stamped, stamp0 = scratch.row_arrays(len(visited))
+        named, anchored, slot, memo_mark, memo_start, memo_customers, memo_shipments = stamped
         n_pairs, scratch.tally_epoch, n_cust, n_ship, scratch.row_stamp = sk.ship_pairs(
             down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, quantity,
             flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
@@ -153,7 +154,11 @@ def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
             slot, stamp0, *rows, scratch.grown("chain", row_capacity, np.int32),
             scratch.grown("compensation", row_capacity, np.float64),
             scratch.grown("counted_time", row_capacity, np.int64),
-            scratch.grown("last_branch", row_capacity, np.int64))
+            scratch.grown("last_branch", row_capacity, np.int64), memo_mark, memo_start,
+            memo_customers, memo_shipments,
+            scratch.grown("memo_customer", row_capacity, np.int32),
+            scratch.grown("memo_shipment", row_capacity, np.int32),
+            scratch.grown("memo_time", row_capacity, np.int64))
         if n_pairs >= 0:
             break
         capacity, row_capacity = capacity * 4, row_capacity * 4

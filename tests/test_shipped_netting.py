@@ -41,6 +41,16 @@ def fractional(draw: st.DrawFn) -> tuple[dict[str, str], list[tuple[Any, ...]], 
                             draw(st.sampled_from(QUANTITIES))))
         else:
             redrawn.append((src, dst, kind, time, qty))
+    # Serials of lot:0 packed into case:0 alone, which goes to a customer: items whose one
+    # branch is the same walk (ship_pairs keeps it for the next).
+    if "case:0" in nodes and draw(st.booleans()):
+        for i in range(draw(st.integers(2, 4))):
+            nodes[f"sn:extra{i}"] = "serial"
+            redrawn.append(("lot:0", f"sn:extra{i}", "produced", "2026-02-01T10:00:00Z", None))
+            redrawn.append((f"sn:extra{i}", "case:0", "packed", draw(st.sampled_from(TIMES)),
+                            draw(st.sampled_from(QUANTITIES))))
+        redrawn.append(("case:0", "ship:0", "shipped", "2026-02-03T10:00:00Z", None))
+        redrawn.append(("ship:0", "cust:0", "delivered", "2026-02-04T10:00:00Z", None))
     return nodes, redrawn, draw(st.integers(0, len(redrawn)))
 
 
@@ -88,14 +98,18 @@ def _polars_net(view: View, pairs: Any) -> ShippedRows:
 
 
 def _answers(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]],
-             cut: int) -> tuple[Any, datetime]:
-    """The genealogy ingested in two batches, and the record time of the first (a time before
-    any when it has no edge)."""
+             cut: int, compact: bool) -> tuple[Any, datetime]:
+    """The genealogy ingested in two batches (then compacted into a snapshot: the kernels
+    read a snapshot's edges apart from the delta's), and the record time of the first (a
+    time before any when it has no edge)."""
     graph = _load(live, nodes, edges[:cut])
     recorded = graph.view().down_live.recorded_at[: graph.view().down_live.n_edges]
     between = from_micros(int(recorded.max())) if len(recorded) else datetime(2000, 1, 1,
                                                                               tzinfo=UTC)
-    return _load(live, nodes, edges[cut:], batch=2), between  # nodes again: no change
+    graph = _load(live, nodes, edges[cut:], batch=2)  # nodes again: no change
+    if compact:
+        live.compact()
+    return graph, between
 
 
 @settings(max_examples=60, deadline=None)
@@ -106,8 +120,10 @@ def test_net_pairs_matches_polars(tmp_path_factory: pytest.TempPathFactory,
     nodes, edges, cut = genealogy
     seeds = data.draw(st.lists(st.sampled_from(sorted(nodes)), min_size=1, max_size=3,
                                unique=True))
+    if "sn:extra0" in nodes:
+        seeds = sorted({*seeds, "lot:0"})
     with LiveStore(tmp_path_factory.mktemp("netting") / "data") as live:
-        graph, between = _answers(live, nodes, edges, cut)
+        graph, between = _answers(live, nodes, edges, cut, data.draw(st.booleans()))
         view = graph.view()
         ids = graph._resolve(view, seeds)
         for as_of in (None, between):
@@ -135,7 +151,7 @@ def test_a_diff_by_id_is_the_diff_by_key(tmp_path_factory: pytest.TempPathFactor
     seeds = data.draw(st.lists(st.sampled_from(sorted(nodes)), min_size=1, max_size=3,
                                unique=True))
     with LiveStore(tmp_path_factory.mktemp("diff") / "data") as live:
-        graph, between = _answers(live, nodes, edges, cut)
+        graph, between = _answers(live, nodes, edges, cut, data.draw(st.booleans()))
         before = Answer(between.isoformat(), 0, 0, graph.shipped_rows(seeds, as_of=between))
         after = Answer(datetime.now(UTC).isoformat(), 0, 0, graph.shipped_rows(seeds))
         by_id = compare(before, after)
@@ -157,3 +173,35 @@ def test_a_diff_by_id_is_the_diff_by_key(tmp_path_factory: pytest.TempPathFactor
         assert diff.added.height == len(new - old)
     if new != old:
         event("the answers differ")
+
+
+def test_serials_of_one_case_share_its_walk(tmp_path: Any) -> None:
+    """Serials packed into one case take the case's rows from the first serial's walk
+    (engine._ship_kernels.ship_pairs keeps them per case): each with its own quantity, a lot
+    in the same case with its own unit, a serial with a second branch walked on its own; the
+    same rows as the walk of every item (the pairs the tests keep)."""
+    nodes = {"lot:x": "lot", **{f"sn:{i}": "serial" for i in range(5)},
+             "case:1": "logistic_unit", "pal:1": "logistic_unit", "ship:1": "shipment",
+             "ship:2": "shipment", "cust:a": "customer", "cust:b": "customer"}
+    edges = [("lot:x", f"sn:{i}", "produced", "2026-02-01T10:00:00Z", None) for i in range(5)]
+    edges += [(f"sn:{i}", "case:1", "packed", f"2026-02-02T10:0{i}:00Z", q)
+              for i, q in enumerate([None, 1.0, 0.5, -1.0, 3.0])]
+    edges += [("lot:x", "case:1", "packed", "2026-02-02T11:00:00Z", 12.5),
+              ("sn:4", "ship:2", "shipped", "2026-02-03T09:00:00Z", None),
+              ("case:1", "pal:1", "packed", "2026-02-02T12:00:00Z", None),
+              ("pal:1", "ship:1", "shipped", "2026-02-03T10:00:00Z", None),
+              ("ship:1", "cust:a", "delivered", "2026-02-04T10:00:00Z", None),
+              ("ship:2", "cust:b", "delivered", "2026-02-04T11:00:00Z", None)]
+    with LiveStore(tmp_path / "data") as live:
+        graph = _load(live, nodes, edges)
+        live.compact()  # a snapshot's edges: the delta's are walked item by item
+        view = graph.view()
+        flt = make_filter(view, None, None, None, None, None, None, None)
+        _, walked = ship_pairs(view, graph._resolve(view, ["lot:x"]),
+                               flt, graph._scratch.get(view.node_count), graph._walks)
+        rows = graph.shipped(["lot:x"])
+    assert rows.equals(walked.table)
+    got = {(r["customer"], r["shipment"], r["item"]): r["quantity"] for r in rows.to_pylist()}
+    assert got == {("cust:a", "ship:1", "lot:x"): 12.5, ("cust:a", "ship:1", "sn:0"): 1.0,
+                   ("cust:a", "ship:1", "sn:1"): 1.0, ("cust:a", "ship:1", "sn:2"): 0.5,
+                   ("cust:a", "ship:1", "sn:4"): 1.0, ("cust:b", "ship:2", "sn:4"): 1.0}
