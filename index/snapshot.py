@@ -143,6 +143,11 @@ class Snapshot:
         return read_ipc(self.path / "edges.arrow")
 
     @cached_property
+    def max_out_degree(self) -> int:
+        """The most downstream edges of one node."""
+        return int(np.diff(self.down.indptr).max(initial=0)) if self.node_count else 0
+
+    @cached_property
     def newest_record_time(self) -> int:
         """The latest record time of any edge or retraction here (NO_TIME: none)."""
         times = [NO_TIME]
