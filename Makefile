@@ -60,9 +60,11 @@ peers: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev,peers]'
 	$(VENV)/bin/python -m benchmarks.peers.run --units $(UNITS) --repeat 3 --out bench-data/peers-u$(UNITS)
 
-# The CI speed gate: ratios against networkx and scipy, measured in the same run at 100k units.
+# The CI speed gate: ratios against networkx and scipy, and a case diff against one impact,
+# each measured in the same run at 100k units.
 gate: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.peers.run --units 100000 --peers networkx,scipy --repeat 3 --gate
+	$(VENV)/bin/python -m benchmarks.recall_ratio --units 100000 --gate
 
 clean:
 	rm -rf $(VENV) demo-data bench-data .node web/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

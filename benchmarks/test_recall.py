@@ -11,7 +11,6 @@ within 2x of one impact.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 import engine
 from benchmarks.conftest import MEASURED
-from recall.cases import Cases, compare
+from benchmarks.recall_ratio import case_diff
 from recall.consignees import consignee_list
 from recall.find import find
 from server.recall_exports import Header, export
@@ -85,28 +84,17 @@ def test_widest_lot_trace(benchmark: BenchmarkFixture, graph: engine.Graph,
 @pytest.mark.parametrize("what", ["impact", "case-diff", "case-diff-rows"])
 def test_widest_lot_case_diff(benchmark: BenchmarkFixture, graph: engine.Graph,
                               samples: dict[str, Any], what: str) -> None:
-    """Target: a case's diff within 2x of one impact of the same seeds. The case was pinned
-    30 days before the newest record and is compared with now (both answers computed, as
-    `recall diff` and the Diff RPC do): what changed per customer and how many rows were
-    added and removed. `case-diff-rows` also makes the added and removed rows with their keys
-    (the CLI's JSON), which no impact has."""
+    """Target: a case's diff within 2x of one impact of the same seeds
+    (benchmarks.recall_ratio: pinned 30 days back, compared with now; the CI gate runs it at
+    100k). `case-diff-rows` also makes the added and removed rows with their keys (the CLI's
+    JSON), which no impact has."""
     lot = samples["widest_lot"][0]
-    cases = Cases(None)
-    newest = graph.view().newest_record_time
-    then = datetime.fromtimestamp(newest / 1e6, UTC) - timedelta(days=30)
 
-    def diff() -> int:
-        before = cases.answer(graph.shipped_rows, [lot], {}, then, 0, 0)
-        after = cases.answer(graph.shipped_rows, [lot], {}, None, 0, 0)
-        changed = compare(before, after)
-        if what == "case-diff-rows":
-            return changed.added.height + changed.removed.height
-        return int(changed.summary()["rows_added"]) + changed.by_customer.height
+    def run() -> int:
+        if what == "impact":
+            return graph.impact([lot]).affected
+        return case_diff(graph, lot, keyed=what == "case-diff-rows")
 
-    def impact() -> int:
-        return graph.impact([lot]).affected
-
-    run = impact if what == "impact" else diff
     run()
     found = benchmark.pedantic(run, rounds=7, iterations=1)
     MEASURED.append(f"widest lot {what}: {found:,}")
