@@ -1,8 +1,10 @@
 """The netting of branch pairs into consignee rows (engine._row_kernels.net_item, numba)
 against the polars it replaced, on real ship_pairs output of generated genealogies with
 fractional, negative, unknown and tied quantities and times: the same rows in the same order,
-quantities equal to the last bit (a recall case's pinned SHA-256 depends on them). And a case
-diff by dense id against the same diff by key."""
+quantities equal to the last bit (a recall case's pinned SHA-256 depends on them); and the
+rows an item takes from the first serial of its case held to its own walk (the stores are
+compacted at random: only a snapshot's edges are shared that way). And a case diff by dense id
+against the same diff by key."""
 
 from __future__ import annotations
 
