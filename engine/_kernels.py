@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from domain.knobs import CANCEL_CHECK_EVERY
 from domain.time import NEVER as _NEVER
 from domain.time import NO_TIME as _NO_TIME

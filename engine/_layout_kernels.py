@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from engine._kernels import MAX_TIME, _retracted_at, visible
 
 Array = npt.NDArray[Any]

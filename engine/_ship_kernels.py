@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from engine._kernels import MAX_TIME, MIN_TIME, NO_TIME, _retracted_at, edge_ok, visible
 from engine._row_kernels import CUSTOMER, SHIPMENT, finish, net_item
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from domain.knobs import CANCEL_CHECK_EVERY
 from engine._kernels import (
     CANCELLED,

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from domain.time import from_micros, iso
 from engine import _kernels as k
 from engine.algorithms import Edges, live_edges

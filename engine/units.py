@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from domain.schemas import TIMESTAMP
 from domain.time import NO_TIME
 from engine._kernels import MAX_TIME, _retracted_at, visible

@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
+
 __all__ = [
     "csr_order",
     "duplicate_mask",

@@ -14,6 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit, prange
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from index.files import string_buffers
 
 __all__ = ["KeyTable"]

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
+
 __all__ = ["LiveArrays", "chain", "grow", "publish_heads"]
 
 Array = npt.NDArray[Any]

@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
+
 __all__ = ["DeltaEdgeIndex", "snapshot_repeats"]
 
 Array = npt.NDArray[Any]

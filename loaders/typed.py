@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from domain.schemas import EDGES_SCHEMA, NODES_SCHEMA
 from loaders.canonical import FUTURE_SLACK, KIND_PATTERN, MAX_KEY_BYTES
 

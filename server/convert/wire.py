@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit
 
+from domain import kernel_cache  # noqa: F401 - before any kernel: the cache directory
 from index.files import string_buffers
 from server.rpc import genealogy_pb2 as pb
 
