@@ -122,11 +122,14 @@ def _scan_filtered(start: int, end: int, neighbor: Array, ekind: Array, etime: A
     """_scan over the edges that pass the edge filter (and, when `retracted` says this node
     has retracted edges, are visible at as_of). With `mapped`, edge e's attributes are at
     emap[e] (the upstream CSR reads the downstream arrays)."""
+    only_as_of = not filter_kinds and since == MIN_TIME and until == MAX_TIME
     for e in range(start, end):
         w = neighbor[e]
-        if marks[w] != epoch and edge_ok(emap[e] if mapped else e, ekind, etime, erec,
-                                          kind_allowed, filter_kinds,
-                                          since, until, as_of) and (
+        a = emap[e] if mapped else e
+        # `as_of` alone tested inline (see engine._ship_kernels.ship_pairs: through edge_ok
+        # LLVM loads each edge's kind and event time ahead of the branches).
+        if marks[w] != epoch and ((erec[a] <= as_of) if only_as_of else edge_ok(
+                a, ekind, etime, erec, kind_allowed, filter_kinds, since, until, as_of)) and (
                 not retracted or visible(_retracted_at(e, rpos, rtime), as_of)):
             marks[w] = epoch
             queue[count] = w
