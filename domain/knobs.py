@@ -1,9 +1,10 @@
 """Every tuning knob of tracegraph, in one place, each documented once. Modules import their
 knob from here; nothing else defines a limit or a batch size.
 
-Numba's compiled kernels are cached on disk (`cache=True` on every kernel): by default beside
-the installed sources (engine/__pycache__ and the like); numba's own NUMBA_CACHE_DIR
-environment variable moves the cache (engine.kernels_compiled() looks in the default place).
+Numba's compiled kernels are cached on disk (`cache=True` on every kernel): in
+__pycache__/numba-<hash of the kernels' source> beside the sources when they are writable
+(domain.kernel_cache), else numba's default; numba's own NUMBA_CACHE_DIR environment variable
+moves the cache (engine.kernels_compiled() looks wherever it is).
 """
 
 from __future__ import annotations

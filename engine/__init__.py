@@ -40,11 +40,15 @@ __all__ = [
 
 
 def kernels_compiled() -> bool:
-    """True when numba's on-disk cache (beside the installed sources, so once per install)
-    holds the query kernels: the first query of a process then takes milliseconds, not the
-    seconds compilation takes."""
-    cache = Path(__file__).resolve().parent / "__pycache__"
-    return any(cache.glob("_kernels.*.nbi"))
+    """True when numba's on-disk cache holds the query kernels (once per install and version
+    of the kernels: domain.kernel_cache): the first query of a process then takes
+    milliseconds, not the seconds compilation takes."""
+    import numba  # noqa: PLC0415 - already imported by the kernels
+
+    chosen = numba.config.CACHE_DIR  # type: ignore[attr-defined]  # ours, or NUMBA_CACHE_DIR
+    if chosen:  # numba files each source folder's kernels under <folder name>_<hash>
+        return any(Path(chosen).glob("engine_*/_kernels.*.nbi"))
+    return any((Path(__file__).resolve().parent / "__pycache__").glob("_kernels.*.nbi"))
 
 
 def open(data_dir: str | Path, *, warm: bool = True, verify: str = "size") -> Graph:

@@ -229,7 +229,7 @@ def test_first_use_says_it_compiles_kernels_once(
 
     lot = _first(data_dir, "urn:epc:class:lgtin:0614141.1090")
     assert main(["trace", lot, "--data", str(data_dir), "--format", "csv"]) == 0
-    assert engine.kernels_compiled()  # cached on disk beside the sources
+    assert engine.kernels_compiled()  # cached on disk (domain.kernel_cache)
     assert "compiling" not in capsys.readouterr().err
     monkeypatch.setattr(engine, "kernels_compiled", lambda: False)
     assert main(["trace", lot, "--data", str(data_dir), "--format", "csv"]) == 0

@@ -62,3 +62,20 @@ def test_kernels_compile_into_it_unless_the_user_chose(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     assert _cache_dir_in_child(env) == str(cache_dir())
     assert _cache_dir_in_child({**env, "NUMBA_CACHE_DIR": str(tmp_path)}) == str(tmp_path)
+
+
+def test_kernels_compiled_looks_where_the_kernels_are_kept(tmp_path: Path) -> None:
+    """engine.kernels_compiled (the CLI's "compiling ... once" notice) reads the cache
+    directory in force: an empty one is not compiled, one holding the query kernels is."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    code = "import engine; print(engine.kernels_compiled())"
+
+    def compiled(cache: Path) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              cwd=ROOT, env={**env, "NUMBA_CACHE_DIR": str(cache)},
+                              check=True, timeout=600).stdout.strip()
+
+    assert compiled(tmp_path) == "False"
+    (tmp_path / "engine_0a1b").mkdir()
+    (tmp_path / "engine_0a1b" / "_kernels.traverse-140.py311.nbi").write_bytes(b"")
+    assert compiled(tmp_path) == "True"
