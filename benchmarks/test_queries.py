@@ -17,6 +17,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 import engine
 from benchmarks.conftest import MEASURED
 from engine import _kernels as k
+from engine.view import EMPTY_LIVE
 
 
 def test_unit_upstream(benchmark: BenchmarkFixture, graph: engine.Graph,
@@ -58,8 +59,7 @@ def test_widest_lot_kernel_only(benchmark: BenchmarkFixture, graph: engine.Graph
     def walk() -> int:
         count, _, _ = k.traverse_plain(down.indptr, down.neighbor, down.recorded_at, k.MAX_TIME,
                                        seeds, -1, 2**62, scratch.marks, scratch.next_epoch(),
-                                       scratch.queue,
-                                       scratch.depth, scratch.cancel)
+                                       scratch.queue, scratch.depth, scratch.cancel, EMPTY_LIVE)
         return int(count)
 
     benchmark.extra_info["visited"] = benchmark(walk)

@@ -15,7 +15,8 @@ unfiltered), its event time is unknown or within [since, until], it was recorded
 as_of, and it was not retracted by then (as_of unbounded: not retracted at all).
 
 The general kernels read the snapshot CSR and the live delta together (`live`, see
-index.delta.LiveArrays); `traverse_plain` reads a snapshot with no delta and no retractions.
+index.delta.LiveArrays); `traverse_plain` walks the snapshot's runs of consecutive ids and reads
+the delta only at the nodes it touches.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def edge_between(a: int, b: int, indptr: Array, neighbor: Array, ekind: Array, e
 def traverse_plain(
     indptr: Array, neighbor: Array, erec: Array, as_of: int, seeds: Array, max_depth: int,
     limit: int, marks: Array, epoch: int, queue: Array, depth: Array, cancel: Array,
+    live: Any,
 ) -> tuple[int, int, int]:  # pragma: no cover - numba
     """`traverse` with no edge filter but `as_of`, no node filter, parents or target: the
     common recall query, as one tight loop (the general kernel's branches cost it up to 2x,
@@ -262,7 +264,19 @@ def traverse_plain(
     Same order and depths as a node-by-node BFS (tests/test_kernels.py); at 1M units 1.4x
     faster on the widest lot and 2.5x on a hundred median lots. `queue` needs one slot more
     than the node count: an edge to a visited node still writes at queue[count]. `erec` is
-    read only when `as_of` is bounded."""
+    read only when `as_of` is bounded.
+
+    The live delta (`live`, EMPTY_LIVE when none) is read node by node where it matters: a
+    node the delta added, one with delta edges and one with retracted edges end a run and are
+    walked alone, their snapshot edges then their delta edges, as `traverse` walks every
+    node. A live store's delta touches few nodes, so its walks stay on the runs (a one-edge
+    delta sent every walk to `traverse`: 30x slower on the widest lot at 1M units)."""
+    n_snap = len(indptr) - 1
+    head, nxt, dnbr = live.head, live.next_edge, live.neighbor
+    drec, dret, n_edges = live.recorded_at, live.retracted_at, live.n_edges
+    rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
+    has_delta = n_edges > 0 or len(head) > n_snap
+    has_retracted = len(rpos) > 0
     count = 0
     for s in seeds:
         if marks[s] != epoch:
@@ -285,11 +299,39 @@ def traverse_plain(
                     return CANCELLED, n_seeds, count - n_seeds
                 if count - n_seeds > limit:
                     return count, n_seeds, count - n_seeds
+            v = queue[i]
+            if (has_delta or has_retracted) and _alone(v, n_snap, head, rflag, has_delta,
+                                                       has_retracted):
+                if v < n_snap:
+                    retracted = has_retracted and rflag[v] != 0
+                    for e in range(indptr[v], indptr[v + 1]):
+                        w = neighbor[e]
+                        if (marks[w] != epoch and (as_of == MAX_TIME or erec[e] <= as_of)
+                                and (not retracted
+                                     or visible(_retracted_at(e, rpos, rtime), as_of))):
+                            marks[w] = epoch
+                            queue[count] = w
+                            count += 1
+                if v < len(head):
+                    e = head[v]
+                    while e >= 0:
+                        if e < n_edges:
+                            w = dnbr[e]
+                            if (marks[w] != epoch and visible(dret[e], as_of)
+                                    and (as_of == MAX_TIME or drec[e] <= as_of)):
+                                marks[w] = epoch
+                                queue[count] = w
+                                count += 1
+                        e = nxt[e]
+                i += 1
+                continue
             last = i
             # A run ends at the next poll too: the widest lot is a few long runs, and a cancel
             # must not wait for a whole one (the extra compare costs nothing measurable).
             stop = min(hi, next_check)
-            while last + 1 < stop and queue[last + 1] == queue[last] + 1:
+            while last + 1 < stop and queue[last + 1] == queue[last] + 1 and not (
+                    (has_delta or has_retracted) and _alone(queue[last + 1], n_snap, head,
+                                                            rflag, has_delta, has_retracted)):
                 last += 1
             if as_of == MAX_TIME:
                 for e in range(indptr[queue[i]], indptr[queue[last] + 1]):
@@ -313,6 +355,18 @@ def traverse_plain(
         lo = hi
         hi = count
     return count, n_seeds, count - n_seeds
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _alone(v: int, n_snap: int, head: Array, rflag: Array, has_delta: bool,
+           has_retracted: bool) -> bool:  # pragma: no cover - numba
+    """Must traverse_plain walk v by itself (the delta added it or gave it edges, or some of
+    its snapshot edges are retracted)?"""
+    if v >= n_snap:
+        return True
+    if has_retracted and rflag[v] != 0:
+        return True
+    return has_delta and v < len(head) and head[v] >= 0
 
 
 @njit(nogil=True, cache=True, inline="always")

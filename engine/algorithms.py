@@ -55,11 +55,12 @@ def trace_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter, scratch: Sc
     flag = scratch.cancel if cancel is None else cancel
     # The plain kernel reads record times in CSR order: downstream only (upstream they are
     # at adj.edge[e]).
-    if (not want_parent and target < 0 and not flt.filter_nodes and not view.changed
+    if (not want_parent and target < 0 and not flt.filter_nodes
             and (flt.edges_unfiltered or (flt.only_as_of and not adj.mapped))):
         count, n_seeds, matched = k.traverse_plain(
             adj.indptr, adj.neighbor, adj.recorded_at, flt.as_of, seeds, flt.max_depth,
-            flt.limit, scratch.marks, epoch, scratch.queue, scratch.depth, flag)
+            flt.limit, scratch.marks, epoch, scratch.queue, scratch.depth, flag,
+            view.live(adj))
     else:
         count, n_seeds, matched = k.traverse(
             adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,

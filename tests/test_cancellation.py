@@ -15,6 +15,7 @@ import pytest
 
 import engine
 from engine import _kernels as k
+from engine.view import EMPTY_LIVE
 from server.rpc import genealogy_pb2 as pb
 from server.rpc import genealogy_pb2_grpc as pb_grpc
 from server.serve import ServerConfig, TraceServer
@@ -83,7 +84,7 @@ def test_the_kernels_stop_part_way(wide: tuple[engine.Graph, Path], plain: bool)
     if plain:
         count, _, _ = k.traverse_plain(down.indptr, down.neighbor, down.recorded_at,
                                        k.MAX_TIME, seeds, -1, 2**62, scratch.marks, epoch,
-                                       scratch.queue, scratch.depth, flag)
+                                       scratch.queue, scratch.depth, flag, EMPTY_LIVE)
     else:
         live = graph.view().live(down)
         count, _, _ = k.traverse(

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import _kernels as k
+from engine.view import EMPTY_LIVE
 
 
 def _bfs(indptr: list[int], neighbor: list[int], seeds: list[int],
@@ -75,7 +76,7 @@ def test_plain_kernel_matches_node_by_node_bfs(
     depth = np.empty(n, dtype=np.int32)
     count, n_seeds, matched = k.traverse_plain(indptr, neighbor, recorded, as_of, seeds,
                                                max_depth, 2**62, marks, 1, queue, depth,
-                                               np.zeros(1, np.uint8))
+                                               np.zeros(1, np.uint8), EMPTY_LIVE)
     order, depths = _bfs(indptr.tolist(), neighbor.tolist(), seeds.tolist(), max_depth,
                          recorded.tolist(), as_of)
     assert queue[:count].tolist() == order

@@ -56,6 +56,11 @@ def _check(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]
             got = dict(zip(table.column("key").to_pylist(), table.column("depth").to_pylist(),
                            strict=True))
             assert got == oracle.trace(nx_graph, [key], downstream, flt), (key, downstream)
+            # The run-by-run kernel (delta nodes walked alone) keeps the node-by-node order
+            # of the general one, which `via` takes.
+            walked = graph.trace(key, "downstream" if downstream else "upstream", as_of=as_of,
+                                 via=True)
+            assert walked.column("key").to_pylist() == table.column("key").to_pylist()
     for src in sorted(known)[:2]:  # path: the chain and the edges the walk took (delta too)
         for dst in sorted(known):
             expected = oracle.shortest_path_length(nx_graph, src, dst, flt)

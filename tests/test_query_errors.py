@@ -18,6 +18,7 @@ from engine import (
     UnknownNode,
 )
 from engine.scratch import Scratch
+from engine.view import EMPTY_LIVE
 
 
 def _some_unit(graph: engine.Graph) -> str:
@@ -171,5 +172,6 @@ def test_cancellation_stops_a_query(small_graph: engine.Graph) -> None:
     flag = np.ones(1, dtype=np.uint8)
     count, _, _ = k.traverse_plain(snap.down.indptr, snap.down.neighbor, snap.down.recorded_at,
                                    k.MAX_TIME, snap.keys.lookup([lot]), -1, 2**62, scratch.marks,
-                                   scratch.next_epoch(), scratch.queue, scratch.depth, flag)
+                                   scratch.next_epoch(), scratch.queue, scratch.depth, flag,
+                                   EMPTY_LIVE)
     assert count == k.CANCELLED or count < k.CANCEL_CHECK_EVERY
