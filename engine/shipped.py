@@ -106,6 +106,9 @@ def ship_pairs(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: W
 
 def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
           cancel: Array | None, *, keep_pairs: bool) -> tuple[Pairs, ShippedRows]:
+    """The walk, its branches and their netting in one kernel call (engine._ship_kernels.
+    ship_pairs), grown and called again when its buffers were too small; then returns taken
+    off and the rows that count kept, copied out of the buffers."""
     count, _ = trace_ids(view, view.snapshot.down, seeds, flt, scratch, walks, cancel=cancel)
     visited = scratch.queue[:count].copy()
     item, container = kind_flags(view, ITEM_KINDS), kind_flags(view, CONTAINER_KINDS)
@@ -125,7 +128,7 @@ def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
     stack, stack_qty, stack_time, stack_via, stack_root = (
         np.empty(n, np.int32), np.empty(n, np.float64), np.empty(n, np.int64),
         np.empty(n, np.int32), np.empty(n, np.bool_))
-    quantity = snap.edge_quantity
+    edge_quantity = snap.edge_quantity
     dquantity = delta.edge_quantity if delta is not None else np.zeros(0)
     # Pairs: all of them when kept, else one item's at a time; rows: the answer's.
     capacity = max(2 * len(visited), 1024) if keep_pairs else 1024
@@ -145,8 +148,8 @@ def _walk(view: View, seeds: Array, flt: Filter, scratch: Scratch, walks: Walks,
         stamped, stamp0 = scratch.row_arrays(len(visited))
         named, anchored, slot, memo_mark, memo_start, memo_customers, memo_shipments = stamped
         n_pairs, scratch.tally_epoch, n_cust, n_ship, scratch.row_stamp = sk.ship_pairs(
-            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at, quantity,
-            flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
+            down.indptr, down.neighbor, down.kind, down.event_time, down.recorded_at,
+            edge_quantity, flt.kind_allowed, flt.filter_kinds, flt.since, flt.until, flt.as_of,
             view.node_kind, scratch.marks, scratch.epoch, visited, item, container, target,
             marks, epoch0, stack, stack_qty, stack_time, stack_via, stack_root, *out,
             view.down_live, dquantity, view.kind_code("serial"), keep_pairs, named, anchored,
