@@ -39,6 +39,8 @@ MIN_TIME = NO_TIME + 1  # `since` when unbounded
 MAX_TIME = _NEVER  # `until` and `as_of` when unbounded
 NEVER = _NEVER  # `retracted_at` of an edge that is not retracted (domain.time)
 
+_NO_KINDS = np.zeros(256, dtype=np.bool_)  # kind_allowed when kinds are not filtered
+
 # Kernel return codes in the `count` slot.
 CANCELLED = -2
 
@@ -272,8 +274,7 @@ def traverse_plain(
     node. A live store's delta touches few nodes, so its walks stay on the runs (a one-edge
     delta sent every walk to `traverse`: 30x slower on the widest lot at 1M units)."""
     n_snap = len(indptr) - 1
-    head, nxt, dnbr = live.head, live.next_edge, live.neighbor
-    drec, dret, n_edges = live.recorded_at, live.retracted_at, live.n_edges
+    head, n_edges = live.head, live.n_edges
     rflag, rpos, rtime = live.retracted_flag, live.retracted_pos, live.retracted_time
     has_delta = n_edges > 0 or len(head) > n_snap
     has_retracted = len(rpos) > 0
@@ -312,17 +313,8 @@ def traverse_plain(
                             marks[w] = epoch
                             queue[count] = w
                             count += 1
-                if v < len(head):
-                    e = head[v]
-                    while e >= 0:
-                        if e < n_edges:
-                            w = dnbr[e]
-                            if (marks[w] != epoch and visible(dret[e], as_of)
-                                    and (as_of == MAX_TIME or drec[e] <= as_of)):
-                                marks[w] = epoch
-                                queue[count] = w
-                                count += 1
-                        e = nxt[e]
+                count = _scan_live(v, live, live.kind, _NO_KINDS, False, MIN_TIME, MAX_TIME,
+                                   as_of, marks, epoch, queue, count)
                 i += 1
                 continue
             last = i

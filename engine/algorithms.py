@@ -22,7 +22,7 @@ from domain.errors import NotConnected, QueryCancelled, ResultLimitExceeded
 from engine import _kernels as k
 from engine.filters import Filter, kind_flags
 from engine.scratch import Scratch
-from engine.view import View
+from engine.view import EMPTY_LIVE, View
 from index.faults import hit
 from index.snapshot import Adjacency
 
@@ -60,7 +60,7 @@ def trace_ids(view: View, adj: Adjacency, seeds: Array, flt: Filter, scratch: Sc
         count, n_seeds, matched = k.traverse_plain(
             adj.indptr, adj.neighbor, adj.recorded_at, flt.as_of, seeds, flt.max_depth,
             flt.limit, scratch.marks, epoch, scratch.queue, scratch.depth, flag,
-            view.live(adj))
+            view.live(adj) if view.changed else EMPTY_LIVE)
     else:
         count, n_seeds, matched = k.traverse(
             adj.indptr, adj.neighbor, adj.kind, adj.event_time, adj.recorded_at,

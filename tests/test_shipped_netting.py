@@ -57,7 +57,7 @@ def fractional(draw: st.DrawFn) -> tuple[dict[str, str], list[tuple[Any, ...]], 
 
 
 def _polars_net(view: View, pairs: Any) -> ShippedRows:
-    """The polars netting engine.shipped used before net_pairs (the oracle)."""
+    """The polars netting engine.shipped used before net_item (the oracle)."""
     items, targets, via, qty, when, branch, target = pairs
     role = target[view.node_kind[targets]]
     is_customer = role == sk.CUSTOMER
@@ -116,7 +116,7 @@ def _answers(live: LiveStore, nodes: dict[str, str], edges: list[tuple[Any, ...]
 
 @settings(max_examples=60, deadline=None)
 @given(genealogy=fractional(), data=st.data())
-def test_net_pairs_matches_polars(tmp_path_factory: pytest.TempPathFactory,
+def test_net_item_matches_polars(tmp_path_factory: pytest.TempPathFactory,
                                   genealogy: tuple[dict[str, str], list[Any], int],
                                   data: st.DataObject) -> None:
     nodes, edges, cut = genealogy
